@@ -1,0 +1,23 @@
+//===- Passes.h - mhmoe conversion passes -----------------------*- C++ -*-===//
+#ifndef MHMOE_CONVERSION_PASSES_H
+#define MHMOE_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::mhmoe {
+#define GEN_PASS_DECL
+#include "mhmoe/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "mhmoe/Conversion/Passes.h.inc"
+} // namespace mlir::mhmoe
+
+#endif

@@ -1,0 +1,233 @@
+//===- MHMoEOps.td - mhmoe operations ----------------------*- tablegen -*-===//
+#ifndef MHMOE_OPS_TD
+#define MHMOE_OPS_TD
+
+include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.td"
+include "mhmoe/Dialect/MHMoE/IR/MHMoEAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def MHMoE_FloatTensor2D : 2DTensorOf<[F32, F16, BF16]>;
+def MHMoE_FloatTensor1D : 1DTensorOf<[F32, F16, BF16]>;
+def MHMoE_FloatTensor3D : 3DTensorOf<[F32, F16, BF16]>;
+def MHMoE_IndexTensor : 2DTensorOf<[I32]>;
+def MHMoE_WeightTensor : 2DTensorOf<[F32]>;
+
+class MHMoE_ShapedOp<string mnemonic, list<Trait> traits = []>
+    : MHMoE_Op<mnemonic, !listconcat(traits, [Pure,
+        DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+                                  ["reifyResultShapes"]>])> {
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// head_split
+//===----------------------------------------------------------------------===//
+
+def MHMoE_HeadSplitOp : MHMoE_ShapedOp<"head_split"> {
+  let summary = "split each token into `heads` sub-tokens";
+  let description = [{
+    Reshapes tokens `[N, D]` into sub-tokens `[N*h, D/h]`. Row `n*h + j` of the
+    result is the channel slice `[j*D/h, (j+1)*D/h)` of token `n`
+    (token-major, head-minor). This is a pure reshape of row-major data.
+
+    Example:
+    ```mlir
+    %s = mhmoe.head_split %x heads(2) : tensor<?x768xf32> -> tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$heads);
+  let results = (outs MHMoE_FloatTensor2D:$result);
+  let assemblyFormat = [{
+    $input `heads` `(` $heads `)` attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// merge
+//===----------------------------------------------------------------------===//
+
+def MHMoE_MergeOp : MHMoE_ShapedOp<"merge"> {
+  let summary = "merge `heads` sub-tokens back into one token";
+  let description = [{
+    The inverse of `mhmoe.head_split`: `[N*h, d] -> [N, h*d]`; channel slice
+    `[j*d, (j+1)*d)` of token `n` is sub-token row `n*h + j`.
+
+    Example:
+    ```mlir
+    %y = mhmoe.merge %s heads(2) : tensor<?x384xf32> -> tensor<?x768xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$heads);
+  let results = (outs MHMoE_FloatTensor2D:$result);
+  let assemblyFormat = [{
+    $input `heads` `(` $heads `)` attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// route
+//===----------------------------------------------------------------------===//
+
+def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
+  let summary = "softmax top-k router over sub-tokens";
+  let description = [{
+    For sub-tokens `x : [S, d]` and gate weight `W : [E, d]`: logits =
+    `x · Wᵀ` (no bias), softmax over all `E` experts in f32, then the `top_k`
+    most probable experts (ties go to the lower expert index). With
+    `normalize` and `top_k > 1` the selected probabilities are renormalised to
+    sum to 1.
+
+    With `capacity_factor = c > 0` each expert takes at most
+    `C = top_k * ceil(c * S / E)` (sub-token, choice) pairs: all first choices
+    claim slots in sub-token order, then all second choices, and so on. A
+    choice over capacity is dropped: its index becomes -1 and its weight 0
+    (the other weights are not renormalised again). `c = 0` is dropless.
+
+    Results: expert indices `[S, top_k]` (i32) and combine weights
+    `[S, top_k]` (f32), choice 0 being the most probable.
+
+    Example:
+    ```mlir
+    %idx, %w = mhmoe.route %s, %gate top_k(2) capacity_factor(1.25)
+        : tensor<?x384xf32>, tensor<40x384xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       MHMoE_FloatTensor2D:$gate,
+                       I64Attr:$top_k,
+                       DefaultValuedAttr<BoolAttr, "true">:$normalize,
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
+  let results = (outs MHMoE_IndexTensor:$indices,
+                      MHMoE_WeightTensor:$weights);
+  let assemblyFormat = [{
+    $input `,` $gate `top_k` `(` $top_k `)`
+    (`capacity_factor` `(` $capacity_factor^ `)`)? attr-dict
+    `:` type($input) `,` type($gate) `->` type($indices) `,` type($weights)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// expert_apply
+//===----------------------------------------------------------------------===//
+
+def MHMoE_ExpertApplyOp : MHMoE_ShapedOp<"expert_apply",
+    [AttrSizedOperandSegments]> {
+  let summary = "apply the routed experts and combine their outputs";
+  let description = [{
+    For sub-tokens `x : [S, d]`, routing `indices`/`weights : [S, k]` and
+    stacked expert weights in PyTorch Linear layout (`fc1 : [E, F, d]`,
+    `fc2 : [E, d, F]`, `fc3 : [E, F, d]` for swiglu; optional biases
+    `fc1_bias, fc3_bias : [E, F]`, `fc2_bias : [E, d]`), computes
+
+      `out[s] = Σ_{c : indices[s,c] >= 0} weights[s,c] · FFN_{indices[s,c]}(x[s])`
+
+    with FFN selected by `activation`: `swiglu` = fc2(fc1(x) * silu(fc3(x))),
+    `gelu` = fc2(gelu_erf(fc1(x))), `relu` = fc2(relu(fc1(x))).
+    Dropped choices (index -1) contribute nothing.
+
+    Example:
+    ```mlir
+    %y = mhmoe.expert_apply %s, %idx, %w
+        fc1(%w1 : tensor<40x768x384xf32>) fc2(%w2 : tensor<40x384x768xf32>)
+        fc3(%w3 : tensor<40x768x384xf32>) activation(swiglu)
+        : tensor<?x384xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       MHMoE_IndexTensor:$indices,
+                       MHMoE_WeightTensor:$weights,
+                       MHMoE_FloatTensor3D:$fc1,
+                       MHMoE_FloatTensor3D:$fc2,
+                       Optional<MHMoE_FloatTensor3D>:$fc3,
+                       Optional<MHMoE_FloatTensor2D>:$fc1_bias,
+                       Optional<MHMoE_FloatTensor2D>:$fc2_bias,
+                       Optional<MHMoE_FloatTensor2D>:$fc3_bias,
+                       MHMoE_ActivationAttr:$activation);
+  let results = (outs MHMoE_FloatTensor2D:$result);
+  let assemblyFormat = [{
+    $input `,` $indices `,` $weights
+    `fc1` `(` $fc1 `:` type($fc1) `)`
+    `fc2` `(` $fc2 `:` type($fc2) `)`
+    (`fc3` `(` $fc3^ `:` type($fc3) `)`)?
+    (`fc1_bias` `(` $fc1_bias^ `:` type($fc1_bias) `)`)?
+    (`fc2_bias` `(` $fc2_bias^ `:` type($fc2_bias) `)`)?
+    (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
+    `activation` `(` $activation `)` attr-dict
+    `:` type($input) `,` type($indices) `,` type($weights) `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    int64_t getNumExperts() {
+      return llvm::cast<mlir::RankedTensorType>(getFc1().getType()).getDimSize(0);
+    }
+    int64_t getFfnDim() {
+      return llvm::cast<mlir::RankedTensorType>(getFc1().getType()).getDimSize(1);
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// layer
+//===----------------------------------------------------------------------===//
+
+def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
+  let summary = "a whole MH-MoE block";
+  let description = [{
+    The MH-MoE block on tokens `x : [N, D]`:
+    `y = x · head_wᵀ + head_b` (multi-head projection), `head_split` into
+    `heads` sub-tokens, `route`, `expert_apply`, `merge`, and
+    `out = merged · out_wᵀ + out_b` (merge projection). Operand and attribute
+    meanings are those of the individual ops; `mhmoe-decompose-layer`
+    rewrites this op into them plus `linalg` for the two projections.
+
+    Example:
+    ```mlir
+    %y = mhmoe.layer %x heads(2) top_k(2) activation(swiglu)
+        head(%hw, %hb : tensor<768x768xf32>, tensor<768xf32>)
+        gate(%g : tensor<40x384xf32>)
+        fc1(%w1 : tensor<40x768x384xf32>) fc2(%w2 : tensor<40x384x768xf32>)
+        fc3(%w3 : tensor<40x768x384xf32>)
+        out(%ow, %ob : tensor<768x768xf32>, tensor<768xf32>)
+        : tensor<?x768xf32> -> tensor<?x768xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       MHMoE_FloatTensor2D:$head_weight,
+                       MHMoE_FloatTensor1D:$head_bias,
+                       MHMoE_FloatTensor2D:$gate,
+                       MHMoE_FloatTensor3D:$fc1,
+                       MHMoE_FloatTensor3D:$fc2,
+                       Optional<MHMoE_FloatTensor3D>:$fc3,
+                       Optional<MHMoE_FloatTensor2D>:$fc1_bias,
+                       Optional<MHMoE_FloatTensor2D>:$fc2_bias,
+                       Optional<MHMoE_FloatTensor2D>:$fc3_bias,
+                       MHMoE_FloatTensor2D:$out_weight,
+                       MHMoE_FloatTensor1D:$out_bias,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$heads,
+                       I64Attr:$top_k,
+                       MHMoE_ActivationAttr:$activation,
+                       DefaultValuedAttr<BoolAttr, "true">:$normalize,
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
+  let results = (outs MHMoE_FloatTensor2D:$result);
+  let assemblyFormat = [{
+    $input `heads` `(` $heads `)` `top_k` `(` $top_k `)`
+    (`capacity_factor` `(` $capacity_factor^ `)`)?
+    `activation` `(` $activation `)`
+    `head` `(` $head_weight `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`
+    `gate` `(` $gate `:` type($gate) `)`
+    `fc1` `(` $fc1 `:` type($fc1) `)`
+    `fc2` `(` $fc2 `:` type($fc2) `)`
+    (`fc3` `(` $fc3^ `:` type($fc3) `)`)?
+    (`fc1_bias` `(` $fc1_bias^ `:` type($fc1_bias) `)`)?
+    (`fc2_bias` `(` $fc2_bias^ `:` type($fc2_bias) `)`)?
+    (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
+    `out` `(` $out_weight `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`
+    attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+#endif // MHMOE_OPS_TD

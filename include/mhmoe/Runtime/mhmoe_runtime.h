@@ -1,0 +1,79 @@
+/*===- mhmoe_runtime.h - C API of the mhmoe runtime ----------------*- C -*-===*
+ *
+ * Loads a compiled model library (see docs/compiled-library-abi.md) together
+ * with a model directory (see docs/model-format.md) and runs it.
+ *
+ * Errors never abort the host process: every function that can fail returns
+ * a status, and mhmoe_last_error() gives a message for the most recent
+ * failure on the calling thread.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef MHMOE_RUNTIME_MHMOE_RUNTIME_H
+#define MHMOE_RUNTIME_MHMOE_RUNTIME_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define MHMOE_API
+#else
+#define MHMOE_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mhmoe_model mhmoe_model;
+
+typedef enum {
+  MHMOE_OK = 0,
+  /* The compiled library could not be loaded or used (dlopen/dlsym failure,
+   * malformed manifest, unsupported ABI version, forward() failed, ...). */
+  MHMOE_ERROR_RUNTIME = 1,
+  /* Bad arguments or model directory contents (NULL pointers, num_tokens out
+   * of range, config/weights missing, malformed or not matching the
+   * library). */
+  MHMOE_ERROR_INVALID_INPUT = 2
+} mhmoe_status;
+
+/* Thread-local message describing the last failure on this thread ("" if
+ * none). Valid until the next runtime call on the same thread. */
+MHMOE_API const char *mhmoe_last_error(void);
+
+/* Loads `compiled_library_path` (dlopen) and the weights of `model_dir`
+ * (model_dir/config.json and model_dir/model.safetensors). On success stores
+ * a new model in *out; on failure sets *out to NULL. */
+MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
+                                        const char *model_dir,
+                                        mhmoe_model **out);
+
+/* Runs the model on `num_tokens` tokens. `input` and `output` are dense
+ * [num_tokens, hidden_size] f32 buffers that must not overlap. `expert_load`,
+ * if not NULL, receives [num_layers * num_experts] int64 counts of kept
+ * (sub-token, choice) pairs per layer and expert. The runtime keeps no
+ * per-run state in the model, so concurrent runs are safe as far as the
+ * compiled library's mhmoe_forward is reentrant. */
+MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
+                                       int64_t num_tokens, float *output,
+                                       int64_t *expert_load);
+
+/* Sets the number of OpenMP threads used by the compiled library (process
+ * wide, as omp_set_num_threads). n must be >= 1. If the library does not use
+ * OpenMP, n == 1 is accepted and anything else is an error. */
+MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m, int32_t n);
+
+/* Model dimensions (0 if m is NULL). */
+MHMOE_API int64_t mhmoe_model_hidden_size(const mhmoe_model *m);
+MHMOE_API int64_t mhmoe_model_num_layers(const mhmoe_model *m);
+MHMOE_API int64_t mhmoe_model_num_experts(const mhmoe_model *m);
+MHMOE_API int64_t mhmoe_model_heads(const mhmoe_model *m);
+MHMOE_API int64_t mhmoe_model_top_k(const mhmoe_model *m);
+
+/* Releases the model and unloads the library (NULL is ignored). */
+MHMOE_API void mhmoe_model_free(mhmoe_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MHMOE_RUNTIME_MHMOE_RUNTIME_H */

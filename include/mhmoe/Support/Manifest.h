@@ -1,0 +1,58 @@
+//===- Manifest.h - Compiled model library manifest ------------*- C++ -*-===//
+//
+// The JSON manifest exported by a compiled model library as
+// `const char *mhmoe_manifest(void)`; see docs/compiled-library-abi.md.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_SUPPORT_MANIFEST_H
+#define MHMOE_SUPPORT_MANIFEST_H
+
+#include "mhmoe/Support/ModelConfig.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mhmoe {
+
+constexpr int64_t kCompiledLibraryAbiVersion = 1;
+
+struct ManifestEntry {
+  std::string name;
+  std::vector<int64_t> shape; // -1 = the token dimension (num_tokens)
+  std::string dtype;          // "f32" or "i64"
+};
+
+struct Manifest {
+  int64_t abiVersion = kCompiledLibraryAbiVersion;
+  ModelConfig config;
+  std::vector<ManifestEntry> inputs;  // "input" and the weights
+  std::vector<ManifestEntry> outputs; // "output" and layers.{i}.expert_load
+};
+
+/// Builds the manifest for `config` in canonical order: inputs = "input"
+/// [-1, D] followed by expectedWeights(config); outputs = "output" [-1, D]
+/// followed by "layers.{i}.expert_load" [E] (i64) for each layer.
+Manifest buildManifest(const ModelConfig &config);
+llvm::json::Object toJSON(const Manifest &manifest);
+/// Compact JSON text of toJSON(manifest).
+std::string manifestJSON(const Manifest &manifest);
+
+/// Parses and validates manifest text. Checks: abi_version == 1, a valid
+/// config, entries well formed with unique names, exactly one "input" and one
+/// "output" of shape [-1, hidden_size] f32, weights f32 with static
+/// non-negative shapes, every other output named layers.{i}.expert_load with
+/// shape [num_experts] i64 and 0 <= i < num_layers.
+llvm::Expected<Manifest> parseManifest(llvm::StringRef jsonText,
+                                       llvm::StringRef sourceForMessages);
+
+/// If `name` is "layers.{i}.expert_load", returns i; otherwise -1.
+int64_t expertLoadLayerIndex(llvm::StringRef name);
+
+} // namespace mhmoe
+
+#endif // MHMOE_SUPPORT_MANIFEST_H

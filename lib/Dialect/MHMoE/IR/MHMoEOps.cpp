@@ -1,0 +1,365 @@
+//===- MHMoEOps.cpp - mhmoe op verifiers, folders, shape reification ------===//
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEEnums.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType rt(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Two static sizes conflict; a dynamic size agrees with anything.
+static bool conflict(int64_t a, int64_t b) {
+  return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+}
+
+static std::string dimStr(int64_t v) {
+  return ShapedType::isDynamic(v) ? std::string("?") : std::to_string(v);
+}
+
+/// Checks `name` has shape `expected` (dynamic entries of either match), with
+/// a message naming the operand, the dimension and both numbers.
+static LogicalResult checkShape(Operation *op, StringRef name, Value v,
+                                ArrayRef<int64_t> expected,
+                                ArrayRef<StringRef> dimNames) {
+  auto type = rt(v);
+  if (type.getRank() != static_cast<int64_t>(expected.size()))
+    return op->emitOpError() << "operand '" << name << "' must have rank "
+                             << expected.size() << ", got " << type.getRank();
+  for (auto [i, want] : llvm::enumerate(expected)) {
+    int64_t got = type.getDimSize(i);
+    if (conflict(got, want))
+      return op->emitOpError()
+             << "operand '" << name << "' dimension " << i << " ("
+             << dimNames[i] << ") is " << dimStr(got) << ", expected "
+             << dimStr(want);
+  }
+  return success();
+}
+
+static LogicalResult checkElementType(Operation *op, StringRef name, Value v,
+                                      Type expected) {
+  Type got = rt(v).getElementType();
+  if (got != expected)
+    return op->emitOpError() << "operand '" << name << "' has element type "
+                             << got << ", expected " << expected
+                             << " (the element type of 'input')";
+  return success();
+}
+
+static LogicalResult verifyTopK(Operation *op, int64_t topK, int64_t experts,
+                                double capacityFactor) {
+  if (topK < 1)
+    return op->emitOpError() << "top_k = " << topK << " must be >= 1";
+  if (!ShapedType::isDynamic(experts) && topK > experts)
+    return op->emitOpError() << "top_k = " << topK
+                             << " exceeds the number of experts E = "
+                             << experts;
+  if (!(capacityFactor >= 0.0))
+    return op->emitOpError() << "capacity_factor = " << capacityFactor
+                             << " must be >= 0 (0 means dropless)";
+  return success();
+}
+
+/// Expert weight stacks shared by expert_apply and layer.
+struct ExpertOperands {
+  Value fc1, fc2, fc3, fc1Bias, fc2Bias, fc3Bias;
+};
+
+/// Verifies the expert stacks against sub-token width `d` and returns E.
+static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
+                                        int64_t d, Activation act,
+                                        Type elemType) {
+  auto fc1 = rt(w.fc1);
+  if (fc1.getRank() != 3)
+    return op->emitOpError("operand 'fc1' must have rank 3 [E, F, d]");
+  int64_t e = fc1.getDimSize(0), f = fc1.getDimSize(1);
+  if (failed(checkShape(op, "fc1", w.fc1, {e, f, d}, {"E", "F", "d"})) ||
+      failed(checkShape(op, "fc2", w.fc2, {e, d, f}, {"E", "d", "F"})) ||
+      failed(checkElementType(op, "fc1", w.fc1, elemType)) ||
+      failed(checkElementType(op, "fc2", w.fc2, elemType)))
+    return failure();
+  if (act == Activation::swiglu && !w.fc3)
+    return op->emitOpError("activation swiglu requires operand 'fc3'");
+  if (act != Activation::swiglu && w.fc3)
+    return op->emitOpError() << "operand 'fc3' is only used by swiglu, but "
+                                "activation is "
+                             << stringifyActivation(act);
+  if (w.fc3 && (failed(checkShape(op, "fc3", w.fc3, {e, f, d},
+                                  {"E", "F", "d"})) ||
+                failed(checkElementType(op, "fc3", w.fc3, elemType))))
+    return failure();
+  if (w.fc1Bias && (failed(checkShape(op, "fc1_bias", w.fc1Bias, {e, f},
+                                      {"E", "F"})) ||
+                    failed(checkElementType(op, "fc1_bias", w.fc1Bias,
+                                            elemType))))
+    return failure();
+  if (w.fc2Bias && (failed(checkShape(op, "fc2_bias", w.fc2Bias, {e, d},
+                                      {"E", "d"})) ||
+                    failed(checkElementType(op, "fc2_bias", w.fc2Bias,
+                                            elemType))))
+    return failure();
+  if (w.fc3Bias) {
+    if (!w.fc3)
+      return op->emitOpError("operand 'fc3_bias' requires operand 'fc3'");
+    if (failed(checkShape(op, "fc3_bias", w.fc3Bias, {e, f}, {"E", "F"})) ||
+        failed(checkElementType(op, "fc3_bias", w.fc3Bias, elemType)))
+      return failure();
+  }
+  return e;
+}
+
+/// Verifies a split of `[N, D]` tokens into `[S, d]` sub-tokens by `heads`.
+static LogicalResult verifySplit(Operation *op, int64_t heads,
+                                 RankedTensorType tokens,
+                                 RankedTensorType subTokens,
+                                 StringRef tokensName, StringRef subName) {
+  int64_t n = tokens.getDimSize(0), dModel = tokens.getDimSize(1);
+  int64_t s = subTokens.getDimSize(0), d = subTokens.getDimSize(1);
+  if (ShapedType::isDynamic(dModel))
+    return op->emitOpError() << "'" << tokensName
+                             << "' channel dimension D must be static";
+  if (dModel % heads != 0)
+    return op->emitOpError() << "'" << tokensName << "' channel dimension D = "
+                             << dModel << " is not divisible by heads = "
+                             << heads;
+  if (conflict(d, dModel / heads))
+    return op->emitOpError() << "'" << subName << "' width d is " << d
+                             << ", expected D / heads = " << dModel << " / "
+                             << heads << " = " << dModel / heads;
+  if (!ShapedType::isDynamic(n) && conflict(s, n * heads))
+    return op->emitOpError() << "'" << subName << "' has " << s
+                             << " sub-tokens, expected N * heads = " << n
+                             << " * " << heads << " = " << n * heads;
+  if (!ShapedType::isDynamic(s) && s % heads != 0)
+    return op->emitOpError() << "'" << subName << "' has " << s
+                             << " sub-tokens, not a multiple of heads = "
+                             << heads;
+  if (!ShapedType::isDynamic(s) && conflict(n, s / heads))
+    return op->emitOpError() << "'" << tokensName << "' has " << n
+                             << " tokens, expected sub-tokens / heads = " << s
+                             << " / " << heads << " = " << s / heads;
+  if (tokens.getElementType() != subTokens.getElementType())
+    return op->emitOpError() << "element types differ: " << tokensName << " "
+                             << tokens.getElementType() << " vs " << subName
+                             << " " << subTokens.getElementType();
+  return success();
+}
+
+static Value dimValue(OpBuilder &b, Location loc, Value t, int64_t i) {
+  return b.createOrFold<tensor::DimOp>(loc, t, i);
+}
+
+static OpFoldResult staticOrDim(OpBuilder &b, Location loc, Value t,
+                                int64_t i) {
+  int64_t s = rt(t).getDimSize(i);
+  if (!ShapedType::isDynamic(s))
+    return b.getIndexAttr(s);
+  return dimValue(b, loc, t, i);
+}
+
+//===----------------------------------------------------------------------===//
+// head_split / merge
+//===----------------------------------------------------------------------===//
+
+LogicalResult HeadSplitOp::verify() {
+  return verifySplit(*this, getHeads(), rt(getInput()), rt(getResult()),
+                     "input", "result");
+}
+
+OpFoldResult HeadSplitOp::fold(FoldAdaptor) {
+  // head_split(merge(y)) -> y when both use the same number of heads.
+  if (auto merge = getInput().getDefiningOp<MergeOp>())
+    if (merge.getHeads() == getHeads() &&
+        merge.getInput().getType() == getType())
+      return merge.getInput();
+  if (getHeads() == 1 && getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+LogicalResult
+HeadSplitOp::reifyResultShapes(OpBuilder &b,
+                               ReifiedRankedShapedTypeDims &shapes) {
+  Location loc = getLoc();
+  RankedTensorType out = rt(getResult());
+  OpFoldResult rows;
+  if (!out.isDynamicDim(0)) {
+    rows = b.getIndexAttr(out.getDimSize(0));
+  } else {
+    Value n = dimValue(b, loc, getInput(), 0);
+    Value h = arith::ConstantIndexOp::create(b, loc, getHeads());
+    rows = b.createOrFold<arith::MulIOp>(loc, n, h);
+  }
+  shapes.push_back({rows, b.getIndexAttr(out.getDimSize(1))});
+  return success();
+}
+
+LogicalResult MergeOp::verify() {
+  return verifySplit(*this, getHeads(), rt(getResult()), rt(getInput()),
+                     "result", "input");
+}
+
+OpFoldResult MergeOp::fold(FoldAdaptor) {
+  // merge(head_split(x)) -> x when both use the same number of heads.
+  if (auto split = getInput().getDefiningOp<HeadSplitOp>())
+    if (split.getHeads() == getHeads() &&
+        split.getInput().getType() == getType())
+      return split.getInput();
+  if (getHeads() == 1 && getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+LogicalResult MergeOp::reifyResultShapes(OpBuilder &b,
+                                         ReifiedRankedShapedTypeDims &shapes) {
+  Location loc = getLoc();
+  RankedTensorType out = rt(getResult());
+  OpFoldResult rows;
+  if (!out.isDynamicDim(0)) {
+    rows = b.getIndexAttr(out.getDimSize(0));
+  } else {
+    Value s = dimValue(b, loc, getInput(), 0);
+    Value h = arith::ConstantIndexOp::create(b, loc, getHeads());
+    rows = b.createOrFold<arith::DivUIOp>(loc, s, h);
+  }
+  shapes.push_back({rows, b.getIndexAttr(out.getDimSize(1))});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// route
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouteOp::verify() {
+  auto x = rt(getInput()), gate = rt(getGate());
+  int64_t s = x.getDimSize(0), d = x.getDimSize(1), e = gate.getDimSize(0);
+  if (failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})) ||
+      failed(checkElementType(*this, "gate", getGate(), x.getElementType())) ||
+      failed(verifyTopK(*this, getTopK(), e,
+                        getCapacityFactor().convertToDouble())))
+    return failure();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"indices", getIndices()},
+                         {"weights", getWeights()}}) {
+    auto t = rt(v);
+    if (conflict(t.getDimSize(0), s) || conflict(t.getDimSize(1), getTopK()))
+      return emitOpError() << "result '" << name << "' has shape ["
+                           << dimStr(t.getDimSize(0)) << ", "
+                           << dimStr(t.getDimSize(1)) << "], expected ["
+                           << dimStr(s) << ", " << getTopK() << "]";
+  }
+  return success();
+}
+
+LogicalResult RouteOp::reifyResultShapes(OpBuilder &b,
+                                         ReifiedRankedShapedTypeDims &shapes) {
+  OpFoldResult rows = staticOrDim(b, getLoc(), getInput(), 0);
+  shapes.push_back({rows, b.getIndexAttr(getTopK())});
+  shapes.push_back({rows, b.getIndexAttr(getTopK())});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// expert_apply
+//===----------------------------------------------------------------------===//
+
+LogicalResult ExpertApplyOp::verify() {
+  auto x = rt(getInput());
+  int64_t s = x.getDimSize(0), d = x.getDimSize(1);
+  auto idx = rt(getIndices());
+  int64_t k = idx.getDimSize(1);
+  if (conflict(idx.getDimSize(0), s))
+    return emitOpError() << "operand 'indices' has " << idx.getDimSize(0)
+                         << " rows, expected " << s
+                         << " (the sub-tokens of 'input')";
+  if (failed(checkShape(*this, "weights", getWeights(), {s, k}, {"S", "k"})))
+    return failure();
+  ExpertOperands w{getFc1(),     getFc2(),     getFc3(),
+                   getFc1Bias(), getFc2Bias(), getFc3Bias()};
+  if (failed(verifyExperts(*this, w, d, getActivation(), x.getElementType())))
+    return failure();
+  if (!ShapedType::isDynamic(k) &&
+      failed(verifyTopK(*this, k, getNumExperts(), 0.0)))
+    return failure();
+  if (getResult().getType() != x)
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must equal the input type " << x;
+  return success();
+}
+
+LogicalResult
+ExpertApplyOp::reifyResultShapes(OpBuilder &b,
+                                 ReifiedRankedShapedTypeDims &shapes) {
+  shapes.push_back({staticOrDim(b, getLoc(), getInput(), 0),
+                    staticOrDim(b, getLoc(), getInput(), 1)});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// layer
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerOp::verify() {
+  auto x = rt(getInput());
+  Type elem = x.getElementType();
+  int64_t dModel = x.getDimSize(1);
+  if (ShapedType::isDynamic(dModel))
+    return emitOpError("'input' channel dimension D must be static");
+  if (dModel % getHeads() != 0)
+    return emitOpError() << "'input' channel dimension D = " << dModel
+                         << " is not divisible by heads = " << getHeads();
+  int64_t d = dModel / getHeads();
+  if (failed(checkShape(*this, "head_weight", getHeadWeight(),
+                        {dModel, dModel}, {"D_out", "D_in"})) ||
+      failed(checkShape(*this, "head_bias", getHeadBias(), {dModel}, {"D"})) ||
+      failed(checkShape(*this, "out_weight", getOutWeight(), {dModel, dModel},
+                        {"D_out", "D_in"})) ||
+      failed(checkShape(*this, "out_bias", getOutBias(), {dModel}, {"D"})))
+    return failure();
+  for (auto [name, v] :
+       {std::pair<StringRef, Value>{"head_weight", getHeadWeight()},
+        {"head_bias", getHeadBias()},
+        {"gate", getGate()},
+        {"out_weight", getOutWeight()},
+        {"out_bias", getOutBias()}})
+    if (failed(checkElementType(*this, name, v, elem)))
+      return failure();
+  int64_t e = rt(getGate()).getDimSize(0);
+  if (failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})))
+    return failure();
+  ExpertOperands w{getFc1(),     getFc2(),     getFc3(),
+                   getFc1Bias(), getFc2Bias(), getFc3Bias()};
+  FailureOr<int64_t> experts = verifyExperts(*this, w, d, getActivation(), elem);
+  if (failed(experts))
+    return failure();
+  if (conflict(*experts, e))
+    return emitOpError() << "operand 'fc1' has E = " << *experts
+                         << " experts but 'gate' has E = " << e;
+  if (failed(verifyTopK(*this, getTopK(), e,
+                        getCapacityFactor().convertToDouble())))
+    return failure();
+  if (getResult().getType() != x)
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must equal the input type " << x;
+  return success();
+}
+
+LogicalResult LayerOp::reifyResultShapes(OpBuilder &b,
+                                         ReifiedRankedShapedTypeDims &shapes) {
+  shapes.push_back({staticOrDim(b, getLoc(), getInput(), 0),
+                    staticOrDim(b, getLoc(), getInput(), 1)});
+  return success();
+}

@@ -1,0 +1,354 @@
+//===- Runtime.cpp - mhmoe runtime C API ----------------------------------===//
+//
+// Loads a compiled model library (docs/compiled-library-abi.md) and a model
+// directory (docs/model-format.md), binds the weights and runs the model.
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Runtime/mhmoe_runtime.h"
+
+#include "mhmoe/Support/Error.h"
+#include "mhmoe/Support/Manifest.h"
+#include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/Support/SafeTensors.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace llvm;
+using namespace mhmoe;
+
+namespace {
+
+using ManifestFn = const char *(*)();
+using ForwardFn = int32_t (*)(void **, int64_t);
+using OmpSetNumThreadsFn = void (*)(int);
+
+constexpr int64_t kMaxTokens = int64_t(1) << 26;
+
+thread_local std::string lastError;
+
+mhmoe_status fail(mhmoe_status status, std::string msg) {
+  lastError = std::move(msg);
+  return status;
+}
+
+mhmoe_status fail(mhmoe_status status, Error e) {
+  return fail(status, toString(std::move(e)));
+}
+
+struct MallocDeleter {
+  void operator()(float *p) const { std::free(p); }
+};
+
+/// Describes which config fields differ between the library and the model.
+std::string describeConfigDiff(const ModelConfig &lib, const ModelConfig &dir) {
+  json::Object a = toJSON(lib), b = toJSON(dir);
+  std::vector<std::string> keys;
+  for (const auto &kv : a)
+    keys.push_back(kv.first.str());
+  std::sort(keys.begin(), keys.end());
+  std::string out;
+  for (const std::string &k : keys) {
+    const json::Value *va = a.get(k), *vb = b.get(k);
+    if (va && vb && *va == *vb)
+      continue;
+    std::string sa, sb;
+    raw_string_ostream osa(sa), osb(sb);
+    if (va)
+      osa << *va;
+    if (vb)
+      osb << *vb;
+    osa.flush();
+    osb.flush();
+    if (!out.empty())
+      out += "; ";
+    out += "'" + k + "': library has " + sa + ", model directory has " + sb;
+  }
+  return out;
+}
+
+} // namespace
+
+struct mhmoe_model {
+  void *handle = nullptr;
+  ForwardFn forward = nullptr;
+  OmpSetNumThreadsFn ompSetNumThreads = nullptr;
+  Manifest manifest;
+  std::unique_ptr<SafeTensorsFile> weights;
+  std::vector<std::unique_ptr<float, MallocDeleter>> owned;
+  /// One pointer per manifest input then output; weight slots are filled at
+  /// load time, the others per run.
+  std::vector<void *> argvTemplate;
+  size_t inputSlot = 0, outputSlot = 0;
+  /// (argv slot, layer index) of each expert_load output.
+  std::vector<std::pair<size_t, int64_t>> loadSlots;
+
+  ~mhmoe_model() {
+    owned.clear();
+    weights.reset();
+    if (handle)
+      dlclose(handle);
+  }
+};
+
+namespace {
+
+mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
+  StringSet<> wanted;
+  m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.outputs.size(),
+                        nullptr);
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    const ManifestEntry &e = m.manifest.inputs[i];
+    if (e.name == "input") {
+      m.inputSlot = i;
+      continue;
+    }
+    wanted.insert(e.name);
+    const TensorInfo *t = m.weights->lookup(e.name);
+    if (!t)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  (stPath + ": missing tensor '" + e.name +
+                   "' (expected shape " + formatShape(e.shape) +
+                   ") required by the compiled library")
+                      .str());
+    if (t->shape != e.shape)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  (stPath + ": tensor '" + e.name + "': shape " +
+                   formatShape(t->shape) + " does not match expected " +
+                   formatShape(e.shape))
+                      .str());
+    if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
+        t->dtype != DType::BF16)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  (stPath + ": tensor '" + e.name + "': dtype " +
+                   dtypeName(t->dtype) +
+                   " is not supported; expected F32, F16 or BF16")
+                      .str());
+    if (t->dtype == DType::F32 &&
+        reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+      // Used in place from the mapping; the library never writes weights.
+      m.argvTemplate[i] = const_cast<uint8_t *>(t->data);
+      continue;
+    }
+    int64_t numel = t->numElements();
+    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    float *buf = static_cast<float *>(std::malloc(bytes ? bytes : 1));
+    if (!buf)
+      return fail(MHMOE_ERROR_RUNTIME,
+                  (stPath + ": tensor '" + e.name + "': out of memory (" +
+                   Twine(bytes) + " bytes)")
+                      .str());
+    m.owned.emplace_back(buf);
+    if (Error err = copyAsF32(*t, buf))
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  (stPath + ": " + toString(std::move(err))).str());
+    m.argvTemplate[i] = buf;
+  }
+  for (const TensorInfo &t : m.weights->tensors())
+    if (!wanted.contains(t.name))
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  (stPath + ": unexpected tensor '" + t.name +
+                   "' is not a weight of the compiled model")
+                      .str());
+
+  size_t base = m.manifest.inputs.size();
+  for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
+    const ManifestEntry &e = m.manifest.outputs[j];
+    if (e.name == "output")
+      m.outputSlot = base + j;
+    else
+      m.loadSlots.push_back({base + j, expertLoadLayerIndex(e.name)});
+  }
+  return MHMOE_OK;
+}
+
+mhmoe_status loadImpl(const char *libPath, const char *modelDir,
+                      std::unique_ptr<mhmoe_model> &model) {
+  if (!libPath || !*libPath)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_load: compiled_library_path is NULL or empty");
+  if (!modelDir || !*modelDir)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_load: model_dir is NULL or empty");
+
+  auto m = std::make_unique<mhmoe_model>();
+
+  // dlopen searches the library path for names without a slash; always open
+  // the file the caller named.
+  SmallString<256> lib(libPath);
+  if (std::error_code ec = sys::fs::make_absolute(lib))
+    return fail(MHMOE_ERROR_RUNTIME, "cannot resolve compiled library path '" +
+                                         std::string(libPath) +
+                                         "': " + ec.message());
+  dlerror();
+  m->handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!m->handle) {
+    const char *msg = dlerror();
+    return fail(MHMOE_ERROR_RUNTIME,
+                "cannot load compiled library '" + std::string(libPath) +
+                    "': " + (msg ? msg : "unknown dlopen error"));
+  }
+  auto manifestFn =
+      reinterpret_cast<ManifestFn>(dlsym(m->handle, "mhmoe_manifest"));
+  if (!manifestFn)
+    return fail(MHMOE_ERROR_RUNTIME,
+                "compiled library '" + std::string(libPath) +
+                    "' does not export 'mhmoe_manifest' (not an mhmoe "
+                    "compiled model?)");
+  m->forward = reinterpret_cast<ForwardFn>(dlsym(m->handle, "mhmoe_forward"));
+  if (!m->forward)
+    return fail(MHMOE_ERROR_RUNTIME,
+                "compiled library '" + std::string(libPath) +
+                    "' does not export 'mhmoe_forward'");
+  m->ompSetNumThreads = reinterpret_cast<OmpSetNumThreadsFn>(
+      dlsym(m->handle, "omp_set_num_threads"));
+
+  const char *manifestText = manifestFn();
+  if (!manifestText)
+    return fail(MHMOE_ERROR_RUNTIME, "compiled library '" +
+                                         std::string(libPath) +
+                                         "': mhmoe_manifest() returned NULL");
+  Expected<Manifest> manifest = parseManifest(manifestText, libPath);
+  if (!manifest)
+    return fail(MHMOE_ERROR_RUNTIME, manifest.takeError());
+  m->manifest = std::move(*manifest);
+
+  SmallString<256> cfgPath(modelDir), stPath(modelDir);
+  sys::path::append(cfgPath, "config.json");
+  sys::path::append(stPath, "model.safetensors");
+
+  Expected<ModelConfig> config = loadModelConfig(cfgPath);
+  if (!config)
+    return fail(MHMOE_ERROR_INVALID_INPUT, config.takeError());
+  if (canonicalConfigJSON(*config) != canonicalConfigJSON(m->manifest.config))
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "compiled library was built for a different config (" +
+                    describeConfigDiff(m->manifest.config, *config) + ")");
+
+  Expected<std::unique_ptr<SafeTensorsFile>> st = SafeTensorsFile::open(stPath);
+  if (!st)
+    return fail(MHMOE_ERROR_INVALID_INPUT, st.takeError());
+  m->weights = std::move(*st);
+
+  mhmoe_status s = bindWeights(*m, stPath);
+  if (s != MHMOE_OK)
+    return s;
+  model = std::move(m);
+  return MHMOE_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+MHMOE_API const char *mhmoe_last_error(void) { return lastError.c_str(); }
+
+MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
+                                        const char *model_dir,
+                                        mhmoe_model **out) {
+  if (!out)
+    return fail(MHMOE_ERROR_INVALID_INPUT, "mhmoe_model_load: out is NULL");
+  *out = nullptr;
+  std::unique_ptr<mhmoe_model> model;
+  mhmoe_status s = loadImpl(compiled_library_path, model_dir, model);
+  if (s != MHMOE_OK)
+    return s;
+  *out = model.release();
+  return MHMOE_OK;
+}
+
+MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
+                                       int64_t num_tokens, float *output,
+                                       int64_t *expert_load) {
+  if (!m)
+    return fail(MHMOE_ERROR_INVALID_INPUT, "mhmoe_model_run: model is NULL");
+  if (!input || !output)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_run: input and output must not be NULL");
+  if (num_tokens < 1 || num_tokens > kMaxTokens)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_run: num_tokens = " + std::to_string(num_tokens) +
+                    " must be in [1, " + std::to_string(kMaxTokens) + "]");
+  const ModelConfig &c = m->manifest.config;
+  const size_t n = static_cast<size_t>(num_tokens * c.hiddenSize);
+  const uintptr_t in0 = reinterpret_cast<uintptr_t>(input);
+  const uintptr_t out0 = reinterpret_cast<uintptr_t>(output);
+  const uintptr_t bytes = n * sizeof(float);
+  if (in0 < out0 + bytes && out0 < in0 + bytes)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_run: input and output buffers overlap");
+
+  const size_t loadCount = static_cast<size_t>(c.numLayers * c.numExperts);
+  std::vector<int64_t> scratch;
+  int64_t *load = expert_load;
+  if (!load) {
+    scratch.resize(loadCount);
+    load = scratch.data();
+  } else {
+    std::memset(load, 0, loadCount * sizeof(int64_t));
+  }
+
+  std::vector<void *> argv = m->argvTemplate;
+  argv[m->inputSlot] = const_cast<float *>(input);
+  argv[m->outputSlot] = output;
+  for (const auto &slot : m->loadSlots)
+    argv[slot.first] = load + slot.second * c.numExperts;
+
+  int32_t rc = m->forward(argv.data(), num_tokens);
+  if (rc != 0)
+    return fail(MHMOE_ERROR_RUNTIME,
+                "compiled model forward failed with code " +
+                    std::to_string(rc));
+  return MHMOE_OK;
+}
+
+MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m,
+                                                   int32_t n) {
+  if (!m)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_set_num_threads: model is NULL");
+  if (n < 1)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_set_num_threads: n = " + std::to_string(n) +
+                    " must be >= 1");
+  if (m->ompSetNumThreads) {
+    m->ompSetNumThreads(n);
+    return MHMOE_OK;
+  }
+  if (n == 1)
+    return MHMOE_OK;
+  return fail(MHMOE_ERROR_RUNTIME,
+              "mhmoe_model_set_num_threads: the compiled library is not "
+              "multi-threaded (no OpenMP runtime); only n = 1 is supported");
+}
+
+MHMOE_API int64_t mhmoe_model_hidden_size(const mhmoe_model *m) {
+  return m ? m->manifest.config.hiddenSize : 0;
+}
+MHMOE_API int64_t mhmoe_model_num_layers(const mhmoe_model *m) {
+  return m ? m->manifest.config.numLayers : 0;
+}
+MHMOE_API int64_t mhmoe_model_num_experts(const mhmoe_model *m) {
+  return m ? m->manifest.config.numExperts : 0;
+}
+MHMOE_API int64_t mhmoe_model_heads(const mhmoe_model *m) {
+  return m ? m->manifest.config.heads : 0;
+}
+MHMOE_API int64_t mhmoe_model_top_k(const mhmoe_model *m) {
+  return m ? m->manifest.config.topK : 0;
+}
+
+MHMOE_API void mhmoe_model_free(mhmoe_model *m) { delete m; }
+
+} // extern "C"

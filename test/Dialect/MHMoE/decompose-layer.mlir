@@ -1,0 +1,49 @@
+// RUN: mhmoe-opt %s --mhmoe-decompose-layer -split-input-file | FileCheck %s
+
+// The transposed-B maps: A(m, k), B(n, k), C(m, n).
+// CHECK-DAG: #[[MA:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[MB:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG: #[[MC:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// CHECK-LABEL: func @layer
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x64xf32>, %[[HW:[^:]*]]: tensor<64x64xf32>, %[[HB:[^:]*]]: tensor<64xf32>, %[[G:[^:]*]]: tensor<8x32xf32>, %[[W1:[^:]*]]: tensor<8x16x32xf32>, %[[W2:[^:]*]]: tensor<8x32x16xf32>, %[[W3:[^:]*]]: tensor<8x16x32xf32>, %[[OW:[^:]*]]: tensor<64x64xf32>, %[[OB:[^:]*]]: tensor<64xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x64xf32>
+// CHECK: %[[E0:.*]] = tensor.empty(%[[N]]) : tensor<?x64xf32>
+// CHECK: %[[B0:.*]] = linalg.broadcast ins(%[[HB]] : tensor<64xf32>) outs(%[[E0]] : tensor<?x64xf32>) dimensions = [0]
+// CHECK: %[[Y:.*]] = linalg.matmul indexing_maps = [#[[MA]], #[[MB]], #[[MC]]] ins(%[[X]], %[[HW]] : tensor<?x64xf32>, tensor<64x64xf32>) outs(%[[B0]] : tensor<?x64xf32>)
+// CHECK: %[[S:.*]] = mhmoe.head_split %[[Y]] heads(2) : tensor<?x64xf32> -> tensor<?x32xf32>
+// CHECK: %[[I:.*]], %[[W:.*]] = mhmoe.route %[[S]], %[[G]] top_k(2) capacity_factor(1.500000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+// CHECK: %[[A:.*]] = mhmoe.expert_apply %[[S]], %[[I]], %[[W]] fc1(%[[W1]] : tensor<8x16x32xf32>) fc2(%[[W2]] : tensor<8x32x16xf32>) fc3(%[[W3]] : tensor<8x16x32xf32>) activation(swiglu)
+// CHECK: %[[M:.*]] = mhmoe.merge %[[A]] heads(2) : tensor<?x32xf32> -> tensor<?x64xf32>
+// CHECK: linalg.broadcast ins(%[[OB]] : tensor<64xf32>)
+// CHECK: %[[O:.*]] = linalg.matmul indexing_maps = [#[[MA]], #[[MB]], #[[MC]]] ins(%[[M]], %[[OW]] : tensor<?x64xf32>, tensor<64x64xf32>)
+// CHECK: return %[[O]]
+// CHECK-NOT: mhmoe.layer
+func.func @layer(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                 %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>,
+                 %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) -> tensor<?x64xf32> {
+  %y = mhmoe.layer %x heads(2) top_k(2) capacity_factor(1.5) activation(swiglu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+// With biases and gelu, and a static token count.
+// CHECK-LABEL: func @layer_bias
+// CHECK: mhmoe.head_split %{{.*}} heads(4) : tensor<3x64xf32> -> tensor<12x16xf32>
+// CHECK: mhmoe.route %{{.*}} top_k(1) {normalize = false} : tensor<12x16xf32>, tensor<4x16xf32> -> tensor<12x1xi32>, tensor<12x1xf32>
+// CHECK: mhmoe.expert_apply {{.*}} fc1_bias(%{{.*}} : tensor<4x8xf32>) fc2_bias(%{{.*}} : tensor<4x16xf32>) activation(gelu)
+// CHECK: mhmoe.merge %{{.*}} heads(4) : tensor<12x16xf32> -> tensor<3x64xf32>
+func.func @layer_bias(%x: tensor<3x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<4x16xf32>,
+                      %w1: tensor<4x8x16xf32>, %w2: tensor<4x16x8xf32>, %b1: tensor<4x8xf32>, %b2: tensor<4x16xf32>,
+                      %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) -> tensor<3x64xf32> {
+  %y = mhmoe.layer %x heads(4) top_k(1) activation(gelu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<4x16xf32>)
+      fc1(%w1 : tensor<4x8x16xf32>) fc2(%w2 : tensor<4x16x8xf32>)
+      fc1_bias(%b1 : tensor<4x8xf32>) fc2_bias(%b2 : tensor<4x16xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) {normalize = false} : tensor<3x64xf32> -> tensor<3x64xf32>
+  return %y : tensor<3x64xf32>
+}

@@ -1,0 +1,242 @@
+// RUN: mhmoe-opt %s -split-input-file -verify-diagnostics
+
+func.func @split_not_divisible(%x: tensor<?x770xf32>) {
+  // expected-error @+1 {{'input' channel dimension D = 770 is not divisible by heads = 3}}
+  %s = mhmoe.head_split %x heads(3) : tensor<?x770xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @split_wrong_width(%x: tensor<?x768xf32>) {
+  // expected-error @+1 {{'result' width d is 256, expected D / heads = 768 / 2 = 384}}
+  %s = mhmoe.head_split %x heads(2) : tensor<?x768xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @split_wrong_rows(%x: tensor<4x64xf32>) {
+  // expected-error @+1 {{'result' has 6 sub-tokens, expected N * heads = 4 * 2 = 8}}
+  %s = mhmoe.head_split %x heads(2) : tensor<4x64xf32> -> tensor<6x32xf32>
+  return
+}
+
+// -----
+
+func.func @split_zero_heads(%x: tensor<4x64xf32>) {
+  // expected-error @+1 {{attribute 'heads' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %s = mhmoe.head_split %x heads(0) : tensor<4x64xf32> -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+func.func @split_elem_mismatch(%x: tensor<?x64xf32>) {
+  // expected-error @+1 {{element types differ: input 'f32' vs result 'f16'}}
+  %s = mhmoe.head_split %x heads(2) : tensor<?x64xf32> -> tensor<?x32xf16>
+  return
+}
+
+// -----
+
+func.func @merge_wrong_width(%s: tensor<?x32xf32>) {
+  // expected-error @+1 {{'input' width d is 32, expected D / heads = 96 / 2 = 48}}
+  %y = mhmoe.merge %s heads(2) : tensor<?x32xf32> -> tensor<?x96xf32>
+  return
+}
+
+// -----
+
+func.func @merge_rows_not_multiple(%s: tensor<7x32xf32>) {
+  // expected-error @+1 {{'input' has 7 sub-tokens, expected N * heads = 3 * 2 = 6}}
+  %y = mhmoe.merge %s heads(2) : tensor<7x32xf32> -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @route_topk_zero(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{top_k = 0 must be >= 1}}
+  %i, %w = mhmoe.route %s, %g top_k(0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x0xi32>, tensor<?x0xf32>
+  return
+}
+
+// -----
+
+func.func @route_topk_too_large(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{top_k = 9 exceeds the number of experts E = 8}}
+  %i, %w = mhmoe.route %s, %g top_k(9) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x9xi32>, tensor<?x9xf32>
+  return
+}
+
+// -----
+
+func.func @route_gate_width(%s: tensor<?x32xf32>, %g: tensor<8x16xf32>) {
+  // expected-error @+1 {{operand 'gate' dimension 1 (d) is 16, expected 32}}
+  %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_negative_capacity(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{capacity_factor = -1.000000e+00 must be >= 0 (0 means dropless)}}
+  %i, %w = mhmoe.route %s, %g top_k(2) capacity_factor(-1.0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_result_shape(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{result 'indices' has shape [?, 3], expected [?, 2]}}
+  %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x3xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_elem_mismatch(%s: tensor<?x32xf32>, %g: tensor<8x32xbf16>) {
+  // expected-error @+1 {{operand 'gate' has element type 'bf16', expected 'f32' (the element type of 'input')}}
+  %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x32xbf16> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @apply_fc2_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x48xf32>) {
+  // expected-error @+1 {{operand 'fc2' dimension 2 (F) is 48, expected 64}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_fc1_width(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x16xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{operand 'fc1' dimension 2 (d) is 16, expected 32}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x16xf32>) fc2(%w2 : tensor<8x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_experts_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<4x32x64xf32>) {
+  // expected-error @+1 {{operand 'fc2' dimension 0 (E) is 4, expected 8}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<4x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_swiglu_needs_fc3(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{activation swiglu requires operand 'fc3'}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) activation(swiglu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_fc3_unused(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{operand 'fc3' is only used by swiglu, but activation is gelu}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) fc3(%w1 : tensor<8x64x32xf32>) activation(gelu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_bias_shape(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>, %b1: tensor<8x32xf32>) {
+  // expected-error @+1 {{operand 'fc1_bias' dimension 1 (F) is 32, expected 64}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) fc1_bias(%b1 : tensor<8x32xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_fc2_bias_shape(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>, %b2: tensor<8x64xf32>) {
+  // expected-error @+1 {{operand 'fc2_bias' dimension 1 (d) is 64, expected 32}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) fc2_bias(%b2 : tensor<8x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_elem_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf16>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{operand 'fc1' has element type 'f16', expected 'f32' (the element type of 'input')}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf16>) fc2(%w2 : tensor<8x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_k_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x3xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{operand 'weights' dimension 1 (k) is 3, expected 2}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x3xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_unknown_activation(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'activation' [swiglu, gelu, relu]}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) activation(tanh) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @layer_bias_shape(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<32xf32>, %g: tensor<8x32xf32>,
+                            %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{operand 'head_bias' dimension 0 (D) is 32, expected 64}}
+  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf32>, tensor<32xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_gate_experts(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<4x32xf32>,
+                              %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{operand 'fc1' has E = 8 experts but 'gate' has E = 4}}
+  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<4x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_heads(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                       %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{'input' channel dimension D = 64 is not divisible by heads = 3}}
+  %y = mhmoe.layer %x heads(3) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_topk(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                      %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{top_k = 12 exceeds the number of experts E = 8}}
+  %y = mhmoe.layer %x heads(2) top_k(12) activation(relu) head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_elem(%x: tensor<?x64xf32>, %hw: tensor<64x64xf16>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                      %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{operand 'head_weight' has element type 'f16', expected 'f32' (the element type of 'input')}}
+  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf16>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Generic form: an activation value outside the enum is rejected by the attribute constraint.
+func.func @apply_bad_activation_generic(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
+  // expected-error @+1 {{attribute 'activation' failed to satisfy constraint: expert FFN activation}}
+  %y = "mhmoe.expert_apply"(%s, %i, %w, %w1, %w2) {activation = 7 : i32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<8x64x32xf32>, tensor<8x32x64xf32>) -> tensor<?x32xf32>
+  return
+}

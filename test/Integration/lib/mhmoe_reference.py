@@ -1,0 +1,235 @@
+"""Independent PyTorch reference for MH-MoE models (arXiv 2404.15045), float64 throughout.
+
+Semantics (the contract the compiler is checked against):
+  model:  L blocks, x = x + MHMoE(norm(x))
+  MHMoE(x), x [N, D]:
+    1. y = x @ multi_heads.weight.T + multi_heads.bias
+    2. sub-tokens s = y.reshape(N*h, d)        (row n*h + j = channels [j*d, (j+1)*d) of token n)
+    3. logits = s @ gate.weight.T; p = softmax(logits); top-k with ties -> lower expert index;
+       w = top-k probs, renormalised when k > 1 and normalize_top_k;
+       capacity (c > 0): C = k * ceil(c * S / E) slots per expert, filled by all choice-0 pairs in
+       sub-token order, then all choice-1 pairs, ...; a pair whose expert is full is dropped
+       (idx -1, weight 0, no renormalisation)
+    4. out_s = sum_kept w[s,c] * FFN_{idx[s,c]}(s)
+    5. merge back to [N, D]; 6. out = merged @ out_proj.weight.T + out_proj.bias
+Stats per layer: expert_load[e] (kept pairs), dropped = S*k - sum(load), activation_ratio = #(load>0)/E.
+
+Also re-exports the numpy-only I/O helpers of mhmoe_io (safetensors reader/writer, config, npy).
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mhmoe_io import *  # noqa: F401,F403,E402
+from mhmoe_io import canonical_config, expected_tensor_shapes  # noqa: E402
+
+DT = torch.float64
+
+
+def _t(a):
+    return torch.as_tensor(np.asarray(a), dtype=DT)
+
+
+# --------------------------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------------------------
+def apply_norm(x, cfg, w, b):
+    if cfg["norm"] == "none":
+        return x
+    eps = cfg["norm_eps"]
+    if cfg["norm"] == "rmsnorm":
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+    return Fn.layer_norm(x, [x.shape[-1]], w, b, eps)
+
+
+def expert_capacity(cfg, num_sub_tokens):
+    """Slots per expert, or None when dropless."""
+    c = cfg["capacity_factor"]
+    if c <= 0:
+        return None
+    return cfg["top_k"] * int(math.ceil(c * num_sub_tokens / cfg["num_experts"]))
+
+
+def route(s, gate_w, cfg):
+    """s [S, d], gate_w [E, d] -> dict with probs [S,E], idx [S,k] (int64, -1 = dropped),
+    weights [S,k], margin [S] (routing margin, see routing_margin_from_probs)."""
+    E, k = cfg["num_experts"], cfg["top_k"]
+    S = s.shape[0]
+    logits = s @ gate_w.T
+    p = torch.softmax(logits, dim=-1)
+    # Explicit tie-breaking: stable sort of -p keeps the lower expert index first among equals.
+    order = torch.sort(-p, dim=-1, stable=True).indices
+    idx = order[:, :k].clone()
+    w = torch.gather(p, 1, idx)
+    if k > 1 and cfg["normalize_top_k"]:
+        w = w / w.sum(-1, keepdim=True)
+    C = expert_capacity(cfg, S)
+    if C is not None:
+        counts = torch.zeros(E, dtype=torch.int64)
+        keep = torch.zeros(S, k, dtype=torch.bool)
+        for j in range(k):
+            e = idx[:, j]
+            onehot = Fn.one_hot(e, E).to(torch.int64)                  # [S, E]
+            before = torch.cumsum(onehot, 0) - onehot + counts          # slots taken before this pair
+            pos = torch.gather(before, 1, e[:, None])[:, 0]
+            kj = pos < C
+            keep[:, j] = kj
+            counts += (onehot * kj[:, None].to(torch.int64)).sum(0)
+        idx = torch.where(keep, idx, torch.full_like(idx, -1))
+        w = torch.where(keep, w, torch.zeros_like(w))
+    return {"logits": logits, "probs": p, "idx": idx, "weights": w,
+            "margin": routing_margin_from_probs(p, cfg), "capacity": C}
+
+
+def routing_margin_from_probs(p, cfg):
+    """Per sub-token margin of the routing decision, in probability units.
+
+    Dropless: gap between the k-th and (k+1)-th largest probability (the selected *set*); +inf if
+    k == E.  With capacity the *order* of the chosen experts matters too (choice j fills slots in
+    pass j), so the margin is the smallest gap among the first min(k+1, E) sorted probabilities."""
+    E, k = cfg["num_experts"], cfg["top_k"]
+    ps = torch.sort(p, dim=-1, descending=True).values
+    lo = 0 if cfg["capacity_factor"] > 0 else k - 1
+    hi = min(k, E - 1)
+    if hi <= lo:
+        return torch.full((p.shape[0],), math.inf, dtype=p.dtype)
+    gaps = ps[:, lo:hi] - ps[:, lo + 1:hi + 1]
+    return gaps.min(-1).values
+
+
+def expert_ffn(x, cfg, lw, e):
+    def fc(n, inp):
+        y = inp @ lw["experts.fc%d.weight" % n][e].T
+        if cfg["expert_bias"]:
+            y = y + lw["experts.fc%d.bias" % n][e]
+        return y
+
+    act = cfg["expert_activation"]
+    if act == "swiglu":
+        hmid = fc(1, x) * Fn.silu(fc(3, x))
+    elif act == "gelu":
+        hmid = Fn.gelu(fc(1, x))  # erf form (approximate='none')
+    elif act == "relu":
+        hmid = torch.relu(fc(1, x))
+    else:
+        raise ValueError(act)
+    return fc(2, hmid)
+
+
+def mhmoe_layer(x, cfg, lw):
+    """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info)."""
+    N, D = x.shape
+    h, E = cfg["mhmoe_heads"], cfg["num_experts"]
+    d = D // h
+    y = x @ lw["multi_heads.weight"].T + lw["multi_heads.bias"]
+    s = y.reshape(N * h, d)
+    r = route(s, lw["gate.weight"], cfg)
+    idx, w = r["idx"], r["weights"]
+    out_s = torch.zeros_like(s)
+    for e in range(E):
+        rows, cols = torch.nonzero(idx == e, as_tuple=True)
+        if rows.numel() == 0:
+            continue
+        fe = expert_ffn(s[rows], cfg, lw, e)
+        out_s.index_add_(0, rows, w[rows, cols][:, None] * fe)
+    merged = out_s.reshape(N, D)
+    out = merged @ lw["out_proj.weight"].T + lw["out_proj.bias"]
+    return out, r
+
+
+class MHMoEModel(torch.nn.Module):
+    """Reference model.  forward(x) accepts [..., D] and returns (out [..., D], per-layer route info)."""
+
+    def __init__(self, cfg, weights):
+        super().__init__()
+        self.cfg = canonical_config(cfg)
+        exp = expected_tensor_shapes(self.cfg)
+        self.layers = []
+        for i in range(self.cfg["num_layers"]):
+            p = "layers.%d." % i
+            self.layers.append({n[len(p):]: _t(weights[n]) for n in exp if n.startswith(p)})
+
+    def forward(self, x):
+        cfg = self.cfg
+        D = cfg["hidden_size"]
+        x = _t(x)
+        shape = x.shape
+        assert shape[-1] == D, (shape, D)
+        x = x.reshape(-1, D)
+        infos = []
+        for lw in self.layers:
+            hn = apply_norm(x, cfg, lw.get("norm.weight"), lw.get("norm.bias"))
+            o, info = mhmoe_layer(hn, cfg, lw)
+            x = x + o
+            infos.append(info)
+        return x.reshape(shape), infos
+
+
+def reference_forward(cfg, weights, x):
+    """-> (out as float64 numpy array of x's shape, stats dict, per-layer infos)."""
+    m = MHMoEModel(cfg, weights)
+    with torch.no_grad():
+        out, infos = m(x)
+    return out.numpy(), compute_stats(m.cfg, infos), infos
+
+
+def compute_stats(cfg, infos):
+    """Per-layer stats in the mhmoe-run --stats JSON format."""
+    E, k = cfg["num_experts"], cfg["top_k"]
+    layers = []
+    for i, info in enumerate(infos):
+        idx = info["idx"]
+        S = idx.shape[0]
+        kept = idx[idx >= 0]
+        load = torch.bincount(kept, minlength=E).tolist() if kept.numel() else [0] * E
+        layers.append({"layer": i, "sub_tokens": int(S), "expert_load": [int(v) for v in load],
+                       "dropped": int(S * k - sum(load)),
+                       "activation_ratio": sum(1 for v in load if v > 0) / float(E)})
+    return {"layers": layers}
+
+
+def routing_margins(cfg, weights, x):
+    """Per-layer per-sub-token routing margins (list of numpy arrays [S])."""
+    _, _, infos = reference_forward(cfg, weights, x)
+    return [info["margin"].numpy() for info in infos]
+
+
+def min_routing_margin(cfg, weights, x):
+    ms = routing_margins(cfg, weights, x)
+    return float(min(m.min() for m in ms)) if ms and ms[0].size else math.inf
+
+
+def token_margins(cfg, infos, num_tokens):
+    """Per-token minimum routing margin over all its sub-tokens and all layers -> numpy [N]."""
+    h = cfg["mhmoe_heads"]
+    out = np.full(num_tokens, np.inf)
+    for info in infos:
+        m = info["margin"].numpy().reshape(num_tokens, h).min(-1)
+        out = np.minimum(out, m)
+    return out
+
+
+def unambiguous_input(cfg, weights, shape, seed, threshold=1e-5, max_iters=200):
+    """Draw an input of `shape` (deterministic from seed) whose routing margin is >= threshold at
+    every sub-token of every layer: tokens whose routing is ambiguous are re-drawn (re-checking the
+    whole batch, because capacity drops couple tokens) until none is.  Returns (x float32, margin)."""
+    rng = np.random.default_rng(seed)
+    D = cfg["hidden_size"]
+    x = rng.standard_normal(shape).astype(np.float32)
+    flat = x.reshape(-1, D)
+    N = flat.shape[0]
+    for _ in range(max_iters):
+        _, _, infos = reference_forward(cfg, weights, flat)
+        tm = token_margins(cfg, infos, N)
+        bad = np.nonzero(tm < threshold)[0]
+        if bad.size == 0:
+            return flat.reshape(shape), float(tm.min()) if N else math.inf
+        flat[bad] = rng.standard_normal((bad.size, D)).astype(np.float32)
+    raise RuntimeError("could not draw an input with routing margin >= %g after %d iterations"
+                       % (threshold, max_iters))

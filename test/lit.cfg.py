@@ -1,0 +1,47 @@
+# -*- Python -*-
+import os
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "MHMOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["lib", "Inputs", "CMakeLists.txt", "README.md"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mhmoe_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%mhmoe_src_root", config.mhmoe_src_root))
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Compiled models are cached per test run, never in the user's cache.
+config.environment["MHMOE_CACHE_DIR"] = os.path.join(config.test_exec_root, "mhmoe-cache")
+config.environment["OMP_NUM_THREADS"] = "2"
+
+tool_dirs = [config.mhmoe_tools_dir, config.llvm_tools_dir]
+tools = [
+    "mhmoe-opt",
+    ToolSubst("%mhmoe_opt", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-opt")),
+    ToolSubst("%mhmoe_compile", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-compile")),
+    ToolSubst("%mhmoe_run", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-run")),
+    "mhmoe-compile",
+    "mhmoe-run",
+]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The reference tests need PyTorch under the system python (Debian's python3-torch).
+python = config.python_with_torch or "/usr/bin/python3"
+config.substitutions.append(("%python", python))
+try:
+    subprocess.run([python, "-c", "import torch, numpy"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config.available_features.add("torch")
+except Exception:
+    pass
+
+if config.ptxas and os.path.exists(config.ptxas):
+    config.available_features.add("ptxas")

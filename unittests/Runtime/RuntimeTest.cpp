@@ -1,0 +1,450 @@
+//===- RuntimeTest.cpp - mhmoe runtime C API tests ------------------------===//
+//
+// Exercises the load/run path against FakeModelLibrary.cpp, a stand-in for a
+// compiled model library that implements the same ABI.
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Runtime/mhmoe_runtime.h"
+
+#include "FakeModelConfig.h"
+#include "TestUtil.h"
+
+#include "mhmoe/Support/Float16.h"
+#include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/Support/SafeTensors.h"
+
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace mhmoe;
+using namespace mhmoe::testing_util;
+
+namespace {
+
+struct ModelDirOptions {
+  std::function<void(llvm::json::Object &)> editConfig;
+  std::set<std::string> drop;
+  std::vector<std::string> extra;
+  std::map<std::string, std::vector<int64_t>> reshape;
+  std::map<std::string, DType> dtype;
+  bool misalign = false;
+};
+
+float weightValue(const std::string &name, int64_t i) {
+  // out_proj.bias of layer l: (l + 1) * 0.5 + j * 0.25 (exact in f16/bf16).
+  if (name.size() > 14 &&
+      name.compare(name.size() - 14, 14, ".out_proj.bias") == 0) {
+    int64_t layer = name[7] - '0';
+    return (layer + 1) * 0.5f + i * 0.25f;
+  }
+  return static_cast<float>(i % 7) * 0.125f;
+}
+
+class RuntimeTest : public TempDirTest {
+protected:
+  void TearDown() override {
+    if (model)
+      mhmoe_model_free(model);
+    model = nullptr;
+    TempDirTest::TearDown();
+  }
+
+  /// Writes config.json and model.safetensors for fakeModelConfig() (with the
+  /// given perturbations) into `sub` of the temp dir; returns the directory.
+  std::string writeModelDir(const ModelDirOptions &o = {},
+                            llvm::StringRef sub = "model") {
+    std::string d = path(sub);
+    EXPECT_FALSE(llvm::sys::fs::create_directories(d));
+    ModelConfig c = fakeModelConfig();
+    llvm::json::Object cfg = toJSON(c);
+    cfg["torch_dtype"] = "float32"; // unknown keys are ignored
+    if (o.editConfig)
+      o.editConfig(cfg);
+    std::string cfgText;
+    llvm::raw_string_ostream os(cfgText);
+    os << llvm::json::Value(std::move(cfg));
+    os.flush();
+    writeFile((sub + "/config.json").str(), cfgText);
+
+    std::vector<TensorSpec> specs = expectedWeights(c);
+    for (const std::string &e : o.extra)
+      specs.push_back({e, {2}});
+    std::vector<std::vector<uint8_t>> storage;
+    std::vector<SafeTensorsRawEntry> entries;
+    storage.reserve(specs.size());
+    for (TensorSpec &s : specs) {
+      if (o.drop.count(s.name))
+        continue;
+      auto rs = o.reshape.find(s.name);
+      if (rs != o.reshape.end())
+        s.shape = rs->second;
+      DType dt = DType::F32;
+      auto it = o.dtype.find(s.name);
+      if (it != o.dtype.end())
+        dt = it->second;
+      int64_t n = 1;
+      for (int64_t x : s.shape)
+        n *= x;
+      std::vector<uint8_t> bytes(n * dtypeSize(dt));
+      for (int64_t i = 0; i < n; ++i) {
+        float v = weightValue(s.name, i);
+        if (dt == DType::F32) {
+          std::memcpy(&bytes[i * 4], &v, 4);
+        } else if (dt == DType::F16 || dt == DType::BF16) {
+          uint16_t h = dt == DType::F16 ? floatToHalf(v) : floatToBF16(v);
+          llvm::support::endian::write16le(&bytes[i * 2], h);
+        } // other dtypes: zeros
+      }
+      storage.push_back(std::move(bytes));
+      entries.push_back({s.name, dt, s.shape, storage.back()});
+    }
+    std::string st = d + "/model.safetensors";
+    EXPECT_EQ(errorMessage(writeSafeTensorsRaw(st, entries)), "");
+    if (o.misalign) {
+      // Grow the header by one space so every tensor is 1 byte off.
+      auto buf = llvm::MemoryBuffer::getFile(st);
+      EXPECT_TRUE(bool(buf));
+      llvm::StringRef b = (*buf)->getBuffer();
+      uint64_t n = llvm::support::endian::read64le(b.data());
+      std::string out(8, '\0');
+      llvm::support::endian::write64le(&out[0], n + 1);
+      out += b.substr(8, n).str() + " " + b.substr(8 + n).str();
+      writeFile((sub + "/model.safetensors").str(), out);
+    }
+    return d;
+  }
+
+  mhmoe_status load(const std::string &dir, const char *lib = MHMOE_FAKE_LIB) {
+    if (model)
+      mhmoe_model_free(model);
+    model = nullptr;
+    return mhmoe_model_load(lib, dir.c_str(), &model);
+  }
+
+  void expectLoadError(const std::string &dir, mhmoe_status status,
+                       llvm::StringRef substr,
+                       const char *lib = MHMOE_FAKE_LIB) {
+    EXPECT_EQ(load(dir, lib), status);
+    EXPECT_EQ(model, nullptr);
+    std::string msg = mhmoe_last_error();
+    EXPECT_NE(msg.find(substr.str()), std::string::npos)
+        << msg << "\nexpected to contain: " << substr.str();
+  }
+
+  /// Runs `tokens` tokens and checks the fake library's output.
+  void runAndCheck(int64_t tokens, bool withLoad = true) {
+    ASSERT_NE(model, nullptr);
+    const int64_t D = 8, L = 2, E = 4;
+    std::vector<float> in(tokens * D), out(tokens * D, -1.0f);
+    for (size_t i = 0; i < in.size(); ++i)
+      in[i] = static_cast<float>(i) * 0.5f;
+    std::vector<int64_t> load(L * E, -1);
+    ASSERT_EQ(mhmoe_model_run(model, in.data(), tokens, out.data(),
+                              withLoad ? load.data() : nullptr),
+              MHMOE_OK)
+        << mhmoe_last_error();
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t j = 0; j < D; ++j) {
+        float expected = in[t * D + j] + (0.5f + j * 0.25f) +
+                         (1.0f + j * 0.25f);
+        ASSERT_EQ(out[t * D + j], expected) << "t=" << t << " j=" << j;
+      }
+    if (!withLoad)
+      return;
+    for (int64_t l = 0; l < L; ++l) {
+      for (int64_t e = 0; e < E; ++e) {
+        EXPECT_EQ(load[l * E + e], tokens * 100 + l * 10 + e);
+      }
+    }
+  }
+
+  mhmoe_model *model = nullptr;
+};
+
+TEST_F(RuntimeTest, LoadAndRun) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  EXPECT_EQ(mhmoe_model_hidden_size(model), 8);
+  EXPECT_EQ(mhmoe_model_num_layers(model), 2);
+  EXPECT_EQ(mhmoe_model_num_experts(model), 4);
+  EXPECT_EQ(mhmoe_model_heads(model), 2);
+  EXPECT_EQ(mhmoe_model_top_k(model), 2);
+  runAndCheck(1);
+  runAndCheck(5);
+}
+
+TEST_F(RuntimeTest, RunWithoutExpertLoad) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(3, /*withLoad=*/false);
+}
+
+TEST_F(RuntimeTest, RelativeLibraryPathWithoutSlash) {
+  std::string dir = writeModelDir();
+  llvm::SmallString<256> cwd;
+  ASSERT_FALSE(llvm::sys::fs::current_path(cwd));
+  llvm::StringRef lib = MHMOE_FAKE_LIB;
+  ASSERT_FALSE(llvm::sys::fs::set_current_path(llvm::sys::path::parent_path(lib)));
+  std::string name = llvm::sys::path::filename(lib).str();
+  mhmoe_status s = mhmoe_model_load(name.c_str(), dir.c_str(), &model);
+  llvm::sys::fs::set_current_path(cwd);
+  ASSERT_EQ(s, MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(2);
+}
+
+TEST_F(RuntimeTest, F16AndBF16WeightsAreConverted) {
+  ModelDirOptions o;
+  o.dtype["layers.0.out_proj.bias"] = DType::F16;
+  o.dtype["layers.1.out_proj.bias"] = DType::BF16;
+  o.dtype["layers.0.gate.weight"] = DType::F16;
+  ASSERT_EQ(load(writeModelDir(o)), MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(4);
+}
+
+TEST_F(RuntimeTest, MisalignedF32WeightsAreCopied) {
+  ModelDirOptions o;
+  o.misalign = true;
+  ASSERT_EQ(load(writeModelDir(o)), MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(4);
+}
+
+TEST_F(RuntimeTest, MissingLibraryFile) {
+  std::string lib = path("no-such-lib.so");
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "cannot load compiled library", lib.c_str());
+  EXPECT_NE(std::string(mhmoe_last_error()).find("no-such-lib.so"),
+            std::string::npos);
+}
+
+TEST_F(RuntimeTest, LibraryNotASharedObject) {
+  std::string lib = writeFile("garbage.so", "this is not an ELF file");
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "cannot load compiled library", lib.c_str());
+}
+
+TEST_F(RuntimeTest, LibraryWithoutManifestSymbol) {
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "does not export 'mhmoe_manifest'", MHMOE_RUNTIME_LIB);
+}
+
+TEST_F(RuntimeTest, LibraryWithoutForwardSymbol) {
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "does not export 'mhmoe_forward'", MHMOE_FAKE_LIB_NO_FORWARD);
+}
+
+TEST_F(RuntimeTest, UnsupportedAbiVersion) {
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "unsupported compiled library ABI version 2",
+                  MHMOE_FAKE_LIB_ABI2);
+}
+
+TEST_F(RuntimeTest, NullArguments) {
+  EXPECT_EQ(mhmoe_model_load(MHMOE_FAKE_LIB, "x", nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  model = reinterpret_cast<mhmoe_model *>(0x1);
+  EXPECT_EQ(mhmoe_model_load(nullptr, "x", &model), MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(mhmoe_model_load(MHMOE_FAKE_LIB, nullptr, &model),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_NE(std::string(mhmoe_last_error()).find("model_dir"),
+            std::string::npos);
+  float x = 0;
+  EXPECT_EQ(mhmoe_model_run(nullptr, &x, 1, &x, nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_set_num_threads(nullptr, 1), MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_hidden_size(nullptr), 0);
+  EXPECT_EQ(mhmoe_model_num_layers(nullptr), 0);
+  mhmoe_model_free(nullptr);
+}
+
+TEST_F(RuntimeTest, MissingModelDirectory) {
+  expectLoadError(path("nonexistent"), MHMOE_ERROR_INVALID_INPUT,
+                  "config.json: cannot read file");
+}
+
+TEST_F(RuntimeTest, InvalidConfigInModelDir) {
+  ModelDirOptions o;
+  o.editConfig = [](llvm::json::Object &c) { c["top_k"] = "2"; };
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "config.json: field 'top_k' = \"2\" must be an integer");
+}
+
+TEST_F(RuntimeTest, ConfigMismatch) {
+  ModelDirOptions o;
+  o.editConfig = [](llvm::json::Object &c) { c["top_k"] = 1; };
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "compiled library was built for a different config");
+  EXPECT_NE(std::string(mhmoe_last_error())
+                .find("'top_k': library has 2, model directory has 1"),
+            std::string::npos)
+      << mhmoe_last_error();
+}
+
+TEST_F(RuntimeTest, ConfigMismatchInDefaultedField) {
+  ModelDirOptions o;
+  o.editConfig = [](llvm::json::Object &c) { c["norm_eps"] = 1e-5; };
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "'norm_eps'");
+}
+
+TEST_F(RuntimeTest, ConfigWithOmittedDefaultsMatches) {
+  ModelDirOptions o;
+  o.editConfig = [](llvm::json::Object &c) {
+    c.erase("norm");
+    c.erase("norm_eps");
+    c.erase("capacity_factor");
+    c.erase("expert_bias");
+    c.erase("normalize_top_k");
+  };
+  ASSERT_EQ(load(writeModelDir(o)), MHMOE_OK) << mhmoe_last_error();
+}
+
+TEST_F(RuntimeTest, MissingSafetensorsFile) {
+  std::string d = writeModelDir();
+  ASSERT_FALSE(llvm::sys::fs::remove(d + "/model.safetensors"));
+  expectLoadError(d, MHMOE_ERROR_INVALID_INPUT,
+                  "model.safetensors: cannot open file");
+}
+
+TEST_F(RuntimeTest, CorruptSafetensorsFile) {
+  std::string d = writeModelDir();
+  writeFile("model/model.safetensors",
+            std::string("\x10\0\0\0\0\0\0\0{\"a\":1,\"b\":2", 21));
+  expectLoadError(d, MHMOE_ERROR_INVALID_INPUT, "model.safetensors: header");
+}
+
+TEST_F(RuntimeTest, MissingTensor) {
+  ModelDirOptions o;
+  o.drop.insert("layers.1.experts.fc3.weight");
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "missing tensor 'layers.1.experts.fc3.weight'");
+}
+
+TEST_F(RuntimeTest, UnexpectedExtraTensor) {
+  ModelDirOptions o;
+  o.extra.push_back("layers.0.experts.fc9.weight");
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "unexpected tensor 'layers.0.experts.fc9.weight'");
+}
+
+TEST_F(RuntimeTest, TensorNamedInputIsUnexpected) {
+  ModelDirOptions o;
+  o.extra.push_back("input");
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "unexpected tensor 'input'");
+}
+
+TEST_F(RuntimeTest, ShapeMismatch) {
+  ModelDirOptions o;
+  o.reshape["layers.0.gate.weight"] = {4, 3};
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "model.safetensors: tensor 'layers.0.gate.weight': shape "
+                  "[4, 3] does not match expected [4, 4]");
+}
+
+TEST_F(RuntimeTest, UnsupportedWeightDType) {
+  ModelDirOptions o;
+  o.dtype["layers.0.multi_heads.bias"] = DType::I32;
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "tensor 'layers.0.multi_heads.bias': dtype I32 is not "
+                  "supported");
+}
+
+TEST_F(RuntimeTest, NumTokensOutOfRange) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  std::vector<float> in(8), out(8);
+  EXPECT_EQ(mhmoe_model_run(model, in.data(), 0, out.data(), nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_NE(std::string(mhmoe_last_error()).find("num_tokens = 0"),
+            std::string::npos);
+  EXPECT_EQ(mhmoe_model_run(model, in.data(), -5, out.data(), nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_run(model, in.data(), int64_t(1) << 40, out.data(),
+                            nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+}
+
+TEST_F(RuntimeTest, NullOrOverlappingBuffers) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  std::vector<float> buf(16);
+  EXPECT_EQ(mhmoe_model_run(model, nullptr, 1, buf.data(), nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_run(model, buf.data(), 1, nullptr, nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_run(model, buf.data(), 1, buf.data() + 4, nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_NE(std::string(mhmoe_last_error()).find("overlap"), std::string::npos);
+  // Adjacent, non-overlapping halves are fine.
+  EXPECT_EQ(mhmoe_model_run(model, buf.data(), 1, buf.data() + 8, nullptr),
+            MHMOE_OK);
+}
+
+TEST_F(RuntimeTest, ForwardFailureIsReported) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  std::vector<float> in(13 * 8), out(13 * 8);
+  EXPECT_EQ(mhmoe_model_run(model, in.data(), 13, out.data(), nullptr),
+            MHMOE_ERROR_RUNTIME);
+  EXPECT_NE(std::string(mhmoe_last_error()).find("failed with code 7"),
+            std::string::npos);
+}
+
+TEST_F(RuntimeTest, SetNumThreadsWithoutOpenMP) {
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, 1), MHMOE_OK);
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, 4), MHMOE_ERROR_RUNTIME);
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, 0), MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, -2), MHMOE_ERROR_INVALID_INPUT);
+}
+
+#ifdef MHMOE_FAKE_LIB_OMP
+TEST_F(RuntimeTest, SetNumThreadsWithOpenMP) {
+  ASSERT_EQ(load(writeModelDir(), MHMOE_FAKE_LIB_OMP), MHMOE_OK)
+      << mhmoe_last_error();
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, 3), MHMOE_OK)
+      << mhmoe_last_error();
+  void *h = dlopen(MHMOE_FAKE_LIB_OMP, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr);
+  auto maxThreads =
+      reinterpret_cast<int (*)(void)>(dlsym(h, "fake_omp_max_threads"));
+  ASSERT_NE(maxThreads, nullptr);
+  EXPECT_EQ(maxThreads(), 3);
+  EXPECT_EQ(mhmoe_model_set_num_threads(model, 1), MHMOE_OK);
+  EXPECT_EQ(maxThreads(), 1);
+  dlclose(h);
+  runAndCheck(2);
+}
+#endif
+
+TEST_F(RuntimeTest, LastErrorIsThreadLocal) {
+  EXPECT_EQ(mhmoe_model_load(nullptr, nullptr, &model),
+            MHMOE_ERROR_INVALID_INPUT);
+  std::string mine = mhmoe_last_error();
+  EXPECT_NE(mine, "");
+  std::string other = "unset";
+  std::thread t([&] { other = mhmoe_last_error(); });
+  t.join();
+  EXPECT_EQ(other, "");
+  EXPECT_EQ(std::string(mhmoe_last_error()), mine);
+}
+
+TEST_F(RuntimeTest, ReloadAfterFreeAndTwoModelsAtOnce) {
+  std::string dir = writeModelDir();
+  ASSERT_EQ(load(dir), MHMOE_OK) << mhmoe_last_error();
+  mhmoe_model *second = nullptr;
+  ASSERT_EQ(mhmoe_model_load(MHMOE_FAKE_LIB, dir.c_str(), &second), MHMOE_OK);
+  runAndCheck(2);
+  mhmoe_model_free(second);
+  runAndCheck(2);
+  ASSERT_EQ(load(dir), MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(1);
+}
+
+} // namespace

@@ -1,0 +1,131 @@
+//===- ManifestTest.cpp - compiled library manifest tests -----------------===//
+#include "mhmoe/Support/Manifest.h"
+
+#include "TestUtil.h"
+
+using namespace mhmoe;
+using namespace mhmoe::testing_util;
+
+namespace {
+
+ModelConfig smallConfig() {
+  ModelConfig c;
+  c.hiddenSize = 8;
+  c.numLayers = 2;
+  c.heads = 2;
+  c.numExperts = 4;
+  c.topK = 2;
+  c.expertFfnDim = 6;
+  c.activation = Activation::SwiGLU;
+  return c;
+}
+
+TEST(Manifest, BuildAndParseRoundTrip) {
+  Manifest m = buildManifest(smallConfig());
+  ASSERT_EQ(m.inputs.front().name, "input");
+  EXPECT_EQ(m.inputs.front().shape, (std::vector<int64_t>{-1, 8}));
+  EXPECT_EQ(m.inputs.size(), 1 + expectedWeights(smallConfig()).size());
+  ASSERT_EQ(m.outputs.size(), 3u);
+  EXPECT_EQ(m.outputs[1].name, "layers.0.expert_load");
+  EXPECT_EQ(m.outputs[2].dtype, "i64");
+  std::string text = manifestJSON(m);
+  auto p = parseManifest(text, "lib.so");
+  MHMOE_ASSERT_OK(p);
+  EXPECT_EQ(manifestJSON(*p), text);
+  EXPECT_EQ(canonicalConfigJSON(p->config), canonicalConfigJSON(smallConfig()));
+}
+
+TEST(Manifest, ExpertLoadLayerIndex) {
+  EXPECT_EQ(expertLoadLayerIndex("layers.0.expert_load"), 0);
+  EXPECT_EQ(expertLoadLayerIndex("layers.17.expert_load"), 17);
+  EXPECT_EQ(expertLoadLayerIndex("layers.01.expert_load"), -1);
+  EXPECT_EQ(expertLoadLayerIndex("layers..expert_load"), -1);
+  EXPECT_EQ(expertLoadLayerIndex("layers.x.expert_load"), -1);
+  EXPECT_EQ(expertLoadLayerIndex("output"), -1);
+}
+
+std::string mutate(void (*f)(llvm::json::Object &)) {
+  llvm::json::Object o = toJSON(buildManifest(smallConfig()));
+  f(o);
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::json::Value(std::move(o));
+  os.flush();
+  return s;
+}
+
+TEST(Manifest, WrongAbiVersion) {
+  auto p = parseManifest(
+      mutate([](llvm::json::Object &o) { o["abi_version"] = 2; }), "lib.so");
+  EXPECT_NE(errorMessage(p).find("unsupported compiled library ABI version 2"),
+            std::string::npos);
+}
+
+TEST(Manifest, NotJSON) {
+  auto p = parseManifest("{abi", "lib.so");
+  EXPECT_NE(errorMessage(p).find("lib.so: manifest is not valid JSON"),
+            std::string::npos);
+}
+
+TEST(Manifest, InvalidConfig) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           o.getObject("config")->erase("top_k");
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("missing required field 'top_k'"),
+            std::string::npos);
+}
+
+TEST(Manifest, DuplicateEntry) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           auto *in = o.getArray("inputs");
+                           in->push_back((*in)[1]);
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("duplicate entry 'layers.0.norm.weight'"),
+            std::string::npos);
+}
+
+TEST(Manifest, UnknownOutput) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           o.getArray("outputs")->push_back(llvm::json::Object{
+                               {"name", "logits"},
+                               {"shape", llvm::json::Array{-1, 8}},
+                               {"dtype", "f32"}});
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("unknown output 'logits'"), std::string::npos);
+}
+
+TEST(Manifest, MissingInput) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           auto *in = o.getArray("inputs");
+                           in->erase(in->begin());
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("exactly one input named 'input'"),
+            std::string::npos);
+}
+
+TEST(Manifest, ExpertLoadLayerOutOfRange) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           o.getArray("outputs")->push_back(llvm::json::Object{
+                               {"name", "layers.2.expert_load"},
+                               {"shape", llvm::json::Array{4}},
+                               {"dtype", "i64"}});
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("names a layer >= num_layers=2"),
+            std::string::npos);
+}
+
+TEST(Manifest, DynamicWeightShapeRejected) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           auto *e = (*o.getArray("inputs"))[1].getAsObject();
+                           (*e)["shape"] = llvm::json::Array{-1};
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("must have a static shape"), std::string::npos);
+}
+
+} // namespace
