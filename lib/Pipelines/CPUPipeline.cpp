@@ -2,6 +2,11 @@
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/Transforms/Passes.h"
 #include "mhmoe/Pipelines/Pipelines.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -9,13 +14,57 @@ using namespace mlir;
 
 void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
                                    const CPUPipelineOptions &opts) {
+  // Tensor level: the block into its ops, zero-copy head reshapes, fused
+  // routing and grouped-GEMM experts (loops over buffers behind
+  // to_buffer/to_tensor).
   pm.addPass(createMHMoEDecomposeLayer());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertMHMoEReshapeToTensor());
+  pm.addPass(createConvertMHMoERouteToSCF());
+  pm.addPass(createConvertMHMoEExpertApplyToSCF());
+
+  // Buffers: function boundaries keep identity layouts so the C entry point
+  // can describe every argument as a dense row-major array.
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufOpts.unknownTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  pm.addPass(createMHMoELowerProjectionGemm());
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createMHMoEDeallocateBuffers());
+  if (opts.entryPoint)
+    pm.addPass(createMHMoEGenerateEntryPoint());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
-                                        const CPUPipelineOptions &opts) {}
+                                        const CPUPipelineOptions &opts) {
+  if (opts.parallel) {
+    pm.addPass(createConvertSCFToOpenMPPass());
+    // scf-to-openmp leaves patterns scf-to-cf cannot take without cleanup.
+    pm.addPass(createCanonicalizerPass());
+  }
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  // LLVM intrinsics first (exp, rsqrt, fma); libm only for what has none (erf).
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  if (opts.parallel)
+    pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
 
 void mhmoe::buildCPUPipeline(OpPassManager &pm,
                              const CPUPipelineOptions &opts) {
@@ -28,4 +77,8 @@ void mhmoe::registerPipelines() {
       "mhmoe-cpu-pipeline",
       "Lower mhmoe IR to fused, vectorised, multi-threaded LLVM-dialect code",
       buildCPUPipeline);
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "mhmoe-cpu-kernel-pipeline",
+      "The first half of mhmoe-cpu-pipeline: fused loops on buffers",
+      buildCPUKernelPipeline);
 }

@@ -21,4 +21,93 @@ def ConvertMHMoEReshapeToTensor : Pass<"convert-mhmoe-reshape-to-tensor"> {
                            "mlir::arith::ArithDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// MHMoEToSCF
+//===----------------------------------------------------------------------===//
+
+def ConvertMHMoERouteToSCF : Pass<"convert-mhmoe-route-to-scf"> {
+  let summary = "Lower mhmoe.route to one fused parallel loop over sub-tokens";
+  let description = [{
+    Per sub-token, in one `scf.parallel` iteration: the gate GEMV as
+    register-tiled vector dot products, softmax statistics, top-k by repeated
+    arg-max (ties to the lower expert index) and renormalisation; no [S, E]
+    buffer exists. With a capacity factor, a sequential pass over the [S, k]
+    choices (first choices first) drops choices over capacity. Also lowers
+    `mhmoe.expert_load` to a histogram loop.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
+def ConvertMHMoEExpertApplyToSCF : Pass<"convert-mhmoe-expert-apply-to-scf"> {
+  let summary = "Lower mhmoe.expert_apply to a dropless grouped GEMM";
+  let description = [{
+    Counting sort of (sub-token, choice) pairs by expert (histogram, prefix
+    sum, stable permutation), a tile table over (expert, row block), and one
+    `scf.parallel` over tiles running two register-tiled GEMMs: the gather
+    feeds the first GEMM's A operand (fc1 and fc3 share each loaded A vector
+    for SwiGLU) with bias and activation in its epilogue; the second GEMM's
+    epilogue adds the bias, applies the combine weight and scatters the row
+    to the pair's slot. A parallel combine sums each sub-token's k slots in
+    choice order, so results are bit-identical for any thread count.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// LinalgToTiledGemm
+//===----------------------------------------------------------------------===//
+
+def MHMoELowerProjectionGemm : Pass<"mhmoe-lower-projection-gemm"> {
+  let summary = "Lower transposed-B linalg.matmul on buffers to tiled GEMM loops";
+  let description = [{
+    Rewrites `linalg.matmul` with transposed-B indexing maps on f32 buffers
+    (the head and merge projections) into an `scf.parallel` over (row block,
+    column block) tiles of a register-tiled vector GEMM that accumulates
+    into the output (which holds the broadcast bias).
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// BuffersToEntryPoint
+//===----------------------------------------------------------------------===//
+
+def MHMoEDeallocateBuffers : Pass<"mhmoe-deallocate-buffers", "mlir::func::FuncOp"> {
+  let summary = "Free each top-level buffer after its last use";
+  let description = [{
+    After bufferization the model function is straight-line code at its top
+    level. Each `memref.alloc` there that is not returned gets a
+    `memref.dealloc` right after the last top-level operation using it or
+    any view of it, which bounds peak memory to about one layer's buffers.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
+def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp"> {
+  let summary = "Generate the mhmoe_forward / mhmoe_manifest C ABI";
+  let description = [{
+    Adds `int32_t mhmoe_forward(void **argv, int64_t num_tokens)`, which
+    builds a memref descriptor for each argument and result of the model
+    function from argv (inputs, then outputs), calls it, and copies the
+    results into the caller's buffers; and `const char *mhmoe_manifest()`
+    returning the JSON manifest built from the function's `mhmoe.name`
+    argument/result attributes and the module's `mhmoe.config` attribute.
+    See docs/compiled-library-abi.md.
+  }];
+  let options = [
+    Option<"funcName", "func", "std::string", /*default=*/"\"forward\"",
+           "The model function to expose">
+  ];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
+                           "mlir::func::FuncDialect", "mlir::arith::ArithDialect"];
+}
+
 #endif

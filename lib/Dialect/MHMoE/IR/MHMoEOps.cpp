@@ -354,6 +354,11 @@ LogicalResult LayerOp::verify() {
   if (getResult().getType() != x)
     return emitOpError() << "result type " << getResult().getType()
                          << " must equal the input type " << x;
+  if (Value load = getExpertLoad())
+    if (conflict(rt(load).getDimSize(0), e))
+      return emitOpError() << "result 'expert_load' has "
+                           << rt(load).getDimSize(0)
+                           << " entries, expected E = " << e;
   return success();
 }
 
@@ -361,5 +366,27 @@ LogicalResult LayerOp::reifyResultShapes(OpBuilder &b,
                                          ReifiedRankedShapedTypeDims &shapes) {
   shapes.push_back({staticOrDim(b, getLoc(), getInput(), 0),
                     staticOrDim(b, getLoc(), getInput(), 1)});
+  if (getExpertLoad())
+    shapes.push_back({b.getIndexAttr(rt(getGate()).getDimSize(0))});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// expert_load
+//===----------------------------------------------------------------------===//
+
+LogicalResult ExpertLoadOp::verify() {
+  int64_t got = rt(getResult()).getDimSize(0);
+  if (conflict(got, getNumExperts()))
+    return emitOpError() << "result has " << got
+                         << " entries, expected num_experts = "
+                         << getNumExperts();
+  return success();
+}
+
+LogicalResult
+ExpertLoadOp::reifyResultShapes(OpBuilder &b,
+                                ReifiedRankedShapedTypeDims &shapes) {
+  shapes.push_back({b.getIndexAttr(getNumExperts())});
   return success();
 }

@@ -67,7 +67,13 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
     Value merged = MergeOp::create(rewriter, loc, xType, experts, heads);
     Value out = buildProjection(rewriter, loc, merged, op.getOutWeight(),
                                 op.getOutBias());
-    rewriter.replaceOp(op, out);
+    SmallVector<Value> results = {out};
+    if (Value load = op.getExpertLoad())
+      results.push_back(ExpertLoadOp::create(
+          rewriter, loc, load.getType(), route.getIndices(),
+          rewriter.getI64IntegerAttr(
+              cast<RankedTensorType>(op.getGate().getType()).getDimSize(0))));
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

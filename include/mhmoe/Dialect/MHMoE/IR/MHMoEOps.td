@@ -183,6 +183,8 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
     `out = merged · out_wᵀ + out_b` (merge projection). Operand and attribute
     meanings are those of the individual ops; `mhmoe-decompose-layer`
     rewrites this op into them plus `linalg` for the two projections.
+    The optional second result is the layer's `mhmoe.expert_load` histogram
+    (`tensor<E x i64>`), for runtimes that report routing statistics.
 
     Example:
     ```mlir
@@ -212,7 +214,8 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
                        MHMoE_ActivationAttr:$activation,
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
                        DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
-  let results = (outs MHMoE_FloatTensor2D:$result);
+  let results = (outs MHMoE_FloatTensor2D:$result,
+                      Optional<1DTensorOf<[I64]>>:$expert_load);
   let assemblyFormat = [{
     $input `heads` `(` $heads `)` `top_k` `(` $top_k `)`
     (`capacity_factor` `(` $capacity_factor^ `)`)?
@@ -226,7 +229,31 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
     (`fc2_bias` `(` $fc2_bias^ `:` type($fc2_bias) `)`)?
     (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
     `out` `(` $out_weight `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`
-    attr-dict `:` type($input) `->` type($result)
+    attr-dict `:` type($input) `->` type($result) (`,` type($expert_load)^)?
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// expert_load
+//===----------------------------------------------------------------------===//
+
+def MHMoE_ExpertLoadOp : MHMoE_ShapedOp<"expert_load"> {
+  let summary = "histogram of routed (sub-token, choice) pairs per expert";
+  let description = [{
+    Counts, for each of the `num_experts` experts, the kept (sub-token,
+    choice) pairs routed to it; dropped choices (index -1) are not counted.
+    Runtimes report it as the layer's expert load.
+
+    Example:
+    ```mlir
+    %load = mhmoe.expert_load %idx num_experts(40) : tensor<?x2xi32> -> tensor<40xi64>
+    ```
+  }];
+  let arguments = (ins MHMoE_IndexTensor:$indices,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts);
+  let results = (outs 1DTensorOf<[I64]>:$result);
+  let assemblyFormat = [{
+    $indices `num_experts` `(` $num_experts `)` attr-dict `:` type($indices) `->` type($result)
   }];
 }
 

@@ -1,0 +1,46 @@
+//===- Compiler.h - mhmoe compile driver (library) --------------*- C++ -*-===//
+//
+// Imports a model config into mhmoe IR, runs the CPU pipeline, and emits
+// MLIR / LLVM IR / an object file / a shared library with the C ABI of
+// docs/compiled-library-abi.md. Used by mhmoe-compile and mhmoe-run.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_COMPILER_COMPILER_H
+#define MHMOE_COMPILER_COMPILER_H
+
+#include "mhmoe/Support/ModelConfig.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include <string>
+
+namespace mhmoe {
+
+enum class EmitKind { MLIR, Lowered, LLVM, Obj, Lib };
+
+struct CompileOptions {
+  EmitKind emit = EmitKind::Lib;
+  /// Multi-threaded code (scf.parallel -> OpenMP).
+  bool parallel = true;
+  /// Print per-pass timing to stderr.
+  bool timing = false;
+};
+
+/// A version string that changes whenever generated code may change; part
+/// of the compiled-model cache key.
+llvm::StringRef compilerVersion();
+
+/// Compiles the model described by `config` and writes the requested
+/// artifact to `outputPath` ("-" = stdout for textual kinds). On failure
+/// nothing is left at `outputPath`.
+llvm::Error compileModel(const ModelConfig &config, const CompileOptions &opts,
+                         llvm::StringRef outputPath);
+
+/// Same, starting from an .mlir file in the mhmoe dialect (a func.func
+/// @forward over tensors, as the importer produces).
+llvm::Error compileMLIRFile(llvm::StringRef inputPath,
+                            const CompileOptions &opts,
+                            llvm::StringRef outputPath);
+
+} // namespace mhmoe
+
+#endif

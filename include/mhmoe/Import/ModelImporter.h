@@ -1,0 +1,22 @@
+//===- ModelImporter.h - model config -> mhmoe IR ---------------*- C++ -*-===//
+#ifndef MHMOE_IMPORT_MODELIMPORTER_H
+#define MHMOE_IMPORT_MODELIMPORTER_H
+
+#include "mhmoe/Support/ModelConfig.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace mhmoe {
+
+/// Builds `func.func @forward(input, weights...) -> (output, expert loads...)`
+/// over tensors: per layer a norm (linalg), one `mhmoe.layer` and the
+/// residual add. Weights are function arguments in expectedWeights() order,
+/// each named by a `mhmoe.name` attribute; the module carries the canonical
+/// config as `mhmoe.config`. The context must have the mhmoe, func, linalg,
+/// tensor, arith and math dialects loaded.
+mlir::OwningOpRef<mlir::ModuleOp> importModel(mlir::MLIRContext &ctx,
+                                              const ModelConfig &config);
+
+} // namespace mhmoe
+
+#endif

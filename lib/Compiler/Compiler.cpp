@@ -1,0 +1,285 @@
+//===- Compiler.cpp - mhmoe compile driver --------------------------------===//
+//
+// importer -> mhmoe-cpu-pipeline -> LLVM IR -> O3 for the host CPU -> object
+// -> shared library (linked by the system C compiler driver against libomp).
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Import/ModelImporter.h"
+#include "mhmoe/InitAll.h"
+#include "mhmoe/Pipelines/Pipelines.h"
+#include "mhmoe/Support/FileUtil.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include <mutex>
+
+using namespace mlir;
+
+namespace {
+
+llvm::Error err(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+void initLLVMOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+/// Collects MLIR diagnostics into one message instead of printing them.
+struct DiagnosticCollector {
+  explicit DiagnosticCollector(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &d) {
+          llvm::raw_string_ostream os(text);
+          if (!text.empty())
+            os << "\n";
+          os << d.getLocation() << ": " << d;
+          return success();
+        }) {}
+  std::string text;
+  ScopedDiagnosticHandler handler;
+};
+
+std::unique_ptr<MLIRContext> makeContext() {
+  DialectRegistry registry;
+  mlir::mhmoe::registerAllDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  auto ctx = std::make_unique<MLIRContext>(registry);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine() {
+  initLLVMOnce();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return err("no LLVM target for " + triple.str() + ": " + error);
+  llvm::SubtargetFeatures features;
+  for (auto &f : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(f.first(), f.second);
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), options,
+      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  if (!tm)
+    return err("cannot create a target machine for the host CPU");
+  return tm;
+}
+
+/// Writes `emit` through `writer` to `path` atomically ("-" = stdout).
+llvm::Error writeOutput(llvm::StringRef path,
+                        llvm::function_ref<llvm::Error(llvm::raw_ostream &)> writer) {
+  if (path == "-") {
+    llvm::Error e = writer(llvm::outs());
+    llvm::outs().flush();
+    return e;
+  }
+  return ::mhmoe::writeFileAtomically(path, writer);
+}
+
+llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath) {
+  llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
+  if (!cc)
+    cc = llvm::sys::findProgramByName("gcc");
+  if (!cc)
+    cc = llvm::sys::findProgramByName("clang");
+  if (!cc)
+    return err("no C compiler driver (cc, gcc or clang) on PATH to link the "
+               "shared library");
+  std::string ompDir = MHMOE_OPENMP_LIBRARY_DIR;
+  llvm::SmallVector<std::string> argv = {
+      *cc,          "-shared",        "-o",
+      outPath.str(), objPath.str(),   "-L" + ompDir,
+      "-Wl,-rpath," + ompDir, "-lomp", "-lm",
+      "-Wl,-z,defs", "-Wl,--gc-sections"};
+  llvm::SmallVector<llvm::StringRef> args(argv.begin(), argv.end());
+  llvm::SmallString<128> errFile;
+  llvm::sys::fs::createTemporaryFile("mhmoe-link", "txt", errFile);
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, errFile.str(),
+                                                errFile.str()};
+  std::string execErr;
+  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, redirects, 0, 0,
+                                     &execErr);
+  std::string log;
+  if (auto buf = llvm::MemoryBuffer::getFile(errFile))
+    log = (*buf)->getBuffer().str();
+  llvm::sys::fs::remove(errFile);
+  if (rc != 0)
+    return err("linking the shared library failed (" + *cc + "): " +
+               (execErr.empty() ? log : execErr));
+  return llvm::Error::success();
+}
+
+llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
+                          const ::mhmoe::CompileOptions &opts,
+                          llvm::StringRef outputPath) {
+  using ::mhmoe::EmitKind;
+  if (opts.emit == EmitKind::MLIR)
+    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+      module.print(os);
+      return llvm::Error::success();
+    });
+
+  DiagnosticCollector diags(ctx);
+  PassManager pm(&ctx);
+  if (opts.timing)
+    pm.enableTiming();
+  mlir::mhmoe::CPUPipelineOptions pipelineOpts;
+  pipelineOpts.parallel = opts.parallel;
+  mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
+  if (failed(pm.run(module)))
+    return err("lowering failed:\n" + diags.text);
+  if (opts.emit == EmitKind::Lowered)
+    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+      module.print(os);
+      return llvm::Error::success();
+    });
+
+  llvm::LLVMContext llvmCtx;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmCtx, "mhmoe_model");
+  if (!llvmModule)
+    return err("translation to LLVM IR failed:\n" + diags.text);
+  auto tm = hostTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  llvmModule->setDataLayout((*tm)->createDataLayout());
+  llvmModule->setTargetTriple((*tm)->getTargetTriple());
+  auto optimize = makeOptimizingTransformer(3, 0, tm->get());
+  if (llvm::Error e = optimize(llvmModule.get()))
+    return e;
+  if (opts.emit == EmitKind::LLVM)
+    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+      llvmModule->print(os, nullptr);
+      return llvm::Error::success();
+    });
+
+  auto emitObject = [&](llvm::raw_pwrite_stream &os) -> llvm::Error {
+    llvm::legacy::PassManager codegen;
+    if ((*tm)->addPassesToEmitFile(codegen, os, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+      return err("the host target cannot emit object files");
+    codegen.run(*llvmModule);
+    return llvm::Error::success();
+  };
+  if (opts.emit == EmitKind::Obj) {
+    if (outputPath == "-")
+      return err("refusing to write an object file to stdout");
+    return ::mhmoe::writeFileAtomically(outputPath, [&](llvm::raw_ostream &os) {
+      llvm::SmallString<0> buf;
+      llvm::raw_svector_ostream bos(buf);
+      if (llvm::Error e = emitObject(bos))
+        return e;
+      os << buf;
+      return llvm::Error(llvm::Error::success());
+    });
+  }
+
+  // Shared library: object to a temporary, link to a temporary beside the
+  // output, rename into place.
+  if (outputPath == "-")
+    return err("refusing to write a shared library to stdout");
+  llvm::SmallString<128> objPath;
+  int fd;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("mhmoe-model", "o", fd, objPath))
+    return err("cannot create a temporary object file: " + ec.message());
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    if (llvm::Error e = emitObject(os)) {
+      llvm::sys::fs::remove(objPath);
+      return e;
+    }
+  }
+  llvm::SmallString<256> tmpLib(outputPath);
+  tmpLib += ".tmp-%%%%%%";
+  llvm::SmallString<256> tmpLibPath;
+  llvm::sys::fs::createUniquePath(tmpLib, tmpLibPath, /*MakeAbsolute=*/false);
+  llvm::Error linked = linkSharedLibrary(objPath, tmpLibPath);
+  llvm::sys::fs::remove(objPath);
+  if (linked) {
+    llvm::sys::fs::remove(tmpLibPath);
+    return linked;
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmpLibPath, outputPath)) {
+    llvm::sys::fs::remove(tmpLibPath);
+    return err("cannot write " + outputPath + ": " + ec.message());
+  }
+  return llvm::Error::success();
+}
+
+} // namespace
+
+namespace mhmoe {
+llvm::StringRef compilerVersion() {
+  // Generated code depends on every line of the compiler, so the cache key
+  // is a hash of the executable that contains it.
+  static std::string version = [] {
+    std::string v = "mhmoe-0.1";
+    if (auto buf = llvm::MemoryBuffer::getFile("/proc/self/exe",
+                                               /*IsText=*/false,
+                                               /*RequiresNullTerminator=*/false))
+      v += "-" + llvm::utohexstr(llvm::xxh3_64bits(
+                     llvm::arrayRefFromStringRef((*buf)->getBuffer())));
+    return v;
+  }();
+  return version;
+}
+
+llvm::Error compileModel(const ModelConfig &config,
+                                const CompileOptions &opts,
+                                llvm::StringRef outputPath) {
+  auto ctx = makeContext();
+  OwningOpRef<ModuleOp> module = importModel(*ctx, config);
+  {
+    DiagnosticCollector diags(*ctx);
+    if (failed(mlir::verify(*module)))
+      return err("internal error: the imported module does not verify:\n" +
+                 diags.text);
+  }
+  return compileModule(*ctx, *module, opts, outputPath);
+}
+
+llvm::Error compileMLIRFile(llvm::StringRef inputPath,
+                                   const CompileOptions &opts,
+                                   llvm::StringRef outputPath) {
+  auto ctx = makeContext();
+  DiagnosticCollector diags(*ctx);
+  llvm::SourceMgr sourceMgr;
+  std::string errorMessage;
+  auto file = openInputFile(inputPath, &errorMessage);
+  if (!file)
+    return err(errorMessage);
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx.get());
+  if (!module)
+    return err(inputPath + ": cannot parse:\n" + diags.text);
+  return compileModule(*ctx, *module, opts, outputPath);
+}
+} // namespace mhmoe

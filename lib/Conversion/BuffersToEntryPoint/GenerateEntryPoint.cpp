@@ -1,0 +1,172 @@
+//===- GenerateEntryPoint.cpp - the compiled library's C ABI --------------===//
+//
+// The model function takes one memref per weight; a C caller has only
+// pointers. `mhmoe_forward(void **argv, int64_t n)` rebuilds each memref
+// descriptor (dense, row-major, the token dimension = n) and lets the
+// LLVM lowering fold the descriptor casts away. See
+// docs/compiled-library-abi.md.
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::mhmoe {
+#define GEN_PASS_DEF_MHMOEGENERATEENTRYPOINT
+#include "mhmoe/Conversion/Passes.h.inc"
+} // namespace mlir::mhmoe
+
+using namespace mlir;
+
+namespace {
+
+std::string dtypeName(Type t) {
+  if (t.isF32())
+    return "f32";
+  if (t.isInteger(64))
+    return "i64";
+  if (t.isInteger(32))
+    return "i32";
+  return "unsupported";
+}
+
+llvm::json::Object describe(StringRef name, MemRefType t) {
+  llvm::json::Array shape;
+  for (int64_t s : t.getShape())
+    shape.push_back(ShapedType::isDynamic(s) ? int64_t(-1) : s);
+  return llvm::json::Object{{"name", name},
+                            {"shape", std::move(shape)},
+                            {"dtype", dtypeName(t.getElementType())}};
+}
+
+/// A memref of type `t` over the pointer stored at argv[slot].
+Value memrefFromArgv(OpBuilder &b, Location loc, Value argv, int64_t slot,
+                     MemRefType t, Value numTokens) {
+  auto ptrT = LLVM::LLVMPointerType::get(b.getContext());
+  auto i64 = b.getI64Type();
+  Value slotPtr = LLVM::GEPOp::create(b, loc, ptrT, ptrT, argv,
+                                      ArrayRef<LLVM::GEPArg>{int32_t(slot)});
+  Value data = LLVM::LoadOp::create(b, loc, ptrT, slotPtr);
+  int64_t rank = t.getRank();
+  auto arr = LLVM::LLVMArrayType::get(i64, rank);
+  auto descT = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), {ptrT, ptrT, i64, arr, arr});
+  Value desc = LLVM::UndefOp::create(b, loc, descT);
+  desc = LLVM::InsertValueOp::create(b, loc, desc, data, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, data, ArrayRef<int64_t>{1});
+  auto cst = [&](int64_t v) {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  desc = LLVM::InsertValueOp::create(b, loc, desc, cst(0), ArrayRef<int64_t>{2});
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < rank; ++i)
+    sizes.push_back(t.isDynamicDim(i) ? numTokens : cst(t.getDimSize(i)));
+  Value stride = cst(1);
+  for (int64_t i = rank - 1; i >= 0; --i) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, sizes[i],
+                                       ArrayRef<int64_t>{3, i});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, stride,
+                                       ArrayRef<int64_t>{4, i});
+    stride = LLVM::MulOp::create(b, loc, stride, sizes[i]);
+  }
+  return UnrealizedConversionCastOp::create(b, loc, TypeRange{t},
+                                            ValueRange{desc})
+      .getResult(0);
+}
+
+struct MHMoEGenerateEntryPointPass
+    : mhmoe::impl::MHMoEGenerateEntryPointBase<MHMoEGenerateEntryPointPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto model = module.lookupSymbol<func::FuncOp>(funcName);
+    if (!model) {
+      module.emitError() << "no function @" << funcName
+                         << " to expose as mhmoe_forward";
+      return signalPassFailure();
+    }
+    FunctionType ft = model.getFunctionType();
+    llvm::json::Array inputs, outputs;
+    for (auto [i, t] : llvm::enumerate(ft.getInputs())) {
+      auto mt = dyn_cast<MemRefType>(t);
+      auto name = model.getArgAttrOfType<StringAttr>(i, "mhmoe.name");
+      if (!mt || !name) {
+        model.emitError() << "argument " << i
+                          << " must be a memref with a 'mhmoe.name'";
+        return signalPassFailure();
+      }
+      inputs.push_back(describe(name.getValue(), mt));
+    }
+    for (auto [i, t] : llvm::enumerate(ft.getResults())) {
+      auto mt = dyn_cast<MemRefType>(t);
+      auto name = model.getResultAttrOfType<StringAttr>(i, "mhmoe.name");
+      if (!mt || !name) {
+        model.emitError() << "result " << i
+                          << " must be a memref with a 'mhmoe.name'";
+        return signalPassFailure();
+      }
+      outputs.push_back(describe(name.getValue(), mt));
+    }
+    llvm::json::Value config = llvm::json::Object{};
+    if (auto cfg = module->getAttrOfType<StringAttr>("mhmoe.config")) {
+      auto parsed = llvm::json::parse(cfg.getValue());
+      if (!parsed) {
+        llvm::consumeError(parsed.takeError());
+        module.emitError("module attribute 'mhmoe.config' is not JSON");
+        return signalPassFailure();
+      }
+      config = std::move(*parsed);
+    }
+    std::string manifest;
+    llvm::raw_string_ostream os(manifest);
+    os << llvm::json::Value(llvm::json::Object{{"abi_version", 1},
+                                               {"config", std::move(config)},
+                                               {"inputs", std::move(inputs)},
+                                               {"outputs", std::move(outputs)}});
+    manifest.push_back('\0');
+
+    MLIRContext *ctx = module.getContext();
+    Location loc = model.getLoc();
+    OpBuilder b(ctx);
+    b.setInsertionPointToEnd(module.getBody());
+    auto ptrT = LLVM::LLVMPointerType::get(ctx);
+    auto i64 = b.getI64Type(), i32 = b.getI32Type();
+
+    // const char *mhmoe_manifest(void)
+    auto strT = LLVM::LLVMArrayType::get(b.getI8Type(), manifest.size());
+    LLVM::GlobalOp::create(b, loc, strT, /*isConstant=*/true,
+                           LLVM::Linkage::Internal, "mhmoe_manifest_text",
+                           b.getStringAttr(manifest));
+    auto manifestFn = func::FuncOp::create(b, loc, "mhmoe_manifest",
+                                           b.getFunctionType({}, {ptrT}));
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(manifestFn.addEntryBlock());
+      Value addr = LLVM::AddressOfOp::create(b, loc, ptrT, "mhmoe_manifest_text");
+      func::ReturnOp::create(b, loc, addr);
+    }
+
+    // int32_t mhmoe_forward(void **argv, int64_t num_tokens)
+    auto forwardFn = func::FuncOp::create(
+        b, loc, "mhmoe_forward", b.getFunctionType({ptrT, i64}, {i32}));
+    b.setInsertionPointToStart(forwardFn.addEntryBlock());
+    Value argv = forwardFn.getArgument(0), n = forwardFn.getArgument(1);
+    SmallVector<Value> args;
+    int64_t slot = 0;
+    for (Type t : ft.getInputs())
+      args.push_back(memrefFromArgv(b, loc, argv, slot++, cast<MemRefType>(t), n));
+    auto call = func::CallOp::create(b, loc, model, args);
+    for (Value r : call.getResults()) {
+      Value dst = memrefFromArgv(b, loc, argv, slot++,
+                                 cast<MemRefType>(r.getType()), n);
+      memref::CopyOp::create(b, loc, r, dst);
+      memref::DeallocOp::create(b, loc, r);
+    }
+    Value ok = arith::ConstantIntOp::create(b, loc, i32, 0);
+    func::ReturnOp::create(b, loc, ok);
+  }
+};
+
+} // namespace

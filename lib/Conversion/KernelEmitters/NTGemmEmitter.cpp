@@ -1,0 +1,142 @@
+//===- NTGemmEmitter.cpp - register-tiled A·Bᵀ loop nests -----------------===//
+#include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+int64_t mlir::mhmoe::pickTileWidth(int64_t n, int64_t maxNr) {
+  for (int64_t nr = maxNr; nr > 1; --nr)
+    if (n % nr == 0)
+      return nr;
+  return 1;
+}
+
+static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+static SmallVector<Value> withK(SmallVector<Value> idx, Value k) {
+  idx.push_back(k);
+  return idx;
+}
+
+/// One mr x nr tile at (row0, col0): vector accumulation over the multiple-
+/// of-8 part of k, reduction, scalar tail, epilogue.
+static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
+                     Value row0, Value col0, int64_t mr) {
+  int64_t nr = spec.nr, nb = spec.bs.size(), vw = spec.vectorWidth;
+  int64_t kMain = (spec.k / vw) * vw;
+  Type f32 = b.getF32Type();
+  auto vecType = VectorType::get({vw}, f32);
+
+  SmallVector<Value> rows, cols;
+  for (int64_t i = 0; i < mr; ++i)
+    rows.push_back(i == 0 ? row0
+                          : arith::AddIOp::create(b, loc, row0, cIdx(b, loc, i))
+                                .getResult());
+  for (int64_t j = 0; j < nr; ++j)
+    cols.push_back(j == 0 ? col0
+                          : arith::AddIOp::create(b, loc, col0, cIdx(b, loc, j))
+                                .getResult());
+  SmallVector<SmallVector<Value>> aIdx, bIdx; // bIdx[j * nb + q]
+  for (Value r : rows)
+    aIdx.push_back(spec.a.rowIndices(b, loc, r));
+  for (Value c : cols)
+    for (const NTOperand &op : spec.bs)
+      bIdx.push_back(op.rowIndices(b, loc, c));
+
+  // Accumulators, index (i * nr + j) * nb + q.
+  int64_t numAcc = mr * nr * nb;
+  SmallVector<Value> dots(numAcc);
+  if (kMain > 0) {
+    Value zero = arith::ConstantOp::create(b, loc, vecType,
+                                           DenseElementsAttr::get(
+                                               vecType, b.getF32FloatAttr(0)));
+    SmallVector<Value> init(numAcc, zero);
+    auto loop = scf::ForOp::create(
+        b, loc, cIdx(b, loc, 0), cIdx(b, loc, kMain), cIdx(b, loc, vw), init,
+        [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
+          SmallVector<Value> av, bv;
+          for (int64_t i = 0; i < mr; ++i)
+            av.push_back(vector::LoadOp::create(lb, l, vecType, spec.a.mem,
+                                                withK(aIdx[i], kk)));
+          for (int64_t j = 0; j < nr; ++j)
+            for (int64_t q = 0; q < nb; ++q)
+              bv.push_back(vector::LoadOp::create(
+                  lb, l, vecType, spec.bs[q].mem, withK(bIdx[j * nb + q], kk)));
+          SmallVector<Value> next(numAcc);
+          for (int64_t i = 0; i < mr; ++i)
+            for (int64_t j = 0; j < nr; ++j)
+              for (int64_t q = 0; q < nb; ++q) {
+                int64_t a = (i * nr + j) * nb + q;
+                next[a] = vector::FMAOp::create(lb, l, av[i], bv[j * nb + q],
+                                                acc[a]);
+              }
+          scf::YieldOp::create(lb, l, next);
+        });
+    for (int64_t a = 0; a < numAcc; ++a)
+      dots[a] = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                            loop.getResult(a));
+  } else {
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    for (int64_t a = 0; a < numAcc; ++a)
+      dots[a] = zero;
+  }
+  // Scalar tail over k in [kMain, k): at most 7 steps, unrolled.
+  for (int64_t kk = kMain; kk < spec.k; ++kk) {
+    Value kv = cIdx(b, loc, kk);
+    SmallVector<Value> as;
+    for (int64_t i = 0; i < mr; ++i)
+      as.push_back(memref::LoadOp::create(b, loc, spec.a.mem, withK(aIdx[i], kv)));
+    for (int64_t j = 0; j < nr; ++j)
+      for (int64_t q = 0; q < nb; ++q) {
+        Value bsc = memref::LoadOp::create(b, loc, spec.bs[q].mem,
+                                           withK(bIdx[j * nb + q], kv));
+        for (int64_t i = 0; i < mr; ++i) {
+          int64_t a = (i * nr + j) * nb + q;
+          dots[a] = math::FmaOp::create(b, loc, as[i], bsc, dots[a]);
+        }
+      }
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j)
+      spec.epilogue(b, loc, rows[i], cols[j],
+                    ArrayRef<Value>(dots).slice((i * nr + j) * nb, nb));
+}
+
+void mlir::mhmoe::emitNTGemm(OpBuilder &b, Location loc,
+                             const NTGemmSpec &spec) {
+  assert(spec.numCols % spec.nr == 0 && "columns must be a multiple of nr");
+  Value colEnd = arith::AddIOp::create(b, loc, spec.colBegin,
+                                       cIdx(b, loc, spec.numCols));
+  scf::ForOp::create(
+      b, loc, spec.colBegin, colEnd, cIdx(b, loc, spec.nr), ValueRange{},
+      [&](OpBuilder &cb, Location l, Value col0, ValueRange) {
+        // rowMain = rowBegin + ((rowEnd - rowBegin) / mr) * mr
+        Value span = arith::SubIOp::create(cb, l, spec.rowEnd, spec.rowBegin);
+        Value mrV = cIdx(cb, l, spec.mr);
+        Value full = arith::MulIOp::create(
+            cb, l, arith::DivUIOp::create(cb, l, span, mrV), mrV);
+        Value rowMain = arith::AddIOp::create(cb, l, spec.rowBegin, full);
+        scf::ForOp::create(cb, l, spec.rowBegin, rowMain, mrV, ValueRange{},
+                           [&](OpBuilder &rb, Location l2, Value row0,
+                               ValueRange) {
+                             emitTile(rb, l2, spec, row0, col0, spec.mr);
+                             scf::YieldOp::create(rb, l2);
+                           });
+        if (spec.mr > 1)
+          scf::ForOp::create(cb, l, rowMain, spec.rowEnd, cIdx(cb, l, 1),
+                             ValueRange{},
+                             [&](OpBuilder &rb, Location l2, Value row0,
+                                 ValueRange) {
+                               emitTile(rb, l2, spec, row0, col0, 1);
+                               scf::YieldOp::create(rb, l2);
+                             });
+        scf::YieldOp::create(cb, l);
+      });
+}

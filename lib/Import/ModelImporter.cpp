@@ -1,0 +1,223 @@
+//===- ModelImporter.cpp - model config -> mhmoe IR -----------------------===//
+#include "mhmoe/Import/ModelImporter.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace mlir;
+
+namespace {
+
+class Importer {
+public:
+  Importer(MLIRContext &ctx, const ::mhmoe::ModelConfig &cfg)
+      : ctx(ctx), cfg(cfg), b(&ctx), loc(UnknownLoc::get(&ctx)) {}
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  RankedTensorType tokensType() {
+    return RankedTensorType::get({ShapedType::kDynamic, cfg.hiddenSize},
+                                 b.getF32Type());
+  }
+  Value weight(int64_t layer, StringRef name) {
+    auto it = args.find(("layers." + std::to_string(layer) + "." + name).str());
+    return it == args.end() ? Value() : it->second;
+  }
+  Value emptyLike(Value x) {
+    auto t = cast<RankedTensorType>(x.getType());
+    SmallVector<Value> dyn;
+    if (t.isDynamicDim(0))
+      dyn.push_back(tensor::DimOp::create(b, loc, x, 0));
+    return tensor::EmptyOp::create(b, loc, t, dyn);
+  }
+  /// Per-token reduction: Σ_j f(x[n, j]) as tensor<?xf32>.
+  Value rowSum(Value x, Value center,
+               function_ref<Value(OpBuilder &, Location, Value, Value)> f);
+  Value norm(Value x, int64_t layer);
+  Value residualAdd(Value x, Value y);
+
+  MLIRContext &ctx;
+  const ::mhmoe::ModelConfig &cfg;
+  OpBuilder b;
+  Location loc;
+  llvm::StringMap<Value> args;
+};
+
+Value Importer::rowSum(
+    Value x, Value center,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+  auto vecT = RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value n = tensor::DimOp::create(b, loc, x, 0);
+  Value init = linalg::FillOp::create(
+                   b, loc,
+                   ValueRange{arith::ConstantOp::create(b, loc,
+                                                        b.getF32FloatAttr(0))},
+                   ValueRange{tensor::EmptyOp::create(b, loc, vecT, ValueRange{n})})
+                   .getResult(0);
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  AffineMap row = AffineMap::get(2, 0, b.getAffineDimExpr(0));
+  SmallVector<Value> ins = {x};
+  SmallVector<AffineMap> maps = {id};
+  if (center) {
+    ins.push_back(center);
+    maps.push_back(row);
+  }
+  maps.push_back(row);
+  return linalg::GenericOp::create(
+             b, loc, vecT, ins, ValueRange{init}, maps,
+             {utils::IteratorType::parallel, utils::IteratorType::reduction},
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value c = center ? a[1] : Value();
+               Value v = f(nb, l, a[0], c);
+               linalg::YieldOp::create(
+                   nb, l, arith::AddFOp::create(nb, l, a.back(), v).getResult());
+             })
+      .getResult(0);
+}
+
+Value Importer::norm(Value x, int64_t layer) {
+  if (cfg.norm == ::mhmoe::NormKind::None)
+    return x;
+  Value w = weight(layer, "norm.weight"), bias = weight(layer, "norm.bias");
+  float invD = 1.0f / float(cfg.hiddenSize);
+  float eps = float(cfg.normEps);
+  auto cst = [&](OpBuilder &nb, Location l, float v) {
+    return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v)).getResult();
+  };
+  Value mean;
+  if (cfg.norm == ::mhmoe::NormKind::LayerNorm) {
+    Value sum = rowSum(x, {}, [](OpBuilder &, Location, Value v, Value) { return v; });
+    mean = linalg::GenericOp::create(
+               b, loc, sum.getType(), ValueRange{sum}, ValueRange{emptyLike(sum)},
+               SmallVector<AffineMap>(2, b.getMultiDimIdentityMap(1)),
+               {utils::IteratorType::parallel},
+               [&](OpBuilder &nb, Location l, ValueRange a) {
+                 linalg::YieldOp::create(
+                     nb, l, arith::MulFOp::create(nb, l, a[0], cst(nb, l, invD)).getResult());
+               })
+               .getResult(0);
+  }
+  // rmsnorm: mean(x^2); layernorm: mean((x - mean)^2)
+  Value sq = rowSum(x, mean, [](OpBuilder &nb, Location l, Value v, Value c) {
+    Value t = c ? arith::SubFOp::create(nb, l, v, c).getResult() : v;
+    return arith::MulFOp::create(nb, l, t, t).getResult();
+  });
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  AffineMap row = AffineMap::get(2, 0, b.getAffineDimExpr(0));
+  AffineMap col = AffineMap::get(2, 0, b.getAffineDimExpr(1));
+  SmallVector<Value> ins = {x, sq, w};
+  SmallVector<AffineMap> maps = {id, row, col};
+  if (mean) {
+    ins.push_back(mean);
+    maps.push_back(row);
+    ins.push_back(bias);
+    maps.push_back(col);
+  }
+  maps.push_back(id);
+  return linalg::GenericOp::create(
+             b, loc, x.getType(), ins, ValueRange{emptyLike(x)}, maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value v = a[0];
+               if (mean)
+                 v = arith::SubFOp::create(nb, l, v, a[3]);
+               Value var = arith::MulFOp::create(nb, l, a[1], cst(nb, l, invD));
+               Value r = math::RsqrtOp::create(
+                   nb, l, arith::AddFOp::create(nb, l, var, cst(nb, l, eps)));
+               Value out = arith::MulFOp::create(
+                   nb, l, arith::MulFOp::create(nb, l, v, r), a[2]);
+               if (mean)
+                 out = arith::AddFOp::create(nb, l, out, a[4]);
+               linalg::YieldOp::create(nb, l, out);
+             })
+      .getResult(0);
+}
+
+Value Importer::residualAdd(Value x, Value y) {
+  return linalg::AddOp::create(b, loc, TypeRange{x.getType()}, ValueRange{x, y},
+                               ValueRange{emptyLike(x)})
+      .getResult(0);
+}
+
+OwningOpRef<ModuleOp> Importer::run() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  (*module)->setAttr("mhmoe.config",
+                     b.getStringAttr(::mhmoe::canonicalConfigJSON(cfg)));
+  b.setInsertionPointToEnd(module->getBody());
+
+  std::vector<::mhmoe::TensorSpec> weights = ::mhmoe::expectedWeights(cfg);
+  SmallVector<Type> argTypes = {tokensType()};
+  SmallVector<std::string> argNames = {"input"};
+  for (const ::mhmoe::TensorSpec &w : weights) {
+    argTypes.push_back(RankedTensorType::get(w.shape, b.getF32Type()));
+    argNames.push_back(w.name);
+  }
+  SmallVector<Type> resultTypes = {tokensType()};
+  SmallVector<std::string> resultNames = {"output"};
+  auto loadType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
+  for (int64_t i = 0; i < cfg.numLayers; ++i) {
+    resultTypes.push_back(loadType);
+    resultNames.push_back("layers." + std::to_string(i) + ".expert_load");
+  }
+  auto func = func::FuncOp::create(b, loc, "forward",
+                                   b.getFunctionType(argTypes, resultTypes));
+  for (auto [i, name] : llvm::enumerate(argNames)) {
+    func.setArgAttr(i, "mhmoe.name", b.getStringAttr(name));
+    // Inputs belong to the caller (weights may be read-only mmaps).
+    func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+  }
+  for (auto [i, name] : llvm::enumerate(resultNames))
+    func.setResultAttr(i, "mhmoe.name", b.getStringAttr(name));
+
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  for (auto [i, name] : llvm::enumerate(argNames))
+    args[name] = entry->getArgument(i);
+
+  auto act = [&] {
+    switch (cfg.activation) {
+    case ::mhmoe::Activation::SwiGLU: return mlir::mhmoe::Activation::swiglu;
+    case ::mhmoe::Activation::GeLU: return mlir::mhmoe::Activation::gelu;
+    case ::mhmoe::Activation::ReLU: return mlir::mhmoe::Activation::relu;
+    }
+    llvm_unreachable("activation");
+  }();
+  Value x = entry->getArgument(0);
+  SmallVector<Value> results = {Value()};
+  for (int64_t i = 0; i < cfg.numLayers; ++i) {
+    Value h = norm(x, i);
+    auto layer = mlir::mhmoe::LayerOp::create(
+        b, loc, TypeRange{tokensType(), loadType}, h,
+        weight(i, "multi_heads.weight"), weight(i, "multi_heads.bias"),
+        weight(i, "gate.weight"), weight(i, "experts.fc1.weight"),
+        weight(i, "experts.fc2.weight"), weight(i, "experts.fc3.weight"),
+        weight(i, "experts.fc1.bias"), weight(i, "experts.fc2.bias"),
+        weight(i, "experts.fc3.bias"), weight(i, "out_proj.weight"),
+        weight(i, "out_proj.bias"), b.getI64IntegerAttr(cfg.heads),
+        b.getI64IntegerAttr(cfg.topK),
+        mlir::mhmoe::ActivationAttr::get(&ctx, act),
+        b.getBoolAttr(cfg.normalizeTopK),
+        b.getF64FloatAttr(cfg.capacityFactor));
+    x = residualAdd(x, layer.getResult());
+    results.push_back(layer.getExpertLoad());
+  }
+  results[0] = x;
+  func::ReturnOp::create(b, loc, results);
+  return module;
+}
+
+} // namespace
+
+namespace mhmoe {
+OwningOpRef<ModuleOp> importModel(MLIRContext &ctx,
+                                         const ModelConfig &config) {
+  return Importer(ctx, config).run();
+}
+} // namespace mhmoe

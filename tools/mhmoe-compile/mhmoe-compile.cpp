@@ -1,0 +1,218 @@
+//===- mhmoe-compile.cpp - mhmoe model compiler driver --------------------===//
+//
+//   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT [--target=cpu]
+//                 [--emit=mlir|lowered|llvm|obj|lib] [--no-parallel]
+//                 [--time-passes]
+//
+// A model directory (or its config.json) is compiled with compileModel(), an
+// .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes the
+// textual kinds (mlir, lowered, llvm) to stdout.
+//
+// Exit codes: 0 success, 1 internal compiler failure, 2 bad usage or input.
+// Errors are reported as one `mhmoe-compile: error: ...` line on stderr.
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Support/ModelConfig.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Errc.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <system_error>
+
+using namespace llvm;
+using namespace mhmoe;
+
+namespace {
+
+constexpr int kExitInternal = 1;
+constexpr int kExitBadInput = 2;
+
+cl::OptionCategory category("mhmoe-compile options");
+
+/// The options are constructed in main(), after takeOverOptionNames(): libLLVM
+/// already registers a global "time-passes" option.
+struct Options {
+  cl::opt<std::string> inputPath{
+      cl::Positional, cl::Required,
+      cl::desc("<model dir | config.json | file.mlir>"), cl::cat(category)};
+  cl::opt<std::string> outputPath{
+      "o", cl::Required,
+      cl::desc("Output file ('-' = stdout for textual kinds)"),
+      cl::value_desc("file"), cl::cat(category)};
+  cl::opt<std::string> target{
+      "target", cl::init("cpu"),
+      cl::desc("Code generation target (only 'cpu' in this build)"),
+      cl::value_desc("cpu"), cl::cat(category)};
+  cl::opt<EmitKind> emitKind{
+      "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
+      cl::values(
+          clEnumValN(EmitKind::MLIR, "mlir", "imported mhmoe-dialect MLIR"),
+          clEnumValN(EmitKind::Lowered, "lowered",
+                     "MLIR after the CPU pipeline (LLVM dialect)"),
+          clEnumValN(EmitKind::LLVM, "llvm", "LLVM IR"),
+          clEnumValN(EmitKind::Obj, "obj", "object file"),
+          clEnumValN(EmitKind::Lib, "lib",
+                     "shared library (docs/compiled-library-abi.md)")),
+      cl::cat(category)};
+  cl::opt<bool> noParallel{
+      "no-parallel", cl::desc("Generate single-threaded code (no OpenMP)"),
+      cl::init(false), cl::cat(category)};
+  cl::opt<bool> timePasses{"time-passes",
+                           cl::desc("Print per-pass timing to stderr"),
+                           cl::init(false), cl::cat(category)};
+};
+
+/// Unregisters options of other components (libLLVM/libMLIR globals) that
+/// use one of `names`, so that this tool can define its own.
+void takeOverOptionNames(ArrayRef<StringRef> names) {
+  auto &registered = cl::getRegisteredOptions();
+  for (StringRef name : names) {
+    auto it = registered.find(name);
+    if (it != registered.end())
+      it->second->removeArgument();
+  }
+}
+
+int reportError(int code, const Twine &msg) {
+  errs().flush();
+  WithColor::error(errs(), "mhmoe-compile") << msg << "\n";
+  return code;
+}
+
+/// Errors whose error code says "bad input" (a missing file, invalid
+/// argument, ...) are the user's fault (exit 2); everything else is an
+/// internal compiler failure (exit 1).
+int exitCodeFor(const std::error_code &ec) {
+  if (ec == errc::invalid_argument || ec == errc::no_such_file_or_directory ||
+      ec == errc::is_a_directory || ec == errc::not_a_directory ||
+      ec == errc::permission_denied || ec == errc::argument_out_of_domain)
+    return kExitBadInput;
+  return kExitInternal;
+}
+
+int reportCompileError(Error err) {
+  int code = kExitInternal;
+  std::string msg;
+  handleAllErrors(std::move(err), [&](const ErrorInfoBase &info) {
+    if (!msg.empty())
+      msg += "\n";
+    msg += info.message();
+    int c = exitCodeFor(info.convertToErrorCode());
+    if (c == kExitBadInput)
+      code = kExitBadInput;
+  });
+  return reportError(code, msg);
+}
+
+bool isTextual(EmitKind k) {
+  return k == EmitKind::MLIR || k == EmitKind::Lowered || k == EmitKind::LLVM;
+}
+
+StringRef emitName(EmitKind k) {
+  switch (k) {
+  case EmitKind::MLIR:
+    return "mlir";
+  case EmitKind::Lowered:
+    return "lowered";
+  case EmitKind::LLVM:
+    return "llvm";
+  case EmitKind::Obj:
+    return "obj";
+  case EmitKind::Lib:
+    return "lib";
+  }
+  return "?";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM initLLVM(argc, argv);
+  takeOverOptionNames(
+      {"o", "target", "emit", "no-parallel", "time-passes"});
+  Options options;
+  const auto &inputPath = options.inputPath;
+  const auto &outputPath = options.outputPath;
+  const auto &target = options.target;
+  const auto &emitKind = options.emitKind;
+  cl::HideUnrelatedOptions(category);
+  std::string parseErrors;
+  raw_string_ostream parseErrs(parseErrors);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "mhmoe model compiler\n\n"
+          "  mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
+          "[--emit=mlir|lowered|llvm|obj|lib]\n",
+          &parseErrs)) {
+    parseErrs.flush();
+    errs() << parseErrors;
+    errs() << "usage: mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
+              "[--target=cpu] [--emit=mlir|lowered|llvm|obj|lib] "
+              "[--no-parallel] [--time-passes]\n";
+    return kExitBadInput;
+  }
+
+  if (target == "cuda")
+    return reportError(kExitBadInput,
+                       "target 'cuda' is not available in this build");
+  if (target != "cpu")
+    return reportError(kExitBadInput, "unknown target '" + target +
+                                          "' (available: cpu)");
+
+  if (outputPath.empty())
+    return reportError(kExitBadInput, "output path (-o) is empty");
+  if (outputPath == "-" && !isTextual(emitKind))
+    return reportError(kExitBadInput,
+                       "cannot write binary output (--emit=" +
+                           emitName(emitKind) +
+                           ") to stdout; use -o FILE");
+  if (outputPath != "-") {
+    if (sys::fs::is_directory(outputPath))
+      return reportError(kExitBadInput,
+                         "output path '" + outputPath + "' is a directory");
+    SmallString<256> parent(outputPath.getValue());
+    sys::path::remove_filename(parent);
+    if (!parent.empty() && !sys::fs::is_directory(parent))
+      return reportError(kExitBadInput, "output directory '" + parent +
+                                            "' does not exist");
+  }
+
+  CompileOptions opts;
+  opts.emit = emitKind;
+  opts.parallel = !options.noParallel;
+  opts.timing = options.timePasses;
+
+  StringRef in = inputPath;
+  sys::fs::file_status status;
+  if (std::error_code ec = sys::fs::status(in, status))
+    return reportError(kExitBadInput, in + ": " + ec.message());
+
+  if (sys::fs::is_directory(status) || !sys::path::extension(in).equals_insensitive(".mlir")) {
+    // A model directory, or a config.json file.
+    SmallString<256> cfgPath(in);
+    if (sys::fs::is_directory(status))
+      sys::path::append(cfgPath, "config.json");
+    Expected<ModelConfig> config = loadModelConfig(cfgPath);
+    if (!config)
+      return reportError(kExitBadInput, toString(config.takeError()));
+    if (Error err = compileModel(*config, opts, outputPath))
+      return reportCompileError(std::move(err));
+    return 0;
+  }
+
+  if (!sys::fs::is_regular_file(status))
+    return reportError(kExitBadInput, in + ": not a regular file");
+  if (Error err = compileMLIRFile(in, opts, outputPath))
+    return reportCompileError(std::move(err));
+  return 0;
+}

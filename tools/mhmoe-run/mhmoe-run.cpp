@@ -1,0 +1,503 @@
+//===- mhmoe-run.cpp - compile (cached) and run an mhmoe model ------------===//
+//
+//   mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N]
+//             [--stats STATS.json] [--bench K] [--compiled LIB] [--verbose]
+//
+// Without --compiled, the model is compiled (parallel CPU code) into a cache:
+// $MHMOE_CACHE_DIR, else $XDG_CACHE_HOME/mhmoe, else ~/.cache/mhmoe, file
+// <hash>.so where the hash covers the canonical config, the compiler version
+// and the host. Compilation goes to a temporary name in the cache directory
+// that is renamed into place, so concurrent runs are safe.
+//
+// The model is run once; the output (same shape as the input) and the stats
+// JSON are written only after success, atomically. --bench K then times K
+// more runs and prints `median <ms> ms, min <ms> ms, <n> tokens/s`.
+//
+// Exit codes: 0 success, 1 runtime/internal failure, 2 bad usage or input.
+// Errors are reported as one `mhmoe-run: error: ...` line on stderr.
+//
+//===----------------------------------------------------------------------===//
+#include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Runtime/mhmoe_runtime.h"
+#include "mhmoe/Support/Error.h"
+#include "mhmoe/Support/FileUtil.h"
+#include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/Support/Npy.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace llvm;
+using namespace mhmoe;
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitBadInput = 2;
+
+constexpr const char *kUsage =
+    "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
+    "[--stats STATS.json] [--bench K] [--compiled LIB] [--verbose]\n";
+
+cl::OptionCategory category("mhmoe-run options");
+
+/// The options are constructed in main(), after takeOverOptionNames(): libLLVM
+/// already registers global options named "threads" and "stats".
+struct Options {
+  cl::opt<std::string> modelDir{cl::Positional, cl::desc("<model dir>"),
+                                cl::cat(category)};
+  cl::opt<std::string> inputPath{
+      "input", cl::desc("Input .npy ([N, D] or [B, S, D], f32 or f16)"),
+      cl::value_desc("X.npy"), cl::cat(category)};
+  cl::opt<std::string> outputPath{
+      "output", cl::desc("Output .npy (f32, same shape as the input)"),
+      cl::value_desc("Y.npy"), cl::cat(category)};
+  cl::opt<int> numThreads{
+      "threads",
+      cl::desc("Number of OpenMP threads (default: the OpenMP default)"),
+      cl::value_desc("N"), cl::init(0), cl::cat(category)};
+  cl::opt<std::string> statsPath{
+      "stats", cl::desc("Write per-layer routing statistics as JSON"),
+      cl::value_desc("STATS.json"), cl::cat(category)};
+  cl::opt<int> benchRuns{"bench",
+                         cl::desc("After the first run, time K more runs and "
+                                  "print median/min latency"),
+                         cl::value_desc("K"), cl::init(0), cl::cat(category)};
+  cl::opt<std::string> compiledLib{
+      "compiled",
+      cl::desc("Use this compiled model library instead of compiling (and "
+               "caching)"),
+      cl::value_desc("LIB"), cl::cat(category)};
+  cl::opt<bool> verbose{
+      "verbose",
+      cl::desc("Report compile-cache hits and compile time on stderr"),
+      cl::init(false), cl::cat(category)};
+};
+
+const Options *gOptions = nullptr;
+
+/// Unregisters options of other components (libLLVM/libMLIR globals) that
+/// use one of `names`, so that this tool can define its own.
+void takeOverOptionNames(ArrayRef<StringRef> names) {
+  auto &registered = cl::getRegisteredOptions();
+  for (StringRef name : names) {
+    auto it = registered.find(name);
+    if (it != registered.end())
+      it->second->removeArgument();
+  }
+}
+
+/// An error with the exit code it maps to.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+int report(const Failure &f) {
+  outs().flush();
+  WithColor::error(errs(), "mhmoe-run") << f.message << "\n";
+  return f.code;
+}
+
+Failure badInput(const Twine &msg) { return {kExitBadInput, msg.str()}; }
+Failure runtimeFailure(const Twine &msg) { return {kExitRuntime, msg.str()}; }
+
+void note(const Twine &msg) {
+  if (gOptions && gOptions->verbose)
+    errs() << "mhmoe-run: " << msg << "\n";
+}
+
+/// Checks that the directory `path` would be written into exists.
+std::optional<Failure> checkOutputLocation(StringRef option, StringRef path) {
+  if (path.empty())
+    return badInput("--" + option + " path is empty");
+  if (sys::fs::is_directory(path))
+    return badInput(path + ": is a directory (--" + option + ")");
+  SmallString<256> parent(path);
+  sys::path::remove_filename(parent);
+  if (parent.empty())
+    parent = ".";
+  if (!sys::fs::is_directory(parent))
+    return badInput(path + ": directory '" + parent + "' does not exist (--" +
+                    option + ")");
+  return std::nullopt;
+}
+
+/// The compiled-model cache directory.
+std::optional<std::string> cacheDirectory() {
+  if (std::optional<std::string> d = sys::Process::GetEnv("MHMOE_CACHE_DIR"))
+    if (!d->empty())
+      return *d;
+  SmallString<256> dir;
+  if (std::optional<std::string> x = sys::Process::GetEnv("XDG_CACHE_HOME"))
+    if (!x->empty()) {
+      dir = *x;
+      sys::path::append(dir, "mhmoe");
+      return std::string(dir);
+    }
+  if (!sys::path::home_directory(dir))
+    return std::nullopt;
+  sys::path::append(dir, ".cache", "mhmoe");
+  return std::string(dir);
+}
+
+/// Cache key: everything that determines the generated code.
+std::string cacheKey(const ModelConfig &config) {
+  std::string key = canonicalConfigJSON(config);
+  key += '\0';
+  key += compilerVersion();
+  key += '\0';
+  key += "parallel";
+  key += '\0';
+  key += sys::getProcessTriple();
+  key += '\0';
+  key += sys::getHostCPUName();
+  return utohexstr(xxh3_64bits(key), /*LowerCase=*/true, /*Width=*/16);
+}
+
+/// Returns the path of a compiled library for `config`, compiling it into
+/// the cache if needed. `compiledNow` tells whether it was (re)compiled.
+Expected<std::string> getCompiledLibrary(const ModelConfig &config,
+                                         bool forceRecompile,
+                                         bool &compiledNow) {
+  compiledNow = false;
+  std::optional<std::string> dir = cacheDirectory();
+  if (!dir)
+    return makeError("cannot determine the compiled-model cache directory "
+                     "(set MHMOE_CACHE_DIR)");
+  if (std::error_code ec = sys::fs::create_directories(*dir))
+    return makeError("cannot create cache directory '" + *dir +
+                     "': " + ec.message());
+
+  std::string key = cacheKey(config);
+  SmallString<256> libPath(*dir);
+  sys::path::append(libPath, key + ".so");
+  if (!forceRecompile && sys::fs::is_regular_file(libPath)) {
+    note("cache hit: " + libPath);
+    return std::string(libPath);
+  }
+
+  // Compile under a unique temporary name in the same directory, then rename
+  // it into place (atomic; a concurrent run compiling the same model just
+  // replaces it with an equivalent file).
+  SmallString<256> model(*dir), tmpPath;
+  sys::path::append(model, key + ".tmp-%%%%%%%%.so");
+  sys::fs::createUniquePath(model, tmpPath, /*MakeAbsolute=*/false);
+  note("compiling model into " + libPath);
+  auto start = std::chrono::steady_clock::now();
+  CompileOptions opts;
+  opts.emit = EmitKind::Lib;
+  opts.parallel = true;
+  if (Error err = compileModel(config, opts, tmpPath)) {
+    sys::fs::remove(tmpPath);
+    return makeError("compiling the model failed: " +
+                     toString(std::move(err)));
+  }
+  if (std::error_code ec = sys::fs::rename(tmpPath, libPath)) {
+    sys::fs::remove(tmpPath);
+    return makeError("cannot move compiled model into the cache ('" +
+                     libPath + "'): " + ec.message());
+  }
+  double secs = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+  note("compiled in " + formatv("{0:F2}", secs).str() + " s");
+  compiledNow = true;
+  return std::string(libPath);
+}
+
+struct ModelHandle {
+  mhmoe_model *m = nullptr;
+  ~ModelHandle() { mhmoe_model_free(m); }
+};
+
+Failure fromStatus(mhmoe_status s, const Twine &context = "") {
+  std::string msg = mhmoe_last_error();
+  if (msg.empty())
+    msg = "unknown runtime error";
+  if (!context.isTriviallyEmpty())
+    msg = context.str() + ": " + msg;
+  return {s == MHMOE_ERROR_INVALID_INPUT ? kExitBadInput : kExitRuntime, msg};
+}
+
+struct LayerStats {
+  int64_t subTokens = 0, dropped = 0, activeExperts = 0;
+  double activationRatio = 0;
+  std::vector<int64_t> load;
+};
+
+std::vector<LayerStats> makeStats(const ModelConfig &c, int64_t tokens,
+                                  const std::vector<int64_t> &load) {
+  std::vector<LayerStats> layers(static_cast<size_t>(c.numLayers));
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    LayerStats &ls = layers[l];
+    ls.subTokens = tokens * c.heads;
+    ls.load.assign(load.begin() + l * c.numExperts,
+                   load.begin() + (l + 1) * c.numExperts);
+    int64_t sum = 0;
+    for (int64_t v : ls.load) {
+      sum += v;
+      ls.activeExperts += v > 0;
+    }
+    ls.dropped = ls.subTokens * c.topK - sum;
+    ls.activationRatio = double(ls.activeExperts) / double(c.numExperts);
+  }
+  return layers;
+}
+
+/// {"layers": [{"layer", "sub_tokens", "expert_load", "dropped",
+/// "activation_ratio"}, ...]}, one layer per line.
+void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers) {
+  os << "{\"layers\": [";
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerStats &ls = layers[l];
+    os << (l ? ",\n  " : "\n  ");
+    os << "{\"layer\": " << l << ", \"sub_tokens\": " << ls.subTokens
+       << ", \"expert_load\": [";
+    for (size_t e = 0; e < ls.load.size(); ++e)
+      os << (e ? ", " : "") << ls.load[e];
+    // Always a JSON float ("1.0", not "1").
+    std::string ratio = formatv("{0}", format("%.17g", ls.activationRatio));
+    if (ratio.find_first_of(".e") == std::string::npos)
+      ratio += ".0";
+    os << "], \"dropped\": " << ls.dropped << ", \"activation_ratio\": "
+       << ratio << "}";
+  }
+  os << "\n]}\n";
+}
+
+std::string formatShapeOf(ArrayRef<int64_t> shape) { return formatShape(shape); }
+
+int run(const Options &O) {
+  const auto &modelDir = O.modelDir;
+  const auto &inputPath = O.inputPath;
+  const auto &outputPath = O.outputPath;
+  const auto &numThreads = O.numThreads;
+  const auto &statsPath = O.statsPath;
+  const auto &benchRuns = O.benchRuns;
+  const auto &compiledLib = O.compiledLib;
+  // --- usage --------------------------------------------------------------
+  std::vector<std::string> missing;
+  if (modelDir.empty())
+    missing.push_back("MODEL_DIR");
+  if (inputPath.getNumOccurrences() == 0)
+    missing.push_back("--input");
+  if (outputPath.getNumOccurrences() == 0)
+    missing.push_back("--output");
+  if (!missing.empty()) {
+    report(badInput("missing " + join(missing, ", ")));
+    errs() << kUsage;
+    return kExitBadInput;
+  }
+  if (numThreads.getNumOccurrences() && numThreads < 1)
+    return report(badInput("--threads must be >= 1 (got " +
+                           Twine(numThreads.getValue()) + ")"));
+  if (benchRuns.getNumOccurrences() && benchRuns < 1)
+    return report(badInput("--bench must be >= 1 (got " +
+                           Twine(benchRuns.getValue()) + ")"));
+  if (auto f = checkOutputLocation("output", outputPath))
+    return report(*f);
+  if (statsPath.getNumOccurrences()) {
+    if (auto f = checkOutputLocation("stats", statsPath))
+      return report(*f);
+    if (sys::fs::equivalent(statsPath, outputPath) ||
+        statsPath.getValue() == outputPath.getValue())
+      return report(badInput("--stats and --output name the same file"));
+  }
+  if (compiledLib.getNumOccurrences() && !sys::fs::is_regular_file(compiledLib))
+    return report(badInput(compiledLib + ": compiled library not found"));
+
+  // --- config and input ---------------------------------------------------
+  if (!sys::fs::is_directory(modelDir))
+    return report(badInput(modelDir + ": not a model directory (expected a "
+                                      "directory with config.json and "
+                                      "model.safetensors)"));
+  SmallString<256> cfgPath(modelDir.getValue());
+  sys::path::append(cfgPath, "config.json");
+  Expected<ModelConfig> configOr = loadModelConfig(cfgPath);
+  if (!configOr)
+    return report(badInput(toString(configOr.takeError())));
+  const ModelConfig config = *configOr;
+
+  Expected<NpyArray> inputOr = readNpy(inputPath);
+  if (!inputOr)
+    return report(badInput(toString(inputOr.takeError())));
+  NpyArray input = std::move(*inputOr);
+  const std::vector<int64_t> &shape = input.shape;
+  if (shape.size() != 2 && shape.size() != 3)
+    return report(badInput(inputPath + ": input shape " + formatShapeOf(shape) +
+                           " must be [N, " + Twine(config.hiddenSize) +
+                           "] or [B, S, " + Twine(config.hiddenSize) + "]"));
+  if (shape.back() != config.hiddenSize)
+    return report(badInput(inputPath + ": input width " + Twine(shape.back()) +
+                           " does not match hidden_size " +
+                           Twine(config.hiddenSize)));
+  int64_t tokens = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i)
+    tokens *= shape[i]; // no overflow: readNpy validated the element count
+  if (tokens < 1)
+    return report(badInput(inputPath + ": input shape " + formatShapeOf(shape) +
+                           " has no tokens"));
+
+  // --- compile (cached) and load ------------------------------------------
+  bool fromCache = false;
+  std::string libPath;
+  if (compiledLib.getNumOccurrences()) {
+    libPath = compiledLib;
+  } else {
+    bool compiledNow = false;
+    Expected<std::string> lib =
+        getCompiledLibrary(config, /*forceRecompile=*/false, compiledNow);
+    if (!lib)
+      return report(runtimeFailure(toString(lib.takeError())));
+    libPath = *lib;
+    fromCache = !compiledNow;
+  }
+
+  ModelHandle model;
+  mhmoe_status s = mhmoe_model_load(libPath.c_str(), modelDir.c_str(), &model.m);
+  if (s == MHMOE_ERROR_RUNTIME && fromCache) {
+    // A stale or damaged cache entry: recompile once and retry.
+    note("cached library unusable (" + Twine(mhmoe_last_error()) +
+         "); recompiling");
+    bool compiledNow = false;
+    Expected<std::string> lib =
+        getCompiledLibrary(config, /*forceRecompile=*/true, compiledNow);
+    if (!lib)
+      return report(runtimeFailure(toString(lib.takeError())));
+    libPath = *lib;
+    s = mhmoe_model_load(libPath.c_str(), modelDir.c_str(), &model.m);
+  }
+  if (s != MHMOE_OK)
+    return report(fromStatus(s));
+
+  if (numThreads.getNumOccurrences()) {
+    s = mhmoe_model_set_num_threads(model.m, numThreads);
+    if (s != MHMOE_OK)
+      return report(fromStatus(s));
+  }
+
+  // --- run ----------------------------------------------------------------
+  std::vector<float> output(input.data.size());
+  std::vector<int64_t> load(
+      static_cast<size_t>(config.numLayers * config.numExperts), 0);
+  s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
+                      load.data());
+  if (s != MHMOE_OK)
+    return report(fromStatus(s));
+
+  // --- write results (stats first; removed again if the output fails) ------
+  std::vector<LayerStats> stats = makeStats(config, tokens, load);
+  if (statsPath.getNumOccurrences()) {
+    if (Error err = writeFileAtomically(statsPath, [&](raw_ostream &os) {
+          writeStatsJSON(os, stats);
+          return Error::success();
+        }))
+      return report(runtimeFailure(toString(std::move(err))));
+  }
+  if (Error err = writeNpyF32(outputPath, shape, output.data())) {
+    if (statsPath.getNumOccurrences())
+      sys::fs::remove(statsPath);
+    return report(runtimeFailure(toString(std::move(err))));
+  }
+
+  // --- summary ------------------------------------------------------------
+  double sum = 0, sumSq = 0, absMax = 0;
+  int64_t nonFinite = 0;
+  for (float v : output) {
+    if (!std::isfinite(v)) {
+      ++nonFinite;
+      continue;
+    }
+    sum += v;
+    sumSq += double(v) * v;
+    absMax = std::max(absMax, double(std::fabs(v)));
+  }
+  const double n = double(output.size() - nonFinite);
+  const double mean = n > 0 ? sum / n : 0;
+  const double var = n > 0 ? std::max(0.0, sumSq / n - mean * mean) : 0;
+  outs() << "tokens: " << tokens << " (input shape " << formatShapeOf(shape)
+         << ")\n";
+  outs() << format("output: mean %.6g std %.6g absmax %.6g", mean,
+                   std::sqrt(var), absMax);
+  if (nonFinite)
+    outs() << " (" << nonFinite << " non-finite values)";
+  outs() << "\n";
+  for (int64_t l = 0; l < config.numLayers; ++l)
+    outs() << "layer " << l << ": " << stats[l].activeExperts << "/"
+           << config.numExperts << " experts active, dropped "
+           << stats[l].dropped << "\n";
+  if (nonFinite)
+    WithColor::warning(errs(), "mhmoe-run")
+        << "the output contains " << nonFinite << " non-finite values\n";
+
+  // --- benchmark ----------------------------------------------------------
+  if (benchRuns.getNumOccurrences()) {
+    outs().flush();
+    std::vector<double> ms;
+    ms.reserve(benchRuns);
+    for (int i = 0; i < benchRuns; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
+                          load.data());
+      auto t1 = std::chrono::steady_clock::now();
+      if (s != MHMOE_OK)
+        return report(fromStatus(s, "benchmark run"));
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::vector<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    size_t k = sorted.size();
+    double median = k % 2 ? sorted[k / 2]
+                          : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
+    double minMs = sorted.front();
+    double seconds = std::max(median, 1e-6) / 1000.0;
+    uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
+    outs() << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n",
+                      median, minMs, tokPerSec);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM initLLVM(argc, argv);
+  takeOverOptionNames({"input", "output", "threads", "stats", "bench",
+                       "compiled", "verbose"});
+  Options options;
+  gOptions = &options;
+  cl::HideUnrelatedOptions(category);
+  std::string parseErrors;
+  raw_string_ostream parseErrs(parseErrors);
+  if (!cl::ParseCommandLineOptions(argc, argv, "mhmoe model runner\n",
+                                   &parseErrs)) {
+    parseErrs.flush();
+    errs() << parseErrors << kUsage;
+    return kExitBadInput;
+  }
+  int rc = run(options);
+  outs().flush();
+  return rc;
+}
