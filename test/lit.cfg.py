@@ -17,6 +17,8 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%mhmoe_src_root", config.mhmoe_src_root))
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+# FileCheck, not, count come from the llvm-22 tools directory.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # Compiled models are cached per test run, never in the user's cache.
 config.environment["MHMOE_CACHE_DIR"] = os.path.join(config.test_exec_root, "mhmoe-cache")

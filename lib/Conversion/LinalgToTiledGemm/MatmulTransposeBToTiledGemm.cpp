@@ -42,6 +42,10 @@ struct MatmulTransposeBToTiledGemm
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
+    // The pattern is keyed on the op name `linalg.matmul`; only the
+    // transposed-B indexing maps are this kernel's shape.
+    if (!linalg::MatmulTransposeBOp::classof(op.getOperation()))
+      return rewriter.notifyMatchFailure(op, "not a transposed-B matmul");
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "needs buffers");
     Value a = op.getDpsInputs()[0], bw = op.getDpsInputs()[1],

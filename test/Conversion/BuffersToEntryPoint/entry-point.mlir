@@ -1,0 +1,37 @@
+// RUN: mhmoe-opt %s --mhmoe-generate-entry-point | FileCheck %s
+
+// The manifest lists arguments then results with their names and shapes
+// (-1 = token dimension) and embeds the module's config.
+// CHECK: llvm.mlir.global internal constant @mhmoe_manifest_text("{\22abi_version\22:1,\22config\22:{\22hidden_size\22:16},\22inputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22input\22,\22shape\22:[-1,16]},{\22dtype\22:\22f32\22,\22name\22:\22w\22,\22shape\22:[16,16]}],\22outputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22output\22,\22shape\22:[-1,16]},{\22dtype\22:\22i64\22,\22name\22:\22load\22,\22shape\22:[4]}]}\00")
+// CHECK: func.func @mhmoe_manifest() -> !llvm.ptr
+// CHECK:   llvm.mlir.addressof @mhmoe_manifest_text
+// CHECK: func.func @mhmoe_forward(%[[ARGV:.*]]: !llvm.ptr, %[[N:.*]]: i64) -> i32
+// argv[0]: the input, its token dimension is n.
+// CHECK:   %[[P0:.*]] = llvm.getelementptr %[[ARGV]][0]
+// CHECK:   %[[D0:.*]] = llvm.load %[[P0]] : !llvm.ptr -> !llvm.ptr
+// CHECK:   llvm.insertvalue %[[N]], %{{.*}}[3, 0]
+// CHECK:   %[[X:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?x16xf32>
+// CHECK:   llvm.getelementptr %[[ARGV]][1]
+// CHECK:   %[[W:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<16x16xf32>
+// CHECK:   %[[R:.*]]:2 = call @forward(%[[X]], %[[W]])
+// Results are copied into argv[2], argv[3] and freed.
+// CHECK:   llvm.getelementptr %[[ARGV]][2]
+// CHECK:   memref.copy %[[R]]#0
+// CHECK:   memref.dealloc %[[R]]#0
+// CHECK:   llvm.getelementptr %[[ARGV]][3]
+// CHECK:   memref.copy %[[R]]#1
+// CHECK:   memref.dealloc %[[R]]#1
+// CHECK:   return %{{.*}} : i32
+module attributes {mhmoe.config = "{\"hidden_size\":16}"} {
+  func.func @forward(%x: memref<?x16xf32> {mhmoe.name = "input"}, %w: memref<16x16xf32> {mhmoe.name = "w"})
+      -> (memref<?x16xf32> {mhmoe.name = "output"}, memref<4xi64> {mhmoe.name = "load"}) {
+    %c0 = arith.constant 0 : index
+    %n = memref.dim %x, %c0 : memref<?x16xf32>
+    %y = memref.alloc(%n) : memref<?x16xf32>
+    %l = memref.alloc() : memref<4xi64>
+    return %y, %l : memref<?x16xf32>, memref<4xi64>
+  }
+}
+
+// RUN: not mhmoe-opt %s --mhmoe-generate-entry-point=func=missing 2>&1 | FileCheck %s --check-prefix=ERR
+// ERR: error: no function @missing to expose as mhmoe_forward

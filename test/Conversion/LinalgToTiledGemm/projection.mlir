@@ -1,0 +1,47 @@
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm --canonicalize -split-input-file | FileCheck %s
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// A transposed-B matmul on buffers becomes a parallel loop over (64-row
+// block, 96-column block) tiles of a 4x3 register tile, adding into C.
+// CHECK-LABEL: func @projection
+// CHECK-SAME: (%[[A:.*]]: memref<?x768xf32>, %[[B:.*]]: memref<768x768xf32>, %[[C:.*]]: memref<?x768xf32>)
+// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK: %[[M:.*]] = memref.dim %[[A]], %{{.*}}
+// CHECK: %[[RB:.*]] = arith.ceildivui %[[M]], %[[C64]]
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %{{.*}}) to (%[[RB]], %{{.*}})
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[C8]] iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: vector.load %[[A]]
+// CHECK-COUNT-3: vector.load %[[B]]
+// CHECK-COUNT-12: vector.fma
+// CHECK:       vector.reduction <add>
+// CHECK:       memref.load %[[C]]
+// CHECK:       arith.addf
+// CHECK:       memref.store %{{.*}}, %[[C]]
+// Leftover rows use a 1x3 tile.
+// CHECK:     scf.for
+// CHECK-NOT: linalg.matmul
+func.func @projection(%a: memref<?x768xf32>, %b: memref<768x768xf32>, %c: memref<?x768xf32>) {
+  linalg.matmul indexing_maps = [#a, #b, #c] ins(%a, %b : memref<?x768xf32>, memref<768x768xf32>) outs(%c : memref<?x768xf32>)
+  return
+}
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// A plain (non-transposed) matmul is left alone.
+// CHECK-LABEL: func @plain
+// CHECK: linalg.matmul
+// CHECK-NOT: scf.parallel
+func.func @plain(%a: memref<?x64xf32>, %b: memref<64x64xf32>, %c: memref<?x64xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x64xf32>, memref<64x64xf32>) outs(%c : memref<?x64xf32>)
+  return
+}
