@@ -275,11 +275,14 @@ llvm::Error compileMLIRFile(llvm::StringRef inputPath,
   std::string errorMessage;
   auto file = openInputFile(inputPath, &errorMessage);
   if (!file)
-    return err(errorMessage);
+    return llvm::createStringError(std::errc::invalid_argument, "%s",
+                                   errorMessage.c_str());
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx.get());
   if (!module)
-    return err(inputPath + ": cannot parse:\n" + diags.text);
+    return llvm::createStringError(
+        std::errc::invalid_argument, "%s",
+        (inputPath + ": cannot parse:\n" + diags.text).str().c_str());
   return compileModule(*ctx, *module, opts, outputPath);
 }
 } // namespace mhmoe

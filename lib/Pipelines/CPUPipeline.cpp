@@ -48,6 +48,7 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
     // scf-to-openmp leaves patterns scf-to-cf cannot take without cleanup.
     pm.addPass(createCanonicalizerPass());
   }
+  pm.addPass(createMHMoEApproximateMath());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

@@ -40,6 +40,8 @@
 #include "llvm/Support/xxhash.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -140,6 +142,9 @@ std::optional<Failure> checkOutputLocation(StringRef option, StringRef path) {
     parent = ".";
   if (!sys::fs::is_directory(parent))
     return badInput(path + ": directory '" + parent + "' does not exist (--" +
+                    option + ")");
+  if (sys::fs::access(parent, sys::fs::AccessMode::Write))
+    return badInput(path + ": directory '" + parent + "' is not writable (--" +
                     option + ")");
   return std::nullopt;
 }
@@ -287,8 +292,6 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers) {
   os << "\n]}\n";
 }
 
-std::string formatShapeOf(ArrayRef<int64_t> shape) { return formatShape(shape); }
-
 int run(const Options &O) {
   const auto &modelDir = O.modelDir;
   const auto &inputPath = O.inputPath;
@@ -346,7 +349,7 @@ int run(const Options &O) {
   NpyArray input = std::move(*inputOr);
   const std::vector<int64_t> &shape = input.shape;
   if (shape.size() != 2 && shape.size() != 3)
-    return report(badInput(inputPath + ": input shape " + formatShapeOf(shape) +
+    return report(badInput(inputPath + ": input shape " + formatShape(shape) +
                            " must be [N, " + Twine(config.hiddenSize) +
                            "] or [B, S, " + Twine(config.hiddenSize) + "]"));
   if (shape.back() != config.hiddenSize)
@@ -357,7 +360,7 @@ int run(const Options &O) {
   for (size_t i = 0; i + 1 < shape.size(); ++i)
     tokens *= shape[i]; // no overflow: readNpy validated the element count
   if (tokens < 1)
-    return report(badInput(inputPath + ": input shape " + formatShapeOf(shape) +
+    return report(badInput(inputPath + ": input shape " + formatShape(shape) +
                            " has no tokens"));
 
   // --- compile (cached) and load ------------------------------------------
@@ -391,6 +394,11 @@ int run(const Options &O) {
   }
   if (s != MHMOE_OK)
     return report(fromStatus(s));
+  // Keep the compiled library (and the OpenMP runtime it pulled in) mapped
+  // until the process exits: mhmoe_model_free() dlcloses it, and unloading an
+  // OpenMP runtime whose worker threads are still alive can crash them
+  // (libgomp does; LLVM's libomp shuts its threads down first).
+  dlopen(libPath.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 
   if (numThreads.getNumOccurrences()) {
     s = mhmoe_model_set_num_threads(model.m, numThreads);
@@ -437,7 +445,7 @@ int run(const Options &O) {
   const double n = double(output.size() - nonFinite);
   const double mean = n > 0 ? sum / n : 0;
   const double var = n > 0 ? std::max(0.0, sumSq / n - mean * mean) : 0;
-  outs() << "tokens: " << tokens << " (input shape " << formatShapeOf(shape)
+  outs() << "tokens: " << tokens << " (input shape " << formatShape(shape)
          << ")\n";
   outs() << format("output: mean %.6g std %.6g absmax %.6g", mean,
                    std::sqrt(var), absMax);

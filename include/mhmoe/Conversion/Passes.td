@@ -77,6 +77,20 @@ def MHMoELowerProjectionGemm : Pass<"mhmoe-lower-projection-gemm"> {
 }
 
 //===----------------------------------------------------------------------===//
+// MathToPolynomial
+//===----------------------------------------------------------------------===//
+
+def MHMoEApproximateMath : Pass<"mhmoe-approximate-math"> {
+  let summary = "Replace math.exp and math.erf by inline polynomial approximations";
+  let description = [{
+    Keeps vectorised activation epilogues (SiLU, GELU) and the router's
+    softmax in registers instead of per-lane libm calls.
+  }];
+  let dependentDialects = ["mlir::math::MathDialect", "mlir::arith::ArithDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // BuffersToEntryPoint
 //===----------------------------------------------------------------------===//
 

@@ -37,7 +37,7 @@ namespace {
 /// Sorted pairs per tile; a tile's gathered rows and hidden activations
 /// ([kRowBlock, d] and [kRowBlock, F]) stay in L2 while the expert's weight
 /// strips stream through L1.
-constexpr int64_t kRowBlock = 32;
+constexpr int64_t kRowBlock = 64;
 constexpr int64_t kVec = 8;
 
 Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
@@ -87,12 +87,23 @@ void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
   }
 }
 
+/// A float constant of `like`'s type (scalar or vector splat).
+Value cLike(OpBuilder &b, Location loc, Type like, float v) {
+  if (auto vt = dyn_cast<VectorType>(like))
+    return arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(v)));
+  return cF32(b, loc, v);
+}
+
+/// The activation on scalars or vectors; exp/erf on vectors are later
+/// replaced by polynomial approximations (mhmoe-approximate-math).
 Value activation(OpBuilder &b, Location loc, Activation act, Value z1,
                  Value z3) {
+  Type t = z1.getType();
   switch (act) {
   case Activation::swiglu: {
     // z1 * silu(z3), silu(z) = z / (1 + exp(-z))
-    Value one = cF32(b, loc, 1.0f);
+    Value one = cLike(b, loc, t, 1.0f);
     Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z3));
     Value silu = arith::DivFOp::create(b, loc, z3,
                                        arith::AddFOp::create(b, loc, one, e));
@@ -100,14 +111,14 @@ Value activation(OpBuilder &b, Location loc, Activation act, Value z1,
   }
   case Activation::gelu: {
     // Exact (erf) GELU, as torch's default.
-    Value t = math::ErfOp::create(
-        b, loc, arith::MulFOp::create(b, loc, z1, cF32(b, loc, float(M_SQRT1_2))));
-    Value onePlus = arith::AddFOp::create(b, loc, cF32(b, loc, 1.0f), t);
+    Value e = math::ErfOp::create(
+        b, loc, arith::MulFOp::create(b, loc, z1, cLike(b, loc, t, float(M_SQRT1_2))));
+    Value onePlus = arith::AddFOp::create(b, loc, cLike(b, loc, t, 1.0f), e);
     return arith::MulFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, cF32(b, loc, 0.5f), z1), onePlus);
+        b, loc, arith::MulFOp::create(b, loc, cLike(b, loc, t, 0.5f), z1), onePlus);
   }
   case Activation::relu:
-    return arith::MaximumFOp::create(b, loc, z1, cF32(b, loc, 0.0f));
+    return arith::MaximumFOp::create(b, loc, z1, cLike(b, loc, t, 0.0f));
   }
   llvm_unreachable("unknown activation");
 }
@@ -230,15 +241,25 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           Value expEnd = load(pb, l, offsets, addI(pb, l, ex, cIndex(pb, l, 1)));
           Value rEnd = arith::MinUIOp::create(pb, l, addI(pb, l, r0, cMB), expEnd);
           Value rows = arith::SubIOp::create(pb, l, rEnd, r0);
-          Value a = memref::AllocOp::create(
-              pb, l, MemRefType::get({kRowBlock, d}, f32), pb.getI64IntegerAttr(64));
-          Value h = memref::AllocOp::create(
-              pb, l, MemRefType::get({kRowBlock, f}, f32), pb.getI64IntegerAttr(64));
+          auto scratch = [&](ArrayRef<int64_t> shape, Type t) -> Value {
+            return memref::AllocOp::create(pb, l, MemRefType::get(shape, t),
+                                           pb.getI64IntegerAttr(64));
+          };
+          Value a = scratch({kRowBlock, d}, f32);
+          Value h = scratch({kRowBlock, f}, f32);
+          Value h3 = fc3 ? scratch({kRowBlock, f}, f32) : Value();
+          // Per-row pair slot and combine weight, read once per row here
+          // rather than once per output element in the epilogue.
+          Value rowPair = scratch({kRowBlock}, idxT);
+          Value rowWeight = scratch({kRowBlock}, f32);
 
           // Gather the tile's sub-tokens into the first GEMM's A operand.
           forLoop(pb, l, c0, rows, c1, [&](OpBuilder &gb, Location l2, Value i) {
             Value pair = load(gb, l2, perm, addI(gb, l2, r0, i));
             Value s = arith::DivUIOp::create(gb, l2, pair, cK);
+            Value c = arith::RemUIOp::create(gb, l2, pair, cK);
+            store(gb, l2, pair, rowPair, i);
+            store(gb, l2, load(gb, l2, w, ValueRange{s, c}), rowWeight, i);
             emitRowCopy(gb, l2, a, ValueRange{i}, x, ValueRange{s}, d, false);
           });
 
@@ -248,6 +269,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           auto expertRow = [ex](OpBuilder &, Location, Value r) {
             return SmallVector<Value>{ex, r};
           };
+          // First GEMM: pre-activations (+ bias) into h (and h3 for SwiGLU).
           NTGemmSpec g1;
           g1.a = {a, rowOf};
           g1.bs.push_back({fc1, expertRow});
@@ -266,18 +288,44 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
             if (b1)
               z1 = arith::AddFOp::create(eb, l2, z1,
                                          load(eb, l2, b1, ValueRange{ex, col}));
-            Value z3;
+            store(eb, l2, z1, h, ValueRange{row, col});
             if (fc3) {
-              z3 = dots[1];
+              Value z3 = dots[1];
               if (b3)
                 z3 = arith::AddFOp::create(eb, l2, z3,
                                            load(eb, l2, b3, ValueRange{ex, col}));
+              store(eb, l2, z3, h3, ValueRange{row, col});
             }
-            store(eb, l2, activation(eb, l2, act, z1, z3), h,
-                  ValueRange{row, col});
           };
           emitNTGemm(pb, l, g1);
 
+          // The activation, vectorised along F (exp/erf become polynomials).
+          forLoop(pb, l, c0, rows, c1, [&](OpBuilder &rb2, Location l2, Value i) {
+            auto vt = VectorType::get({kVec}, f32);
+            int64_t fMain = (f / kVec) * kVec;
+            auto apply = [&](OpBuilder &ab, Location l3, Value j, bool vec) {
+              auto ld = [&](Value mem) -> Value {
+                if (vec)
+                  return vector::LoadOp::create(ab, l3, vt, mem, ValueRange{i, j});
+                return load(ab, l3, mem, ValueRange{i, j});
+              };
+              Value z1 = ld(h), z3 = h3 ? ld(h3) : Value();
+              Value y = activation(ab, l3, act, z1, z3);
+              if (vec)
+                vector::StoreOp::create(ab, l3, y, h, ValueRange{i, j});
+              else
+                store(ab, l3, y, h, ValueRange{i, j});
+            };
+            if (fMain > 0)
+              forLoop(rb2, l2, c0, cIndex(rb2, l2, fMain), cIndex(rb2, l2, kVec),
+                      [&](OpBuilder &ab, Location l3, Value j) {
+                        apply(ab, l3, j, true);
+                      });
+            for (int64_t j = fMain; j < f; ++j)
+              apply(rb2, l2, cIndex(rb2, l2, j), false);
+          });
+
+          // Second GEMM: bias, combine weight, scatter to the pair's row.
           NTGemmSpec g2;
           g2.a = {h, rowOf};
           g2.bs.push_back({fc2, expertRow});
@@ -290,20 +338,18 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           g2.nr = pickTileWidth(d, 3);
           g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                             ArrayRef<Value> dots) {
-            Value pair = load(eb, l2, perm, addI(eb, l2, r0, row));
-            Value s = arith::DivUIOp::create(eb, l2, pair, cK);
-            Value c = arith::RemUIOp::create(eb, l2, pair, cK);
             Value y = dots[0];
             if (b2)
               y = arith::AddFOp::create(eb, l2, y,
                                         load(eb, l2, b2, ValueRange{ex, col}));
-            Value wt = load(eb, l2, w, ValueRange{s, c});
+            Value wt = load(eb, l2, rowWeight, row);
             store(eb, l2, arith::MulFOp::create(eb, l2, wt, y), pairOut,
-                  ValueRange{pair, col});
+                  ValueRange{load(eb, l2, rowPair, row), col});
           };
           emitNTGemm(pb, l, g2);
-          memref::DeallocOp::create(pb, l, a);
-          memref::DeallocOp::create(pb, l, h);
+          for (Value buf : {a, h, h3, rowPair, rowWeight})
+            if (buf)
+              memref::DeallocOp::create(pb, l, buf);
         });
 
     // 5. Combine: out[s] = Σ_c kept(s, c) ? pairOut[s*k + c] : 0, in order c.

@@ -44,7 +44,7 @@ void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
   auto gateType = cast<RankedTensorType>(op.getGate().getType());
   int64_t e = gateType.getDimSize(0), d = gateType.getDimSize(1);
   int64_t k = op.getTopK();
-  Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+  Type i8 = b.getI8Type(), i32 = b.getI32Type();
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, e);
 
 
