@@ -40,7 +40,10 @@ private:
   /// Per-token reduction: Σ_j f(x[n, j]) as tensor<?xf32>.
   Value rowSum(Value x, Value center,
                function_ref<Value(OpBuilder &, Location, Value, Value)> f);
-  Value norm(Value x, int64_t layer);
+  Value norm(Value x, function_ref<Value(StringRef)> weight);
+  /// One block `x + MHMoE(norm(x))`; returns it and the routing histogram.
+  std::pair<Value, Value> emitBlock(Value x,
+                                    function_ref<Value(StringRef)> weight);
   Value residualAdd(Value x, Value y);
 
   MLIRContext &ctx;
@@ -82,10 +85,10 @@ Value Importer::rowSum(
       .getResult(0);
 }
 
-Value Importer::norm(Value x, int64_t layer) {
+Value Importer::norm(Value x, function_ref<Value(StringRef)> weight) {
   if (cfg.norm == ::mhmoe::NormKind::None)
     return x;
-  Value w = weight(layer, "norm.weight"), bias = weight(layer, "norm.bias");
+  Value w = weight("norm.weight"), bias = weight("norm.bias");
   float invD = 1.0f / float(cfg.hiddenSize);
   float eps = float(cfg.normEps);
   auto cst = [&](OpBuilder &nb, Location l, float v) {
@@ -146,6 +149,32 @@ Value Importer::residualAdd(Value x, Value y) {
       .getResult(0);
 }
 
+std::pair<Value, Value>
+Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
+  auto act = [&] {
+    switch (cfg.activation) {
+    case ::mhmoe::Activation::SwiGLU: return mlir::mhmoe::Activation::swiglu;
+    case ::mhmoe::Activation::GeLU: return mlir::mhmoe::Activation::gelu;
+    case ::mhmoe::Activation::ReLU: return mlir::mhmoe::Activation::relu;
+    }
+    llvm_unreachable("activation");
+  }();
+  auto loadType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
+  Value h = norm(x, weight);
+  auto layer = mlir::mhmoe::LayerOp::create(
+      b, loc, TypeRange{tokensType(), loadType}, h,
+      weight("multi_heads.weight"), weight("multi_heads.bias"),
+      weight("gate.weight"), weight("experts.fc1.weight"),
+      weight("experts.fc2.weight"), weight("experts.fc3.weight"),
+      weight("experts.fc1.bias"), weight("experts.fc2.bias"),
+      weight("experts.fc3.bias"), weight("out_proj.weight"),
+      weight("out_proj.bias"), b.getI64IntegerAttr(cfg.heads),
+      b.getI64IntegerAttr(cfg.topK),
+      mlir::mhmoe::ActivationAttr::get(&ctx, act),
+      b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor));
+  return {residualAdd(x, layer.getResult()), layer.getExpertLoad()};
+}
+
 OwningOpRef<ModuleOp> Importer::run() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   (*module)->setAttr("mhmoe.config",
@@ -181,32 +210,53 @@ OwningOpRef<ModuleOp> Importer::run() {
   for (auto [i, name] : llvm::enumerate(argNames))
     args[name] = entry->getArgument(i);
 
-  auto act = [&] {
-    switch (cfg.activation) {
-    case ::mhmoe::Activation::SwiGLU: return mlir::mhmoe::Activation::swiglu;
-    case ::mhmoe::Activation::GeLU: return mlir::mhmoe::Activation::gelu;
-    case ::mhmoe::Activation::ReLU: return mlir::mhmoe::Activation::relu;
+  // All layers share shapes, so with L > 1 one private @mhmoe_block function
+  // holds the block and forward calls it per layer: code size and compile
+  // time stay flat in L.
+  if (cfg.numLayers == 1) {
+    auto [y, load] = emitBlock(entry->getArgument(0), [&](StringRef name) {
+      return weight(0, name);
+    });
+    func::ReturnOp::create(b, loc, ValueRange{y, load});
+    return module;
+  }
+  std::string prefix = "layers.0.";
+  SmallVector<Type> blockArgTypes = {tokensType()};
+  SmallVector<std::string> blockArgNames = {"x"};
+  for (const ::mhmoe::TensorSpec &w : weights)
+    if (StringRef(w.name).starts_with(prefix)) {
+      blockArgTypes.push_back(RankedTensorType::get(w.shape, b.getF32Type()));
+      blockArgNames.push_back(w.name.substr(prefix.size()));
     }
-    llvm_unreachable("activation");
-  }();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(func);
+  auto blockFn = func::FuncOp::create(
+      b, loc, "mhmoe_block",
+      b.getFunctionType(blockArgTypes, {tokensType(), loadType}));
+  blockFn.setPrivate();
+  for (size_t i = 0; i < blockArgTypes.size(); ++i)
+    blockFn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+  Block *body = blockFn.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  llvm::StringMap<Value> blockArgs;
+  for (auto [i, name] : llvm::enumerate(blockArgNames))
+    blockArgs[name] = body->getArgument(i);
+  auto [by, bload] = emitBlock(body->getArgument(0), [&](StringRef name) {
+    auto it = blockArgs.find(name);
+    return it == blockArgs.end() ? Value() : it->second;
+  });
+  func::ReturnOp::create(b, loc, ValueRange{by, bload});
+
+  b.setInsertionPointToEnd(entry);
   Value x = entry->getArgument(0);
   SmallVector<Value> results = {Value()};
   for (int64_t i = 0; i < cfg.numLayers; ++i) {
-    Value h = norm(x, i);
-    auto layer = mlir::mhmoe::LayerOp::create(
-        b, loc, TypeRange{tokensType(), loadType}, h,
-        weight(i, "multi_heads.weight"), weight(i, "multi_heads.bias"),
-        weight(i, "gate.weight"), weight(i, "experts.fc1.weight"),
-        weight(i, "experts.fc2.weight"), weight(i, "experts.fc3.weight"),
-        weight(i, "experts.fc1.bias"), weight(i, "experts.fc2.bias"),
-        weight(i, "experts.fc3.bias"), weight(i, "out_proj.weight"),
-        weight(i, "out_proj.bias"), b.getI64IntegerAttr(cfg.heads),
-        b.getI64IntegerAttr(cfg.topK),
-        mlir::mhmoe::ActivationAttr::get(&ctx, act),
-        b.getBoolAttr(cfg.normalizeTopK),
-        b.getF64FloatAttr(cfg.capacityFactor));
-    x = residualAdd(x, layer.getResult());
-    results.push_back(layer.getExpertLoad());
+    SmallVector<Value> operands = {x};
+    for (size_t a = 1; a < blockArgNames.size(); ++a)
+      operands.push_back(weight(i, blockArgNames[a]));
+    auto call = func::CallOp::create(b, loc, blockFn, operands);
+    x = call.getResult(0);
+    results.push_back(call.getResult(1));
   }
   results[0] = x;
   func::ReturnOp::create(b, loc, results);

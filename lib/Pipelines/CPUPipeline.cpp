@@ -34,7 +34,7 @@ void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
   pm.addPass(createMHMoELowerProjectionGemm());
   pm.addPass(createConvertLinalgToLoopsPass());
-  pm.addNestedPass<func::FuncOp>(createMHMoEDeallocateBuffers());
+  pm.addPass(createMHMoEDeallocateBuffers());
   if (opts.entryPoint)
     pm.addPass(createMHMoEGenerateEntryPoint());
   pm.addPass(createCanonicalizerPass());

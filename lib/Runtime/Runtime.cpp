@@ -17,8 +17,12 @@
 #include "llvm/Support/Path.h"
 
 #include <dlfcn.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -76,6 +80,70 @@ std::string describeConfigDiff(const ModelConfig &lib, const ModelConfig &dir) {
     out += "'" + k + "': library has " + sa + ", model directory has " + sb;
   }
   return out;
+}
+
+/// Estimated peak bytes the compiled mhmoe_forward mallocs (memref.alloc,
+/// not checked for NULL by the generated code) for `tokens` tokens: per layer
+/// the route outputs ([S, k] i32 + f32) and the expert-apply pair buffers
+/// ([S*k] index + [S*k, d] f32) with S = tokens * heads sub-tokens, plus about
+/// six [tokens, D] f32 activations. Layers run one after another and free
+/// their buffers, so this is also the estimate for the whole model. Computed
+/// in double: the product can exceed 2^64 for legal configs.
+double estimateWorkspaceBytes(const ModelConfig &c, int64_t tokens) {
+  const double n = double(tokens), D = double(c.hiddenSize);
+  const double pairs = n * double(c.heads) * double(c.topK);
+  return pairs * (16.0 + 4.0 * double(c.headDim())) + 6.0 * 4.0 * n * D +
+         4.0 * n;
+}
+
+/// Memory this process can still allocate, and what limits it, or a negative
+/// value if nothing is known: the address-space limit (ulimit -v) minus the
+/// current virtual size, the cgroup v2 memory.max, and physical RAM + swap.
+/// Deliberately optimistic (totals, not what is free right now): it must
+/// never refuse a run that would fit.
+double availableMemoryBytes(std::string &limitedBy) {
+  double avail = -1;
+  auto consider = [&](double bytes, const char *what) {
+    if (bytes < 0)
+      bytes = 0;
+    if (avail < 0 || bytes < avail) {
+      avail = bytes;
+      limitedBy = what;
+    }
+  };
+  const double page = double(sysconf(_SC_PAGESIZE));
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    double vsize = 0;
+    if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+      unsigned long long pages = 0;
+      if (std::fscanf(f, "%llu", &pages) == 1)
+        vsize = double(pages) * page;
+      std::fclose(f);
+    }
+    consider(double(rl.rlim_cur) - vsize,
+             "the address-space limit (ulimit -v / RLIMIT_AS)");
+  }
+  auto readNumber = [](const char *path, double &out) {
+    FILE *f = std::fopen(path, "r");
+    if (!f)
+      return false;
+    unsigned long long v = 0;
+    bool ok = std::fscanf(f, "%llu", &v) == 1; // "max" does not parse
+    std::fclose(f);
+    out = double(v);
+    return ok;
+  };
+  // The whole cgroup limit, not minus memory.current: that counts
+  // reclaimable page cache and would refuse runs that fit.
+  double cgMax = 0;
+  if (readNumber("/sys/fs/cgroup/memory.max", cgMax))
+    consider(cgMax, "the cgroup memory limit (memory.max)");
+  struct sysinfo si;
+  if (sysinfo(&si) == 0)
+    consider((double(si.totalram) + double(si.totalswap)) * double(si.mem_unit),
+             "physical memory + swap");
+  return avail;
 }
 
 } // namespace
@@ -281,6 +349,24 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
                 "mhmoe_model_run: num_tokens = " + std::to_string(num_tokens) +
                     " must be in [1, " + std::to_string(kMaxTokens) + "]");
   const ModelConfig &c = m->manifest.config;
+  // The generated code does not check its mallocs for NULL: refuse a token
+  // count whose workspace cannot fit instead of crashing (or being OOM-killed)
+  // inside mhmoe_forward.
+  {
+    const double need = estimateWorkspaceBytes(c, num_tokens);
+    std::string limitedBy;
+    const double avail = availableMemoryBytes(limitedBy);
+    if (avail >= 0 && need > avail) {
+      char msg[512];
+      std::snprintf(msg, sizeof(msg),
+                    "mhmoe_model_run: %lld tokens need about %.0f MiB of "
+                    "working memory, but only %.0f MiB are available (limited "
+                    "by %s); run fewer tokens per call",
+                    static_cast<long long>(num_tokens), need / 1048576.0,
+                    avail / 1048576.0, limitedBy.c_str());
+      return fail(MHMOE_ERROR_RUNTIME, msg);
+    }
+  }
   const size_t n = static_cast<size_t>(num_tokens * c.hiddenSize);
   const uintptr_t in0 = reinterpret_cast<uintptr_t>(input);
   const uintptr_t out0 = reinterpret_cast<uintptr_t>(output);

@@ -9,6 +9,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdlib>
 #include <cstring>
 
 using namespace llvm;
@@ -228,6 +229,20 @@ Expected<NpyArray> parseNpy(StringRef bytes, StringRef file) {
                " trailing bytes after the data for shape " +
                formatShape(hp.shape));
 
+  // The array may legitimately be larger than memory (the file is mapped, not
+  // read): probe with malloc, which returns NULL, instead of letting the
+  // vector's operator new abort the process ("LLVM ERROR: out of memory").
+  if (nbytes > 0) {
+    if (static_cast<uint64_t>(numel) > SIZE_MAX / sizeof(float))
+      return err("shape " + formatShape(hp.shape) +
+                 " has too many elements (size overflows)");
+    const size_t f32Bytes = static_cast<size_t>(numel) * sizeof(float);
+    void *probe = std::malloc(f32Bytes);
+    if (!probe)
+      return err("cannot allocate " + Twine(f32Bytes) + " bytes for shape " +
+                 formatShape(hp.shape) + " (out of memory)");
+    std::free(probe);
+  }
   NpyArray arr;
   arr.shape = hp.shape;
   arr.data.resize(static_cast<size_t>(numel));

@@ -94,13 +94,15 @@ def MHMoEApproximateMath : Pass<"mhmoe-approximate-math"> {
 // BuffersToEntryPoint
 //===----------------------------------------------------------------------===//
 
-def MHMoEDeallocateBuffers : Pass<"mhmoe-deallocate-buffers", "mlir::func::FuncOp"> {
+def MHMoEDeallocateBuffers : Pass<"mhmoe-deallocate-buffers", "mlir::ModuleOp"> {
   let summary = "Free each top-level buffer after its last use";
   let description = [{
-    After bufferization the model function is straight-line code at its top
-    level. Each `memref.alloc` there that is not returned gets a
-    `memref.dealloc` right after the last top-level operation using it or
-    any view of it, which bounds peak memory to about one layer's buffers.
+    After bufferization the model functions are straight-line code at their
+    top level. Each buffer owned there (a `memref.alloc`, or a buffer
+    returned by a call to a function whose results are fresh allocations)
+    that is not returned gets a `memref.dealloc` right after the last
+    top-level operation using it or any view of it, which bounds peak
+    memory to about one layer's buffers.
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }

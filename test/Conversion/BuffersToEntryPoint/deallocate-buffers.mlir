@@ -1,4 +1,4 @@
-// RUN: mhmoe-opt %s --pass-pipeline='builtin.module(func.func(mhmoe-deallocate-buffers))' | FileCheck %s
+// RUN: mhmoe-opt %s --mhmoe-deallocate-buffers | FileCheck %s
 
 // Each top-level buffer is freed right after its last top-level use
 // (through views); a returned buffer is not freed.
@@ -24,5 +24,28 @@ func.func @f(%n: index) -> memref<?xf32> {
     memref.store %x, %b[%i] : memref<?xf32>
   }
   %c = arith.addi %n, %n : index
+  return %b : memref<?xf32>
+}
+
+// Buffers returned by a function that returns fresh allocations belong to
+// the caller, which frees them after their last use.
+// CHECK-LABEL: func private @block
+// CHECK-NOT: memref.dealloc
+// CHECK: return
+// CHECK-LABEL: func @two_layers
+// CHECK: %[[R1:.*]] = call @block
+// CHECK: %[[R2:.*]] = call @block(%[[R1]])
+// CHECK-NEXT: memref.dealloc %[[R1]]
+// CHECK: return %[[R2]]
+func.func private @block(%x: memref<?xf32>) -> memref<?xf32> {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %y = memref.alloc(%n) : memref<?xf32>
+  memref.copy %x, %y : memref<?xf32> to memref<?xf32>
+  return %y : memref<?xf32>
+}
+func.func @two_layers(%x: memref<?xf32>) -> memref<?xf32> {
+  %a = call @block(%x) : (memref<?xf32>) -> memref<?xf32>
+  %b = call @block(%a) : (memref<?xf32>) -> memref<?xf32>
   return %b : memref<?xf32>
 }
