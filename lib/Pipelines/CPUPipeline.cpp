@@ -22,6 +22,10 @@ void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToSCF());
   pm.addPass(createConvertMHMoEExpertApplyToSCF());
+  pm.addPass(createMHMoELowerProjectionGemm());
+  // Weight layouts the kernels asked for are produced once, at load.
+  pm.addPass(createMHMoEHoistWeightPacking());
+  pm.addPass(createCanonicalizerPass()); // folds the no-op pads of packing
 
   // Buffers: function boundaries keep identity layouts so the C entry point
   // can describe every argument as a dense row-major array.

@@ -35,6 +35,7 @@ using namespace mhmoe;
 namespace {
 
 using ManifestFn = const char *(*)();
+using PackFn = int32_t (*)(void **);
 using ForwardFn = int32_t (*)(void **, int64_t);
 using OmpSetNumThreadsFn = void (*)(int);
 
@@ -151,6 +152,7 @@ double availableMemoryBytes(std::string &limitedBy) {
 struct mhmoe_model {
   void *handle = nullptr;
   ForwardFn forward = nullptr;
+  PackFn pack = nullptr;
   OmpSetNumThreadsFn ompSetNumThreads = nullptr;
   Manifest manifest;
   std::unique_ptr<SafeTensorsFile> weights;
@@ -174,7 +176,8 @@ namespace {
 
 mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
   StringSet<> wanted;
-  m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.outputs.size(),
+  m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.packed.size() +
+                            m.manifest.outputs.size(),
                         nullptr);
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
     const ManifestEntry &e = m.manifest.inputs[i];
@@ -230,7 +233,29 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
                    "' is not a weight of the compiled model")
                       .str());
 
-  size_t base = m.manifest.inputs.size();
+  // Packed weights: buffers here, filled once by the library's own code.
+  size_t packedBase = m.manifest.inputs.size();
+  for (size_t j = 0; j < m.manifest.packed.size(); ++j) {
+    const ManifestEntry &e = m.manifest.packed[j];
+    int64_t numel = 1;
+    for (int64_t d : e.shape)
+      if (!checkedMulNonNeg(numel, d, numel))
+        return fail(MHMOE_ERROR_RUNTIME,
+                    "packed weight '" + e.name + "' is too large");
+    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    void *buf = nullptr;
+    if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0 || !buf)
+      return fail(MHMOE_ERROR_RUNTIME,
+                  ("packed weight '" + e.name + "': out of memory (" +
+                   Twine(bytes) + " bytes)")
+                      .str());
+    m.owned.emplace_back(static_cast<float *>(buf));
+    m.argvTemplate[packedBase + j] = buf;
+  }
+  if (m.pack && m.pack(m.argvTemplate.data()) != 0)
+    return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
+
+  size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
   for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
     const ManifestEntry &e = m.manifest.outputs[j];
     if (e.name == "output")
@@ -274,6 +299,7 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                 "compiled library '" + std::string(libPath) +
                     "' does not export 'mhmoe_manifest' (not an mhmoe "
                     "compiled model?)");
+  m->pack = reinterpret_cast<PackFn>(dlsym(m->handle, "mhmoe_pack"));
   m->forward = reinterpret_cast<ForwardFn>(dlsym(m->handle, "mhmoe_forward"));
   if (!m->forward)
     return fail(MHMOE_ERROR_RUNTIME,

@@ -141,6 +141,9 @@ Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
     return std::move(e);
   if (Error e = parseEntries(*root, "outputs", src, m.outputs))
     return std::move(e);
+  if (root->get("packed"))
+    if (Error e = parseEntries(*root, "packed", src, m.packed))
+      return std::move(e);
 
   const ModelConfig &c = m.config;
   const std::vector<int64_t> tokenShape = {-1, c.hiddenSize};
@@ -164,6 +167,16 @@ Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
         return makeError(src + ": manifest weight '" + e.name +
                          "' must have a static shape, got " +
                          formatShape(e.shape));
+  }
+  for (const ManifestEntry &e : m.packed) {
+    if (!names.insert(e.name).second)
+      return makeError(src + ": manifest has duplicate entry '" + e.name + "'");
+    bool staticShape = !e.shape.empty();
+    for (int64_t d : e.shape)
+      staticShape &= d >= 0;
+    if (e.dtype != "f32" || !staticShape)
+      return makeError(src + ": manifest packed weight '" + e.name +
+                       "' must be f32 with a static shape");
   }
   for (const ManifestEntry &e : m.outputs) {
     if (!names.insert(e.name).second)

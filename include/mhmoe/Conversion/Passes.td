@@ -56,7 +56,8 @@ def ConvertMHMoEExpertApplyToSCF : Pass<"convert-mhmoe-expert-apply-to-scf"> {
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
                            "mlir::arith::ArithDialect",
-                           "mlir::bufferization::BufferizationDialect"];
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::linalg::LinalgDialect"];
 }
 
 //===----------------------------------------------------------------------===//
@@ -64,8 +65,13 @@ def ConvertMHMoEExpertApplyToSCF : Pass<"convert-mhmoe-expert-apply-to-scf"> {
 //===----------------------------------------------------------------------===//
 
 def MHMoELowerProjectionGemm : Pass<"mhmoe-lower-projection-gemm"> {
-  let summary = "Lower transposed-B linalg.matmul on buffers to tiled GEMM loops";
+  let summary = "Lower transposed-B linalg.matmul to tiled GEMM loops";
   let description = [{
+    On tensors, a matmul accumulating into a broadcast bias whose width is a
+    multiple of 8 becomes a broadcast-FMA GEMM over the weight packed into
+    column panels (`linalg.pack`, hoisted to load time by
+    mhmoe-hoist-weight-packing), with the bias added in the vector epilogue.
+    On buffers (the fallback):
     Rewrites `linalg.matmul` with transposed-B indexing maps on f32 buffers
     (the head and merge projections) into an `scf.parallel` over (row block,
     column block) tiles of a register-tiled vector GEMM that accumulates
@@ -73,7 +79,9 @@ def MHMoELowerProjectionGemm : Pass<"mhmoe-lower-projection-gemm"> {
   }];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
-                           "mlir::arith::ArithDialect"];
+                           "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect",
+                           "mlir::bufferization::BufferizationDialect"];
 }
 
 //===----------------------------------------------------------------------===//
@@ -88,6 +96,28 @@ def MHMoEApproximateMath : Pass<"mhmoe-approximate-math"> {
   }];
   let dependentDialects = ["mlir::math::MathDialect", "mlir::arith::ArithDialect",
                            "mlir::vector::VectorDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// WeightPacking
+//===----------------------------------------------------------------------===//
+
+def MHMoEHoistWeightPacking : Pass<"mhmoe-hoist-weight-packing", "mlir::ModuleOp"> {
+  let summary = "Move linalg.pack of weights out of the model into a load-time function";
+  let description = [{
+    Every `linalg.pack` of a function argument moves to the callers of a
+    private function (which gains the packed tensor as an argument), and
+    from the model function into `@mhmoe_pack_weights`, whose results
+    become new model arguments named `<weight>.packedN` with a
+    `mhmoe.packed_from` attribute. The packs there are lowered to
+    reshape + transpose. Runtimes call the packing once per model load.
+  }];
+  let options = [
+    Option<"funcName", "func", "std::string", /*default=*/"\"forward\"",
+           "The model function">
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::func::FuncDialect"];
 }
 
 //===----------------------------------------------------------------------===//

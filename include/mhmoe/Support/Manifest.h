@@ -32,6 +32,9 @@ struct Manifest {
   ModelConfig config;
   std::vector<ManifestEntry> inputs;  // "input" and the weights
   std::vector<ManifestEntry> outputs; // "output" and layers.{i}.expert_load
+  /// Weights in the layouts the kernels use, allocated by the runtime and
+  /// filled once by mhmoe_pack; argv order: inputs, packed, outputs.
+  std::vector<ManifestEntry> packed;
 };
 
 /// Builds the manifest for `config` in canonical order: inputs = "input"

@@ -88,7 +88,8 @@ struct MHMoEGenerateEntryPointPass
       return signalPassFailure();
     }
     FunctionType ft = model.getFunctionType();
-    llvm::json::Array inputs, outputs;
+    llvm::json::Array inputs, packed, outputs;
+    int64_t numInputs = 0;
     for (auto [i, t] : llvm::enumerate(ft.getInputs())) {
       auto mt = dyn_cast<MemRefType>(t);
       auto name = model.getArgAttrOfType<StringAttr>(i, "mhmoe.name");
@@ -97,7 +98,21 @@ struct MHMoEGenerateEntryPointPass
                           << " must be a memref with a 'mhmoe.name'";
         return signalPassFailure();
       }
+      // Packed weights (mhmoe-hoist-weight-packing) follow the inputs; the
+      // runtime allocates them and fills them once through mhmoe_pack.
+      if (auto from = model.getArgAttrOfType<StringAttr>(i, "mhmoe.packed_from")) {
+        llvm::json::Object entry = describe(name.getValue(), mt);
+        entry["from"] = from.getValue();
+        packed.push_back(std::move(entry));
+        continue;
+      }
+      if (!packed.empty()) {
+        model.emitError() << "argument " << i
+                          << " is an input after packed arguments";
+        return signalPassFailure();
+      }
       inputs.push_back(describe(name.getValue(), mt));
+      ++numInputs;
     }
     for (auto [i, t] : llvm::enumerate(ft.getResults())) {
       auto mt = dyn_cast<MemRefType>(t);
@@ -124,6 +139,7 @@ struct MHMoEGenerateEntryPointPass
     os << llvm::json::Value(llvm::json::Object{{"abi_version", 1},
                                                {"config", std::move(config)},
                                                {"inputs", std::move(inputs)},
+                                               {"packed", std::move(packed)},
                                                {"outputs", std::move(outputs)}});
     manifest.push_back('\0');
 
@@ -166,6 +182,30 @@ struct MHMoEGenerateEntryPointPass
     }
     Value ok = arith::ConstantIntOp::create(b, loc, i32, 0);
     func::ReturnOp::create(b, loc, ok);
+
+    // int32_t mhmoe_pack(void **argv): argv as for mhmoe_forward (inputs,
+    // then packed buffers to fill); the token input is not read.
+    b.setInsertionPointToEnd(module.getBody());
+    auto packFn = func::FuncOp::create(b, loc, "mhmoe_pack",
+                                       b.getFunctionType({ptrT}, {i32}));
+    b.setInsertionPointToStart(packFn.addEntryBlock());
+    if (auto packWeights = module.lookupSymbol<func::FuncOp>("mhmoe_pack_weights")) {
+      Value pargv = packFn.getArgument(0);
+      Value zero = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(0));
+      SmallVector<Value> raw;
+      for (int64_t i = 0; i < numInputs; ++i)
+        raw.push_back(memrefFromArgv(b, loc, pargv, i,
+                                     cast<MemRefType>(ft.getInput(i)), zero));
+      auto packCall = func::CallOp::create(b, loc, packWeights, raw);
+      for (auto [j, r] : llvm::enumerate(packCall.getResults())) {
+        Value dst = memrefFromArgv(b, loc, pargv, numInputs + j,
+                                   cast<MemRefType>(r.getType()), zero);
+        memref::CopyOp::create(b, loc, r, dst);
+        memref::DeallocOp::create(b, loc, r);
+      }
+    }
+    func::ReturnOp::create(b, loc,
+                           arith::ConstantIntOp::create(b, loc, i32, 0).getResult());
   }
 };
 

@@ -8,6 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -111,11 +114,105 @@ struct MatmulTransposeBToTiledGemm
   }
 };
 
+/// Tensor level: `x · Wᵀ` accumulated into a broadcast bias becomes a
+/// broadcast-FMA GEMM on W packed into column panels (hoisted to load time),
+/// the bias added in the vector epilogue.
+struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!linalg::MatmulTransposeBOp::classof(op.getOperation()) ||
+        !op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "needs a transposed-B tensor matmul");
+    Value a = op.getDpsInputs()[0], w = op.getDpsInputs()[1];
+    auto broadcast = op.getDpsInits()[0].getDefiningOp<linalg::BroadcastOp>();
+    if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{0})
+      return rewriter.notifyMatchFailure(op, "accumulator is not a broadcast bias");
+    auto aT = cast<RankedTensorType>(a.getType());
+    auto wT = cast<RankedTensorType>(w.getType());
+    if (!aT.getElementType().isF32() || !wT.getElementType().isF32() ||
+        !wT.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs f32 and a static weight");
+    int64_t n = wT.getDimSize(0), k = wT.getDimSize(1);
+    auto [np, mr] = pickPackedTile(n, 1);
+    if (np == 0)
+      return rewriter.notifyMatchFailure(op, "width not a multiple of 8");
+    int64_t numPanels = n / np;
+    int64_t panelsPerBlock = 1;
+    for (int64_t p = std::max<int64_t>(1, kMaxColBlock / np); p >= 1; --p)
+      if (numPanels % p == 0) {
+        panelsPerBlock = p;
+        break;
+      }
+
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+    auto memOf = [&](Value t) {
+      auto tt = cast<RankedTensorType>(t.getType());
+      return bufferization::ToBufferOp::create(
+          b, loc, MemRefType::get(tt.getShape(), tt.getElementType()), t, true);
+    };
+    Value wp = memOf(packWeightPanels(b, loc, w, 0, np));
+    Value am = memOf(a);
+    Value bias = memOf(broadcast.getInput());
+    auto outT = cast<RankedTensorType>(op.getResultTypes()[0]);
+    Value m = tensor::DimOp::create(b, loc, a, 0);
+    SmallVector<Value> dyn;
+    if (outT.isDynamicDim(0))
+      dyn.push_back(m);
+    Value out = memref::AllocOp::create(
+        b, loc, MemRefType::get(outT.getShape(), outT.getElementType()), dyn,
+        b.getI64IntegerAttr(64));
+    Value rowBlocks = arith::CeilDivUIOp::create(b, loc, m, idx(kRowBlock));
+    scf::ParallelOp::create(
+        b, loc, ValueRange{idx(0), idx(0)},
+        ValueRange{rowBlocks, idx(numPanels / panelsPerBlock)},
+        ValueRange{idx(1), idx(1)},
+        [&](OpBuilder &pb, Location l, ValueRange ivs) {
+          auto cst = [&](int64_t v) {
+            return arith::ConstantIndexOp::create(pb, l, v);
+          };
+          Value r0 = arith::MulIOp::create(pb, l, ivs[0], cst(kRowBlock));
+          Value rEnd = arith::MinUIOp::create(
+              pb, l, arith::AddIOp::create(pb, l, r0, cst(kRowBlock)), m);
+          PackedGemmSpec spec;
+          spec.a = {am, [](OpBuilder &, Location, Value r) {
+                      return SmallVector<Value>{r};
+                    }};
+          spec.bs.push_back({wp, {}});
+          spec.k = k;
+          spec.panel = np;
+          spec.rowBegin = r0;
+          spec.rowEnd = rEnd;
+          spec.panelBegin = arith::MulIOp::create(pb, l, ivs[1], cst(panelsPerBlock));
+          spec.numPanels = panelsPerBlock;
+          spec.mr = mr;
+          spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
+                              ArrayRef<Value> vecs) {
+            auto vt = cast<VectorType>(vecs[0].getType());
+            Value bv = vector::LoadOp::create(eb, l2, vt, bias, ValueRange{col});
+            vector::StoreOp::create(eb, l2,
+                                    arith::AddFOp::create(eb, l2, vecs[0], bv),
+                                    out, ValueRange{row, col});
+          };
+          emitPackedGemm(pb, l, spec);
+        });
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               b, loc, outT, out, /*restrict=*/true,
+                               /*writable=*/true)
+                               .getResult());
+    return success();
+  }
+};
+
 struct MHMoELowerProjectionGemmPass
     : mhmoe::impl::MHMoELowerProjectionGemmBase<MHMoELowerProjectionGemmPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<MatmulTransposeBToTiledGemm>(&getContext());
+    patterns.add<BiasMatmulToPackedGemm, MatmulTransposeBToTiledGemm>(
+        &getContext());
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

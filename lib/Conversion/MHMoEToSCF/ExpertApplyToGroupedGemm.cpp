@@ -17,6 +17,8 @@
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -139,6 +141,20 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     Activation act = op.getActivation();
     Type idxT = b.getIndexType(), f32 = b.getF32Type();
 
+    // Broadcast-FMA kernels on weights packed into column panels (packed once
+    // at load: mhmoe-hoist-weight-packing moves the linalg.pack ops out of
+    // the model function); the dot-product kernels on the PyTorch layout
+    // handle widths that are not a multiple of 8.
+    auto [np1, mr1] = pickPackedTile(f, op.getFc3() ? 2 : 1);
+    auto [np2, mr2] = pickPackedTile(d, 1);
+    bool packed = np1 > 0 && np2 > 0;
+    Value fc1P, fc3P, fc2P;
+    if (packed) {
+      fc1P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc1(), 1, np1));
+      if (op.getFc3())
+        fc3P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc3(), 1, np1));
+      fc2P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc2(), 1, np2));
+    }
     auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
     Value x = rb(op.getInput()), idx = rb(op.getIndices()),
           w = rb(op.getWeights()), fc1 = rb(op.getFc1()), fc2 = rb(op.getFc2()),
@@ -247,7 +263,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           };
           Value a = scratch({kRowBlock, d}, f32);
           Value h = scratch({kRowBlock, f}, f32);
-          Value h3 = fc3 ? scratch({kRowBlock, f}, f32) : Value();
+          Value h3 = fc3 && !packed ? scratch({kRowBlock, f}, f32) : Value();
           // Per-row pair slot and combine weight, read once per row here
           // rather than once per output element in the epilogue.
           Value rowPair = scratch({kRowBlock}, idxT);
@@ -269,6 +285,60 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           auto expertRow = [ex](OpBuilder &, Location, Value r) {
             return SmallVector<Value>{ex, r};
           };
+          if (packed) {
+            auto vt = VectorType::get({kVec}, f32);
+            auto biasVec = [&](OpBuilder &eb, Location l2, Value bias, Value v,
+                               Value col) -> Value {
+              if (!bias)
+                return v;
+              return arith::AddFOp::create(
+                  eb, l2, v,
+                  vector::LoadOp::create(eb, l2, vt, bias, ValueRange{ex, col}));
+            };
+            // First GEMM: fc1 and fc3 panels share each A broadcast; bias
+            // and activation on whole vectors in the epilogue.
+            PackedGemmSpec g1;
+            g1.a = {a, rowOf};
+            g1.bs.push_back({fc1P, {ex}});
+            if (fc3P)
+              g1.bs.push_back({fc3P, {ex}});
+            g1.k = d;
+            g1.panel = np1;
+            g1.rowBegin = c0;
+            g1.rowEnd = rows;
+            g1.panelBegin = c0;
+            g1.numPanels = f / np1;
+            g1.mr = mr1;
+            g1.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
+                              ArrayRef<Value> vecs) {
+              Value z1 = biasVec(eb, l2, b1, vecs[0], col);
+              Value z3 = fc3P ? biasVec(eb, l2, b3, vecs[1], col) : Value();
+              vector::StoreOp::create(eb, l2, activation(eb, l2, act, z1, z3),
+                                      h, ValueRange{row, col});
+            };
+            emitPackedGemm(pb, l, g1);
+            // Second GEMM: bias, combine weight, the pair's output row.
+            PackedGemmSpec g2;
+            g2.a = {h, rowOf};
+            g2.bs.push_back({fc2P, {ex}});
+            g2.k = f;
+            g2.panel = np2;
+            g2.rowBegin = c0;
+            g2.rowEnd = rows;
+            g2.panelBegin = c0;
+            g2.numPanels = d / np2;
+            g2.mr = mr2;
+            g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
+                              ArrayRef<Value> vecs) {
+              Value y = biasVec(eb, l2, b2, vecs[0], col);
+              Value wt = vector::BroadcastOp::create(
+                  eb, l2, vt, load(eb, l2, rowWeight, row));
+              vector::StoreOp::create(
+                  eb, l2, arith::MulFOp::create(eb, l2, wt, y), pairOut,
+                  ValueRange{load(eb, l2, rowPair, row), col});
+            };
+            emitPackedGemm(pb, l, g2);
+          } else {
           // First GEMM: pre-activations (+ bias) into h (and h3 for SwiGLU).
           NTGemmSpec g1;
           g1.a = {a, rowOf};
@@ -347,6 +417,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
                   ValueRange{load(eb, l2, rowPair, row), col});
           };
           emitNTGemm(pb, l, g2);
+          }
           for (Value buf : {a, h, h3, rowPair, rowWeight})
             if (buf)
               memref::DeallocOp::create(pb, l, buf);

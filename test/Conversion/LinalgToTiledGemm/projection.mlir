@@ -45,3 +45,36 @@ func.func @plain(%a: memref<?x64xf32>, %b: memref<64x64xf32>, %c: memref<?x64xf3
   linalg.matmul ins(%a, %b : memref<?x64xf32>, memref<64x64xf32>) outs(%c : memref<?x64xf32>)
   return
 }
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// On tensors, accumulating into a broadcast bias: the weight is packed into
+// 24-column panels (hoisted to load time later), 4 rows x 3 vectors of
+// broadcast FMAs, bias added in the vector epilogue into a fresh buffer.
+// CHECK-LABEL: func @biased_tensor_projection
+// CHECK-SAME: (%[[X:.*]]: tensor<?x96xf32>, %[[W:.*]]: tensor<48x96xf32>, %[[BIAS:.*]]: tensor<48xf32>)
+// CHECK: %[[P:.*]] = linalg.pack %[[W]] inner_dims_pos = [0] inner_tiles = [24] into %{{.*}} : tensor<48x96xf32> -> tensor<2x96x24xf32>
+// CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]] read_only
+// CHECK: %[[BB:.*]] = bufferization.to_buffer %[[BIAS]] read_only
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x48xf32>
+// CHECK: scf.parallel
+// CHECK:   scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-3: vector.load %[[PB]]
+// CHECK:     vector.broadcast
+// CHECK:   vector.load %[[BB]]
+// CHECK:   arith.addf %{{.*}} : vector<8xf32>
+// CHECK:   vector.store %{{.*}}, %[[OUT]]
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK-NOT: linalg.matmul
+func.func @biased_tensor_projection(%x: tensor<?x96xf32>, %w: tensor<48x96xf32>, %bias: tensor<48xf32>) -> tensor<?x48xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x96xf32>
+  %e = tensor.empty(%n) : tensor<?x48xf32>
+  %init = linalg.broadcast ins(%bias : tensor<48xf32>) outs(%e : tensor<?x48xf32>) dimensions = [0]
+  %y = linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : tensor<?x96xf32>, tensor<48x96xf32>) outs(%init : tensor<?x48xf32>) -> tensor<?x48xf32>
+  return %y : tensor<?x48xf32>
+}

@@ -1,0 +1,37 @@
+// RUN: mhmoe-opt %s --mhmoe-hoist-weight-packing --allow-unregistered-dialect | FileCheck %s
+
+// A pack of a weight inside the shared block function moves to its call
+// sites, then out of the model into @mhmoe_pack_weights; the model gets the
+// packed tensor as a new argument per layer.
+// CHECK-LABEL: func.func private @block
+// CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[W:.*]]: tensor<16x16xf32>, %[[WP:.*]]: tensor<2x16x8xf32> {bufferization.writable = false})
+// CHECK-NOT: linalg.pack
+// CHECK: "test.use"(%[[X]], %[[WP]])
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME: %[[W0:[^:]*]]: tensor<16x16xf32> {mhmoe.name = "layers.0.w"}
+// CHECK-SAME: %[[W1:[^:]*]]: tensor<16x16xf32> {mhmoe.name = "layers.1.w"}
+// CHECK-SAME: %[[P0:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.0.w.packed3", mhmoe.packed_from = "layers.0.w"}
+// CHECK-SAME: %[[P1:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.1.w.packed4", mhmoe.packed_from = "layers.1.w"}
+// CHECK-NOT: linalg.pack
+// CHECK: %[[Y:.*]] = call @block(%{{.*}}, %[[W0]], %[[P0]])
+// CHECK: call @block(%[[Y]], %[[W1]], %[[P1]])
+// Packing runs once at load, lowered to reshape + transpose.
+// CHECK-LABEL: func.func @mhmoe_pack_weights
+// CHECK-SAME: -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>)
+// CHECK: tensor.expand_shape
+// CHECK: linalg.transpose
+// CHECK: tensor.expand_shape
+// CHECK: linalg.transpose
+// CHECK: return
+func.func private @block(%x: tensor<?x16xf32>, %w: tensor<16x16xf32>) -> tensor<?x16xf32> {
+  %e = tensor.empty() : tensor<2x16x8xf32>
+  %p = linalg.pack %w inner_dims_pos = [0] inner_tiles = [8] into %e : tensor<16x16xf32> -> tensor<2x16x8xf32>
+  %y = "test.use"(%x, %p) : (tensor<?x16xf32>, tensor<2x16x8xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+func.func @forward(%x: tensor<?x16xf32> {mhmoe.name = "input"}, %w0: tensor<16x16xf32> {mhmoe.name = "layers.0.w"},
+                   %w1: tensor<16x16xf32> {mhmoe.name = "layers.1.w"}) -> tensor<?x16xf32> {
+  %y = call @block(%x, %w0) : (tensor<?x16xf32>, tensor<16x16xf32>) -> tensor<?x16xf32>
+  %z = call @block(%y, %w1) : (tensor<?x16xf32>, tensor<16x16xf32>) -> tensor<?x16xf32>
+  return %z : tensor<?x16xf32>
+}
