@@ -7,6 +7,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace llvm;
 
@@ -57,6 +58,28 @@ std::optional<NormKind> parseNormKind(StringRef s) {
 }
 
 namespace {
+
+/// llvm::json::Value::getAsInteger without its undefined behaviour: for a
+/// number stored as a double (written with a '.' or an exponent, e.g.
+/// 9223372036854775807.0) its range check admits exactly 2^63 (which is what
+/// double(INT64_MAX) rounds to) and then converts it to int64_t, which is UB
+/// (found by fuzz/config_fuzzer.cpp under UBSan). A magnitude >= 2^63 can only
+/// be an exact JSON integer up to INT64_MAX, which getAsUINT64 returns without
+/// converting a double.
+std::optional<int64_t> getInt64(const json::Value &v) {
+  std::optional<double> d = v.getAsNumber();
+  if (!d)
+    return std::nullopt;
+  if (*d >= 9223372036854775808.0) { // 2^63
+    if (!(*d < 18446744073709551616.0)) // 2^64 (also +inf)
+      return std::nullopt;
+    std::optional<uint64_t> u = v.getAsUINT64();
+    if (!u || *u > uint64_t(std::numeric_limits<int64_t>::max()))
+      return std::nullopt;
+    return static_cast<int64_t>(*u);
+  }
+  return v.getAsInteger();
+}
 
 /// Renders a JSON value compactly for messages, truncated to a sane length.
 std::string render(const json::Value &v) {
@@ -115,7 +138,7 @@ public:
     const json::Value *v = get(key, /*required=*/true);
     if (!v)
       return missing(key);
-    std::optional<int64_t> i = v->getAsInteger();
+    std::optional<int64_t> i = getInt64(*v);
     if (!i)
       return fieldErr(key, *v, "must be an integer, got " + kindName(*v));
     if (*i < lo || *i > hi)
@@ -232,6 +255,11 @@ Expected<ModelConfig> parseModelConfig(StringRef jsonText,
   if (present && c.capacityFactor < 0)
     return r.fieldErr("capacity_factor", *obj->get("capacity_factor"),
                       "must be >= 0 (0 = dropless)");
+  // -0.0 (also what -1e-400 parses to) means dropless like 0, but would print
+  // as "-0" in the canonical JSON, which parses back as the integer 0: the
+  // canonical config would not round-trip (found by fuzz/config_fuzzer.cpp).
+  if (c.capacityFactor == 0)
+    c.capacityFactor = 0;
 
   s.reset();
   if (Error e = r.readString("norm", /*required=*/false, s))

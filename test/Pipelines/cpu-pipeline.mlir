@@ -16,16 +16,18 @@
 // SERIAL-NOT: omp.
 // SERIAL: llvm.func @mhmoe_forward
 
-// Before LLVM lowering: fused loops on buffers, no tensors, no linalg
-// matmuls, head_split/merge as views, every top-level buffer freed.
-// KERNEL-LABEL: func.func @forward
+// Before LLVM lowering: the model function is mhmoe_forward(argv, n) with
+// fused loops on buffers, no tensors, no linalg matmuls, head_split/merge
+// as views, every top-level buffer freed; weight packing is separate.
+// KERNEL-LABEL: func.func @mhmoe_forward(%{{.*}}: !llvm.ptr, %{{.*}}: i64) -> i32
 // KERNEL-NOT: tensor<
 // KERNEL-NOT: linalg.matmul
 // KERNEL: memref.expand_shape
 // KERNEL: memref.collapse_shape
 // KERNEL: scf.parallel
 // KERNEL: memref.dealloc
-// KERNEL-LABEL: func.func @mhmoe_forward
+// KERNEL: func.func @mhmoe_pack(
+// KERNEL: call @mhmoe_pack_
 module attributes {mhmoe.config = "{}"} {
 func.func @forward(%x: tensor<?x64xf32> {mhmoe.name = "input", bufferization.writable = false},
                    %nw: tensor<64xf32> {mhmoe.name = "norm", bufferization.writable = false},

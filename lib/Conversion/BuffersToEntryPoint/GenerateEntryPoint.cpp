@@ -10,6 +10,7 @@
 #include "mhmoe/Conversion/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/Support/JSON.h"
 
 namespace mlir::mhmoe {
@@ -164,48 +165,79 @@ struct MHMoEGenerateEntryPointPass
       func::ReturnOp::create(b, loc, addr);
     }
 
-    // int32_t mhmoe_forward(void **argv, int64_t num_tokens)
-    auto forwardFn = func::FuncOp::create(
-        b, loc, "mhmoe_forward", b.getFunctionType({ptrT, i64}, {i32}));
-    b.setInsertionPointToStart(forwardFn.addEntryBlock());
-    Value argv = forwardFn.getArgument(0), n = forwardFn.getArgument(1);
-    SmallVector<Value> args;
-    int64_t slot = 0;
-    for (Type t : ft.getInputs())
-      args.push_back(memrefFromArgv(b, loc, argv, slot++, cast<MemRefType>(t), n));
-    auto call = func::CallOp::create(b, loc, model, args);
-    for (Value r : call.getResults()) {
-      Value dst = memrefFromArgv(b, loc, argv, slot++,
-                                 cast<MemRefType>(r.getType()), n);
-      memref::CopyOp::create(b, loc, r, dst);
-      memref::DeallocOp::create(b, loc, r);
-    }
-    Value ok = arith::ConstantIntOp::create(b, loc, i32, 0);
-    func::ReturnOp::create(b, loc, ok);
-
     // int32_t mhmoe_pack(void **argv): argv as for mhmoe_forward (inputs,
     // then packed buffers to fill); the token input is not read.
-    b.setInsertionPointToEnd(module.getBody());
     auto packFn = func::FuncOp::create(b, loc, "mhmoe_pack",
                                        b.getFunctionType({ptrT}, {i32}));
     b.setInsertionPointToStart(packFn.addEntryBlock());
-    if (auto packWeights = module.lookupSymbol<func::FuncOp>("mhmoe_pack_weights")) {
+    {
       Value pargv = packFn.getArgument(0);
       Value zero = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(0));
-      SmallVector<Value> raw;
-      for (int64_t i = 0; i < numInputs; ++i)
-        raw.push_back(memrefFromArgv(b, loc, pargv, i,
-                                     cast<MemRefType>(ft.getInput(i)), zero));
-      auto packCall = func::CallOp::create(b, loc, packWeights, raw);
-      for (auto [j, r] : llvm::enumerate(packCall.getResults())) {
-        Value dst = memrefFromArgv(b, loc, pargv, numInputs + j,
-                                   cast<MemRefType>(r.getType()), zero);
-        memref::CopyOp::create(b, loc, r, dst);
-        memref::DeallocOp::create(b, loc, r);
+      for (int64_t j = numInputs; j < static_cast<int64_t>(ft.getNumInputs());
+           ++j) {
+        auto packer = model.getArgAttrOfType<FlatSymbolRefAttr>(j, "mhmoe.packed_by");
+        auto rawArg = model.getArgAttrOfType<IntegerAttr>(j, "mhmoe.packed_arg");
+        auto packerFn =
+            packer ? module.lookupSymbol<func::FuncOp>(packer) : func::FuncOp();
+        if (!packerFn || !rawArg) {
+          model.emitError() << "packed argument " << j
+                            << " has no 'mhmoe.packed_by' function or "
+                               "'mhmoe.packed_arg' index";
+          return signalPassFailure();
+        }
+        int64_t raw = rawArg.getInt();
+        Value src = memrefFromArgv(b, loc, pargv, raw,
+                                   cast<MemRefType>(ft.getInput(raw)), zero);
+        auto call = func::CallOp::create(b, loc, packerFn, ValueRange{src});
+        Value dst = memrefFromArgv(b, loc, pargv, j,
+                                   cast<MemRefType>(ft.getInput(j)), zero);
+        memref::CopyOp::create(b, loc, call.getResult(0), dst);
+        memref::DeallocOp::create(b, loc, call.getResult(0));
       }
     }
     func::ReturnOp::create(b, loc,
                            arith::ConstantIntOp::create(b, loc, i32, 0).getResult());
+
+    // int32_t mhmoe_forward(void **argv, int64_t num_tokens): the model
+    // function itself, rewritten in place to take argv. (A wrapper calling it
+    // would pass every weight's descriptor through one call, which LLVM's
+    // instruction selection handles in time quadratic in the argument count.)
+    Block &entry = model.getBody().front();
+    unsigned numOld = ft.getNumInputs();
+    if (failed(model.insertArgument(numOld, ptrT, {}, loc)) ||
+        failed(model.insertArgument(numOld + 1, i64, {}, loc))) {
+      model.emitError("cannot rewrite the model function's arguments");
+      return signalPassFailure();
+    }
+    Value argv = entry.getArgument(numOld), n = entry.getArgument(numOld + 1);
+    b.setInsertionPointToStart(&entry);
+    for (unsigned i = 0; i < numOld; ++i)
+      entry.getArgument(i).replaceAllUsesWith(memrefFromArgv(
+          b, loc, argv, i, cast<MemRefType>(ft.getInput(i)), n));
+    llvm::BitVector erase(numOld + 2);
+    erase.set(0, numOld);
+    if (failed(model.eraseArguments(erase))) {
+      model.emitError("cannot rewrite the model function's arguments");
+      return signalPassFailure();
+    }
+    SmallVector<func::ReturnOp> returns;
+    model.walk([&](func::ReturnOp r) { returns.push_back(r); });
+    for (func::ReturnOp ret : returns) {
+      b.setInsertionPoint(ret);
+      int64_t slot = numOld;
+      for (Value r : ret.getOperands()) {
+        Value dst = memrefFromArgv(b, loc, argv, slot++,
+                                   cast<MemRefType>(r.getType()), n);
+        memref::CopyOp::create(b, loc, r, dst);
+        memref::DeallocOp::create(b, loc, r);
+      }
+      func::ReturnOp::create(
+          b, loc, arith::ConstantIntOp::create(b, loc, i32, 0).getResult());
+      ret.erase();
+    }
+    model->removeAttr(model.getResAttrsAttrName());
+    model.setFunctionType(b.getFunctionType({ptrT, i64}, {i32}));
+    model.setSymName("mhmoe_forward");
   }
 };
 

@@ -3,9 +3,10 @@
 // Kernels ask for weights in panel layouts through `linalg.pack` of a
 // weight argument. Weights do not change between calls, so those packs move
 // out of the model: through private functions to their call sites, and
-// from the public model function into `@mhmoe_pack_weights`, whose results
-// become new model arguments (marked `mhmoe.packed_from`). The entry point
-// exposes it as `mhmoe_pack`, which the runtime calls once per model load.
+// from the public model function into private packing functions
+// (`@mhmoe_pack_<n>`, one per distinct shape and layout) whose results
+// become new model arguments (`mhmoe.packed_from/_by/_arg`). The entry point
+// exposes them as `mhmoe_pack`, which the runtime calls once per load.
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/Passes.h"
@@ -23,8 +24,6 @@ namespace mlir::mhmoe {
 using namespace mlir;
 
 namespace {
-
-constexpr StringLiteral kPackFunc = "mhmoe_pack_weights";
 
 /// Packs in `func` whose source is one of its arguments.
 SmallVector<linalg::PackOp> argumentPacks(func::FuncOp func) {
@@ -114,52 +113,75 @@ struct MHMoEHoistWeightPackingPass
       }
     }
 
-    // The model function: packs of its arguments move to @mhmoe_pack_weights.
+    // The model function: each pack of an argument becomes a new argument,
+    // filled at load by a packing function. Packs of the same shape and
+    // layout share one function (e.g. the same weight of every layer), which
+    // keeps the load-time code small whatever the layer count.
     SmallVector<linalg::PackOp> packs = argumentPacks(model);
     OpBuilder b(module.getContext());
-    b.setInsertionPointToEnd(module.getBody());
-    unsigned numInputs = model.getNumArguments();
-    auto packFn = func::FuncOp::create(
-        b, model.getLoc(), kPackFunc,
-        b.getFunctionType(model.getArgumentTypes(), {}));
-    for (unsigned i = 0; i < numInputs; ++i)
-      packFn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
-    Block *body = packFn.addEntryBlock();
-    b.setInsertionPointToStart(body);
-    SmallVector<Value> results;
-    SmallVector<Type> resultTypes;
+    llvm::StringMap<func::FuncOp> packers;
     for (linalg::PackOp pack : packs) {
       auto arg = cast<BlockArgument>(pack.getSource());
-      auto name = model.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                     "mhmoe.name");
-      std::string rawName = name ? name.getValue().str()
-                                 : "arg" + std::to_string(arg.getArgNumber());
-      results.push_back(
-          clonePack(b, pack, body->getArgument(arg.getArgNumber())));
-      resultTypes.push_back(pack.getType());
+      unsigned rawIndex = arg.getArgNumber();
+      std::string key;
+      {
+        llvm::raw_string_ostream os(key);
+        os << pack.getSource().getType() << pack.getType()
+           << pack.getInnerDimsPos().size();
+        for (int64_t d : pack.getInnerDimsPos())
+          os << "," << d;
+        for (int64_t t : pack.getStaticInnerTiles())
+          os << ";" << t;
+        for (int64_t d : pack.getOuterDimsPerm())
+          os << ":" << d;
+      }
+      func::FuncOp &packer = packers[key];
+      if (!packer) {
+        b.setInsertionPointToEnd(module.getBody());
+        std::string fname = "mhmoe_pack_" + std::to_string(packers.size() - 1);
+        packer = func::FuncOp::create(
+            b, pack.getLoc(), fname,
+            b.getFunctionType({pack.getSource().getType()}, {pack.getType()}));
+        packer.setPrivate();
+        packer.setArgAttr(0, "bufferization.writable", b.getBoolAttr(false));
+        // Runs once per load: small code beats fast code.
+        packer->setAttr("passthrough",
+                        b.getStrArrayAttr({"noinline", "optsize", "minsize"}));
+        Block *body = packer.addEntryBlock();
+        b.setInsertionPointToStart(body);
+        Value packed = clonePack(b, pack, body->getArgument(0));
+        func::ReturnOp::create(b, pack.getLoc(), packed);
+      }
+      auto name = model.getArgAttrOfType<StringAttr>(rawIndex, "mhmoe.name");
+      std::string rawName =
+          name ? name.getValue().str() : "arg" + std::to_string(rawIndex);
       unsigned newIndex = model.getNumArguments();
       if (failed(model.insertArgument(newIndex, pack.getType(), {},
                                       pack.getLoc())))
         return signalPassFailure();
-      std::string packedName = rawName + ".packed" + std::to_string(newIndex);
-      model.setArgAttr(newIndex, "mhmoe.name", b.getStringAttr(packedName));
+      model.setArgAttr(newIndex, "mhmoe.name",
+                       b.getStringAttr(rawName + ".packed" +
+                                       std::to_string(newIndex)));
       model.setArgAttr(newIndex, "mhmoe.packed_from", b.getStringAttr(rawName));
+      model.setArgAttr(newIndex, "mhmoe.packed_by",
+                       FlatSymbolRefAttr::get(packer.getSymNameAttr()));
+      model.setArgAttr(newIndex, "mhmoe.packed_arg",
+                       b.getI64IntegerAttr(rawIndex));
       model.setArgAttr(newIndex, "bufferization.writable", b.getBoolAttr(false));
       replacePackByArgument(model, pack, model.getArgument(newIndex));
     }
-    func::ReturnOp::create(b, model.getLoc(), results);
-    packFn.setFunctionType(
-        b.getFunctionType(packFn.getArgumentTypes(), resultTypes));
 
     // Packing runs once; plain reshape + transpose loops are enough.
     IRRewriter rewriter(&getContext());
-    SmallVector<linalg::PackOp> toLower;
-    packFn.walk([&](linalg::PackOp p) { toLower.push_back(p); });
-    for (linalg::PackOp p : toLower) {
-      rewriter.setInsertionPoint(p);
-      if (failed(linalg::lowerPack(rewriter, p))) {
-        p.emitError("cannot lower weight packing");
-        return signalPassFailure();
+    for (auto &entry : packers) {
+      SmallVector<linalg::PackOp> toLower;
+      entry.second.walk([&](linalg::PackOp p) { toLower.push_back(p); });
+      for (linalg::PackOp p : toLower) {
+        rewriter.setInsertionPoint(p);
+        if (failed(linalg::lowerPack(rewriter, p))) {
+          p.emitError("cannot lower weight packing");
+          return signalPassFailure();
+        }
       }
     }
   }

@@ -1,8 +1,9 @@
 // RUN: mhmoe-opt %s --mhmoe-hoist-weight-packing --allow-unregistered-dialect | FileCheck %s
 
 // A pack of a weight inside the shared block function moves to its call
-// sites, then out of the model into @mhmoe_pack_weights; the model gets the
-// packed tensor as a new argument per layer.
+// sites, then out of the model: each packed weight becomes a new model
+// argument naming its raw weight and its packing function; packs of the same
+// shape and layout (the same weight of every layer) share one function.
 // CHECK-LABEL: func.func private @block
 // CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[W:.*]]: tensor<16x16xf32>, %[[WP:.*]]: tensor<2x16x8xf32> {bufferization.writable = false})
 // CHECK-NOT: linalg.pack
@@ -10,19 +11,17 @@
 // CHECK-LABEL: func.func @forward
 // CHECK-SAME: %[[W0:[^:]*]]: tensor<16x16xf32> {mhmoe.name = "layers.0.w"}
 // CHECK-SAME: %[[W1:[^:]*]]: tensor<16x16xf32> {mhmoe.name = "layers.1.w"}
-// CHECK-SAME: %[[P0:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.0.w.packed3", mhmoe.packed_from = "layers.0.w"}
-// CHECK-SAME: %[[P1:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.1.w.packed4", mhmoe.packed_from = "layers.1.w"}
+// CHECK-SAME: %[[P0:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.0.w.packed3", mhmoe.packed_arg = 1 : i64, mhmoe.packed_by = @mhmoe_pack_0, mhmoe.packed_from = "layers.0.w"}
+// CHECK-SAME: %[[P1:[^:]*]]: tensor<2x16x8xf32> {bufferization.writable = false, mhmoe.name = "layers.1.w.packed4", mhmoe.packed_arg = 2 : i64, mhmoe.packed_by = @mhmoe_pack_0, mhmoe.packed_from = "layers.1.w"}
 // CHECK-NOT: linalg.pack
 // CHECK: %[[Y:.*]] = call @block(%{{.*}}, %[[W0]], %[[P0]])
 // CHECK: call @block(%[[Y]], %[[W1]], %[[P1]])
-// Packing runs once at load, lowered to reshape + transpose.
-// CHECK-LABEL: func.func @mhmoe_pack_weights
-// CHECK-SAME: -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>)
-// CHECK: tensor.expand_shape
-// CHECK: linalg.transpose
-// CHECK: tensor.expand_shape
-// CHECK: linalg.transpose
-// CHECK: return
+// Packing runs once at load, lowered to reshape + transpose, compiled small.
+// CHECK-LABEL: func.func private @mhmoe_pack_0
+// CHECK-SAME: (%{{.*}}: tensor<16x16xf32> {bufferization.writable = false}) -> tensor<2x16x8xf32> attributes {passthrough = ["noinline", "optsize", "minsize"]}
+// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [2, 8, 16]
+// CHECK: linalg.transpose {{.*}} permutation = [0, 2, 1]
+// CHECK-NOT: func.func private @mhmoe_pack_1
 func.func private @block(%x: tensor<?x16xf32>, %w: tensor<16x16xf32>) -> tensor<?x16xf32> {
   %e = tensor.empty() : tensor<2x16x8xf32>
   %p = linalg.pack %w inner_dims_pos = [0] inner_tiles = [8] into %e : tensor<16x16xf32> -> tensor<2x16x8xf32>
