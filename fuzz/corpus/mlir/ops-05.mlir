@@ -1,0 +1,9 @@
+func.func @layer(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                 %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>,
+                 %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) -> tensor<?x64xf32> {
+  %y = mhmoe.layer %x heads(2) top_k(2) capacity_factor(2.0) activation(swiglu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
