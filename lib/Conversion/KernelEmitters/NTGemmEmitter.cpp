@@ -109,6 +109,28 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
                     ArrayRef<Value>(dots).slice((i * nr + j) * nb, nb));
 }
 
+void mlir::mhmoe::emitRowTiles(
+    OpBuilder &b, Location loc, Value rowBegin, Value rowEnd, int64_t mr,
+    function_ref<void(OpBuilder &, Location, Value, int64_t)> tile) {
+  // rowMain = rowBegin + ((rowEnd - rowBegin) / mr) * mr
+  Value span = arith::SubIOp::create(b, loc, rowEnd, rowBegin);
+  Value mrV = cIdx(b, loc, mr);
+  Value full = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, span, mrV), mrV);
+  Value rowMain = arith::AddIOp::create(b, loc, rowBegin, full);
+  scf::ForOp::create(b, loc, rowBegin, rowMain, mrV, ValueRange{},
+                     [&](OpBuilder &rb, Location l, Value row0, ValueRange) {
+                       tile(rb, l, row0, mr);
+                       scf::YieldOp::create(rb, l);
+                     });
+  if (mr > 1)
+    scf::ForOp::create(b, loc, rowMain, rowEnd, cIdx(b, loc, 1), ValueRange{},
+                       [&](OpBuilder &rb, Location l, Value row0, ValueRange) {
+                         tile(rb, l, row0, 1);
+                         scf::YieldOp::create(rb, l);
+                       });
+}
+
 void mlir::mhmoe::emitNTGemm(OpBuilder &b, Location loc,
                              const NTGemmSpec &spec) {
   assert(spec.numCols % spec.nr == 0 && "columns must be a multiple of nr");
@@ -117,26 +139,10 @@ void mlir::mhmoe::emitNTGemm(OpBuilder &b, Location loc,
   scf::ForOp::create(
       b, loc, spec.colBegin, colEnd, cIdx(b, loc, spec.nr), ValueRange{},
       [&](OpBuilder &cb, Location l, Value col0, ValueRange) {
-        // rowMain = rowBegin + ((rowEnd - rowBegin) / mr) * mr
-        Value span = arith::SubIOp::create(cb, l, spec.rowEnd, spec.rowBegin);
-        Value mrV = cIdx(cb, l, spec.mr);
-        Value full = arith::MulIOp::create(
-            cb, l, arith::DivUIOp::create(cb, l, span, mrV), mrV);
-        Value rowMain = arith::AddIOp::create(cb, l, spec.rowBegin, full);
-        scf::ForOp::create(cb, l, spec.rowBegin, rowMain, mrV, ValueRange{},
-                           [&](OpBuilder &rb, Location l2, Value row0,
-                               ValueRange) {
-                             emitTile(rb, l2, spec, row0, col0, spec.mr);
-                             scf::YieldOp::create(rb, l2);
-                           });
-        if (spec.mr > 1)
-          scf::ForOp::create(cb, l, rowMain, spec.rowEnd, cIdx(cb, l, 1),
-                             ValueRange{},
-                             [&](OpBuilder &rb, Location l2, Value row0,
-                                 ValueRange) {
-                               emitTile(rb, l2, spec, row0, col0, 1);
-                               scf::YieldOp::create(rb, l2);
-                             });
+        emitRowTiles(cb, l, spec.rowBegin, spec.rowEnd, spec.mr,
+                     [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {
+                       emitTile(rb, l2, spec, row0, col0, rows);
+                     });
         scf::YieldOp::create(cb, l);
       });
 }

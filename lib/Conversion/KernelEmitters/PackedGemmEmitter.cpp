@@ -95,25 +95,10 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
   scf::ForOp::create(
       b, loc, spec.panelBegin, panelEnd, cIdx(b, loc, 1), ValueRange{},
       [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
-        Value span = arith::SubIOp::create(pb, l, spec.rowEnd, spec.rowBegin);
-        Value mrV = cIdx(pb, l, spec.mr);
-        Value full = arith::MulIOp::create(
-            pb, l, arith::DivUIOp::create(pb, l, span, mrV), mrV);
-        Value rowMain = arith::AddIOp::create(pb, l, spec.rowBegin, full);
-        scf::ForOp::create(pb, l, spec.rowBegin, rowMain, mrV, ValueRange{},
-                           [&](OpBuilder &rb, Location l2, Value row0,
-                               ValueRange) {
-                             emitTile(rb, l2, spec, row0, panel, spec.mr);
-                             scf::YieldOp::create(rb, l2);
-                           });
-        if (spec.mr > 1)
-          scf::ForOp::create(pb, l, rowMain, spec.rowEnd, cIdx(pb, l, 1),
-                             ValueRange{},
-                             [&](OpBuilder &rb, Location l2, Value row0,
-                                 ValueRange) {
-                               emitTile(rb, l2, spec, row0, panel, 1);
-                               scf::YieldOp::create(rb, l2);
-                             });
+        emitRowTiles(pb, l, spec.rowBegin, spec.rowEnd, spec.mr,
+                     [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {
+                       emitTile(rb, l2, spec, row0, panel, rows);
+                     });
         scf::YieldOp::create(pb, l);
       });
 }

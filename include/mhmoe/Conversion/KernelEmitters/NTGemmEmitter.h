@@ -46,6 +46,12 @@ struct NTGemmSpec {
 /// strip of B stays in L1), rows inner in steps of `mr`, then single rows.
 void emitNTGemm(OpBuilder &b, Location loc, const NTGemmSpec &spec);
 
+/// Rows [rowBegin, rowEnd) in register tiles: `tile(row0, mr)` for full
+/// tiles of `mr` rows, then `tile(row, 1)` for each leftover row.
+void emitRowTiles(
+    OpBuilder &b, Location loc, Value rowBegin, Value rowEnd, int64_t mr,
+    function_ref<void(OpBuilder &, Location, Value row0, int64_t rows)> tile);
+
 /// Largest register-tile width in {maxNr, ..., 1} that divides `n`.
 int64_t pickTileWidth(int64_t n, int64_t maxNr);
 
