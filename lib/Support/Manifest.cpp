@@ -1,4 +1,5 @@
 //===- Manifest.cpp - Compiled model library manifest ---------------------===//
+#include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/Manifest.h"
 #include "mhmoe/Support/Error.h"
 
@@ -91,7 +92,7 @@ static Error parseEntries(const json::Object &root, StringRef key,
     if (!shape)
       return eerr("'" + e.name + "': 'shape' must be a list of integers");
     for (const json::Value &d : *shape) {
-      std::optional<int64_t> v = d.getAsInteger();
+      std::optional<int64_t> v = getInt64(d);
       if (!v || *v < -1)
         return eerr("'" + e.name + "': 'shape' must be a list of integers "
                                    ">= -1");

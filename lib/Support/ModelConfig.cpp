@@ -1,4 +1,5 @@
 //===- ModelConfig.cpp - MH-MoE model configuration -----------------------===//
+#include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/Support/Error.h"
 
@@ -59,27 +60,6 @@ std::optional<NormKind> parseNormKind(StringRef s) {
 
 namespace {
 
-/// llvm::json::Value::getAsInteger without its undefined behaviour: for a
-/// number stored as a double (written with a '.' or an exponent, e.g.
-/// 9223372036854775807.0) its range check admits exactly 2^63 (which is what
-/// double(INT64_MAX) rounds to) and then converts it to int64_t, which is UB
-/// (found by fuzz/config_fuzzer.cpp under UBSan). A magnitude >= 2^63 can only
-/// be an exact JSON integer up to INT64_MAX, which getAsUINT64 returns without
-/// converting a double.
-std::optional<int64_t> getInt64(const json::Value &v) {
-  std::optional<double> d = v.getAsNumber();
-  if (!d)
-    return std::nullopt;
-  if (*d >= 9223372036854775808.0) { // 2^63
-    if (!(*d < 18446744073709551616.0)) // 2^64 (also +inf)
-      return std::nullopt;
-    std::optional<uint64_t> u = v.getAsUINT64();
-    if (!u || *u > uint64_t(std::numeric_limits<int64_t>::max()))
-      return std::nullopt;
-    return static_cast<int64_t>(*u);
-  }
-  return v.getAsInteger();
-}
 
 /// Renders a JSON value compactly for messages, truncated to a sane length.
 std::string render(const json::Value &v) {
