@@ -7,11 +7,14 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void mlir::mhmoe::registerAllDialects(DialectRegistry &registry) {
   registry.insert<MHMoEDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates kernels to LLVM IR inside the pipeline.
+  mlir::registerAllGPUToLLVMIRTranslations(registry);
 }
 
 void mlir::mhmoe::registerAllPasses() {

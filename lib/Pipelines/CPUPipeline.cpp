@@ -86,4 +86,13 @@ void mhmoe::registerPipelines() {
       "mhmoe-cpu-kernel-pipeline",
       "The first half of mhmoe-cpu-pipeline: fused loops on buffers",
       buildCPUKernelPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "mhmoe-gpu-pipeline",
+      "Lower mhmoe IR to NVVM kernels (serialized for an NVIDIA chip) and "
+      "LLVM-dialect host code that launches them",
+      buildGPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "mhmoe-gpu-kernel-pipeline",
+      "The first half of mhmoe-gpu-pipeline: gpu.launch kernels on buffers",
+      buildGPUKernelPipeline);
 }

@@ -150,10 +150,96 @@ def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp
   }];
   let options = [
     Option<"funcName", "func", "std::string", /*default=*/"\"forward\"",
-           "The model function to expose">
+           "The model function to expose">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Where the library's buffers live, recorded in the manifest "
+           "(cpu or cuda: argv then holds device pointers)">
   ];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
                            "mlir::func::FuncDialect", "mlir::arith::ArithDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// MHMoEToGPU, LinalgToGPU, GPUHost, GPUToSCF
+//===----------------------------------------------------------------------===//
+
+def ConvertMHMoERouteToGPU : Pass<"convert-mhmoe-route-to-gpu"> {
+  let summary = "Lower mhmoe.route and mhmoe.expert_load to GPU kernels";
+  let description = [{
+    `mhmoe.route` becomes a `gpu.launch` with one thread per sub-token that
+    runs the same routing body as the CPU lowering (gate GEMV, softmax
+    statistics, top-k with ties to the lower index, renormalisation) with
+    its [E] scratch in thread-private memory; a capacity factor adds a
+    single-thread kernel for the order-dependent drop pass.
+    `mhmoe.expert_load` becomes a zeroing kernel and a histogram kernel with
+    integer atomics (order-independent, so exact).
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
+def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
+  let summary = "Lower mhmoe.expert_apply to grouped-GEMM GPU kernels";
+  let description = [{
+    A stable, atomic-free counting sort of the (sub-token, choice) pairs by
+    expert (per-(chunk, expert) counts, per-expert scan, a serial prefix
+    over experts that also builds the (expert, row block) tile table,
+    placement), then two grouped-GEMM kernels over (row-block tile, column
+    strip) blocks whose threads run register tiles: the first gathers its A
+    rows through the permutation and applies bias and activation in the
+    epilogue (fc1 and fc3 share each A load), the second applies bias and
+    combine weight and writes each pair's row; a combine kernel sums each
+    sub-token's k rows in choice order. Grids are host-computable upper
+    bounds, so nothing is read back to the host.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
+def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
+  let summary = "Lower transposed-B linalg.matmul on buffers to a GEMM kernel";
+  let description = [{
+    Each `linalg.matmul` with transposed-B maps on f32 buffers (the
+    projections) becomes a `gpu.launch` over (column strip, row block)
+    blocks; each thread computes a register tile of A·Bᵀ vectorised along k
+    and adds it into the output (which holds the broadcast bias).
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
+  let summary = "Place host-allocated buffers in GPU memory";
+  let description = [{
+    In host code, `memref.alloc` / `memref.dealloc` / `memref.copy` become
+    `gpu.alloc` / `gpu.dealloc` / `gpu.memcpy`. Any host op that would still
+    read or write buffer contents (loads, stores, unmapped loops, linalg) is
+    an error naming the op: on the GPU target all memory accesses are in
+    kernels.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def MHMoEEmulateGPULaunch : Pass<"mhmoe-emulate-gpu-launch"> {
+  let summary = "Run barrier-free gpu.launch kernels as CPU loops";
+  let description = [{
+    Rewrites each `gpu.launch` into an `scf.parallel` over blocks containing
+    sequential loops over the block's threads (each thread's body in a
+    `memref.alloca_scope`). Valid for kernels without barriers, shuffles,
+    shared memory or other gpu ops, which is how mhmoe writes its kernels;
+    anything else is rejected with an error. Used to test the GPU kernels'
+    numerics on machines without a GPU.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
 }
 
 #endif

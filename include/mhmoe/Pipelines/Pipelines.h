@@ -26,6 +26,39 @@ void buildCPULowerToLLVMPipeline(OpPassManager &pm,
 /// The whole CPU pipeline: `mhmoe-cpu-pipeline`.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
 
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "gpu-chip", llvm::cl::desc("NVIDIA target chip (sm_80, sm_90, ...)"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> features{
+      *this, "gpu-features",
+      llvm::cl::desc("PTX features (PTX ISA 8.0 is the first with sm_90)"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> format{
+      *this, "gpu-format",
+      llvm::cl::desc("Kernel serialisation: isa (PTX), bin (cubin, runs "
+                     "ptxas), fatbin (cubin + PTX)"),
+      llvm::cl::init("fatbin")};
+  PassOptions::Option<bool> entryPoint{
+      *this, "entry-point",
+      llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> emulate{
+      *this, "emulate",
+      llvm::cl::desc("Run the kernels as CPU loops instead of lowering them "
+                     "to NVVM (tests the GPU kernels without a GPU)"),
+      llvm::cl::init(false)};
+};
+
+/// Tensor-level mhmoe IR -> gpu.launch kernels over buffers.
+void buildGPUKernelPipeline(OpPassManager &pm, const GPUPipelineOptions &opts);
+/// Kernels -> NVVM + serialized binaries, host code -> LLVM dialect (or, with
+/// `emulate`, kernels -> CPU loops -> LLVM dialect).
+void buildGPULowerToLLVMPipeline(OpPassManager &pm,
+                                 const GPUPipelineOptions &opts);
+/// The whole GPU pipeline: `mhmoe-gpu-pipeline`.
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &opts);
+
 void registerPipelines();
 
 } // namespace mlir::mhmoe

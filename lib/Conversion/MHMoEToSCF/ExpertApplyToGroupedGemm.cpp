@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
+#include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -87,42 +88,6 @@ void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
       v = arith::AddFOp::create(b, loc, v, load(b, loc, dst, at(dstRow, kv)));
     store(b, loc, v, dst, at(dstRow, kv));
   }
-}
-
-/// A float constant of `like`'s type (scalar or vector splat).
-Value cLike(OpBuilder &b, Location loc, Type like, float v) {
-  if (auto vt = dyn_cast<VectorType>(like))
-    return arith::ConstantOp::create(
-        b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(v)));
-  return cF32(b, loc, v);
-}
-
-/// The activation on scalars or vectors; exp/erf on vectors are later
-/// replaced by polynomial approximations (mhmoe-approximate-math).
-Value activation(OpBuilder &b, Location loc, Activation act, Value z1,
-                 Value z3) {
-  Type t = z1.getType();
-  switch (act) {
-  case Activation::swiglu: {
-    // z1 * silu(z3), silu(z) = z / (1 + exp(-z))
-    Value one = cLike(b, loc, t, 1.0f);
-    Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z3));
-    Value silu = arith::DivFOp::create(b, loc, z3,
-                                       arith::AddFOp::create(b, loc, one, e));
-    return arith::MulFOp::create(b, loc, z1, silu);
-  }
-  case Activation::gelu: {
-    // Exact (erf) GELU, as torch's default.
-    Value e = math::ErfOp::create(
-        b, loc, arith::MulFOp::create(b, loc, z1, cLike(b, loc, t, float(M_SQRT1_2))));
-    Value onePlus = arith::AddFOp::create(b, loc, cLike(b, loc, t, 1.0f), e);
-    return arith::MulFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, cLike(b, loc, t, 0.5f), z1), onePlus);
-  }
-  case Activation::relu:
-    return arith::MaximumFOp::create(b, loc, z1, cLike(b, loc, t, 0.0f));
-  }
-  llvm_unreachable("unknown activation");
 }
 
 struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
@@ -313,7 +278,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
                               ArrayRef<Value> vecs) {
               Value z1 = biasVec(eb, l2, b1, vecs[0], col);
               Value z3 = fc3P ? biasVec(eb, l2, b3, vecs[1], col) : Value();
-              vector::StoreOp::create(eb, l2, activation(eb, l2, act, z1, z3),
+              vector::StoreOp::create(eb, l2, emitActivation(eb, l2, act, z1, z3),
                                       h, ValueRange{row, col});
             };
             emitPackedGemm(pb, l, g1);
@@ -380,7 +345,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
                 return load(ab, l3, mem, ValueRange{i, j});
               };
               Value z1 = ld(h), z3 = h3 ? ld(h3) : Value();
-              Value y = activation(ab, l3, act, z1, z3);
+              Value y = emitActivation(ab, l3, act, z1, z3);
               if (vec)
                 vector::StoreOp::create(ab, l3, y, h, ValueRange{i, j});
               else

@@ -1,0 +1,32 @@
+//===- RouteEmitter.h - the router's per-sub-token code ---------*- C++ -*-===//
+//
+// The routing computation shared by the CPU lowering (one scf.parallel
+// iteration per block of sub-tokens) and the GPU lowering (one thread per
+// sub-token): the body is the same loops over buffers either way.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_CONVERSION_KERNELEMITTERS_ROUTEEMITTER_H
+#define MHMOE_CONVERSION_KERNELEMITTERS_ROUTEEMITTER_H
+
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::mhmoe {
+
+/// Routes sub-token `s`: gate GEMV into `logits` ([E] f32 scratch), softmax
+/// statistics, top-k by repeated arg-max over untaken experts (`taken`, [E]
+/// i8 scratch; ties to the lower index), renormalisation; writes row `s` of
+/// `idxBuf` ([S, k] i32) and `wBuf` ([S, k] f32).
+void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
+                  Value idxBuf, Value wBuf, Value logits, Value taken,
+                  Value s);
+
+/// Capacity C = k * ceil(c * S / E), sequentially: first choices claim slots
+/// in sub-token order, then second choices, ...; a choice over capacity
+/// becomes (-1, 0). `counts` is [E] i64 scratch.
+void emitCapacity(OpBuilder &b, Location loc, RouteOp op, Value idxBuf,
+                  Value wBuf, Value numSub, Value counts);
+
+} // namespace mlir::mhmoe
+
+#endif

@@ -1,0 +1,52 @@
+//===- ActivationEmitter.cpp - expert FFN activations ---------------------===//
+#include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+namespace {
+
+Value cF32(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+/// A float constant of `like`'s type (scalar or vector splat).
+Value cLike(OpBuilder &b, Location loc, Type like, float v) {
+  if (auto vt = dyn_cast<VectorType>(like))
+    return arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(v)));
+  return cF32(b, loc, v);
+}
+
+} // namespace
+
+Value mlir::mhmoe::emitActivation(OpBuilder &b, Location loc, Activation act,
+                                  Value z1, Value z3) {
+  Type t = z1.getType();
+  switch (act) {
+  case Activation::swiglu: {
+    // z1 * silu(z3), silu(z) = z / (1 + exp(-z))
+    Value one = cLike(b, loc, t, 1.0f);
+    Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z3));
+    Value silu = arith::DivFOp::create(b, loc, z3,
+                                       arith::AddFOp::create(b, loc, one, e));
+    return arith::MulFOp::create(b, loc, z1, silu);
+  }
+  case Activation::gelu: {
+    // Exact (erf) GELU, as torch's default.
+    Value e = math::ErfOp::create(
+        b, loc, arith::MulFOp::create(b, loc, z1, cLike(b, loc, t, float(M_SQRT1_2))));
+    Value onePlus = arith::AddFOp::create(b, loc, cLike(b, loc, t, 1.0f), e);
+    return arith::MulFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, cLike(b, loc, t, 0.5f), z1), onePlus);
+  }
+  case Activation::relu:
+    return arith::MaximumFOp::create(b, loc, z1, cLike(b, loc, t, 0.0f));
+  }
+  llvm_unreachable("unknown activation");
+}

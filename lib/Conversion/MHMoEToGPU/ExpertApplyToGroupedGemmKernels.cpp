@@ -1,0 +1,371 @@
+//===- ExpertApplyToGroupedGemmKernels.cpp - experts as GPU kernels -------===//
+//
+// mhmoe.expert_apply on the GPU, without atomics and bit-reproducibly:
+//  1. stable counting sort of the (sub-token, choice) pairs by expert, over
+//     chunks of kChunk pairs: per (chunk, expert) counts, a scan over chunks
+//     per expert, a serial prefix over experts (offsets and a tile table of
+//     (expert, row block) tiles), per (chunk, expert) placement;
+//  2. grouped GEMM 1: blocks over (row-block tile, column strip of F), each
+//     thread a register tile; rows gathered through the permutation (the
+//     gather is the A operand's row map), fc1 and fc3 share every A load,
+//     bias and activation in the epilogue -> hidden rows [S*k, F];
+//  3. grouped GEMM 2 over the hidden rows: bias and combine weight in the
+//     epilogue, each pair's output written to its own row [S*k, d];
+//  4. combine: one thread per output element sums its k rows in choice
+//     order.
+// The launch grid of the GEMMs is an upper bound on tiles (S*k/BM + E), so
+// the host never reads device data; spare blocks exit at once.
+//
+//===----------------------------------------------------------------------===//
+#include "../MHMoEToSCF/TensorBufferBridge.h"
+#include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
+#include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir::mhmoe {
+#define GEN_PASS_DEF_CONVERTMHMOEEXPERTAPPLYTOGPU
+#include "mhmoe/Conversion/Passes.h.inc"
+} // namespace mlir::mhmoe
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+namespace {
+
+/// Pairs per counting-sort chunk: (chunks x experts) threads each scan one
+/// chunk, so the sort is parallel over both without atomics.
+constexpr int64_t kChunk = 256;
+constexpr int64_t kThreadsPerBlock = 128;
+
+Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
+  return memref::LoadOp::create(b, loc, mem, idx);
+}
+void store(OpBuilder &b, Location loc, Value v, Value mem, ValueRange idx) {
+  memref::StoreOp::create(b, loc, v, mem, idx);
+}
+Value addI(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::AddIOp::create(b, loc, x, y);
+}
+Value mulI(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::MulIOp::create(b, loc, x, y);
+}
+
+void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
+             function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lb, ub, step, ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value iv, ValueRange) {
+                       body(fb, l, iv);
+                       scf::YieldOp::create(fb, l);
+                     });
+}
+
+Value allocIndex(OpBuilder &b, Location loc, Value n) {
+  return memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()), n);
+}
+Value allocIndex(OpBuilder &b, Location loc, int64_t n) {
+  return memref::AllocOp::create(b, loc,
+                                 MemRefType::get({n}, b.getIndexType()));
+}
+
+struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ExpertApplyOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xType = cast<RankedTensorType>(op.getInput().getType());
+    if (!xType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "only f32 experts lower to GPU");
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    int64_t d = xType.getDimSize(1), e = op.getNumExperts(),
+            f = op.getFfnDim();
+    int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
+    Activation act = op.getActivation();
+    Type f32 = b.getF32Type(), idxT = b.getIndexType();
+
+    auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
+    Value x = rb(op.getInput()), idx = rb(op.getIndices()),
+          w = rb(op.getWeights()), fc1 = rb(op.getFc1()), fc2 = rb(op.getFc2()),
+          fc3 = rb(op.getFc3()), b1 = rb(op.getFc1Bias()),
+          b2 = rb(op.getFc2Bias()), b3 = rb(op.getFc3Bias());
+
+    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
+          cK = cIndex(b, loc, k), cE = cIndex(b, loc, e),
+          cChunk = cIndex(b, loc, kChunk);
+    Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
+    Value numPairs = mulI(b, loc, numSub, cK);
+    Value numChunks = arith::CeilDivUIOp::create(b, loc, numPairs, cChunk);
+    Value chunkExperts = mulI(b, loc, numChunks, cE);
+
+    // expert of pair p = s*k + c, or -1 when dropped.
+    auto expertOfPair = [&](OpBuilder &eb, Location l, Value p) {
+      Value s = arith::DivUIOp::create(eb, l, p, cK);
+      Value c = arith::RemUIOp::create(eb, l, p, cK);
+      return arith::IndexCastOp::create(
+          eb, l, idxT, load(eb, l, idx, ValueRange{s, c}));
+    };
+    // Calls body(p) for the pairs of `chunk` routed to expert `ex`, in order.
+    auto forPairsOf = [&](OpBuilder &fb, Location l, Value chunk, Value ex,
+                          ValueRange init,
+                          function_ref<SmallVector<Value>(OpBuilder &, Location,
+                                                          Value, ValueRange)>
+                              body) {
+      Value begin = mulI(fb, l, chunk, cChunk);
+      Value end = arith::MinUIOp::create(fb, l, addI(fb, l, begin, cChunk),
+                                         numPairs);
+      return scf::ForOp::create(
+                 fb, l, begin, end, c1, init,
+                 [&](OpBuilder &lb, Location l2, Value p, ValueRange acc) {
+                   Value hit = arith::CmpIOp::create(
+                       lb, l2, arith::CmpIPredicate::eq,
+                       expertOfPair(lb, l2, p), ex);
+                   auto ifOp = scf::IfOp::create(
+                       lb, l2, hit,
+                       [&](OpBuilder &tb, Location l3) {
+                         scf::YieldOp::create(tb, l3, body(tb, l3, p, acc));
+                       },
+                       [&](OpBuilder &eb2, Location l3) {
+                         scf::YieldOp::create(eb2, l3, acc);
+                       });
+                   scf::YieldOp::create(lb, l2, ifOp.getResults());
+                 })
+          .getResults();
+    };
+
+    // 1a. counts[chunk * E + ex]: pairs of the chunk routed to ex.
+    Value chunkCount = allocIndex(b, loc, chunkExperts);
+    emitLaunch1D(b, loc, chunkExperts, kThreadsPerBlock,
+                 [&](OpBuilder &kb, Location l, Value t) {
+                   Value chunk = arith::DivUIOp::create(kb, l, t, cE);
+                   Value ex = arith::RemUIOp::create(kb, l, t, cE);
+                   Value n = forPairsOf(
+                       kb, l, chunk, ex, ValueRange{c0},
+                       [&](OpBuilder &ib, Location l2, Value, ValueRange acc) {
+                         return SmallVector<Value>{addI(ib, l2, acc[0], c1)};
+                       })[0];
+                   store(kb, l, n, chunkCount, t);
+                 });
+    // 1b. Per expert, exclusive scan over chunks (in place) and total.
+    Value expertCount = allocIndex(b, loc, e);
+    emitLaunch1D(b, loc, cE, kThreadsPerBlock,
+                 [&](OpBuilder &kb, Location l, Value ex) {
+                   auto scan = scf::ForOp::create(
+                       kb, l, c0, numChunks, c1, ValueRange{c0},
+                       [&](OpBuilder &lb, Location l2, Value chunk,
+                           ValueRange run) {
+                         Value slot = addI(lb, l2, mulI(lb, l2, chunk, cE), ex);
+                         Value n = load(lb, l2, chunkCount, slot);
+                         store(lb, l2, run[0], chunkCount, slot);
+                         scf::YieldOp::create(lb, l2,
+                                              addI(lb, l2, run[0], n));
+                       });
+                   store(kb, l, scan.getResult(0), expertCount, ex);
+                 });
+    // 1c. Offsets over experts and the (expert, row block) tile table.
+    GPUGemmTiling t1 = pickGPUGemmTiling(f, fc3 ? 2 : 1);
+    GPUGemmTiling t2 = pickGPUGemmTiling(d, 1);
+    // Both GEMMs walk the same row tiles.
+    t2.threadsY = t1.threadsY * t1.mr / t2.mr;
+    while (t2.threadsX > 1 && t2.threadsX * t2.threadsY > 256)
+      t2.threadsX /= 2;
+    int64_t blockRows = t1.blockRows();
+    Value cBM = cIndex(b, loc, blockRows);
+    Value offsets = allocIndex(b, loc, e + 1);
+    Value tileStart = allocIndex(b, loc, e + 1);
+    emitSerialKernel(b, loc, [&](OpBuilder &kb, Location l) {
+      store(kb, l, c0, offsets, c0);
+      store(kb, l, c0, tileStart, c0);
+      forLoop(kb, l, c0, cE, c1, [&](OpBuilder &lb, Location l2, Value ex) {
+        Value n = load(lb, l2, expertCount, ex);
+        Value next = addI(lb, l2, ex, c1);
+        store(lb, l2, addI(lb, l2, load(lb, l2, offsets, ex), n), offsets, next);
+        store(lb, l2,
+              addI(lb, l2, load(lb, l2, tileStart, ex),
+                   arith::CeilDivUIOp::create(lb, l2, n, cBM)),
+              tileStart, next);
+      });
+    });
+    // 1d. Placement: perm[sorted position] = pair, stable within an expert.
+    Value perm = allocIndex(b, loc, numPairs);
+    emitLaunch1D(b, loc, chunkExperts, kThreadsPerBlock,
+                 [&](OpBuilder &kb, Location l, Value t) {
+                   Value chunk = arith::DivUIOp::create(kb, l, t, cE);
+                   Value ex = arith::RemUIOp::create(kb, l, t, cE);
+                   Value pos = addI(kb, l, load(kb, l, offsets, ex),
+                                    load(kb, l, chunkCount, t));
+                   forPairsOf(kb, l, chunk, ex, ValueRange{pos},
+                              [&](OpBuilder &ib, Location l2, Value p,
+                                  ValueRange acc) {
+                                store(ib, l2, p, perm, acc[0]);
+                                return SmallVector<Value>{
+                                    addI(ib, l2, acc[0], c1)};
+                              });
+                 });
+
+    // The block's tile: (expert, first and end sorted row), or no work.
+    Value maxTiles = addI(b, loc, arith::CeilDivUIOp::create(b, loc, numPairs, cBM),
+                          cE);
+    auto withTile = [&](OpBuilder &kb, Location l, Value tile,
+                        function_ref<void(OpBuilder &, Location, Value ex,
+                                          Value rowBegin, Value rowEnd)>
+                            body) {
+      Value numTiles = load(kb, l, tileStart, cE);
+      Value live = arith::CmpIOp::create(kb, l, arith::CmpIPredicate::ult, tile,
+                                         numTiles);
+      scf::IfOp::create(kb, l, live, [&](OpBuilder &tb, Location l2) {
+        // The expert owning the tile: the last ex with tileStart[ex] <= tile.
+        Value ex = scf::ForOp::create(
+                       tb, l2, c1, cE, c1, ValueRange{c0},
+                       [&](OpBuilder &lb, Location l3, Value i, ValueRange cur) {
+                         Value starts = arith::CmpIOp::create(
+                             lb, l3, arith::CmpIPredicate::ule,
+                             load(lb, l3, tileStart, i), tile);
+                         scf::YieldOp::create(
+                             lb, l3,
+                             arith::SelectOp::create(lb, l3, starts, i, cur[0])
+                                 .getResult());
+                       })
+                       .getResult(0);
+        Value within = arith::SubIOp::create(tb, l2, tile,
+                                             load(tb, l2, tileStart, ex));
+        Value rowBegin = addI(tb, l2, load(tb, l2, offsets, ex),
+                              mulI(tb, l2, within, cBM));
+        Value rowEnd = arith::MinUIOp::create(
+            tb, l2, addI(tb, l2, rowBegin, cBM),
+            load(tb, l2, offsets, addI(tb, l2, ex, c1)));
+        body(tb, l2, ex, rowBegin, rowEnd);
+        scf::YieldOp::create(tb, l2);
+      });
+    };
+
+    // 2. GEMM 1: hidden[row] = act(x[pair(row) / k] · fc1[ex]ᵀ (+ b1), ...).
+    Value hidden = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic, f}, f32), numPairs);
+    emitLaunch(
+        b, loc, cIndex(b, loc, (f + t1.blockCols() - 1) / t1.blockCols()),
+        maxTiles, t1.threadsX, t1.threadsY,
+        [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+          withTile(kb, l, ids.blockY, [&](OpBuilder &tb, Location l2, Value ex,
+                                          Value rowBegin, Value rowEnd) {
+            NTGemmSpec g1;
+            g1.a = {x, [&](OpBuilder &ab, Location l3, Value row) {
+                      Value pair = load(ab, l3, perm, row);
+                      return SmallVector<Value>{
+                          arith::DivUIOp::create(ab, l3, pair, cK)};
+                    }};
+            auto expertRow = [ex](OpBuilder &, Location, Value r) {
+              return SmallVector<Value>{ex, r};
+            };
+            g1.bs.push_back({fc1, expertRow});
+            if (fc3)
+              g1.bs.push_back({fc3, expertRow});
+            g1.k = d;
+            g1.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row,
+                                  Value col, ArrayRef<Value> dots) {
+              Value z1 = dots[0], z3;
+              if (b1)
+                z1 = arith::AddFOp::create(eb, l3, z1,
+                                           load(eb, l3, b1, ValueRange{ex, col}));
+              if (fc3) {
+                z3 = dots[1];
+                if (b3)
+                  z3 = arith::AddFOp::create(
+                      eb, l3, z3, load(eb, l3, b3, ValueRange{ex, col}));
+              }
+              store(eb, l3, emitActivation(eb, l3, act, z1, z3), hidden,
+                    ValueRange{row, col});
+            };
+            emitGPUThreadTile(tb, l2, g1, t1, ids, rowBegin, rowEnd, f);
+          });
+        });
+
+    // 3. GEMM 2: pairOut[pair(row)] = w[pair] * (hidden[row] · fc2[ex]ᵀ + b2).
+    Value pairOut = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic, d}, f32), numPairs);
+    emitLaunch(
+        b, loc, cIndex(b, loc, (d + t2.blockCols() - 1) / t2.blockCols()),
+        maxTiles, t2.threadsX, t2.threadsY,
+        [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+          withTile(kb, l, ids.blockY, [&](OpBuilder &tb, Location l2, Value ex,
+                                          Value rowBegin, Value rowEnd) {
+            NTGemmSpec g2;
+            g2.a = {hidden, [](OpBuilder &, Location, Value r) {
+                      return SmallVector<Value>{r};
+                    }};
+            g2.bs.push_back({fc2, [ex](OpBuilder &, Location, Value r) {
+                               return SmallVector<Value>{ex, r};
+                             }});
+            g2.k = f;
+            g2.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row,
+                                  Value col, ArrayRef<Value> dots) {
+              Value y = dots[0];
+              if (b2)
+                y = arith::AddFOp::create(eb, l3, y,
+                                          load(eb, l3, b2, ValueRange{ex, col}));
+              Value pair = load(eb, l3, perm, row);
+              Value s = arith::DivUIOp::create(eb, l3, pair, cK);
+              Value c = arith::RemUIOp::create(eb, l3, pair, cK);
+              Value wt = load(eb, l3, w, ValueRange{s, c});
+              store(eb, l3, arith::MulFOp::create(eb, l3, wt, y), pairOut,
+                    ValueRange{pair, col});
+            };
+            emitGPUThreadTile(tb, l2, g2, t2, ids, rowBegin, rowEnd, d);
+          });
+        });
+
+    // 4. Combine in choice order: out[s, j] = Σ_c kept ? pairOut[s*k+c, j].
+    Value out = allocBuffer(b, loc, xType,
+                            dynamicSizes(b, loc, xType, op.getInput()));
+    Value cD = cIndex(b, loc, d);
+    emitLaunch1D(b, loc, mulI(b, loc, numSub, cD), kThreadsPerBlock,
+                 [&](OpBuilder &kb, Location l, Value i) {
+                   Value s = arith::DivUIOp::create(kb, l, i, cD);
+                   Value j = arith::RemUIOp::create(kb, l, i, cD);
+                   Value acc = cF32(kb, l, 0);
+                   for (int64_t c = 0; c < k; ++c) {
+                     Value pair = addI(kb, l, mulI(kb, l, s, cK), cIndex(kb, l, c));
+                     Value kept = arith::CmpIOp::create(
+                         kb, l, arith::CmpIPredicate::sge,
+                         load(kb, l, idx, ValueRange{s, cIndex(kb, l, c)}),
+                         arith::ConstantIntOp::create(kb, l, kb.getI32Type(), 0));
+                     acc = scf::IfOp::create(
+                               kb, l, kept,
+                               [&](OpBuilder &tb, Location l2) {
+                                 Value v = load(tb, l2, pairOut,
+                                                ValueRange{pair, j});
+                                 scf::YieldOp::create(
+                                     tb, l2,
+                                     arith::AddFOp::create(tb, l2, acc, v)
+                                         .getResult());
+                               },
+                               [&](OpBuilder &eb, Location l2) {
+                                 scf::YieldOp::create(eb, l2, acc);
+                               })
+                               .getResult(0);
+                   }
+                   store(kb, l, acc, out, ValueRange{s, j});
+                 });
+
+    for (Value buf : {chunkCount, expertCount, offsets, tileStart, perm, hidden,
+                      pairOut})
+      memref::DeallocOp::create(b, loc, buf);
+    rewriter.replaceOp(op, asTensor(b, loc, out, xType));
+    return success();
+  }
+};
+
+struct ConvertMHMoEExpertApplyToGPUPass
+    : mhmoe::impl::ConvertMHMoEExpertApplyToGPUBase<
+          ConvertMHMoEExpertApplyToGPUPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<ExpertApplyToGroupedGemmKernels>(&getContext());
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace

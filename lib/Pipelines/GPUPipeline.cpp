@@ -1,0 +1,86 @@
+//===- GPUPipeline.cpp - mhmoe-gpu-pipeline -------------------------------===//
+#include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/Transforms/Passes.h"
+#include "mhmoe/Pipelines/Pipelines.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+/// Threads per block of the element-wise kernels (norms, residual adds,
+/// bias broadcasts) that come from linalg through parallel loops.
+static constexpr int64_t kElementwiseBlock = 128;
+
+void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
+                                   const GPUPipelineOptions &opts) {
+  // Tensor level: the block into its ops, zero-copy head reshapes, routing
+  // and experts as kernels over buffers.
+  pm.addPass(createMHMoEDecomposeLayer());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createConvertMHMoEReshapeToTensor());
+  pm.addPass(createConvertMHMoERouteToGPU());
+  pm.addPass(createConvertMHMoEExpertApplyToGPU());
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufOpts.unknownTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+
+  // Buffers: projections as GEMM kernels; every other linalg op (norms,
+  // residual, bias broadcast, fills) through tiled parallel loops to
+  // element-wise kernels.
+  pm.addPass(createMHMoELowerProjectionGemmToGPU());
+  pm.addPass(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createParallelLoopTilingPass({kElementwiseBlock}));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createGpuMapParallelLoopsPass());
+  pm.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createMHMoEDeallocateBuffers());
+  if (opts.entryPoint) {
+    MHMoEGenerateEntryPointOptions entryOpts;
+    entryOpts.target = opts.emulate ? "cpu" : "cuda";
+    pm.addPass(createMHMoEGenerateEntryPoint(entryOpts));
+  }
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
+                                        const GPUPipelineOptions &opts) {
+  if (opts.emulate) {
+    // The same kernels as loops on the CPU (tests without a GPU).
+    pm.addPass(createMHMoEEmulateGPULaunch());
+    pm.addPass(createCanonicalizerPass());
+    CPUPipelineOptions cpuOpts;
+    buildCPULowerToLLVMPipeline(pm, cpuOpts);
+    return;
+  }
+  pm.addPass(createMHMoEGPUDeviceBuffers());
+  pm.addPass(createGpuKernelOutliningPass());
+  // One stream per call, every transfer and launch ordered on it (the
+  // synchronous gpu.memcpy/dealloc forms have no lowering).
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = opts.chip;
+  nvvm.cubinFeatures = opts.features;
+  nvvm.cubinFormat = opts.format;
+  nvvm.optLevel = 3;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
+void mhmoe::buildGPUPipeline(OpPassManager &pm,
+                             const GPUPipelineOptions &opts) {
+  buildGPUKernelPipeline(pm, opts);
+  buildGPULowerToLLVMPipeline(pm, opts);
+}
