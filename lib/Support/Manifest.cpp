@@ -38,6 +38,7 @@ static json::Array entriesToJSON(const std::vector<ManifestEntry> &entries) {
 
 json::Object toJSON(const Manifest &m) {
   return json::Object{{"abi_version", m.abiVersion},
+                      {"target", m.target},
                       {"config", toJSON(m.config)},
                       {"inputs", entriesToJSON(m.inputs)},
                       {"outputs", entriesToJSON(m.outputs)}};
@@ -122,6 +123,13 @@ Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
                      Twine(*abi) + " (this runtime supports " +
                      Twine(kCompiledLibraryAbiVersion) + ")");
   m.abiVersion = *abi;
+  if (const json::Value *t = root->get("target")) {
+    std::optional<StringRef> target = t->getAsString();
+    if (!target || (*target != "cpu" && *target != "cuda"))
+      return makeError(src + ": manifest field 'target' must be \"cpu\" or "
+                             "\"cuda\"");
+    m.target = target->str();
+  }
 
   const json::Value *cfg = root->get("config");
   if (!cfg || !cfg->getAsObject())

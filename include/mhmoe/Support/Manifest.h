@@ -29,6 +29,9 @@ struct ManifestEntry {
 
 struct Manifest {
   int64_t abiVersion = kCompiledLibraryAbiVersion;
+  /// Where argv's buffers live: "cpu" (host pointers) or "cuda" (device
+  /// pointers; the library launches CUDA kernels).
+  std::string target = "cpu";
   ModelConfig config;
   std::vector<ManifestEntry> inputs;  // "input" and the weights
   std::vector<ManifestEntry> outputs; // "output" and layers.{i}.expert_load

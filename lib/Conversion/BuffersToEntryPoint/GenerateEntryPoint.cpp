@@ -137,7 +137,13 @@ struct MHMoEGenerateEntryPointPass
     }
     std::string manifest;
     llvm::raw_string_ostream os(manifest);
+    if (target != "cpu" && target != "cuda") {
+      module.emitError() << "unknown target '" << target
+                         << "' (expected cpu or cuda)";
+      return signalPassFailure();
+    }
     os << llvm::json::Value(llvm::json::Object{{"abi_version", 1},
+                                               {"target", target},
                                                {"config", std::move(config)},
                                                {"inputs", std::move(inputs)},
                                                {"packed", std::move(packed)},
