@@ -44,7 +44,7 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createParallelLoopTilingPass({kElementwiseBlock}));
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
   pm.addPass(createConvertParallelLoopToGpuPass());
   pm.addPass(createMHMoEDeallocateBuffers());
   if (opts.entryPoint) {
