@@ -2,9 +2,12 @@
 //
 // Loads a compiled model library (docs/compiled-library-abi.md) and a model
 // directory (docs/model-format.md), binds the weights and runs the model.
+// Libraries with "target": "cuda" run through CudaModel (CudaModel.h).
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Runtime/mhmoe_runtime.h"
+
+#include "CudaModel.h"
 
 #include "mhmoe/Support/Error.h"
 #include "mhmoe/Support/Manifest.h"
@@ -163,8 +166,11 @@ struct mhmoe_model {
   size_t inputSlot = 0, outputSlot = 0;
   /// (argv slot, layer index) of each expert_load output.
   std::vector<std::pair<size_t, int64_t>> loadSlots;
+  /// Set for "target": "cuda" libraries: device weights and run buffers.
+  std::unique_ptr<CudaModel> cuda;
 
   ~mhmoe_model() {
+    cuda.reset(); // calls into the library: before dlclose
     owned.clear();
     weights.reset();
     if (handle)
@@ -206,14 +212,29 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
                    dtypeName(t->dtype) +
                    " is not supported; expected F32, F16 or BF16")
                       .str());
+    int64_t numel = t->numElements();
+    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    // CUDA: copy the f32 data (from the mapping or converted) to the device.
+    auto toDevice = [&](const void *host) {
+      std::string err;
+      if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
+        return MHMOE_OK;
+      return fail(MHMOE_ERROR_RUNTIME,
+                  (stPath + ": tensor '" + e.name + "': " + err).str());
+    };
     if (t->dtype == DType::F32 &&
-        reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+        (m.cuda ||
+         reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0)) {
+      if (m.cuda) {
+        mhmoe_status s = toDevice(t->data);
+        if (s != MHMOE_OK)
+          return s;
+        continue;
+      }
       // Used in place from the mapping; the library never writes weights.
       m.argvTemplate[i] = const_cast<uint8_t *>(t->data);
       continue;
     }
-    int64_t numel = t->numElements();
-    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
     float *buf = static_cast<float *>(std::malloc(bytes ? bytes : 1));
     if (!buf)
       return fail(MHMOE_ERROR_RUNTIME,
@@ -225,6 +246,12 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
       return fail(MHMOE_ERROR_INVALID_INPUT,
                   (stPath + ": " + toString(std::move(err))).str());
     m.argvTemplate[i] = buf;
+    if (m.cuda) {
+      mhmoe_status s = toDevice(buf);
+      m.owned.pop_back(); // the host copy is no longer needed
+      if (s != MHMOE_OK)
+        return s;
+    }
   }
   for (const TensorInfo &t : m.weights->tensors())
     if (!wanted.contains(t.name))
@@ -252,7 +279,7 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
     m.owned.emplace_back(static_cast<float *>(buf));
     m.argvTemplate[packedBase + j] = buf;
   }
-  if (m.pack && m.pack(m.argvTemplate.data()) != 0)
+  if (m.pack && !m.cuda && m.pack(m.argvTemplate.data()) != 0)
     return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
 
   size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
@@ -335,9 +362,24 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
     return fail(MHMOE_ERROR_INVALID_INPUT, st.takeError());
   m->weights = std::move(*st);
 
+  if (m->manifest.target == "cuda") {
+    if (!m->manifest.packed.empty())
+      return fail(MHMOE_ERROR_RUNTIME,
+                  "compiled library '" + std::string(libPath) +
+                      "' targets CUDA but lists packed weights, which the "
+                      "runtime only supports for CPU libraries");
+    std::string err;
+    mhmoe_status s = MHMOE_OK;
+    m->cuda = CudaModel::create(m->handle, s, err);
+    if (!m->cuda)
+      return fail(s, err);
+  }
+
   mhmoe_status s = bindWeights(*m, stPath);
   if (s != MHMOE_OK)
     return s;
+  if (m->cuda)
+    m->weights.reset(); // every weight is on the device now
   model = std::move(m);
   return MHMOE_OK;
 }
@@ -377,8 +419,22 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
   const ModelConfig &c = m->manifest.config;
   // The generated code does not check its mallocs for NULL: refuse a token
   // count whose workspace cannot fit instead of crashing (or being OOM-killed)
-  // inside mhmoe_forward.
-  {
+  // inside mhmoe_forward. A CUDA library allocates it on the device.
+  if (m->cuda) {
+    const double need = estimateWorkspaceBytes(c, num_tokens);
+    const double total = double(m->cuda->deviceMemory());
+    const double avail = total - double(m->cuda->weightBytes());
+    if (total > 0 && need > avail) {
+      char msg[512];
+      std::snprintf(msg, sizeof(msg),
+                    "mhmoe_model_run: %lld tokens need about %.0f MiB of "
+                    "device memory, but the CUDA device has %.0f MiB, %.0f "
+                    "MiB of it besides the weights; run fewer tokens per call",
+                    static_cast<long long>(num_tokens), need / 1048576.0,
+                    total / 1048576.0, avail / 1048576.0);
+      return fail(MHMOE_ERROR_RUNTIME, msg);
+    }
+  } else {
     const double need = estimateWorkspaceBytes(c, num_tokens);
     std::string limitedBy;
     const double avail = availableMemoryBytes(limitedBy);
@@ -400,6 +456,22 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
   if (in0 < out0 + bytes && out0 < in0 + bytes)
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 "mhmoe_model_run: input and output buffers overlap");
+
+  if (m->cuda) {
+    CudaRunLayout layout;
+    layout.argvTemplate = &m->argvTemplate;
+    layout.inputSlot = m->inputSlot;
+    layout.outputSlot = m->outputSlot;
+    layout.loadSlots = &m->loadSlots;
+    layout.hiddenSize = c.hiddenSize;
+    layout.numLayers = c.numLayers;
+    layout.numExperts = c.numExperts;
+    layout.forward = m->forward;
+    std::string err;
+    mhmoe_status s =
+        m->cuda->run(layout, input, num_tokens, output, expert_load, err);
+    return s == MHMOE_OK ? s : fail(s, err);
+  }
 
   const size_t loadCount = static_cast<size_t>(c.numLayers * c.numExperts);
   std::vector<int64_t> scratch;
@@ -434,6 +506,14 @@ MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m,
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 "mhmoe_model_set_num_threads: n = " + std::to_string(n) +
                     " must be >= 1");
+  if (m->cuda) {
+    if (n == 1)
+      return MHMOE_OK;
+    return fail(MHMOE_ERROR_RUNTIME,
+                "mhmoe_model_set_num_threads: the compiled library targets "
+                "CUDA and is not multi-threaded on the host; only n = 1 is "
+                "supported");
+  }
   if (m->ompSetNumThreads) {
     m->ompSetNumThreads(n);
     return MHMOE_OK;
@@ -459,6 +539,14 @@ MHMOE_API int64_t mhmoe_model_heads(const mhmoe_model *m) {
 }
 MHMOE_API int64_t mhmoe_model_top_k(const mhmoe_model *m) {
   return m ? m->manifest.config.topK : 0;
+}
+
+MHMOE_API const char *mhmoe_model_device(const mhmoe_model *m) {
+  return !m ? "" : m->cuda ? "cuda" : "cpu";
+}
+
+MHMOE_API double mhmoe_model_last_run_device_ms(const mhmoe_model *m) {
+  return m && m->cuda ? m->cuda->lastRunDeviceMs() : -1.0;
 }
 
 MHMOE_API void mhmoe_model_free(mhmoe_model *m) { delete m; }

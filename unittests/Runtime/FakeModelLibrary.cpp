@@ -3,11 +3,18 @@
 // Implements the compiled library ABI (docs/compiled-library-abi.md) for a
 // fixed small config with a trivial, easily checked computation:
 //   output[t, j] = input[t, j] + sum_l layers.l.out_proj.bias[j]
-//   layers.l.expert_load[e] = num_tokens * 100 + l * 10 + e
-// mhmoe_forward returns 7 when num_tokens == 13 (to test error reporting).
+//   layers.l.expert_load[e] += num_tokens * 100 + l * 10 + e
+// (the runtime zeroes expert_load before each call). mhmoe_forward returns 7
+// when num_tokens == 13 (to test error reporting).
 //
 // Variants (compile definitions): FAKE_ABI_VERSION=<n>, FAKE_NO_FORWARD,
-// FAKE_WITH_OMP (links libomp and exports fake_omp_max_threads).
+// FAKE_WITH_OMP (links libomp and exports fake_omp_max_threads),
+// FAKE_CUDA ("target": "cuda"; links libMHMoECudaRuntime; argv holds device
+// pointers, read and written with mhmoe_cuda_download/upload; num_tokens == 11
+// records a CUDA error and returns 0, as a failed kernel would),
+// FAKE_CUDA_NO_RUNTIME ("target": "cuda" without linking the CUDA runtime),
+// FAKE_CUDA_BAD_KERNELS (with FAKE_CUDA: the global constructor loads an
+// invalid GPU binary, as a library built for another GPU would).
 //
 //===----------------------------------------------------------------------===//
 #include "FakeModelConfig.h"
@@ -15,10 +22,24 @@
 #include "mhmoe/Support/Manifest.h"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #ifdef FAKE_WITH_OMP
 extern "C" int omp_get_max_threads(void);
+#endif
+
+#ifdef FAKE_CUDA
+#include "mhmoe/Runtime/mhmoe_cuda.h"
+#endif
+
+#ifdef FAKE_CUDA_BAD_KERNELS
+extern "C" void *mgpuModuleLoad(void *data, size_t gpuBlobSize);
+static char badBinary[] = "not a GPU binary";
+__attribute__((constructor)) static void loadKernels() {
+  mgpuModuleLoad(badBinary, sizeof(badBinary));
+}
 #endif
 
 #define FAKE_EXPORT extern "C" __attribute__((visibility("default")))
@@ -31,6 +52,9 @@ static const Manifest &fakeManifest() {
 #ifdef FAKE_ABI_VERSION
     r.abiVersion = FAKE_ABI_VERSION;
 #endif
+#if defined(FAKE_CUDA) || defined(FAKE_CUDA_NO_RUNTIME)
+    r.target = "cuda";
+#endif
     return r;
   }();
   return m;
@@ -42,41 +66,67 @@ FAKE_EXPORT const char *mhmoe_manifest(void) {
 }
 
 #ifndef FAKE_NO_FORWARD
+#ifdef FAKE_CUDA
+// Reads and writes argv buffers, which are device pointers.
+static void fetch(void *host, const void *buf, size_t bytes) {
+  mhmoe_cuda_download(host, buf, bytes);
+}
+static void store(void *buf, const void *host, size_t bytes) {
+  mhmoe_cuda_upload(buf, host, bytes);
+}
+#else
+static void fetch(void *host, const void *buf, size_t bytes) {
+  std::memcpy(host, buf, bytes);
+}
+static void store(void *buf, const void *host, size_t bytes) {
+  std::memcpy(buf, host, bytes);
+}
+#endif
+
 FAKE_EXPORT int32_t mhmoe_forward(void **argv, int64_t numTokens) {
   if (numTokens == 13)
     return 7;
+#ifdef FAKE_CUDA
+  if (numTokens == 11) { // a failing "kernel": recorded, not returned
+    mhmoe_cuda_upload(nullptr, &numTokens, sizeof(numTokens));
+    return 0;
+  }
+#endif
   const Manifest &m = fakeManifest();
   const int64_t D = m.config.hiddenSize, E = m.config.numExperts;
-  const float *input = nullptr;
-  float *output = nullptr;
-  std::vector<const float *> biases;
+  std::vector<float> input(numTokens * D), output(numTokens * D);
+  std::vector<std::vector<float>> biases;
   size_t slot = 0;
   for (const ManifestEntry &e : m.inputs) {
-    if (e.name == "input")
-      input = static_cast<const float *>(argv[slot]);
-    else if (e.name.size() > 14 &&
-             e.name.compare(e.name.size() - 14, 14, ".out_proj.bias") == 0)
-      biases.push_back(static_cast<const float *>(argv[slot]));
-    ++slot;
-  }
-  for (const ManifestEntry &e : m.outputs) {
-    if (e.name == "output") {
-      output = static_cast<float *>(argv[slot]);
-    } else {
-      int64_t layer = expertLoadLayerIndex(e.name);
-      int64_t *load = static_cast<int64_t *>(argv[slot]);
-      for (int64_t x = 0; x < E; ++x)
-        load[x] = numTokens * 100 + layer * 10 + x;
+    if (e.name == "input") {
+      fetch(input.data(), argv[slot], input.size() * sizeof(float));
+    } else if (e.name.size() > 14 &&
+               e.name.compare(e.name.size() - 14, 14, ".out_proj.bias") == 0) {
+      biases.emplace_back(D);
+      fetch(biases.back().data(), argv[slot], D * sizeof(float));
     }
     ++slot;
   }
   for (int64_t t = 0; t < numTokens; ++t)
     for (int64_t j = 0; j < D; ++j) {
       float v = input[t * D + j];
-      for (const float *b : biases)
+      for (const std::vector<float> &b : biases)
         v += b[j];
       output[t * D + j] = v;
     }
+  for (const ManifestEntry &e : m.outputs) {
+    if (e.name == "output") {
+      store(argv[slot], output.data(), output.size() * sizeof(float));
+    } else {
+      int64_t layer = expertLoadLayerIndex(e.name);
+      std::vector<int64_t> load(E);
+      fetch(load.data(), argv[slot], E * sizeof(int64_t));
+      for (int64_t x = 0; x < E; ++x)
+        load[x] += numTokens * 100 + layer * 10 + x;
+      store(argv[slot], load.data(), E * sizeof(int64_t));
+    }
+    ++slot;
+  }
   return 0;
 }
 #endif

@@ -1,7 +1,9 @@
 //===- RuntimeTest.cpp - mhmoe runtime C API tests ------------------------===//
 //
 // Exercises the load/run path against FakeModelLibrary.cpp, a stand-in for a
-// compiled model library that implements the same ABI.
+// compiled model library that implements the same ABI. The CUDA tests load
+// "target": "cuda" fakes in forked children (see runInChild), against a
+// missing driver or the fake libcuda of CudaDriverRuntimeTest.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Runtime/mhmoe_runtime.h"
@@ -17,7 +19,11 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -49,6 +55,122 @@ float weightValue(const std::string &name, int64_t i) {
   }
   return static_cast<float>(i % 7) * 0.125f;
 }
+
+/// Runs `tokens` tokens and compares with the fake library's computation;
+/// returns "" or what differs.
+std::string runAndCompare(mhmoe_model *model, int64_t tokens,
+                          bool withLoad = true) {
+  if (!model)
+    return "no model";
+  const int64_t D = 8, L = 2, E = 4;
+  std::vector<float> in(tokens * D), out(tokens * D, -1.0f);
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = static_cast<float>(i) * 0.5f;
+  std::vector<int64_t> load(L * E, -1);
+  if (mhmoe_model_run(model, in.data(), tokens, out.data(),
+                      withLoad ? load.data() : nullptr) != MHMOE_OK)
+    return std::string("mhmoe_model_run failed: ") + mhmoe_last_error();
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < D; ++j) {
+      float expected =
+          in[t * D + j] + (0.5f + j * 0.25f) + (1.0f + j * 0.25f);
+      if (out[t * D + j] != expected)
+        return "output t=" + std::to_string(t) + " j=" + std::to_string(j) +
+               ": " + std::to_string(out[t * D + j]) + " != " +
+               std::to_string(expected);
+    }
+  if (withLoad)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t e = 0; e < E; ++e)
+        if (load[l * E + e] != tokens * 100 + l * 10 + e)
+          return "expert_load l=" + std::to_string(l) +
+                 " e=" + std::to_string(e) + ": " +
+                 std::to_string(load[l * E + e]);
+  return "";
+}
+
+/// Runs `body` in a forked child and returns "" if it returned "" and exited
+/// normally, otherwise what went wrong ("SKIP: ..." is passed through).
+/// libMHMoECudaRuntime initialises once per process and reads
+/// MHMOE_CUDA_DRIVER_LIBRARY then, so the CUDA libraries are only ever loaded
+/// in children: each starts with a fresh CUDA runtime.
+std::string runInChild(const std::function<std::string()> &body) {
+  if (void *h = dlopen(MHMOE_CUDA_RUNTIME_LIB, RTLD_NOW | RTLD_NOLOAD)) {
+    dlclose(h);
+    return "libMHMoECudaRuntime is already loaded in the test process";
+  }
+  std::fflush(nullptr);
+  int fds[2];
+  if (pipe(fds) != 0)
+    return "pipe failed";
+  pid_t pid = fork();
+  if (pid < 0)
+    return "fork failed";
+  if (pid == 0) {
+    close(fds[0]);
+    std::string r = "PASS";
+    try {
+      std::string failure = body();
+      if (!failure.empty())
+        r = failure;
+    } catch (...) {
+      r = "exception in the child";
+    }
+    size_t off = 0;
+    while (off < r.size()) {
+      ssize_t w = write(fds[1], r.data() + off, r.size() - off);
+      if (w <= 0)
+        break;
+      off += size_t(w);
+    }
+    close(fds[1]);
+    _exit(0); // no atexit handlers or gtest teardown in the child
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+    out.append(buf, size_t(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status))
+    return "the child died of signal " + std::to_string(WTERMSIG(status)) +
+           " (output: " + out + ")";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "the child exited abnormally (output: " + out + ")";
+  return out == "PASS" ? "" : out;
+}
+
+#define CHILD_CHECK(cond, what)                                                \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " +     \
+             #cond + ": " + (what);                                            \
+  } while (0)
+#define CHILD_RUN(model, ...)                                                  \
+  do {                                                                         \
+    std::string r = runAndCompare(model, __VA_ARGS__);                         \
+    CHILD_CHECK(r.empty(), r);                                                 \
+  } while (0)
+
+void expectChildPassed(const std::string &result) {
+  if (result.rfind("SKIP: ", 0) == 0)
+    GTEST_SKIP() << result.substr(6);
+  EXPECT_EQ(result, "");
+}
+
+bool contains(const std::string &s, const char *part) {
+  return s.find(part) != std::string::npos;
+}
+
+/// The first fields of FakeCudaStats (CudaDriverRuntimeTest.cpp), which the
+/// fake driver exports through fakeCudaStats().
+struct FakeCudaStatsPrefix {
+  int ctxSetCurrent;
+  int memAlloc, memFree;
+};
 
 class RuntimeTest : public TempDirTest {
 protected:
@@ -144,28 +266,7 @@ protected:
   /// Runs `tokens` tokens and checks the fake library's output.
   void runAndCheck(int64_t tokens, bool withLoad = true) {
     ASSERT_NE(model, nullptr);
-    const int64_t D = 8, L = 2, E = 4;
-    std::vector<float> in(tokens * D), out(tokens * D, -1.0f);
-    for (size_t i = 0; i < in.size(); ++i)
-      in[i] = static_cast<float>(i) * 0.5f;
-    std::vector<int64_t> load(L * E, -1);
-    ASSERT_EQ(mhmoe_model_run(model, in.data(), tokens, out.data(),
-                              withLoad ? load.data() : nullptr),
-              MHMOE_OK)
-        << mhmoe_last_error();
-    for (int64_t t = 0; t < tokens; ++t)
-      for (int64_t j = 0; j < D; ++j) {
-        float expected = in[t * D + j] + (0.5f + j * 0.25f) +
-                         (1.0f + j * 0.25f);
-        ASSERT_EQ(out[t * D + j], expected) << "t=" << t << " j=" << j;
-      }
-    if (!withLoad)
-      return;
-    for (int64_t l = 0; l < L; ++l) {
-      for (int64_t e = 0; e < E; ++e) {
-        EXPECT_EQ(load[l * E + e], tokens * 100 + l * 10 + e);
-      }
-    }
+    ASSERT_EQ(runAndCompare(model, tokens, withLoad), "");
   }
 
   mhmoe_model *model = nullptr;
@@ -445,6 +546,204 @@ TEST_F(RuntimeTest, ReloadAfterFreeAndTwoModelsAtOnce) {
   runAndCheck(2);
   ASSERT_EQ(load(dir), MHMOE_OK) << mhmoe_last_error();
   runAndCheck(1);
+}
+
+//===----------------------------------------------------------------------===//
+// CUDA libraries ("target": "cuda").
+//===----------------------------------------------------------------------===//
+
+TEST_F(RuntimeTest, CpuModelDevice) {
+  EXPECT_STREQ(mhmoe_model_device(nullptr), "");
+  EXPECT_EQ(mhmoe_model_last_run_device_ms(nullptr), -1.0);
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  EXPECT_STREQ(mhmoe_model_device(model), "cpu");
+  EXPECT_EQ(mhmoe_model_last_run_device_ms(model), -1.0);
+  runAndCheck(2);
+  EXPECT_EQ(mhmoe_model_last_run_device_ms(model), -1.0);
+}
+
+TEST_F(RuntimeTest, CudaLibraryWithoutCudaRuntime) {
+  expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
+                  "compiled library targets CUDA but does not link the mhmoe "
+                  "CUDA runtime (missing mhmoe_cuda_available)",
+                  MHMOE_FAKE_LIB_CUDA_NO_RUNTIME);
+}
+
+TEST_F(RuntimeTest, CudaModelWithoutDriverFailsCleanly) {
+  std::string dir = writeModelDir();
+  std::string missing = path("no-such-libcuda.so.1");
+  expectChildPassed(runInChild([&]() -> std::string {
+    setenv("MHMOE_CUDA_DRIVER_LIBRARY", missing.c_str(), 1);
+    for (const char *lib :
+         {MHMOE_FAKE_LIB_CUDA, MHMOE_FAKE_LIB_CUDA_BAD_KERNELS,
+          MHMOE_FAKE_LIB_CUDA}) {
+      mhmoe_model *m = reinterpret_cast<mhmoe_model *>(0x1);
+      CHILD_CHECK(mhmoe_model_load(lib, dir.c_str(), &m) ==
+                      MHMOE_ERROR_RUNTIME,
+                  lib);
+      CHILD_CHECK(m == nullptr, lib);
+      std::string msg = mhmoe_last_error();
+      CHILD_CHECK(contains(msg, "cannot run a CUDA model: no CUDA driver: "),
+                  msg);
+      CHILD_CHECK(contains(msg, "no-such-libcuda.so.1 could not be loaded"),
+                  msg);
+    }
+    return "";
+  }));
+}
+
+TEST_F(RuntimeTest, CudaModelWithoutDefaultDriver) {
+  std::string dir = writeModelDir();
+  expectChildPassed(runInChild([&]() -> std::string {
+    unsetenv("MHMOE_CUDA_DRIVER_LIBRARY");
+    if (void *cu = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+      dlclose(cu);
+      return "SKIP: this machine has a CUDA driver (libcuda.so.1)";
+    }
+    mhmoe_model *m = nullptr;
+    CHILD_CHECK(mhmoe_model_load(MHMOE_FAKE_LIB_CUDA, dir.c_str(), &m) ==
+                    MHMOE_ERROR_RUNTIME,
+                "load");
+    std::string msg = mhmoe_last_error();
+    CHILD_CHECK(contains(msg, "cannot run a CUDA model: no CUDA driver: "
+                              "libcuda.so.1 could not be loaded ("),
+                msg);
+    return "";
+  }));
+}
+
+TEST_F(RuntimeTest, CudaModelKernelLoadFailureIsReportedAtLoad) {
+  std::string dir = writeModelDir();
+  expectChildPassed(runInChild([&]() -> std::string {
+    setenv("MHMOE_CUDA_DRIVER_LIBRARY", MHMOE_FAKE_CUDA_DRIVER_LIB, 1);
+    unsetenv("MHMOE_CUDA_DEVICE");
+    unsetenv("MHMOE_FAKE_CUDA_MODE");
+    mhmoe_model *m = nullptr;
+    CHILD_CHECK(mhmoe_model_load(MHMOE_FAKE_LIB_CUDA_BAD_KERNELS, dir.c_str(),
+                                 &m) == MHMOE_ERROR_RUNTIME,
+                "load");
+    std::string msg = mhmoe_last_error();
+    CHILD_CHECK(contains(msg, "cannot run a CUDA model: cuModuleLoadData "
+                              "failed: CUDA_ERROR_INVALID_IMAGE"),
+                msg);
+    return "";
+  }));
+}
+
+// End to end against the fake libcuda, whose device pointers are host
+// memory: weights uploaded once, device buffers cached and reused, errors
+// recorded by the library reported and cleared, everything freed.
+TEST_F(RuntimeTest, CudaModelRunsOnFakeDriver) {
+  ModelDirOptions o;
+  o.dtype["layers.0.out_proj.bias"] = DType::F16;
+  o.dtype["layers.1.out_proj.bias"] = DType::BF16;
+  o.misalign = true;
+  std::string dir = writeModelDir(o);
+  const int weights = static_cast<int>(expectedWeights(fakeModelConfig()).size());
+  expectChildPassed(runInChild([&]() -> std::string {
+    setenv("MHMOE_CUDA_DRIVER_LIBRARY", MHMOE_FAKE_CUDA_DRIVER_LIB, 1);
+    unsetenv("MHMOE_CUDA_DEVICE");
+    unsetenv("MHMOE_FAKE_CUDA_MODE");
+    // The runtime dlopens the same file, so this is the driver it uses.
+    void *driver = dlopen(MHMOE_FAKE_CUDA_DRIVER_LIB, RTLD_NOW | RTLD_LOCAL);
+    CHILD_CHECK(driver != nullptr, dlerror());
+    auto statsFn = reinterpret_cast<FakeCudaStatsPrefix *(*)()>(
+        dlsym(driver, "fakeCudaStats"));
+    CHILD_CHECK(statsFn != nullptr, "fakeCudaStats");
+    const FakeCudaStatsPrefix &stats = *statsFn();
+
+    mhmoe_model *m = nullptr;
+    CHILD_CHECK(mhmoe_model_load(MHMOE_FAKE_LIB_CUDA, dir.c_str(), &m) ==
+                    MHMOE_OK,
+                mhmoe_last_error());
+    CHILD_CHECK(std::string(mhmoe_model_device(m)) == "cuda",
+                mhmoe_model_device(m));
+    CHILD_CHECK(mhmoe_model_last_run_device_ms(m) == -1.0, "before a run");
+    CHILD_CHECK(stats.memAlloc == weights,
+                "one device buffer per weight, got " +
+                    std::to_string(stats.memAlloc));
+    CHILD_CHECK(mhmoe_model_set_num_threads(m, 1) == MHMOE_OK, "n = 1");
+    CHILD_CHECK(mhmoe_model_set_num_threads(m, 4) == MHMOE_ERROR_RUNTIME,
+                "n = 4");
+    CHILD_CHECK(contains(mhmoe_last_error(),
+                         "targets CUDA and is not multi-threaded on the host"),
+                mhmoe_last_error());
+
+    // Input, output and expert_load buffers, then reused.
+    CHILD_RUN(m, 5);
+    CHILD_CHECK(mhmoe_model_last_run_device_ms(m) >= 0.0, "device time");
+    CHILD_CHECK(stats.memAlloc == weights + 3, std::to_string(stats.memAlloc));
+    CHILD_RUN(m, 3, /*withLoad=*/false);
+    CHILD_RUN(m, 5); // expert_load zeroed again before the forward
+    CHILD_RUN(m, 1);
+    CHILD_CHECK(stats.memAlloc == weights + 3, std::to_string(stats.memAlloc));
+    CHILD_CHECK(stats.memFree == 0, std::to_string(stats.memFree));
+    // More tokens: input and output grow, once.
+    CHILD_RUN(m, 9);
+    CHILD_RUN(m, 7);
+    CHILD_CHECK(stats.memAlloc == weights + 5, std::to_string(stats.memAlloc));
+    CHILD_CHECK(stats.memFree == 2, std::to_string(stats.memFree));
+
+    // A CUDA error recorded during the forward is reported, then cleared.
+    // (11 and 13 tokens grow the buffers twice more.)
+    std::vector<float> in(13 * 8), out(13 * 8);
+    CHILD_CHECK(mhmoe_model_run(m, in.data(), 11, out.data(), nullptr) ==
+                    MHMOE_ERROR_RUNTIME,
+                "recorded error");
+    CHILD_CHECK(contains(mhmoe_last_error(),
+                         "compiled model forward failed on the CUDA device: "
+                         "mhmoe_cuda_upload: null pointer"),
+                mhmoe_last_error());
+    CHILD_RUN(m, 2);
+    CHILD_CHECK(mhmoe_model_run(m, in.data(), 13, out.data(), nullptr) ==
+                    MHMOE_ERROR_RUNTIME,
+                "forward code");
+    CHILD_CHECK(contains(mhmoe_last_error(), "failed with code 7"),
+                mhmoe_last_error());
+    CHILD_RUN(m, 4);
+    CHILD_CHECK(stats.memAlloc == weights + 9, std::to_string(stats.memAlloc));
+
+    // Concurrent runs of one model are serialised.
+    std::vector<std::string> results(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 20 && results[t].empty(); ++i)
+          results[t] = runAndCompare(m, 1 + (t + i) % 9);
+      });
+    for (std::thread &t : threads)
+      t.join();
+    for (const std::string &r : results)
+      CHILD_CHECK(r.empty(), r);
+    CHILD_CHECK(stats.memAlloc == weights + 9, std::to_string(stats.memAlloc));
+
+    mhmoe_model_free(m);
+    CHILD_CHECK(stats.memFree == stats.memAlloc,
+                "device memory leaked: " + std::to_string(stats.memAlloc) +
+                    " allocations, " + std::to_string(stats.memFree) +
+                    " frees");
+    return "";
+  }));
+}
+
+// The same against the real driver, where there is a usable device.
+TEST_F(RuntimeTest, CudaModelRunsOnRealDevice) {
+  std::string dir = writeModelDir();
+  expectChildPassed(runInChild([&]() -> std::string {
+    unsetenv("MHMOE_CUDA_DRIVER_LIBRARY");
+    mhmoe_model *m = nullptr;
+    if (mhmoe_model_load(MHMOE_FAKE_LIB_CUDA, dir.c_str(), &m) != MHMOE_OK) {
+      std::string msg = mhmoe_last_error();
+      CHILD_CHECK(contains(msg, "cannot run a CUDA model: "), msg);
+      return "SKIP: " + msg;
+    }
+    CHILD_RUN(m, 3);
+    CHILD_CHECK(mhmoe_model_last_run_device_ms(m) >= 0.0, "device time");
+    CHILD_RUN(m, 17);
+    CHILD_RUN(m, 2, /*withLoad=*/false);
+    mhmoe_model_free(m);
+    return "";
+  }));
 }
 
 } // namespace

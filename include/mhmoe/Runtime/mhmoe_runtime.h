@@ -42,25 +42,46 @@ MHMOE_API const char *mhmoe_last_error(void);
 
 /* Loads `compiled_library_path` (dlopen) and the weights of `model_dir`
  * (model_dir/config.json and model_dir/model.safetensors). On success stores
- * a new model in *out; on failure sets *out to NULL. */
+ * a new model in *out; on failure sets *out to NULL.
+ * A library whose manifest says "target": "cuda" must link the mhmoe CUDA
+ * runtime (libMHMoECudaRuntime); loading it fails with MHMOE_ERROR_RUNTIME
+ * when no CUDA device is usable (the message gives the reason, e.g. "no CUDA
+ * driver: ..."). Otherwise its weights are converted to f32 and uploaded to
+ * the device once, here, and the host copies are released. */
 MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
                                         const char *model_dir,
                                         mhmoe_model **out);
 
 /* Runs the model on `num_tokens` tokens. `input` and `output` are dense
- * [num_tokens, hidden_size] f32 buffers that must not overlap. `expert_load`,
- * if not NULL, receives [num_layers * num_experts] int64 counts of kept
- * (sub-token, choice) pairs per layer and expert. The runtime keeps no
- * per-run state in the model, so concurrent runs are safe as far as the
- * compiled library's mhmoe_forward is reentrant. */
+ * [num_tokens, hidden_size] f32 host buffers that must not overlap.
+ * `expert_load`, if not NULL, receives [num_layers * num_experts] int64
+ * counts of kept (sub-token, choice) pairs per layer and expert. For CPU
+ * libraries the runtime keeps no per-run state in the model, so concurrent
+ * runs are safe as far as the compiled library's mhmoe_forward is reentrant.
+ * For CUDA libraries the runtime copies `input` to a device buffer, runs the
+ * forward on device buffers and copies the results back; the device buffers
+ * are kept in the model, grown only when a larger num_tokens arrives, and
+ * runs of one model are serialised. CUDA errors (launch or kernel failures)
+ * give MHMOE_ERROR_RUNTIME with the CUDA error message. */
 MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
                                        int64_t num_tokens, float *output,
                                        int64_t *expert_load);
 
 /* Sets the number of OpenMP threads used by the compiled library (process
  * wide, as omp_set_num_threads). n must be >= 1. If the library does not use
- * OpenMP, n == 1 is accepted and anything else is an error. */
+ * OpenMP (as CUDA libraries never do), n == 1 is accepted and anything else
+ * is an error. */
 MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m, int32_t n);
+
+/* Where the model runs: "cpu" or "cuda" (the manifest's "target"); "" if m
+ * is NULL. The string is static. */
+MHMOE_API const char *mhmoe_model_device(const mhmoe_model *m);
+
+/* Device time in milliseconds of the compiled forward call in the last
+ * successful mhmoe_model_run of a CUDA model, measured with CUDA events
+ * (excludes the host-device copies of input and output). -1 for CPU models,
+ * for a NULL model and before the first successful run. */
+MHMOE_API double mhmoe_model_last_run_device_ms(const mhmoe_model *m);
 
 /* Model dimensions (0 if m is NULL). */
 MHMOE_API int64_t mhmoe_model_hidden_size(const mhmoe_model *m);
