@@ -1,6 +1,7 @@
 # -*- Python -*-
 import os
 import subprocess
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -47,3 +48,17 @@ except Exception:
 
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.ptxas))
+
+# A usable NVIDIA GPU (driver + device), asked of the project's own CUDA
+# runtime: the GPU matrix runs only there; without one, the no-driver tests do.
+cuda_rt = os.path.join(config.mhmoe_obj_root, "lib", "libMHMoECudaRuntime.so")
+try:
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import ctypes, sys; sys.exit(0 if ctypes.CDLL(sys.argv[1]).mhmoe_cuda_available() else 1)",
+         cuda_rt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    if probe.returncode == 0:
+        config.available_features.add("cuda-device")
+except Exception:
+    pass

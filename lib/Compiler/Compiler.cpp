@@ -8,6 +8,7 @@
 #include "mhmoe/Import/ModelImporter.h"
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Pipelines/Pipelines.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mhmoe/Support/FileUtil.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
@@ -103,7 +104,74 @@ llvm::Error writeOutput(llvm::StringRef path,
   return ::mhmoe::writeFileAtomically(path, writer);
 }
 
-llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath) {
+/// Directory of libMHMoECudaRuntime.so: $MHMOE_CUDA_RUNTIME_DIR, else
+/// <dir of this executable>/../lib (build and install trees), else the build
+/// tree this compiler was built in.
+llvm::Expected<std::string> cudaRuntimeDir() {
+  auto has = [](llvm::StringRef dir) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, "libMHMoECudaRuntime.so");
+    return llvm::sys::fs::exists(p);
+  };
+  if (const char *env = std::getenv("MHMOE_CUDA_RUNTIME_DIR")) {
+    if (has(env))
+      return std::string(env);
+    return err(llvm::Twine("MHMOE_CUDA_RUNTIME_DIR=") + env +
+               " does not contain libMHMoECudaRuntime.so");
+  }
+  llvm::SmallString<256> exe;
+  if (!llvm::sys::fs::real_path("/proc/self/exe", exe)) {
+    llvm::SmallString<256> dir = llvm::sys::path::parent_path(
+        llvm::sys::path::parent_path(exe));
+    llvm::sys::path::append(dir, "lib");
+    if (has(dir))
+      return std::string(dir);
+  }
+  if (has(MHMOE_CUDA_RUNTIME_BUILD_DIR))
+    return std::string(MHMOE_CUDA_RUNTIME_BUILD_DIR);
+  return err("cannot find libMHMoECudaRuntime.so (looked in ../lib beside "
+             "this executable and in " MHMOE_CUDA_RUNTIME_BUILD_DIR
+             "; set MHMOE_CUDA_RUNTIME_DIR)");
+}
+
+/// The CUDA toolkit (ptxas, nvvm/libdevice): $CUDA_ROOT / $CUDA_HOME /
+/// $CUDA_PATH, else the parent of the `ptxas` on PATH, else /usr/local/cuda.
+std::optional<std::string> findCudaToolkit() {
+  auto valid = [](llvm::StringRef dir) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, "bin", "ptxas");
+    return llvm::sys::fs::can_execute(p);
+  };
+  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (const char *v = std::getenv(var); v && valid(v))
+      return std::string(v);
+  if (llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName("ptxas")) {
+    llvm::StringRef dir =
+        llvm::sys::path::parent_path(llvm::sys::path::parent_path(*ptxas));
+    if (valid(dir))
+      return dir.str();
+  }
+  if (valid("/usr/local/cuda"))
+    return std::string("/usr/local/cuda");
+  return std::nullopt;
+}
+
+/// MLIR's NVVM serialisation finds ptxas and libdevice through
+/// NVVM::getCUDAToolkitPath(), which reads $CUDA_ROOT; without libdevice
+/// the kernels' math calls would stay unresolved.
+llvm::Error prepareCudaToolkit() {
+  std::optional<std::string> dir = findCudaToolkit();
+  if (!dir)
+    return err("--target=cuda needs the CUDA toolkit (ptxas and "
+               "nvvm/libdevice) and none was found: set CUDA_ROOT, or put "
+               "ptxas on PATH");
+  if (!std::getenv("CUDA_ROOT"))
+    ::setenv("CUDA_ROOT", dir->c_str(), /*overwrite=*/0);
+  return llvm::Error::success();
+}
+
+llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
+                              ::mhmoe::Target target) {
   llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
   if (!cc)
     cc = llvm::sys::findProgramByName("gcc");
@@ -112,12 +180,20 @@ llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath) 
   if (!cc)
     return err("no C compiler driver (cc, gcc or clang) on PATH to link the "
                "shared library");
-  std::string ompDir = MHMOE_OPENMP_LIBRARY_DIR;
-  llvm::SmallVector<std::string> argv = {
-      *cc,          "-shared",        "-o",
-      outPath.str(), objPath.str(),   "-L" + ompDir,
-      "-Wl,-rpath," + ompDir, "-lomp", "-lm",
-      "-Wl,-z,defs", "-Wl,--gc-sections"};
+  llvm::SmallVector<std::string> argv = {*cc, "-shared", "-o", outPath.str(),
+                                         objPath.str()};
+  if (target == ::mhmoe::Target::CUDA) {
+    // Kernel launches go through the project's CUDA runtime (the driver
+    // itself is dlopen'd by it at run time).
+    auto dir = cudaRuntimeDir();
+    if (!dir)
+      return dir.takeError();
+    argv.append({"-L" + *dir, "-Wl,-rpath," + *dir, "-lMHMoECudaRuntime"});
+  } else {
+    std::string ompDir = MHMOE_OPENMP_LIBRARY_DIR;
+    argv.append({"-L" + ompDir, "-Wl,-rpath," + ompDir, "-lomp"});
+  }
+  argv.append({"-lm", "-Wl,-z,defs", "-Wl,--gc-sections"});
   llvm::SmallVector<llvm::StringRef> args(argv.begin(), argv.end());
   llvm::SmallString<128> errFile;
   llvm::sys::fs::createTemporaryFile("mhmoe-link", "txt", errFile);
@@ -146,15 +222,38 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
       return llvm::Error::success();
     });
 
+  if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
+    return err("--emit=ptx needs --target=cuda");
+  if (opts.target == ::mhmoe::Target::CUDA)
+    if (llvm::Error e = prepareCudaToolkit())
+      return e;
   DiagnosticCollector diags(ctx);
   PassManager pm(&ctx);
   if (opts.timing)
     pm.enableTiming();
-  mlir::mhmoe::CPUPipelineOptions pipelineOpts;
-  pipelineOpts.parallel = opts.parallel;
-  mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
+  if (opts.target == ::mhmoe::Target::CPU) {
+    mlir::mhmoe::CPUPipelineOptions pipelineOpts;
+    pipelineOpts.parallel = opts.parallel;
+    mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
+  } else {
+    mlir::mhmoe::GPUPipelineOptions pipelineOpts;
+    pipelineOpts.chip = opts.gpuChip;
+    pipelineOpts.format = opts.emit == EmitKind::PTX ? "isa" : "fatbin";
+    pipelineOpts.emulate = opts.target == ::mhmoe::Target::CUDAEmulator;
+    mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
+  }
   if (failed(pm.run(module)))
     return err("lowering failed:\n" + diags.text);
+  if (opts.emit == EmitKind::PTX)
+    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+      module.walk([&](gpu::BinaryOp bin) {
+        for (Attribute obj : bin.getObjects())
+          if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
+            os << "// ---- kernel module " << bin.getName() << "\n"
+               << o.getObject().getValue() << "\n";
+      });
+      return llvm::Error::success();
+    });
   if (opts.emit == EmitKind::Lowered)
     return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
       module.print(os);
@@ -221,7 +320,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   tmpLib += ".tmp-%%%%%%";
   llvm::SmallString<256> tmpLibPath;
   llvm::sys::fs::createUniquePath(tmpLib, tmpLibPath, /*MakeAbsolute=*/false);
-  llvm::Error linked = linkSharedLibrary(objPath, tmpLibPath);
+  llvm::Error linked = linkSharedLibrary(objPath, tmpLibPath, opts.target);
   llvm::sys::fs::remove(objPath);
   if (linked) {
     llvm::sys::fs::remove(tmpLibPath);
@@ -237,6 +336,18 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
 } // namespace
 
 namespace mhmoe {
+llvm::StringRef targetName(Target t) {
+  switch (t) {
+  case Target::CPU:
+    return "cpu";
+  case Target::CUDA:
+    return "cuda";
+  case Target::CUDAEmulator:
+    return "cuda-emulator";
+  }
+  return "unknown";
+}
+
 llvm::StringRef compilerVersion() {
   // Generated code depends on every line of the compiler, so the cache key
   // is a hash of the executable that contains it.

@@ -1,7 +1,8 @@
 //===- mhmoe-compile.cpp - mhmoe model compiler driver --------------------===//
 //
-//   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT [--target=cpu]
-//                 [--emit=mlir|lowered|llvm|obj|lib] [--no-parallel]
+//   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT
+//                 [--target=cpu|cuda|cuda-emulator] [--gpu-chip=sm_XY]
+//                 [--emit=mlir|lowered|llvm|obj|lib|ptx] [--no-parallel]
 //                 [--time-passes]
 //
 // A model directory (or its config.json) is compiled with compileModel(), an
@@ -51,8 +52,14 @@ struct Options {
       cl::value_desc("file"), cl::cat(category)};
   cl::opt<std::string> target{
       "target", cl::init("cpu"),
-      cl::desc("Code generation target (only 'cpu' in this build)"),
-      cl::value_desc("cpu"), cl::cat(category)};
+      cl::desc("Code generation target: cpu, cuda (NVIDIA GPU kernels + host "
+               "code), cuda-emulator (the cuda kernels as CPU loops, for "
+               "testing without a GPU)"),
+      cl::value_desc("cpu|cuda|cuda-emulator"), cl::cat(category)};
+  cl::opt<std::string> gpuChip{
+      "gpu-chip", cl::init("sm_90"),
+      cl::desc("NVIDIA chip for --target=cuda (sm_80, sm_90, ...)"),
+      cl::value_desc("sm_XY"), cl::cat(category)};
   cl::opt<EmitKind> emitKind{
       "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
       cl::values(
@@ -62,7 +69,9 @@ struct Options {
           clEnumValN(EmitKind::LLVM, "llvm", "LLVM IR"),
           clEnumValN(EmitKind::Obj, "obj", "object file"),
           clEnumValN(EmitKind::Lib, "lib",
-                     "shared library (docs/compiled-library-abi.md)")),
+                     "shared library (docs/compiled-library-abi.md)"),
+          clEnumValN(EmitKind::PTX, "ptx",
+                     "the kernels' PTX (--target=cuda)")),
       cl::cat(category)};
   cl::opt<bool> noParallel{
       "no-parallel", cl::desc("Generate single-threaded code (no OpenMP)"),
@@ -115,7 +124,8 @@ int reportCompileError(Error err) {
 }
 
 bool isTextual(EmitKind k) {
-  return k == EmitKind::MLIR || k == EmitKind::Lowered || k == EmitKind::LLVM;
+  return k == EmitKind::MLIR || k == EmitKind::Lowered ||
+         k == EmitKind::LLVM || k == EmitKind::PTX;
 }
 
 StringRef emitName(EmitKind k) {
@@ -128,6 +138,8 @@ StringRef emitName(EmitKind k) {
     return "llvm";
   case EmitKind::Obj:
     return "obj";
+  case EmitKind::PTX:
+    return "ptx";
   case EmitKind::Lib:
     return "lib";
   }
@@ -139,7 +151,7 @@ StringRef emitName(EmitKind k) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames(
-      {"o", "target", "emit", "no-parallel", "time-passes"});
+      {"o", "target", "gpu-chip", "emit", "no-parallel", "time-passes"});
   Options options;
   const auto &inputPath = options.inputPath;
   const auto &outputPath = options.outputPath;
@@ -157,17 +169,36 @@ int main(int argc, char **argv) {
     parseErrs.flush();
     errs() << parseErrors;
     errs() << "usage: mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
-              "[--target=cpu] [--emit=mlir|lowered|llvm|obj|lib] "
+              "[--target=cpu|cuda|cuda-emulator] [--gpu-chip=sm_XY] "
+              "[--emit=mlir|lowered|llvm|obj|lib|ptx] "
               "[--no-parallel] [--time-passes]\n";
     return kExitBadInput;
   }
 
-  if (target == "cuda")
-    return reportError(kExitBadInput,
-                       "target 'cuda' is not available in this build");
-  if (target != "cpu")
+  Target tgt;
+  if (target == "cpu")
+    tgt = Target::CPU;
+  else if (target == "cuda")
+    tgt = Target::CUDA;
+  else if (target == "cuda-emulator")
+    tgt = Target::CUDAEmulator;
+  else
     return reportError(kExitBadInput, "unknown target '" + target +
-                                          "' (available: cpu)");
+                                          "' (available: cpu, cuda, "
+                                          "cuda-emulator)");
+  {
+    // sm_XY[a]: the NVPTX back end would otherwise fail late and obscurely.
+    StringRef chip = options.gpuChip;
+    StringRef digits = chip.starts_with("sm_") ? chip.drop_front(3) : "";
+    digits.consume_back("a");
+    unsigned sm = 0;
+    if (digits.getAsInteger(10, sm) || sm < 70)
+      return reportError(kExitBadInput,
+                         "--gpu-chip must be sm_XY with XY >= 70 (got '" +
+                             chip + "')");
+  }
+  if (emitKind == EmitKind::PTX && tgt != Target::CUDA)
+    return reportError(kExitBadInput, "--emit=ptx needs --target=cuda");
 
   if (outputPath.empty())
     return reportError(kExitBadInput, "output path (-o) is empty");
@@ -189,6 +220,8 @@ int main(int argc, char **argv) {
 
   CompileOptions opts;
   opts.emit = emitKind;
+  opts.target = tgt;
+  opts.gpuChip = options.gpuChip;
   opts.parallel = !options.noParallel;
   opts.timing = options.timePasses;
 

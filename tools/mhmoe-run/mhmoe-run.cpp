@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Runtime/mhmoe_cuda.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Support/Error.h"
 #include "mhmoe/Support/FileUtil.h"
@@ -60,7 +61,8 @@ constexpr int kExitBadInput = 2;
 
 constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
-    "[--stats STATS.json] [--bench K] [--compiled LIB] [--verbose]\n";
+    "[--stats STATS.json] [--bench K] [--compiled LIB] "
+    "[--device cpu|cuda|cuda-emulator] [--gpu-chip sm_XY] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -91,6 +93,17 @@ struct Options {
       cl::desc("Use this compiled model library instead of compiling (and "
                "caching)"),
       cl::value_desc("LIB"), cl::cat(category)};
+  cl::opt<std::string> device{
+      "device",
+      cl::desc("Where the model runs: cpu (default), cuda (an NVIDIA GPU), "
+               "cuda-emulator (the CUDA target's kernels as CPU loops)"),
+      cl::value_desc("cpu|cuda|cuda-emulator"), cl::init("cpu"),
+      cl::cat(category)};
+  cl::opt<std::string> gpuChip{
+      "gpu-chip",
+      cl::desc("NVIDIA chip to compile for with --device cuda (default: the "
+               "device's own, sm_XY)"),
+      cl::value_desc("sm_XY"), cl::cat(category)};
   cl::opt<bool> verbose{
       "verbose",
       cl::desc("Report compile-cache hits and compile time on stderr"),
@@ -168,8 +181,12 @@ std::optional<std::string> cacheDirectory() {
 }
 
 /// Cache key: everything that determines the generated code.
-std::string cacheKey(const ModelConfig &config) {
+std::string cacheKey(const ModelConfig &config, const CompileOptions &opts) {
   std::string key = canonicalConfigJSON(config);
+  key += '\0';
+  key += targetName(opts.target);
+  key += '\0';
+  key += opts.target == Target::CUDA ? opts.gpuChip : "";
   key += '\0';
   key += compilerVersion();
   key += '\0';
@@ -184,6 +201,7 @@ std::string cacheKey(const ModelConfig &config) {
 /// Returns the path of a compiled library for `config`, compiling it into
 /// the cache if needed. `compiledNow` tells whether it was (re)compiled.
 Expected<std::string> getCompiledLibrary(const ModelConfig &config,
+                                         CompileOptions opts,
                                          bool forceRecompile,
                                          bool &compiledNow) {
   compiledNow = false;
@@ -195,7 +213,9 @@ Expected<std::string> getCompiledLibrary(const ModelConfig &config,
     return makeError("cannot create cache directory '" + *dir +
                      "': " + ec.message());
 
-  std::string key = cacheKey(config);
+  opts.emit = EmitKind::Lib;
+  opts.parallel = true;
+  std::string key = cacheKey(config, opts);
   SmallString<256> libPath(*dir);
   sys::path::append(libPath, key + ".so");
   if (!forceRecompile && sys::fs::is_regular_file(libPath)) {
@@ -211,9 +231,6 @@ Expected<std::string> getCompiledLibrary(const ModelConfig &config,
   sys::fs::createUniquePath(model, tmpPath, /*MakeAbsolute=*/false);
   note("compiling model into " + libPath);
   auto start = std::chrono::steady_clock::now();
-  CompileOptions opts;
-  opts.emit = EmitKind::Lib;
-  opts.parallel = true;
   if (Error err = compileModel(config, opts, tmpPath)) {
     sys::fs::remove(tmpPath);
     return makeError("compiling the model failed: " +
@@ -328,6 +345,28 @@ int run(const Options &O) {
         statsPath.getValue() == outputPath.getValue())
       return report(badInput("--stats and --output name the same file"));
   }
+  CompileOptions compileOpts;
+  if (O.device == "cpu")
+    compileOpts.target = Target::CPU;
+  else if (O.device == "cuda")
+    compileOpts.target = Target::CUDA;
+  else if (O.device == "cuda-emulator")
+    compileOpts.target = Target::CUDAEmulator;
+  else
+    return report(badInput("unknown --device '" + O.device +
+                           "' (available: cpu, cuda, cuda-emulator)"));
+  if (O.gpuChip.getNumOccurrences() && compileOpts.target != Target::CUDA)
+    return report(badInput("--gpu-chip needs --device cuda"));
+  if (compileOpts.target == Target::CUDA) {
+    // Fail before compiling when there is nothing to run on.
+    if (!mhmoe_cuda_available())
+      return report(runtimeFailure(Twine("cannot run on --device cuda: ") +
+                                   mhmoe_cuda_error()));
+    if (O.gpuChip.getNumOccurrences())
+      compileOpts.gpuChip = O.gpuChip;
+    else
+      compileOpts.gpuChip = "sm_" + std::to_string(mhmoe_cuda_compute_capability());
+  }
   if (compiledLib.getNumOccurrences() && !sys::fs::is_regular_file(compiledLib))
     return report(badInput(compiledLib + ": compiled library not found"));
 
@@ -371,7 +410,8 @@ int run(const Options &O) {
   } else {
     bool compiledNow = false;
     Expected<std::string> lib =
-        getCompiledLibrary(config, /*forceRecompile=*/false, compiledNow);
+        getCompiledLibrary(config, compileOpts, /*forceRecompile=*/false,
+                           compiledNow);
     if (!lib)
       return report(runtimeFailure(toString(lib.takeError())));
     libPath = *lib;
@@ -386,7 +426,8 @@ int run(const Options &O) {
          "); recompiling");
     bool compiledNow = false;
     Expected<std::string> lib =
-        getCompiledLibrary(config, /*forceRecompile=*/true, compiledNow);
+        getCompiledLibrary(config, compileOpts, /*forceRecompile=*/true,
+                           compiledNow);
     if (!lib)
       return report(runtimeFailure(toString(lib.takeError())));
     libPath = *lib;
@@ -463,7 +504,7 @@ int run(const Options &O) {
   // --- benchmark ----------------------------------------------------------
   if (benchRuns.getNumOccurrences()) {
     outs().flush();
-    std::vector<double> ms;
+    std::vector<double> ms, deviceMs;
     ms.reserve(benchRuns);
     for (int i = 0; i < benchRuns; ++i) {
       auto t0 = std::chrono::steady_clock::now();
@@ -473,6 +514,9 @@ int run(const Options &O) {
       if (s != MHMOE_OK)
         return report(fromStatus(s, "benchmark run"));
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      double dev = mhmoe_model_last_run_device_ms(model.m);
+      if (dev >= 0)
+        deviceMs.push_back(dev);
     }
     std::vector<double> sorted = ms;
     std::sort(sorted.begin(), sorted.end());
@@ -484,6 +528,16 @@ int run(const Options &O) {
     uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
     outs() << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n",
                       median, minMs, tokPerSec);
+    if (!deviceMs.empty()) {
+      // CUDA events around the forward call: kernels only, no transfers.
+      std::sort(deviceMs.begin(), deviceMs.end());
+      size_t dk = deviceMs.size();
+      double dMedian = dk % 2 ? deviceMs[dk / 2]
+                              : 0.5 * (deviceMs[dk / 2 - 1] + deviceMs[dk / 2]);
+      outs() << formatv("device: median {0:F3} ms, min {1:F3} ms (CUDA "
+                        "events, excluding host<->device copies)\n",
+                        dMedian, deviceMs.front());
+    }
   }
   return 0;
 }
@@ -493,7 +547,7 @@ int run(const Options &O) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames({"input", "output", "threads", "stats", "bench",
-                       "compiled", "verbose"});
+                       "compiled", "device", "gpu-chip", "verbose"});
   Options options;
   gOptions = &options;
   cl::HideUnrelatedOptions(category);

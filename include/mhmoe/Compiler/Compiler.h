@@ -15,15 +15,31 @@
 
 namespace mhmoe {
 
-enum class EmitKind { MLIR, Lowered, LLVM, Obj, Lib };
+enum class EmitKind { MLIR, Lowered, LLVM, Obj, Lib, PTX };
+
+enum class Target {
+  CPU,
+  /// NVIDIA GPU kernels (NVVM, embedded as a fatbin) + host code that
+  /// launches them through libMHMoECudaRuntime.
+  CUDA,
+  /// The CUDA target's kernels run as loops on the CPU (tests the GPU
+  /// kernels' numerics without a GPU).
+  CUDAEmulator,
+};
 
 struct CompileOptions {
   EmitKind emit = EmitKind::Lib;
+  Target target = Target::CPU;
+  /// NVIDIA chip for Target::CUDA (sm_80, sm_90, ...).
+  std::string gpuChip = "sm_90";
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
   /// Print per-pass timing to stderr.
   bool timing = false;
 };
+
+/// "cpu", "cuda" or "cuda-emulator".
+llvm::StringRef targetName(Target t);
 
 /// A version string that changes whenever generated code may change; part
 /// of the compiled-model cache key.
