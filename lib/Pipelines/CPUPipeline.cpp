@@ -49,6 +49,7 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
                                         const CPUPipelineOptions &opts) {
   if (opts.parallel) {
     pm.addPass(createConvertSCFToOpenMPPass());
+    pm.addPass(createMHMoEDynamicOMPSchedule());
     // scf-to-openmp leaves patterns scf-to-cf cannot take without cleanup.
     pm.addPass(createCanonicalizerPass());
   }

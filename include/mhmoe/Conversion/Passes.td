@@ -159,6 +159,17 @@ def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp
                            "mlir::func::FuncDialect", "mlir::arith::ArithDialect"];
 }
 
+def MHMoEDynamicOMPSchedule : Pass<"mhmoe-dynamic-omp-schedule"> {
+  let summary = "Give OpenMP worksharing loops a dynamic schedule";
+  let description = [{
+    Sets `schedule(dynamic)` on every `omp.wsloop` without an explicit
+    schedule. The parallel loops of the mhmoe CPU lowering iterate over
+    large tiles of uneven cost (grouped-GEMM tiles of different experts,
+    partial last tiles), which a static split balances poorly across cores.
+  }];
+  let dependentDialects = ["mlir::omp::OpenMPDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // MHMoEToGPU, LinalgToGPU, GPUHost, GPUToSCF
 //===----------------------------------------------------------------------===//
