@@ -1,0 +1,548 @@
+"""Worker side of scripts/gpu_check.py (docs/gpu-check.md): the code that touches the GPU.
+
+Each worker runs in its own process (a kernel fault poisons the CUDA context of its process), started
+by gpu_check.py as `gpu_check.py _worker matrix|bench ...`, and reports on stdout, one JSON object per
+line, prefixed by "@@" ({"hello": ...}, {"config": ...}, {"bench": ...}, {"fatal": ...}).
+
+Everything a CUDA model library needs is passed as CUDA device pointers taken from torch tensors
+(docs/compiled-library-abi.md): the project's runtime (libMHMoECudaRuntime.so) is preloaded with
+RTLD_GLOBAL, the model library is dlopen'ed with ctypes (RTLD_LOCAL), its manifest gives the argv
+order. mhmoe_forward runs on the library's own (non-blocking) stream, so every call is fenced with
+torch.cuda.synchronize() on both sides.
+
+With emulate=True (`gpu_check.py run --emulate`, for machines without a GPU) the same code drives the
+cuda-emulator build of each model (model-emu.so: the same kernels as CPU loops, host pointers) with
+CPU tensors, so the whole harness can be tested without CUDA.
+"""
+
+import ctypes
+import json
+import math
+import os
+import re
+import statistics
+import sys
+import time
+import traceback
+
+import numpy as np
+
+RUNTIME_LIB = os.path.join("lib", "libMHMoECudaRuntime.so")
+
+
+def emit(obj):
+    sys.stdout.write("@@" + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def import_helpers(bundle):
+    """The bundle's copies of the repository's python helpers (mhmoe_io, torch_mhmoe)."""
+    p = os.path.join(os.path.abspath(bundle), "py")
+    if p not in sys.path:
+        sys.path.insert(0, p)
+    import mhmoe_io  # noqa: E402
+    return mhmoe_io
+
+
+# --------------------------------------------------------------------------------------------------
+# the project's CUDA runtime and compiled model libraries
+# --------------------------------------------------------------------------------------------------
+class CudaRuntime:
+    """ctypes view of libMHMoECudaRuntime.so (docs/cuda-runtime.md), loaded RTLD_GLOBAL so that the
+    model libraries (NEEDED: libMHMoECudaRuntime.so, matched by its soname) bind to this copy."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lib = ctypes.CDLL(os.path.abspath(path), mode=ctypes.RTLD_GLOBAL)
+        L = self.lib
+        L.mhmoe_cuda_available.restype = ctypes.c_int
+        L.mhmoe_cuda_error.restype = ctypes.c_char_p
+        L.mhmoe_cuda_clear_error.restype = None
+        L.mhmoe_cuda_device_name.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        L.mhmoe_cuda_device_name.restype = ctypes.c_int
+        L.mhmoe_cuda_compute_capability.restype = ctypes.c_int
+        L.mhmoe_cuda_device_memory.restype = ctypes.c_int64
+
+    def available(self):
+        return bool(self.lib.mhmoe_cuda_available())
+
+    def error(self):
+        e = self.lib.mhmoe_cuda_error()
+        return e.decode("utf-8", "replace") if e else ""
+
+    def clear_error(self):
+        self.lib.mhmoe_cuda_clear_error()
+
+    def device_info(self):
+        buf = ctypes.create_string_buffer(256)
+        self.lib.mhmoe_cuda_device_name(buf, 256)
+        return {"name": buf.value.decode("utf-8", "replace"),
+                "compute_capability": int(self.lib.mhmoe_cuda_compute_capability()),
+                "memory_gib": round(self.lib.mhmoe_cuda_device_memory() / 2.0 ** 30, 1)}
+
+
+class NoRuntime:
+    """Stand-in for the emulated (CPU) run: never an error."""
+
+    def error(self):
+        return ""
+
+    def clear_error(self):
+        pass
+
+
+class CompiledModel:
+    """A compiled model library bound to weights: holds every buffer alive, builds argv in manifest
+    order (inputs, packed, outputs) and calls mhmoe_forward."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.lib = ctypes.CDLL(self.path)  # RTLD_LOCAL: each library keeps its own symbols
+        self.lib.mhmoe_manifest.restype = ctypes.c_char_p
+        self.manifest = json.loads(self.lib.mhmoe_manifest().decode("utf-8"))
+        self.forward_fn = self.lib.mhmoe_forward
+        self.forward_fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64]
+        self.forward_fn.restype = ctypes.c_int32
+        self.target = self.manifest.get("target", "cpu")
+        self.inputs = self.manifest["inputs"]
+        self.packed = self.manifest.get("packed", [])
+        self.outputs = self.manifest["outputs"]
+        self.bufs = None
+
+    def bind(self, weights, torch, device):
+        """Upload the weights (f32, manifest shapes) once."""
+        bufs = []
+        for e in self.inputs:
+            if e["name"] == "input":
+                bufs.append(None)
+                continue
+            if e["name"] not in weights:
+                raise RuntimeError("manifest weight %s is not in the model" % e["name"])
+            w = np.ascontiguousarray(weights[e["name"]], dtype=np.float32)
+            if list(w.shape) != list(e["shape"]):
+                raise RuntimeError("weight %s has shape %s, the manifest says %s"
+                                   % (e["name"], list(w.shape), e["shape"]))
+            bufs.append(torch.from_numpy(w).to(device))
+        for e in self.packed:
+            if self.target == "cuda":
+                raise RuntimeError("a CUDA library with packed weights (%s)" % e["name"])
+            bufs.append(torch.empty(int(np.prod(e["shape"])), dtype=torch.float32))
+        self.bufs = bufs
+        pack = getattr(self.lib, "mhmoe_pack", None) if self.target != "cuda" else None
+        if pack is not None and self.packed:
+            argv = (ctypes.c_void_p * len(bufs))(*[None if b is None else b.data_ptr() for b in bufs])
+            pack.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+            pack.restype = ctypes.c_int32
+            if pack(argv) != 0:
+                raise RuntimeError("mhmoe_pack failed")
+
+    def alloc_outputs(self, torch, device, num_tokens):
+        """-> (output [N, D] filled with NaN, [expert_load per layer], zeroed)."""
+        out, loads = None, []
+        for e in self.outputs:
+            if e["name"] == "output":
+                out = torch.full((num_tokens, e["shape"][1]), float("nan"), dtype=torch.float32,
+                                 device=device)
+            else:
+                m = re.match(r"layers\.(\d+)\.expert_load$", e["name"])
+                if not m or e.get("dtype") != "i64":
+                    raise RuntimeError("unexpected output %s" % json.dumps(e))
+                loads.append(torch.zeros(e["shape"], dtype=torch.int64, device=device))
+        if out is None:
+            raise RuntimeError("the manifest has no 'output'")
+        return out, loads
+
+    def argv(self, x, out, loads):
+        ptrs = [x.data_ptr() if b is None else b.data_ptr() for b in self.bufs]
+        li = iter(loads)
+        for e in self.outputs:
+            ptrs.append(out.data_ptr() if e["name"] == "output" else next(li).data_ptr())
+        return (ctypes.c_void_p * len(ptrs))(*ptrs)
+
+    def forward(self, argv, num_tokens):
+        return int(self.forward_fn(argv, ctypes.c_int64(num_tokens)))
+
+
+# --------------------------------------------------------------------------------------------------
+# checks and numbers
+# --------------------------------------------------------------------------------------------------
+def compare_output(got, ref, rtol):
+    """check_against_torch.py's rule: |got - ref| <= rtol * max(1, |ref|) elementwise (NaN/inf fail)."""
+    g = got.astype(np.float64)
+    err = np.abs(g - ref)
+    err = np.where(np.isfinite(g), err, np.inf)
+    tol = rtol * np.maximum(1.0, np.abs(ref))
+    bad = np.argwhere(~(err <= tol))
+    res = {"max_err": float(err.max()) if err.size else 0.0,
+           "max_err_over_tol": float((err / tol).max()) if err.size else 0.0,
+           "bad": int(len(bad)), "elements": int(err.size), "first_bad": []}
+    for pos in bad[:5]:
+        pos = tuple(int(t) for t in pos)
+        res["first_bad"].append({"at": list(pos), "got": float(g[pos]), "ref": float(ref[pos])})
+    return res
+
+
+def layer_flops(cfg, n):
+    """Multiply-add FLOPs of one layer (norm, softmax, activation and residual not counted):
+    projections 2*N*D*D*2, router 2*N*h*d*E, experts 2*N*h*k*m*d*F (m = 3 for SwiGLU, else 2)."""
+    D, h, E, k, F = (cfg["hidden_size"], cfg["mhmoe_heads"], cfg["num_experts"], cfg["top_k"],
+                     cfg["expert_ffn_dim"])
+    d = D // h
+    m = 3 if cfg["expert_activation"] == "swiglu" else 2
+    return cfg["num_layers"] * (2 * n * D * D * 2 + 2 * n * h * d * E + 2 * n * h * k * m * d * F)
+
+
+def set_tf32(torch, on):
+    """cuBLAS TF32 on/off.  torch.set_float32_matmul_precision sets the legacy flag and (torch >= 2.9)
+    the new fp32_precision together, so torch's consistency check between the two cannot trip
+    (setting only one of them can); the new API alone is the fallback.  The GEMM's relative error
+    is checked as well (f32 ~1e-6, TF32 ~1e-3)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.set_float32_matmul_precision("high" if on else "highest")
+            return "torch.set_float32_matmul_precision(%r)" % ("high" if on else "highest")
+        except (AttributeError, RuntimeError):
+            mm = torch.backends.cuda.matmul
+            mm.fp32_precision = "tf32" if on else "ieee"
+            return "torch.backends.cuda.matmul.fp32_precision=%r" % mm.fp32_precision
+
+
+class Timer:
+    """Times fn() `iters` times after `warmup` calls: CUDA events around each call on the GPU,
+    perf_counter when emulating.  prep() runs before each call, outside the timed span."""
+
+    def __init__(self, torch, emulate):
+        self.torch, self.emulate = torch, emulate
+
+    def sync(self):
+        if not self.emulate:
+            self.torch.cuda.synchronize()
+
+    def time(self, fn, warmup, iters, prep=None, check=None):
+        for _ in range(warmup):
+            if prep:
+                prep()
+            fn()
+            if check:
+                check()
+        self.sync()
+        ms = []
+        if self.emulate:
+            for _ in range(iters):
+                if prep:
+                    prep()
+                t0 = time.perf_counter()
+                fn()
+                ms.append((time.perf_counter() - t0) * 1e3)
+                if check:
+                    check()
+        else:
+            ev = []
+            for _ in range(iters):
+                if prep:
+                    prep()
+                e0 = self.torch.cuda.Event(enable_timing=True)
+                e1 = self.torch.cuda.Event(enable_timing=True)
+                e0.record()
+                fn()
+                e1.record()
+                ev.append((e0, e1))
+                if check:
+                    check()
+            self.sync()
+            ms = [a.elapsed_time(b) for a, b in ev]
+        return {"median_ms": statistics.median(ms), "min_ms": min(ms), "iters": iters,
+                "warmup": warmup, "all_ms": [round(v, 4) for v in ms]}
+
+
+def _hello(torch, rt, emulate):
+    info = {"python": sys.version.split()[0], "torch": torch.__version__,
+            "torch_cuda": getattr(torch.version, "cuda", None), "numpy": np.__version__,
+            "emulate": emulate}
+    if not emulate:
+        info["device"] = rt.device_info()
+        info["torch_device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _start(bundle, emulate):
+    """-> (torch, device, runtime) or emits {"fatal"} and returns None."""
+    import torch
+    if emulate:
+        return torch, "cpu", NoRuntime()
+    rt = CudaRuntime(os.path.join(bundle, RUNTIME_LIB))
+    if not rt.available():
+        emit({"fatal": "CUDA is not available to libMHMoECudaRuntime: " + rt.error()})
+        return None
+    if not torch.cuda.is_available():
+        emit({"fatal": "torch %s sees no CUDA device (torch.version.cuda=%s)"
+                       % (torch.__version__, torch.version.cuda)})
+        return None
+    torch.zeros(1, device="cuda")
+    torch.cuda.synchronize()
+    return torch, "cuda", rt
+
+
+# --------------------------------------------------------------------------------------------------
+# matrix worker
+# --------------------------------------------------------------------------------------------------
+def run_config(bundle, name, torch, device, rt, emulate, io):
+    d = os.path.join(bundle, "configs", name)
+    with open(os.path.join(d, "meta.json")) as f:
+        meta = json.load(f)
+    res = {"name": name, "ok": False, "problems": [], "rtol": meta["rtol"]}
+    cfg, W = io.load_model_dir(d)
+    D = cfg["hidden_size"]
+    x = np.load(os.path.join(d, "input.npy")).astype(np.float32).reshape(-1, D)
+    N = x.shape[0]
+    ref = np.load(os.path.join(d, "reference.npy")).astype(np.float64).reshape(N, D)
+    with open(os.path.join(d, "reference_stats.json")) as f:
+        ref_stats = json.load(f)
+    res.update(tokens=N, layers=cfg["num_layers"])
+
+    lib = os.path.join(d, "model-emu.so" if emulate else "model.so")
+    t0 = time.perf_counter()
+    model = CompiledModel(lib)
+    res["load_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
+    err = rt.error()
+    if err:  # the kernels did not load (the context is intact)
+        rt.clear_error()
+        res["problems"].append("loading the kernels failed: " + err)
+        return res
+    want_target = "cpu" if emulate else "cuda"
+    if model.target != want_target:
+        res["problems"].append("manifest target %r, expected %r" % (model.target, want_target))
+        return res
+    model.bind(W, torch, device)
+    xt = torch.from_numpy(x).to(device)
+    runs = []
+    for rep in range(2):
+        out, loads = model.alloc_outputs(torch, device, N)
+        argv = model.argv(xt, out, loads)
+        if not emulate:
+            torch.cuda.synchronize()  # uploads and fills (torch's stream) before the model's stream
+        t0 = time.perf_counter()
+        rc = model.forward(argv, N)
+        if not emulate:
+            torch.cuda.synchronize()
+        ms = (time.perf_counter() - t0) * 1e3
+        err = rt.error()
+        if rc != 0 or err:
+            res.update(rc=rc, cuda_error=err)
+            res["problems"].append("run %d: mhmoe_forward returned %d%s"
+                                   % (rep + 1, rc, ", CUDA error: " + err if err else ""))
+            rt.clear_error()
+            return res
+        runs.append((out.cpu().numpy(), [l.cpu().numpy() for l in loads], ms))
+    res["forward_ms"] = [round(r[2], 3) for r in runs]
+
+    got, got_loads = runs[0][0], runs[0][1]
+    c = compare_output(got, ref, meta["rtol"])
+    res.update(max_err=c["max_err"], max_err_over_tol=c["max_err_over_tol"], bad=c["bad"])
+    if c["bad"]:
+        res["problems"].append("%d of %d output elements exceed tolerance (max abs err %.3g); first: %s"
+                               % (c["bad"], c["elements"], c["max_err"], json.dumps(c["first_bad"][:3])))
+    loads_ok = True
+    for i, (g, w) in enumerate(zip(got_loads, ref_stats["layers"])):
+        if [int(v) for v in g] != w["expert_load"]:
+            loads_ok = False
+            res["problems"].append("layer %d expert_load %s, expected %s"
+                                   % (i, [int(v) for v in g], w["expert_load"]))
+    res["loads_ok"] = loads_ok
+    res["dropped"] = [int(N * cfg["mhmoe_heads"] * cfg["top_k"] - int(g.sum())) for g in got_loads]
+    det = (np.array_equal(runs[0][0].view(np.uint32), runs[1][0].view(np.uint32))
+           and all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1])))
+    res["deterministic"] = bool(det)
+    if not det:
+        diff = np.abs(runs[0][0].astype(np.float64) - runs[1][0])
+        res["problems"].append("not deterministic: run 2 differs from run 1 (max |diff| %.3g, %d elements)"
+                               % (float(np.nanmax(diff)) if diff.size else 0.0,
+                                  int((runs[0][0].view(np.uint32) != runs[1][0].view(np.uint32)).sum())))
+    res["ok"] = not res["problems"]
+    return res
+
+
+def matrix_worker(bundle, names, emulate):
+    io = import_helpers(bundle)
+    st = _start(bundle, emulate)
+    if st is None:
+        return 2
+    torch, device, rt = st
+    emit({"hello": _hello(torch, rt, emulate)})
+    # testing aid for the harness itself (docs/gpu-check.md): GPU_CHECK_INJECT=crash|hang|cudaerr:CONFIG
+    inject, _, inject_at = os.environ.get("GPU_CHECK_INJECT", "").partition(":")
+    for name in names:
+        emit({"start": name})
+        if name == inject_at and inject == "crash":
+            os._exit(139)
+        if name == inject_at and inject == "hang":
+            time.sleep(3600)
+        try:
+            res = run_config(bundle, name, torch, device, rt, emulate, io)
+        except Exception as e:  # noqa: BLE001  (a harness problem: report it, go on)
+            res = {"name": name, "ok": False,
+                   "problems": ["exception: %s: %s" % (type(e).__name__, e)],
+                   "traceback": traceback.format_exc()[-2000:]}
+            err = rt.error()
+            if not err and not emulate and "cuda" in str(e).lower():
+                err = str(e)[:500]  # e.g. torch's synchronize after a kernel fault
+            if err:
+                res["cuda_error"] = err
+                rt.clear_error()
+        if name == inject_at and inject == "cudaerr":
+            res.update(ok=False, cuda_error="injected")
+            res.setdefault("problems", []).append("CUDA error: injected")
+        emit({"config": res})
+        if res.get("cuda_error"):
+            return 3  # a CUDA error may have poisoned this process's context: start afresh
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmark worker
+# --------------------------------------------------------------------------------------------------
+def _matmul_point(torch, timer, n, D, X, warmup, iters, tf32):
+    set_tf32(torch, tf32)
+    A = torch.randn(n, D, device="cuda", dtype=torch.float32)
+    B = torch.randn(D, X, device="cuda", dtype=torch.float32)
+    C = torch.empty(n, X, device="cuda", dtype=torch.float32)
+    t = timer.time(lambda: torch.matmul(A, B, out=C), warmup, iters)
+    # which arithmetic did cuBLAS use?  f32: relative error ~1e-6, TF32: ~1e-3
+    rows = min(n, 64)
+    exact = A[:rows].double() @ B.double()
+    t["rel_err"] = float(((C[:rows].double() - exact).abs().max() / exact.abs().max()).item())
+    set_tf32(torch, False)
+    return t
+
+
+def bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s):
+    io = import_helpers(bundle)
+    st = _start(bundle, emulate)
+    if st is None:
+        return 2
+    torch, device, rt = st
+    hello = _hello(torch, rt, emulate)
+    if not emulate:
+        hello["tf32_api"] = set_tf32(torch, False)
+    emit({"hello": hello})
+    bdir = os.path.join(bundle, "bench")
+    with open(os.path.join(bdir, "meta.json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(bdir, "config.json")) as f:
+        cfg = io.canonical_config(json.load(f))
+    D, h, k = cfg["hidden_size"], cfg["mhmoe_heads"], cfg["top_k"]
+    t0 = time.perf_counter()
+    W = io.random_weights(cfg, meta["weight_seed"], meta.get("gate_scale", 2.0))
+    model = CompiledModel(os.path.join(bdir, "model-emu.so" if emulate else "model.so"))
+    err = rt.error()
+    if err:
+        emit({"fatal": "loading the bench model's kernels failed: " + err})
+        return 3
+    model.bind(W, torch, device)
+    import torch_mhmoe  # the bundle's copy of bench/torch_mhmoe.py
+    eager = torch_mhmoe.MHMoEEager(cfg, W)
+    for lw in eager.layers:
+        for kname in list(lw):
+            lw[kname] = lw[kname].to(device)
+    del W
+    emit({"setup_s": round(time.perf_counter() - t0, 2)})
+    timer = Timer(torch, emulate)
+
+    for n in tokens:
+        pt = {"tokens": n, "flops": layer_flops(cfg, n), "ok": False, "problems": []}
+        problems = pt["problems"]
+        x = torch.from_numpy(io.random_input((n, D), meta["input_seed"])).to(device)
+
+        # the torch references first, so that they are there even if mhmoe faults
+        # cuBLAS sgemm [n, D] x [D, X] with the layer's FLOPs (X rounded to a multiple of 64)
+        if not emulate:
+            X = max(64, int(round(pt["flops"] / (2.0 * n * D) / 64.0)) * 64)
+            pt["gemm"] = {"shape": [n, D, X], "flops": 2 * n * D * X}
+            for key, tf32 in (("cublas_f32", False), ("cublas_tf32", True)):
+                m = _matmul_point(torch, timer, n, D, X, warmup, iters, tf32)
+                m["tflops"] = pt["gemm"]["flops"] / m["median_ms"] / 1e9
+                pt[key] = m
+            if pt["cublas_f32"]["rel_err"] > 1e-4:
+                problems.append("the f32 cuBLAS reference looks like TF32 (rel err %.2g)"
+                                % pt["cublas_f32"]["rel_err"])
+            set_tf32(torch, False)
+        # torch eager, f32 (no TF32), same weights and input
+        with torch.inference_mode():
+            pt["torch_eager"] = timer.time(lambda: eager(x), warmup, iters)
+            y = eager(x).cpu().numpy()
+        pt["torch_eager"]["tflops"] = pt["flops"] / pt["torch_eager"]["median_ms"] / 1e9
+
+        # mhmoe
+        out, loads = model.alloc_outputs(torch, device, n)
+        argv = model.argv(x, out, loads)
+        state = {"rc": 0}
+
+        def prep():
+            for l in loads:
+                l.zero_()
+            timer.sync()  # the model's stream does not wait for torch's
+
+        def fwd():
+            state["rc"] |= model.forward(argv, n)
+
+        def check():
+            err = rt.error()
+            if state["rc"] or err:
+                raise RuntimeError("mhmoe_forward returned %d%s"
+                                   % (state["rc"], ", CUDA error: " + err if err else ""))
+
+        try:
+            prep()
+            t1 = time.perf_counter()
+            fwd()
+            timer.sync()
+            check()
+            first_ms = (time.perf_counter() - t1) * 1e3
+            # keep a point within its budget if the forward is slow
+            it = max(3, min(iters, int(point_budget_s * 1e3 / 2 / max(first_ms, 1e-3)) - warmup))
+            pt["mhmoe"] = timer.time(fwd, max(0, warmup - 1), it, prep=prep, check=check)
+            pt["mhmoe"]["first_ms"] = round(first_ms, 3)
+        except RuntimeError as e:
+            pt["error"] = str(e)
+            pt["cuda_error"] = rt.error()
+            emit({"bench": pt})
+            return 3
+        pt["mhmoe"]["tflops"] = pt["flops"] / pt["mhmoe"]["median_ms"] / 1e9
+        if "cublas_f32" in pt:
+            pt["mhmoe_over_cublas_f32"] = pt["mhmoe"]["tflops"] / pt["cublas_f32"]["tflops"]
+        got = out.cpu().numpy()
+        total = int(sum(int(l.sum().item()) for l in loads))
+        pt["expert_load_total"] = total
+        want = n * h * k * cfg["num_layers"]
+        if total != want:
+            problems.append("sum(expert_load) = %d, expected %d (dropless)" % (total, want))
+        if not np.isfinite(got).all():
+            problems.append("%d non-finite outputs" % int((~np.isfinite(got)).sum()))
+        diff = np.abs(got.astype(np.float64) - y)
+        row = diff.max(-1) if diff.size else np.zeros(0)
+        pt["vs_torch"] = {"max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
+                          "tokens_off_1e-3": int((~(row <= 1e-3)).sum())}
+        if pt["vs_torch"]["tokens_off_1e-3"] > max(1, n // 200):
+            problems.append("%d of %d tokens differ from torch eager by > 1e-3"
+                            % (pt["vs_torch"]["tokens_off_1e-3"], n))
+        pt["ok"] = not problems
+        emit({"bench": pt})
+    return 0
+
+
+def worker_main(kind, bundle, names=None, tokens=None, warmup=3, iters=20, emulate=False,
+                point_budget_s=60.0):
+    bundle = os.path.abspath(bundle)
+    try:
+        if kind == "matrix":
+            return matrix_worker(bundle, names, emulate)
+        return bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s)
+    except Exception as e:  # noqa: BLE001
+        emit({"fatal": "%s: %s" % (type(e).__name__, e), "traceback": traceback.format_exc()[-3000:]})
+        return 4
+
+
+def fmt_ms(v):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else "%.3f" % v
