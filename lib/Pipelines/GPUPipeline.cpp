@@ -26,7 +26,10 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToGPU());
-  pm.addPass(createConvertMHMoEExpertApplyToGPU());
+  ConvertMHMoEExpertApplyToGPUOptions expertOpts;
+  expertOpts.chip = opts.chip;
+  expertOpts.expectedTokens = opts.expectedTokens;
+  pm.addPass(createConvertMHMoEExpertApplyToGPU(expertOpts));
   pm.addPass(createCanonicalizerPass());
 
   bufferization::OneShotBufferizePassOptions bufOpts;
@@ -40,7 +43,10 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   // Buffers: projections as GEMM kernels; every other linalg op (norms,
   // residual, bias broadcast, fills) through tiled parallel loops to
   // element-wise kernels.
-  pm.addPass(createMHMoELowerProjectionGemmToGPU());
+  MHMoELowerProjectionGemmToGPUOptions projOpts;
+  projOpts.chip = opts.chip;
+  projOpts.expectedTokens = opts.expectedTokens;
+  pm.addPass(createMHMoELowerProjectionGemmToGPU(projOpts));
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createParallelLoopTilingPass({kElementwiseBlock}));
   pm.addPass(createCanonicalizerPass());

@@ -206,6 +206,12 @@ def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
     sub-token's k rows in choice order. Grids are host-computable upper
     bounds, so nothing is read back to the host.
   }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVIDIA chip whose SM count the tile cost model assumes">,
+    Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
+           "Token count the tile cost model sizes for (tokens are dynamic)">
+  ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
@@ -221,6 +227,12 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
     blocks; each thread computes a register tile of A·Bᵀ vectorised along k
     and adds it into the output (which holds the broadcast bias).
   }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVIDIA chip whose SM count the tile cost model assumes">,
+    Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
+           "Token count the tile cost model sizes for (tokens are dynamic)">
+  ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect",

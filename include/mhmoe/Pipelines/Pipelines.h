@@ -39,6 +39,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Kernel serialisation: isa (PTX), bin (cubin, runs "
                      "ptxas), fatbin (cubin + PTX)"),
       llvm::cl::init("fatbin")};
+  PassOptions::Option<int64_t> expectedTokens{
+      *this, "expected-tokens",
+      llvm::cl::desc("Token count the GEMM tile cost model sizes for"),
+      llvm::cl::init(2048)};
   PassOptions::Option<bool> entryPoint{
       *this, "entry-point",
       llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI"),

@@ -4,18 +4,82 @@
 using namespace mlir;
 using namespace mlir::mhmoe;
 
-GPUGemmTiling mlir::mhmoe::pickGPUGemmTiling(int64_t n, int64_t numB) {
-  GPUGemmTiling t;
-  // 64 vector<4> accumulators at most (256 of the 255 usable registers would
-  // spill): 4x4 for one B operand, 4x2 when fc1 and fc3 share A.
-  t.nr = pickTileWidth(n, numB > 1 ? 2 : 4);
-  // Narrow outputs (the router's E, small heads) get fewer column threads
-  // and more row threads so a block still has 256 threads of work.
-  while (t.threadsX > 1 && t.blockCols() / 2 >= n) {
-    t.threadsX /= 2;
-    t.threadsY *= 2;
-  }
-  return t;
+GPUMachine GPUMachine::forChip(StringRef chip) {
+  GPUMachine m;
+  // Full-size parts of each generation (A100, A10/A40, L40, H100/H200).
+  if (chip.starts_with("sm_80"))
+    m.numSMs = 108;
+  else if (chip.starts_with("sm_86"))
+    m.numSMs = 84;
+  else if (chip.starts_with("sm_89"))
+    m.numSMs = 142;
+  else if (chip.starts_with("sm_9"))
+    m.numSMs = 132;
+  if (chip.starts_with("sm_86") || chip.starts_with("sm_89"))
+    m.threadsPerSM = 1536;
+  return m;
+}
+
+GPUGemmTiling mlir::mhmoe::pickGPUGemmTiling(const GPUGemmShape &shape,
+                                             const GPUMachine &machine,
+                                             int64_t blockRows) {
+  auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  const int64_t vw = 4;
+  // 32-bit registers for accumulators and the loaded operand vectors; the
+  // rest of the 255 hold addresses and indices.
+  const int64_t regBudget = 160;
+  // A vector load through L1 costs about as much issue bandwidth as this
+  // many FMAs (one vector FMA per lane per load otherwise).
+  const double loadCost = 2.0;
+  // A float from L2 costs about this many FMA issue slots.
+  const double l2Cost = 8.0;
+  GPUGemmTiling best;
+  double bestCost = -1;
+  for (int64_t mr : {1, 2, 4, 8})
+    for (int64_t nr : {1, 2, 4, 8}) {
+      if (shape.n % nr != 0)
+        continue;
+      int64_t regs = (mr * nr * shape.numB + mr + nr * shape.numB) * vw;
+      if (regs > regBudget)
+        continue;
+      for (int64_t threads : {128, 256})
+        for (int64_t tx = 1; tx <= threads; tx *= 2) {
+          int64_t ty = threads / tx;
+          if (blockRows > 0 && mr * ty != blockRows)
+            continue;
+          // Column threads beyond n would idle: no strip wider than needed.
+          if (tx > 1 && nr * (tx / 2) >= shape.n)
+            continue;
+          int64_t blocks = ceilDiv(shape.rows, mr * ty) *
+                           ceilDiv(shape.n, nr * tx);
+          // Per k: the thread's FMAs, its vector loads from L1, and its
+          // share of the block's A and B rows fetched from L2 (threads of a
+          // block share rows, so squarer blocks fetch less).
+          double perThread =
+              double(shape.k) *
+              (mr * nr * shape.numB + loadCost * (mr + nr * shape.numB) / vw +
+               l2Cost * double(mr * ty + nr * shape.numB * tx) / threads);
+          // Throughput: the busiest SM's share of blocks, each thread's
+          // work issued over the SM's FP32 lanes. Latency: one thread's
+          // dependent FMA chain bounds a nearly idle machine (few rows).
+          double throughput = double(ceilDiv(blocks, machine.numSMs)) *
+                              double(threads) * perThread / machine.fp32Lanes;
+          double latency = perThread * machine.fmaLatency;
+          double cost = std::max(throughput, latency);
+          if (bestCost < 0 || cost < bestCost ||
+              (cost == bestCost && mr * nr > best.mr * best.nr)) {
+            bestCost = cost;
+            best.mr = mr;
+            best.nr = nr;
+            best.threadsX = tx;
+            best.threadsY = ty;
+            best.vectorWidth = vw;
+          }
+        }
+    }
+  (void)machine.threadsPerSM;
+  assert(bestCost >= 0 && "no tiling fits (mr=1, nr=1 always should)");
+  return best;
 }
 
 void mlir::mhmoe::emitGPUThreadTile(OpBuilder &b, Location loc,

@@ -30,7 +30,12 @@ bool isLastDimContiguous(MemRefType t) {
 
 struct MatmulTransposeBToGemmKernel
     : OpRewritePattern<linalg::MatmulTransposeBOp> {
-  using OpRewritePattern::OpRewritePattern;
+  MatmulTransposeBToGemmKernel(MLIRContext *ctx, GPUMachine machine,
+                               int64_t expectedTokens)
+      : OpRewritePattern(ctx), machine(machine),
+        expectedTokens(expectedTokens) {}
+  GPUMachine machine;
+  int64_t expectedTokens;
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
@@ -50,7 +55,11 @@ struct MatmulTransposeBToGemmKernel
         !isLastDimContiguous(bT))
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");
     int64_t n = bT.getDimSize(0), k = bT.getDimSize(1);
-    GPUGemmTiling tiling = pickGPUGemmTiling(n, 1);
+    GPUGemmShape shape;
+    shape.rows = aT.isDynamicDim(0) ? expectedTokens : aT.getDimSize(0);
+    shape.n = n;
+    shape.k = k;
+    GPUGemmTiling tiling = pickGPUGemmTiling(shape, machine);
 
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
@@ -88,9 +97,11 @@ struct MatmulTransposeBToGemmKernel
 struct MHMoELowerProjectionGemmToGPUPass
     : mhmoe::impl::MHMoELowerProjectionGemmToGPUBase<
           MHMoELowerProjectionGemmToGPUPass> {
+  using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<MatmulTransposeBToGemmKernel>(&getContext());
+    patterns.add<MatmulTransposeBToGemmKernel>(
+        &getContext(), GPUMachine::forChip(chip), expectedTokens);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -22,7 +22,9 @@
 #include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/JSON.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::mhmoe {
@@ -72,7 +74,26 @@ Value allocIndex(OpBuilder &b, Location loc, int64_t n) {
 }
 
 struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
-  using OpRewritePattern::OpRewritePattern;
+  ExpertApplyToGroupedGemmKernels(MLIRContext *ctx, GPUMachine machine,
+                                  int64_t expectedTokens)
+      : OpRewritePattern(ctx), machine(machine),
+        expectedTokens(expectedTokens) {}
+  GPUMachine machine;
+  int64_t expectedTokens;
+
+  /// Expected (sub-token, choice) pairs: tokens x heads x k, heads from the
+  /// module's model config when there is one.
+  int64_t expectedPairs(ExpertApplyOp op, int64_t d, int64_t k) const {
+    int64_t heads = 1;
+    if (auto module = op->getParentOfType<ModuleOp>())
+      if (auto cfg = module->getAttrOfType<StringAttr>("mhmoe.config"))
+        if (auto parsed = llvm::json::parse(cfg.getValue()))
+          if (auto *obj = parsed->getAsObject())
+            if (std::optional<int64_t> hidden = obj->getInteger("hidden_size"))
+              if (*hidden > 0 && *hidden % d == 0)
+                heads = *hidden / d;
+    return expectedTokens * heads * k;
+  }
 
   LogicalResult matchAndRewrite(ExpertApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -166,12 +187,16 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
                    store(kb, l, scan.getResult(0), expertCount, ex);
                  });
     // 1c. Offsets over experts and the (expert, row block) tile table.
-    GPUGemmTiling t1 = pickGPUGemmTiling(f, fc3 ? 2 : 1);
-    GPUGemmTiling t2 = pickGPUGemmTiling(d, 1);
-    // Both GEMMs walk the same row tiles.
-    t2.threadsY = t1.threadsY * t1.mr / t2.mr;
-    while (t2.threadsX > 1 && t2.threadsX * t2.threadsY > 256)
-      t2.threadsX /= 2;
+    // Tiles from the cost model; GEMM 2 walks GEMM 1's row tiles.
+    GPUGemmShape s1, s2;
+    s1.rows = s2.rows = expectedPairs(op, d, k);
+    s1.n = f;
+    s1.k = d;
+    s1.numB = fc3 ? 2 : 1;
+    s2.n = d;
+    s2.k = f;
+    GPUGemmTiling t1 = pickGPUGemmTiling(s1, machine);
+    GPUGemmTiling t2 = pickGPUGemmTiling(s2, machine, t1.blockRows());
     int64_t blockRows = t1.blockRows();
     Value cBM = cIndex(b, loc, blockRows);
     Value offsets = allocIndex(b, loc, e + 1);
@@ -361,9 +386,11 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
 struct ConvertMHMoEExpertApplyToGPUPass
     : mhmoe::impl::ConvertMHMoEExpertApplyToGPUBase<
           ConvertMHMoEExpertApplyToGPUPass> {
+  using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ExpertApplyToGroupedGemmKernels>(&getContext());
+    patterns.add<ExpertApplyToGroupedGemmKernels>(
+        &getContext(), GPUMachine::forChip(chip), expectedTokens);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -1,23 +1,27 @@
-// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu --canonicalize --cse | FileCheck %s
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=4096" --canonicalize --cse | FileCheck %s
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=16" --canonicalize --cse | FileCheck %s --check-prefix=FEW
 
 // A projection (transposed-B matmul into the bias-initialised output) as one
-// kernel: blocks over (64-column strip, 64-row block), 16 x 16 threads, each
-// a 4 x 4 register tile of vector<4> dot products along k, added into C.
+// kernel over (column strip, row block) blocks of 16 x 16 threads, each thread
+// a register tile of vector<4> dot products along k, added into C. The tile
+// comes from the cost model: for many tokens 2 x 2 per thread (32 x 32
+// blocks: fewer L1/L2 loads per FMA); for 16 tokens 1 x 1 (more blocks in
+// flight, shorter dependent chains).
 #a = affine_map<(m, n, k) -> (m, k)>
 #b = affine_map<(m, n, k) -> (n, k)>
 #c = affine_map<(m, n, k) -> (m, n)>
 // CHECK-LABEL: func @proj
 // CHECK-SAME: (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<96x64xf32>, %[[C:.*]]: memref<?x96xf32>)
 // CHECK: %[[M:.*]] = memref.dim %[[X]], %c0
-// CHECK: %[[RB:.*]] = arith.ceildivui %[[M]], %c64
+// CHECK: %[[RB:.*]] = arith.ceildivui %[[M]], %c32
 // CHECK: %[[GY:.*]] = arith.maxui %[[RB]], %c1
-// CHECK: gpu.launch blocks(%[[BX:.*]], %[[BY:.*]], %{{.*}}) in (%{{.*}} = %c2, %{{.*}} = %[[GY]], %{{.*}} = %c1) threads(%[[TX:.*]], %[[TY:.*]], %{{.*}}) in (%{{.*}} = %c16, %{{.*}} = %c16, %{{.*}} = %c1)
-// CHECK:   %[[R0:.*]] = arith.muli %[[BY]], %c64
-// CHECK:   arith.muli %[[TY]], %c4
-// CHECK:   arith.muli %[[TX]], %c4
+// CHECK: gpu.launch blocks(%[[BX:.*]], %[[BY:.*]], %{{.*}}) in (%{{.*}} = %c3, %{{.*}} = %[[GY]], %{{.*}} = %c1) threads(%[[TX:.*]], %[[TY:.*]], %{{.*}}) in (%{{.*}} = %c16, %{{.*}} = %c16, %{{.*}} = %c1)
+// CHECK:   %[[R0:.*]] = arith.muli %[[BY]], %c32
+// CHECK:   arith.muli %[[TY]], %c2
+// CHECK:   arith.muli %[[TX]], %c2
 // CHECK:   arith.cmpi ult, %{{.*}}, %c96
 // CHECK:   scf.if
-// CHECK:     scf.for %{{.*}} = %c0 to %c64 step %c4 iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// CHECK:     scf.for %{{.*}} = %c0 to %c64 step %c4 iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
 // CHECK:       vector.load %[[X]]
 // CHECK:       vector.load %[[W]]
 // CHECK:       vector.fma
@@ -26,6 +30,11 @@
 // CHECK:     arith.addf %[[PREV]]
 // CHECK:     memref.store %{{.*}}, %[[C]]
 // CHECK-NOT: linalg.matmul
+
+// FEW-LABEL: func @proj
+// FEW: arith.ceildivui %{{.*}}, %c16
+// FEW: gpu.launch blocks({{.*}}) in ({{.*}} = %c6, {{.*}}) threads({{.*}}) in ({{.*}} = %c16, {{.*}} = %c16, {{.*}} = %c1)
+// FEW: scf.for %{{.*}} = %c0 to %c64 step %c4 iter_args(%{{[^,]*}}) -> (vector<4xf32>)
 func.func @proj(%x: memref<?x64xf32>, %w: memref<96x64xf32>, %out: memref<?x96xf32>) {
   linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : memref<?x64xf32>, memref<96x64xf32>) outs(%out : memref<?x96xf32>)
   return

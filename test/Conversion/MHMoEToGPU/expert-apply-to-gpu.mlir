@@ -29,11 +29,12 @@
 // CHECK: %[[PERM:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
 // CHECK: gpu.launch
 // CHECK:   memref.store %{{.*}}, %[[PERM]]
-// 2. GEMM 1: F=64 in 2 strips of 16 threads x 2 columns, 16 x 4 rows; the
-// A rows are gathered through the permutation; fc1 and fc3 share A loads;
-// SwiGLU in the epilogue.
+// 2. GEMM 1, tiled by the cost model (2048 expected tokens, so 4096 pairs):
+// F=64 in 4 strips of 8 column threads, 32 row threads x 2 rows = the
+// 64-row tiles; the A rows are gathered through the permutation; fc1 and fc3
+// share A loads; SwiGLU in the epilogue.
 // CHECK: %[[H:.*]] = memref.alloc(%{{.*}}) : memref<?x64xf32>
-// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c2, {{.*}} = %[[MAXT:.*]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c16, {{.*}} = %c16, {{.*}} = %c1)
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}} = %[[MAXT:.*]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c8, {{.*}} = %c32, {{.*}} = %c1)
 // CHECK:   memref.load %[[TILES]][%c8]
 // CHECK:   memref.load %[[PERM]]
 // CHECK:   vector.load %[[XB]]{{.*}} : memref<?x32xf32>, vector<4xf32>
@@ -42,9 +43,10 @@
 // CHECK:   vector.fma
 // CHECK:   math.exp
 // CHECK:   memref.store %{{.*}}, %[[H]]
-// 3. GEMM 2 over the hidden rows; combine weight; each pair's own row.
+// 3. GEMM 2 over the same 64-row tiles (its own column tiling); combine
+// weight; each pair's own row.
 // CHECK: %[[PAIRS:.*]] = memref.alloc(%{{.*}}) : memref<?x32xf32>
-// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %[[MAXT]], {{.*}} = %c1)
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}} = %[[MAXT]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c4, {{.*}} = %c64, {{.*}} = %c1)
 // CHECK:   vector.load %[[H]]
 // CHECK:   vector.load %[[B2]]
 // CHECK:   memref.store %{{.*}}, %[[PAIRS]]
