@@ -35,59 +35,74 @@ GPUGemmTiling mlir::mhmoe::pickGPUGemmTiling(const GPUGemmShape &shape,
   const double l2Cost = 8.0;
   GPUGemmTiling best;
   double bestCost = -1;
-  for (int64_t mr : {1, 2, 4, 8})
-    for (int64_t nr : {1, 2, 4, 8}) {
-      if (shape.n % nr != 0)
-        continue;
-      int64_t regs = (mr * nr * shape.numB + mr + nr * shape.numB) * vw;
-      if (regs > regBudget)
-        continue;
-      for (int64_t threads : {128, 256})
-        for (int64_t tx = 1; tx <= threads; tx *= 2) {
-          int64_t ty = threads / tx;
-          if (blockRows > 0 && mr * ty != blockRows)
-            continue;
-          // Column threads beyond n would idle: no strip wider than needed.
-          if (tx > 1 && nr * (tx / 2) >= shape.n)
-            continue;
-          int64_t blocks = ceilDiv(shape.rows, mr * ty) *
-                           ceilDiv(shape.n, nr * tx);
-          // Per k: the thread's FMAs, its vector loads from L1, and its
-          // share of the block's A and B rows fetched from L2 (threads of a
-          // block share rows, so squarer blocks fetch less).
-          double perThread =
-              double(shape.k) *
-              (mr * nr * shape.numB + loadCost * (mr + nr * shape.numB) / vw +
-               l2Cost * double(mr * ty + nr * shape.numB * tx) / threads);
-          // Throughput: the busiest SM's share of blocks, each thread's
-          // work issued over the SM's FP32 lanes. Latency: one thread's
-          // dependent FMA chain bounds a nearly idle machine (few rows).
-          double throughput = double(ceilDiv(blocks, machine.numSMs)) *
-                              double(threads) * perThread / machine.fp32Lanes;
-          double latency = perThread * machine.fmaLatency;
-          double cost = std::max(throughput, latency);
-          if (bestCost < 0 || cost < bestCost ||
-              (cost == bestCost && mr * nr > best.mr * best.nr)) {
-            bestCost = cost;
-            best.mr = mr;
-            best.nr = nr;
-            best.threadsX = tx;
-            best.threadsY = ty;
-            best.vectorWidth = vw;
+  // Second round without the idle-column rule, for a fixed block height
+  // that only a wide strip of few rows can cover.
+  for (bool allowIdleColumns : {false, true}) {
+    if (bestCost >= 0)
+      break;
+    for (int64_t mr : {1, 2, 4, 8})
+      for (int64_t nr : {1, 2, 4, 8}) {
+        if (shape.n % nr != 0)
+          continue;
+        int64_t regs = (mr * nr * shape.numB + mr + nr * shape.numB) * vw;
+        if (regs > regBudget)
+          continue;
+        for (int64_t threads : {128, 256})
+          for (int64_t tx = 1; tx <= threads; tx *= 2) {
+            int64_t ty = threads / tx;
+            if (blockRows > 0 && mr * ty != blockRows)
+              continue;
+            // Column threads beyond n would idle: no strip wider than needed.
+            if (!allowIdleColumns && tx > 1 && nr * (tx / 2) >= shape.n)
+              continue;
+            int64_t blocks =
+                ceilDiv(shape.rows, mr * ty) * ceilDiv(shape.n, nr * tx);
+            // Per k: the thread's FMAs, its vector loads from L1, and its
+            // share of the block's A and B rows fetched from L2 (threads of a
+            // block share rows, so squarer blocks fetch less).
+            double perThread =
+                double(shape.k) *
+                (mr * nr * shape.numB + loadCost * (mr + nr * shape.numB) / vw +
+                 l2Cost * double(mr * ty + nr * shape.numB * tx) / threads);
+            // Throughput: the busiest SM's share of blocks, each thread's
+            // work issued over the SM's FP32 lanes. Latency: one thread's
+            // dependent FMA chain bounds a nearly idle machine (few rows).
+            double throughput = double(ceilDiv(blocks, machine.numSMs)) *
+                                double(threads) * perThread / machine.fp32Lanes;
+            double latency = perThread * machine.fmaLatency;
+            double cost = std::max(throughput, latency);
+            if (bestCost < 0 || cost < bestCost ||
+                (cost == bestCost && mr * nr > best.mr * best.nr)) {
+              bestCost = cost;
+              best.mr = mr;
+              best.nr = nr;
+              best.threadsX = tx;
+              best.threadsY = ty;
+              best.vectorWidth = vw;
+            }
           }
-        }
-    }
+      }
+  }
   (void)machine.threadsPerSM;
-  assert(bestCost >= 0 && "no tiling fits (mr=1, nr=1 always should)");
+  if (bestCost < 0) {
+    // Unreachable for block heights this model produces (mr * ty with ty a
+    // power of two <= 256); kept so a caller's constraint is always met.
+    best = GPUGemmTiling();
+    best.mr = std::max<int64_t>(1, std::min<int64_t>(8, blockRows / 256));
+    best.nr = 1;
+    best.threadsX = 1;
+    best.threadsY = std::max<int64_t>(1, blockRows / best.mr);
+  }
   return best;
 }
 
-void mlir::mhmoe::emitGPUThreadTile(OpBuilder &b, Location loc,
-                                    NTGemmSpec spec,
+void mlir::mhmoe::emitGPUThreadTile(OpBuilder &b, Location loc, NTGemmSpec spec,
                                     const GPUGemmTiling &tiling,
                                     const LaunchIds &ids, Value blockRowBegin,
                                     Value blockRowEnd, int64_t n) {
-  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto idx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
   Value rowBegin = arith::AddIOp::create(
       b, loc, blockRowBegin,
       arith::MulIOp::create(b, loc, ids.threadY, idx(tiling.mr)));
@@ -95,7 +110,8 @@ void mlir::mhmoe::emitGPUThreadTile(OpBuilder &b, Location loc,
       b, loc, arith::AddIOp::create(b, loc, rowBegin, idx(tiling.mr)),
       blockRowEnd);
   Value col0 = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, ids.blockX, idx(tiling.blockCols())),
+      b, loc,
+      arith::MulIOp::create(b, loc, ids.blockX, idx(tiling.blockCols())),
       arith::MulIOp::create(b, loc, ids.threadX, idx(tiling.nr)));
   Value hasRows = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowBegin, blockRowEnd);
