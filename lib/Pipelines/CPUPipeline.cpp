@@ -12,6 +12,16 @@
 
 using namespace mlir;
 
+void mhmoe::addModelBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufOpts.unknownTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+}
+
 void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
                                    const CPUPipelineOptions &opts) {
   // Tensor level: the block into its ops, zero-copy head reshapes, fused
@@ -27,15 +37,7 @@ void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createMHMoEHoistWeightPacking());
   pm.addPass(createCanonicalizerPass()); // folds the no-op pads of packing
 
-  // Buffers: function boundaries keep identity layouts so the C entry point
-  // can describe every argument as a dense row-major array.
-  bufferization::OneShotBufferizePassOptions bufOpts;
-  bufOpts.bufferizeFunctionBoundaries = true;
-  bufOpts.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  bufOpts.unknownTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  addModelBufferization(pm);
   pm.addPass(createMHMoELowerProjectionGemm());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createMHMoEDeallocateBuffers());

@@ -32,13 +32,7 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createConvertMHMoEExpertApplyToGPU(expertOpts));
   pm.addPass(createCanonicalizerPass());
 
-  bufferization::OneShotBufferizePassOptions bufOpts;
-  bufOpts.bufferizeFunctionBoundaries = true;
-  bufOpts.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  bufOpts.unknownTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  addModelBufferization(pm);
 
   // Buffers: projections as GEMM kernels; every other linalg op (norms,
   // residual, bias broadcast, fills) through tiled parallel loops to

@@ -18,6 +18,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
 };
 
+/// One-Shot Bufferize of a model module. Function boundaries keep identity
+/// layouts so the C entry point can describe every argument as a dense
+/// row-major array.
+void addModelBufferization(OpPassManager &pm);
+
 /// Tensor-level mhmoe IR -> fused loops on buffers (before LLVM lowering).
 void buildCPUKernelPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
 /// Buffers/loops/vectors -> LLVM dialect.

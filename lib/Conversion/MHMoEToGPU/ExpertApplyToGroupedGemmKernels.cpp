@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../MHMoEToSCF/TensorBufferBridge.h"
+#include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
@@ -41,28 +42,6 @@ namespace {
 /// chunk, so the sort is parallel over both without atomics.
 constexpr int64_t kChunk = 256;
 constexpr int64_t kThreadsPerBlock = 128;
-
-Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
-  return memref::LoadOp::create(b, loc, mem, idx);
-}
-void store(OpBuilder &b, Location loc, Value v, Value mem, ValueRange idx) {
-  memref::StoreOp::create(b, loc, v, mem, idx);
-}
-Value addI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AddIOp::create(b, loc, x, y);
-}
-Value mulI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MulIOp::create(b, loc, x, y);
-}
-
-void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lb, ub, step, ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value iv, ValueRange) {
-                       body(fb, l, iv);
-                       scf::YieldOp::create(fb, l);
-                     });
-}
 
 Value allocIndex(OpBuilder &b, Location loc, Value n) {
   return memref::AllocOp::create(

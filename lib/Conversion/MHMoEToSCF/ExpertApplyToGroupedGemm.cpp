@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
+#include "BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
@@ -42,25 +43,6 @@ namespace {
 /// strips stream through L1.
 constexpr int64_t kRowBlock = 64;
 constexpr int64_t kVec = 8;
-
-Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
-  return memref::LoadOp::create(b, loc, mem, idx);
-}
-void store(OpBuilder &b, Location loc, Value v, Value mem, ValueRange idx) {
-  memref::StoreOp::create(b, loc, v, mem, idx);
-}
-Value addI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AddIOp::create(b, loc, x, y);
-}
-
-void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lb, ub, step, ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value iv, ValueRange) {
-                       body(fb, l, iv);
-                       scf::YieldOp::create(fb, l);
-                     });
-}
 
 /// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, vectorised.
 void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
+#include "BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
@@ -29,13 +30,6 @@ namespace {
 
 /// Sub-tokens per parallel iteration (they share one scratch allocation).
 constexpr int64_t kSubTokenBlock = 16;
-
-Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
-  return memref::LoadOp::create(b, loc, mem, idx);
-}
-void store(OpBuilder &b, Location loc, Value v, Value mem, ValueRange idx) {
-  memref::StoreOp::create(b, loc, v, mem, idx);
-}
 
 struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
   using OpRewritePattern::OpRewritePattern;

@@ -1,0 +1,42 @@
+//===- BufferLoopBuilders.h - short builders for loops over buffers -*- C++ -*-===//
+//
+// The CPU and GPU lowerings of the mhmoe ops write the same kind of code:
+// scalar loads and stores, index arithmetic and plain scf.for loops.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_LIB_CONVERSION_MHMOETOSCF_BUFFERLOOPBUILDERS_H
+#define MHMOE_LIB_CONVERSION_MHMOETOSCF_BUFFERLOOPBUILDERS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+namespace mlir::mhmoe {
+
+inline Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
+  return memref::LoadOp::create(b, loc, mem, idx);
+}
+inline void store(OpBuilder &b, Location loc, Value v, Value mem,
+                  ValueRange idx) {
+  memref::StoreOp::create(b, loc, v, mem, idx);
+}
+inline Value addI(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::AddIOp::create(b, loc, x, y);
+}
+inline Value mulI(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::MulIOp::create(b, loc, x, y);
+}
+
+/// scf.for lb to ub step `step` without loop-carried values.
+inline void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
+                    function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lb, ub, step, ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value iv, ValueRange) {
+                       body(fb, l, iv);
+                       scf::YieldOp::create(fb, l);
+                     });
+}
+
+} // namespace mlir::mhmoe
+
+#endif
