@@ -61,6 +61,9 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createLowerAffinePass());
   // LLVM intrinsics first (exp, rsqrt, fma); libm only for what has none (erf).
   pm.addPass(createConvertVectorToLLVMPass());
+  // n-D vector construction (the GPU emulation's MMA fragments) leaves
+  // ub.poison behind.
+  pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createArithToLLVMConversionPass());

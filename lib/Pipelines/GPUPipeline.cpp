@@ -29,6 +29,7 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   ConvertMHMoEExpertApplyToGPUOptions expertOpts;
   expertOpts.chip = opts.chip;
   expertOpts.expectedTokens = opts.expectedTokens;
+  expertOpts.math = opts.math;
   pm.addPass(createConvertMHMoEExpertApplyToGPU(expertOpts));
   pm.addPass(createCanonicalizerPass());
 
@@ -40,6 +41,7 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   MHMoELowerProjectionGemmToGPUOptions projOpts;
   projOpts.chip = opts.chip;
   projOpts.expectedTokens = opts.expectedTokens;
+  projOpts.math = opts.math;
   pm.addPass(createMHMoELowerProjectionGemmToGPU(projOpts));
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createParallelLoopTilingPass({kElementwiseBlock}));
@@ -68,6 +70,7 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
   }
   pm.addPass(createMHMoEGPUDeviceBuffers());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createMHMoEAlignWorkgroupBuffers());
   // One stream per call, every transfer and launch ordered on it (the
   // synchronous gpu.memcpy/dealloc forms have no lowering).
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());

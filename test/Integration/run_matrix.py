@@ -59,6 +59,9 @@ def main():
     p.add_argument("--workdir", required=True)
     p.add_argument("--device", required=True)
     p.add_argument("--rtol", type=float, help="override the tolerance of every config")
+    p.add_argument("--margin-threshold", type=float,
+                   help="override the routing margin the inputs are drawn with")
+    p.add_argument("--gpu-math", help="pass --gpu-math to mhmoe-run (simt, tf32, 3xtf32)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--filter", default="", help="only tests whose name contains this")
     a = p.parse_args()
@@ -72,6 +75,10 @@ def main():
         args = [w.replace("%S", a.tests_dir) for w in args]
         if a.rtol is not None:
             args += ["--rtol", str(a.rtol)]
+        if a.margin_threshold is not None:
+            args += ["--margin-threshold", str(a.margin_threshold)]
+        if a.gpu_math:
+            args += ["--mhmoe-arg=--gpu-math=" + a.gpu_math]
         jobs.append((t, args))
     if not jobs:
         print("FAIL: no reference configurations found in " + a.tests_dir)
@@ -83,7 +90,10 @@ def main():
                "--mhmoe-run", a.mhmoe_run, "--workdir", os.path.join(a.workdir, name),
                "--mhmoe-arg=--device=" + a.device] + args
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        first = (r.stdout.strip().splitlines() or ["(no output)"])[0]
+        lines = r.stdout.strip().splitlines()
+        # The verdict line (warnings about the input may come first).
+        first = next((l for l in lines if l.startswith(("PASS", "FAIL"))),
+                     lines[0] if lines else "(no output)")
         return name, r.returncode == 0 and first.startswith("PASS"), first, r.stdout
 
     failed = []
@@ -97,7 +107,8 @@ def main():
         print("FAIL: %d/%d configs failed on %s: %s" % (len(failed), len(jobs), a.device,
                                                         ", ".join(failed)))
         return 1
-    print("PASS: %d/%d configs on %s" % (len(jobs), len(jobs), a.device))
+    print("PASS: %d/%d configs on %s%s" % (len(jobs), len(jobs), a.device,
+                                         " (%s)" % a.gpu_math if a.gpu_math else ""))
     return 0
 
 

@@ -60,6 +60,12 @@ struct Options {
       "gpu-chip", cl::init("sm_90"),
       cl::desc("NVIDIA chip for --target=cuda (sm_80, sm_90, ...)"),
       cl::value_desc("sm_XY"), cl::cat(category)};
+  cl::opt<std::string> gpuMath{
+      "gpu-math", cl::init("3xtf32"),
+      cl::desc("GEMM arithmetic for the CUDA targets: simt (FP32 thread "
+               "tiles), tf32 or 3xtf32 (tensor cores; 3xtf32 keeps f32 "
+               "accuracy)"),
+      cl::value_desc("simt|tf32|3xtf32"), cl::cat(category)};
   cl::opt<EmitKind> emitKind{
       "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
       cl::values(
@@ -151,7 +157,8 @@ StringRef emitName(EmitKind k) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames(
-      {"o", "target", "gpu-chip", "emit", "no-parallel", "time-passes"});
+      {"o", "target", "gpu-chip", "gpu-math", "emit", "no-parallel",
+       "time-passes"});
   Options options;
   const auto &inputPath = options.inputPath;
   const auto &outputPath = options.outputPath;
@@ -170,6 +177,7 @@ int main(int argc, char **argv) {
     errs() << parseErrors;
     errs() << "usage: mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
               "[--target=cpu|cuda|cuda-emulator] [--gpu-chip=sm_XY] "
+              "[--gpu-math=simt|tf32|3xtf32] "
               "[--emit=mlir|lowered|llvm|obj|lib|ptx] "
               "[--no-parallel] [--time-passes]\n";
     return kExitBadInput;
@@ -197,6 +205,11 @@ int main(int argc, char **argv) {
                          "--gpu-chip must be sm_XY with XY >= 70 (got '" +
                              chip + "')");
   }
+  if (options.gpuMath != "simt" && options.gpuMath != "tf32" &&
+      options.gpuMath != "3xtf32")
+    return reportError(kExitBadInput, "unknown --gpu-math '" +
+                                          options.gpuMath +
+                                          "' (available: simt, tf32, 3xtf32)");
   if (emitKind == EmitKind::PTX && tgt != Target::CUDA)
     return reportError(kExitBadInput, "--emit=ptx needs --target=cuda");
 
@@ -222,6 +235,7 @@ int main(int argc, char **argv) {
   opts.emit = emitKind;
   opts.target = tgt;
   opts.gpuChip = options.gpuChip;
+  opts.gpuMath = options.gpuMath;
   opts.parallel = !options.noParallel;
   opts.timing = options.timePasses;
 

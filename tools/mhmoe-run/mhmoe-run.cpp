@@ -62,7 +62,8 @@ constexpr int kExitBadInput = 2;
 constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
     "[--stats STATS.json] [--bench K] [--compiled LIB] "
-    "[--device cpu|cuda|cuda-emulator] [--gpu-chip sm_XY] [--verbose]\n";
+    "[--device cpu|cuda|cuda-emulator] [--gpu-chip sm_XY]\n"
+    "       [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -104,6 +105,12 @@ struct Options {
       cl::desc("NVIDIA chip to compile for with --device cuda (default: the "
                "device's own, sm_XY)"),
       cl::value_desc("sm_XY"), cl::cat(category)};
+  cl::opt<std::string> gpuMath{
+      "gpu-math",
+      cl::desc("GEMM arithmetic with --device cuda|cuda-emulator: simt, tf32 "
+               "or 3xtf32 (default; tensor cores at f32 accuracy)"),
+      cl::value_desc("simt|tf32|3xtf32"), cl::init("3xtf32"),
+      cl::cat(category)};
   cl::opt<bool> verbose{
       "verbose",
       cl::desc("Report compile-cache hits and compile time on stderr"),
@@ -187,6 +194,8 @@ std::string cacheKey(const ModelConfig &config, const CompileOptions &opts) {
   key += targetName(opts.target);
   key += '\0';
   key += opts.target == Target::CUDA ? opts.gpuChip : "";
+  key += '\0';
+  key += opts.target != Target::CPU ? opts.gpuMath : "";
   key += '\0';
   key += compilerVersion();
   key += '\0';
@@ -357,6 +366,12 @@ int run(const Options &O) {
                            "' (available: cpu, cuda, cuda-emulator)"));
   if (O.gpuChip.getNumOccurrences() && compileOpts.target != Target::CUDA)
     return report(badInput("--gpu-chip needs --device cuda"));
+  if (O.gpuMath.getNumOccurrences() && compileOpts.target == Target::CPU)
+    return report(badInput("--gpu-math needs --device cuda or cuda-emulator"));
+  if (O.gpuMath != "simt" && O.gpuMath != "tf32" && O.gpuMath != "3xtf32")
+    return report(badInput("unknown --gpu-math '" + O.gpuMath +
+                           "' (available: simt, tf32, 3xtf32)"));
+  compileOpts.gpuMath = O.gpuMath;
   if (compileOpts.target == Target::CUDA) {
     // Fail before compiling when there is nothing to run on.
     if (!mhmoe_cuda_available())
@@ -547,7 +562,8 @@ int run(const Options &O) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames({"input", "output", "threads", "stats", "bench",
-                       "compiled", "device", "gpu-chip", "verbose"});
+                       "compiled", "device", "gpu-chip", "gpu-math",
+                       "verbose"});
   Options options;
   gOptions = &options;
   cl::HideUnrelatedOptions(category);

@@ -32,6 +32,8 @@ struct CompileOptions {
   Target target = Target::CPU;
   /// NVIDIA chip for Target::CUDA (sm_80, sm_90, ...).
   std::string gpuChip = "sm_90";
+  /// GEMM arithmetic of the CUDA targets: simt, tf32 or 3xtf32.
+  std::string gpuMath = "3xtf32";
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
   /// Print per-pass timing to stderr.

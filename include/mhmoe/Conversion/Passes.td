@@ -210,12 +210,16 @@ def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
-           "Token count the tile cost model sizes for (tokens are dynamic)">
+           "Token count the tile cost model sizes for (tokens are dynamic)">,
+    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+           "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
                            "mlir::arith::ArithDialect",
+                           "mlir::nvgpu::NVGPUDialect",
                            "mlir::bufferization::BufferizationDialect"];
 }
 
@@ -231,12 +235,16 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
-           "Token count the tile cost model sizes for (tokens are dynamic)">
+           "Token count the tile cost model sizes for (tokens are dynamic)">,
+    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+           "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect",
-                           "mlir::arith::ArithDialect"];
+                           "mlir::arith::ArithDialect",
+                           "mlir::nvgpu::NVGPUDialect"];
 }
 
 def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
@@ -251,18 +259,33 @@ def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
-def MHMoEEmulateGPULaunch : Pass<"mhmoe-emulate-gpu-launch"> {
-  let summary = "Run barrier-free gpu.launch kernels as CPU loops";
+def MHMoEAlignWorkgroupBuffers : Pass<"mhmoe-align-workgroup-buffers"> {
+  let summary = "Align the shared-memory buffers of GPU kernels to 16 bytes";
   let description = [{
-    Rewrites each `gpu.launch` into an `scf.parallel` over blocks containing
-    sequential loops over the block's threads (each thread's body in a
-    `memref.alloca_scope`). Valid for kernels without barriers, shuffles,
-    shared memory or other gpu ops, which is how mhmoe writes its kernels;
-    anything else is rejected with an error. Used to test the GPU kernels'
-    numerics on machines without a GPU.
+    Sets `llvm.align = 16` on every workgroup attribution of every
+    `gpu.func`, so the 16-byte vector stores that stage GEMM tiles in shared
+    memory are aligned (the NVVM lowering otherwise aligns a buffer only to
+    its element type). Run after `gpu-kernel-outlining`.
+  }];
+}
+
+def MHMoEEmulateGPULaunch : Pass<"mhmoe-emulate-gpu-launch"> {
+  let summary = "Run gpu.launch kernels as CPU loops";
+  let description = [{
+    Rewrites each `gpu.launch` into an `scf.parallel` over blocks. Inside, the
+    kernel body is cut at every `gpu.barrier` into segments, each a
+    sequential loop over the block's threads (each thread's part in a
+    `memref.alloca_scope`); values live across a barrier go through
+    per-thread buffers and shared memory (workgroup attributions) becomes a
+    per-block buffer. Barriers may sit in `scf.for` / `scf.if` with
+    block-uniform bounds and conditions. Warp-level `nvgpu.mma.sync`
+    (m16n8k8 TF32) becomes per-thread code over a shared scratch, following
+    the PTX fragment layout and reading operands as TF32. Other gpu ops
+    (shuffles, async copies) are rejected with an error. Used to test the
+    GPU kernels' numerics on machines without a GPU.
   }];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
-                           "mlir::arith::ArithDialect"];
+                           "mlir::arith::ArithDialect", "mlir::vector::VectorDialect"];
 }
 
 #endif

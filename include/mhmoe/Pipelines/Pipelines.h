@@ -48,6 +48,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "expected-tokens",
       llvm::cl::desc("Token count the GEMM tile cost model sizes for"),
       llvm::cl::init(2048)};
+  PassOptions::Option<std::string> math{
+      *this, "gpu-math",
+      llvm::cl::desc("GEMM arithmetic: simt (FP32 thread tiles), tf32 or "
+                     "3xtf32 (tensor cores; 3xtf32 keeps f32 accuracy)"),
+      llvm::cl::init("3xtf32")};
   PassOptions::Option<bool> entryPoint{
       *this, "entry-point",
       llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI"),

@@ -2,12 +2,13 @@
 //
 // After bufferization the two projections of each layer are transposed-B
 // `linalg.matmul`s accumulating into the bias-initialised output. Each
-// becomes one kernel over (column strip, row block) blocks whose threads run
-// register tiles of the NT dot-product code on the PyTorch [out, in] weight,
-// adding into the output in the epilogue.
+// becomes one kernel over (column strip, row block) blocks on the PyTorch
+// [out, in] weight, adding into the output in the epilogue: tensor-core
+// block tiles (TF32 / 3xTF32), or SIMT threads running register tiles of the
+// NT dot-product code.
 //
 //===----------------------------------------------------------------------===//
-#include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -31,11 +32,12 @@ bool isLastDimContiguous(MemRefType t) {
 struct MatmulTransposeBToGemmKernel
     : OpRewritePattern<linalg::MatmulTransposeBOp> {
   MatmulTransposeBToGemmKernel(MLIRContext *ctx, GPUMachine machine,
-                               int64_t expectedTokens)
+                               int64_t expectedTokens, GPUMathMode math)
       : OpRewritePattern(ctx), machine(machine),
-        expectedTokens(expectedTokens) {}
+        expectedTokens(expectedTokens), math(math) {}
   GPUMachine machine;
   int64_t expectedTokens;
+  GPUMathMode math;
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
@@ -59,36 +61,55 @@ struct MatmulTransposeBToGemmKernel
     shape.rows = aT.isDynamicDim(0) ? expectedTokens : aT.getDimSize(0);
     shape.n = n;
     shape.k = k;
-    GPUGemmTiling tiling = pickGPUGemmTiling(shape, machine);
-
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
     auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
     Value m = memref::DimOp::create(b, loc, a, 0);
-    Value bm = idx(tiling.blockRows());
-    emitLaunch(
-        b, loc, idx((n + tiling.blockCols() - 1) / tiling.blockCols()),
-        arith::CeilDivUIOp::create(b, loc, m, bm), tiling.threadsX,
-        tiling.threadsY, [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
-          Value r0 = arith::MulIOp::create(kb, l, ids.blockY, bm);
-          Value rEnd = arith::MinUIOp::create(
-              kb, l, arith::AddIOp::create(kb, l, r0, bm), m);
-          auto rowOf = [](OpBuilder &, Location, Value r) {
-            return SmallVector<Value>{r};
-          };
-          NTGemmSpec spec;
-          spec.a = {a, rowOf};
-          spec.bs.push_back({bw, rowOf});
-          spec.k = k;
-          spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                              ArrayRef<Value> dots) {
-            Value prev = memref::LoadOp::create(eb, l2, c, ValueRange{row, col});
-            memref::StoreOp::create(eb, l2,
-                                    arith::AddFOp::create(eb, l2, prev, dots[0]),
-                                    c, ValueRange{row, col});
-          };
-          emitGPUThreadTile(kb, l, spec, tiling, ids, r0, rEnd, n);
-        });
+    auto rowOf = [](OpBuilder &, Location, Value r) {
+      return SmallVector<Value>{r};
+    };
+    NTGemmSpec spec;
+    spec.a = {a, rowOf};
+    spec.bs.push_back({bw, rowOf});
+    spec.k = k;
+    spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
+                        ArrayRef<Value> dots) {
+      Value prev = memref::LoadOp::create(eb, l2, c, ValueRange{row, col});
+      memref::StoreOp::create(eb, l2, arith::AddFOp::create(eb, l2, prev, dots[0]),
+                              c, ValueRange{row, col});
+    };
+    // The block's rows [blockY * bm, min(+bm, m)).
+    auto rowRange = [&](OpBuilder &kb, Location l, Value blockY, int64_t bm) {
+      Value r0 = arith::MulIOp::create(kb, l, blockY, idx(bm));
+      Value rEnd = arith::MinUIOp::create(
+          kb, l, arith::AddIOp::create(kb, l, r0, idx(bm)), m);
+      return std::make_pair(r0, rEnd);
+    };
+    if (math == GPUMathMode::SIMT) {
+      GPUGemmTiling tiling = pickGPUGemmTiling(shape, machine);
+      int64_t bm = tiling.blockRows(), bn = tiling.blockCols();
+      emitLaunch(b, loc, idx((n + bn - 1) / bn),
+                 arith::CeilDivUIOp::create(b, loc, m, idx(bm)),
+                 tiling.threadsX, tiling.threadsY,
+                 [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+                   auto [r0, rEnd] = rowRange(kb, l, ids.blockY, bm);
+                   emitGPUThreadTile(kb, l, spec, tiling, ids, r0, rEnd, n);
+                 });
+    } else {
+      GPUMmaTiling tiling = pickGPUMmaTiling(shape, machine);
+      int64_t bm = tiling.blockRows, bn = tiling.blockCols;
+      emitLaunch(
+          b, loc, idx((n + bn - 1) / bn),
+          arith::CeilDivUIOp::create(b, loc, m, idx(bm)),
+          GPUMmaTiling::threads(), 1,
+          [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+            auto [r0, rEnd] = rowRange(kb, l, ids.blockY, bm);
+            Value col0 = arith::MulIOp::create(kb, l, ids.blockX, idx(bn));
+            emitGPUMmaBlockTile(kb, l, spec, tiling, math, ids.threadX,
+                                ids.workgroup, r0, rEnd, col0, n);
+          },
+          gpuMmaWorkgroupTypes(b.getContext(), tiling, 1));
+    }
     rewriter.eraseOp(op);
     return success();
   }
@@ -99,9 +120,16 @@ struct MHMoELowerProjectionGemmToGPUPass
           MHMoELowerProjectionGemmToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
+    std::optional<GPUMathMode> mode = parseGPUMathMode(math);
+    if (!mode) {
+      getOperation()->emitError()
+          << "unknown GPU math mode '" << math
+          << "' (expected simt, tf32 or 3xtf32)";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
     patterns.add<MatmulTransposeBToGemmKernel>(
-        &getContext(), GPUMachine::forChip(chip), expectedTokens);
+        &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -20,7 +20,7 @@
 #include "../MHMoEToSCF/TensorBufferBridge.h"
 #include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
-#include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -54,11 +54,12 @@ Value allocIndex(OpBuilder &b, Location loc, int64_t n) {
 
 struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
   ExpertApplyToGroupedGemmKernels(MLIRContext *ctx, GPUMachine machine,
-                                  int64_t expectedTokens)
+                                  int64_t expectedTokens, GPUMathMode math)
       : OpRewritePattern(ctx), machine(machine),
-        expectedTokens(expectedTokens) {}
+        expectedTokens(expectedTokens), math(math) {}
   GPUMachine machine;
   int64_t expectedTokens;
+  GPUMathMode math;
 
   /// Expected (sub-token, choice) pairs: tokens x heads x k, heads from the
   /// module's model config when there is one.
@@ -174,9 +175,17 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
     s1.numB = fc3 ? 2 : 1;
     s2.n = d;
     s2.k = f;
-    GPUGemmTiling t1 = pickGPUGemmTiling(s1, machine);
-    GPUGemmTiling t2 = pickGPUGemmTiling(s2, machine, t1.blockRows());
-    int64_t blockRows = t1.blockRows();
+    bool simt = math == GPUMathMode::SIMT;
+    GPUGemmTiling t1, t2;
+    GPUMmaTiling m1, m2;
+    if (simt) {
+      t1 = pickGPUGemmTiling(s1, machine);
+      t2 = pickGPUGemmTiling(s2, machine, t1.blockRows());
+    } else {
+      m1 = pickGPUMmaTiling(s1, machine);
+      m2 = pickGPUMmaTiling(s2, machine, m1.blockRows);
+    }
+    int64_t blockRows = simt ? t1.blockRows() : m1.blockRows;
     Value cBM = cIndex(b, loc, blockRows);
     Value offsets = allocIndex(b, loc, e + 1);
     Value tileStart = allocIndex(b, loc, e + 1);
@@ -246,80 +255,104 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       });
     };
 
+    // One grouped GEMM over the tile table: `spec(ex)` gives the operands and
+    // epilogue of expert ex's tile; n output columns per row.
+    auto groupedGemm = [&](int64_t n, const GPUGemmTiling &st,
+                           const GPUMmaTiling &mt,
+                           function_ref<NTGemmSpec(Value ex)> spec) {
+      auto colBlocks = [&](int64_t bn) { return cIndex(b, loc, (n + bn - 1) / bn); };
+      if (simt) {
+        emitLaunch(b, loc, colBlocks(st.blockCols()), maxTiles, st.threadsX,
+                   st.threadsY,
+                   [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+                     withTile(kb, l, ids.blockY,
+                              [&](OpBuilder &tb, Location l2, Value ex,
+                                  Value rowBegin, Value rowEnd) {
+                                emitGPUThreadTile(tb, l2, spec(ex), st, ids,
+                                                  rowBegin, rowEnd, n);
+                              });
+                   });
+        return;
+      }
+      NTGemmSpec probe = spec(c0);
+      emitLaunch(
+          b, loc, colBlocks(mt.blockCols), maxTiles, GPUMmaTiling::threads(),
+          1,
+          [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
+            withTile(kb, l, ids.blockY,
+                     [&](OpBuilder &tb, Location l2, Value ex, Value rowBegin,
+                         Value rowEnd) {
+                       Value col0 = mulI(tb, l2, ids.blockX,
+                                         cIndex(tb, l2, mt.blockCols));
+                       emitGPUMmaBlockTile(tb, l2, spec(ex), mt, math,
+                                           ids.threadX, ids.workgroup,
+                                           rowBegin, rowEnd, col0, n);
+                     });
+          },
+          gpuMmaWorkgroupTypes(b.getContext(), mt, probe.bs.size()));
+    };
+    auto expertRows = [](Value ex) {
+      return [ex](OpBuilder &, Location, Value r) {
+        return SmallVector<Value>{ex, r};
+      };
+    };
+
     // 2. GEMM 1: hidden[row] = act(x[pair(row) / k] · fc1[ex]ᵀ (+ b1), ...).
     Value hidden = memref::AllocOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic, f}, f32), numPairs);
-    emitLaunch(
-        b, loc, cIndex(b, loc, (f + t1.blockCols() - 1) / t1.blockCols()),
-        maxTiles, t1.threadsX, t1.threadsY,
-        [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
-          withTile(kb, l, ids.blockY, [&](OpBuilder &tb, Location l2, Value ex,
-                                          Value rowBegin, Value rowEnd) {
-            NTGemmSpec g1;
-            g1.a = {x, [&](OpBuilder &ab, Location l3, Value row) {
-                      Value pair = load(ab, l3, perm, row);
-                      return SmallVector<Value>{
-                          arith::DivUIOp::create(ab, l3, pair, cK)};
-                    }};
-            auto expertRow = [ex](OpBuilder &, Location, Value r) {
-              return SmallVector<Value>{ex, r};
-            };
-            g1.bs.push_back({fc1, expertRow});
-            if (fc3)
-              g1.bs.push_back({fc3, expertRow});
-            g1.k = d;
-            g1.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row,
-                                  Value col, ArrayRef<Value> dots) {
-              Value z1 = dots[0], z3;
-              if (b1)
-                z1 = arith::AddFOp::create(eb, l3, z1,
-                                           load(eb, l3, b1, ValueRange{ex, col}));
-              if (fc3) {
-                z3 = dots[1];
-                if (b3)
-                  z3 = arith::AddFOp::create(
-                      eb, l3, z3, load(eb, l3, b3, ValueRange{ex, col}));
-              }
-              store(eb, l3, emitActivation(eb, l3, act, z1, z3), hidden,
-                    ValueRange{row, col});
-            };
-            emitGPUThreadTile(tb, l2, g1, t1, ids, rowBegin, rowEnd, f);
-          });
-        });
+    groupedGemm(f, t1, m1, [&](Value ex) {
+      NTGemmSpec g1;
+      g1.a = {x, [&](OpBuilder &ab, Location l3, Value row) {
+                Value pair = load(ab, l3, perm, row);
+                return SmallVector<Value>{arith::DivUIOp::create(ab, l3, pair, cK)};
+              }};
+      g1.bs.push_back({fc1, expertRows(ex)});
+      if (fc3)
+        g1.bs.push_back({fc3, expertRows(ex)});
+      g1.k = d;
+      g1.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
+                            ArrayRef<Value> dots) {
+        Value z1 = dots[0], z3;
+        if (b1)
+          z1 = arith::AddFOp::create(eb, l3, z1,
+                                     load(eb, l3, b1, ValueRange{ex, col}));
+        if (fc3) {
+          z3 = dots[1];
+          if (b3)
+            z3 = arith::AddFOp::create(eb, l3, z3,
+                                       load(eb, l3, b3, ValueRange{ex, col}));
+        }
+        store(eb, l3, emitActivation(eb, l3, act, z1, z3), hidden,
+              ValueRange{row, col});
+      };
+      return g1;
+    });
 
     // 3. GEMM 2: pairOut[pair(row)] = w[pair] * (hidden[row] · fc2[ex]ᵀ + b2).
     Value pairOut = memref::AllocOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic, d}, f32), numPairs);
-    emitLaunch(
-        b, loc, cIndex(b, loc, (d + t2.blockCols() - 1) / t2.blockCols()),
-        maxTiles, t2.threadsX, t2.threadsY,
-        [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
-          withTile(kb, l, ids.blockY, [&](OpBuilder &tb, Location l2, Value ex,
-                                          Value rowBegin, Value rowEnd) {
-            NTGemmSpec g2;
-            g2.a = {hidden, [](OpBuilder &, Location, Value r) {
-                      return SmallVector<Value>{r};
-                    }};
-            g2.bs.push_back({fc2, [ex](OpBuilder &, Location, Value r) {
-                               return SmallVector<Value>{ex, r};
-                             }});
-            g2.k = f;
-            g2.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row,
-                                  Value col, ArrayRef<Value> dots) {
-              Value y = dots[0];
-              if (b2)
-                y = arith::AddFOp::create(eb, l3, y,
-                                          load(eb, l3, b2, ValueRange{ex, col}));
-              Value pair = load(eb, l3, perm, row);
-              Value s = arith::DivUIOp::create(eb, l3, pair, cK);
-              Value c = arith::RemUIOp::create(eb, l3, pair, cK);
-              Value wt = load(eb, l3, w, ValueRange{s, c});
-              store(eb, l3, arith::MulFOp::create(eb, l3, wt, y), pairOut,
-                    ValueRange{pair, col});
-            };
-            emitGPUThreadTile(tb, l2, g2, t2, ids, rowBegin, rowEnd, d);
-          });
-        });
+    groupedGemm(d, t2, m2, [&](Value ex) {
+      NTGemmSpec g2;
+      g2.a = {hidden, [](OpBuilder &, Location, Value r) {
+                return SmallVector<Value>{r};
+              }};
+      g2.bs.push_back({fc2, expertRows(ex)});
+      g2.k = f;
+      g2.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
+                            ArrayRef<Value> dots) {
+        Value y = dots[0];
+        if (b2)
+          y = arith::AddFOp::create(eb, l3, y,
+                                    load(eb, l3, b2, ValueRange{ex, col}));
+        Value pair = load(eb, l3, perm, row);
+        Value s = arith::DivUIOp::create(eb, l3, pair, cK);
+        Value c = arith::RemUIOp::create(eb, l3, pair, cK);
+        Value wt = load(eb, l3, w, ValueRange{s, c});
+        store(eb, l3, arith::MulFOp::create(eb, l3, wt, y), pairOut,
+              ValueRange{pair, col});
+      };
+      return g2;
+    });
 
     // 4. Combine in choice order: out[s, j] = Σ_c kept ? pairOut[s*k+c, j].
     Value out = allocBuffer(b, loc, xType,
@@ -367,9 +400,16 @@ struct ConvertMHMoEExpertApplyToGPUPass
           ConvertMHMoEExpertApplyToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
+    std::optional<GPUMathMode> mode = parseGPUMathMode(math);
+    if (!mode) {
+      getOperation()->emitError()
+          << "unknown GPU math mode '" << math
+          << "' (expected simt, tf32 or 3xtf32)";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemmKernels>(
-        &getContext(), GPUMachine::forChip(chip), expectedTokens);
+        &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

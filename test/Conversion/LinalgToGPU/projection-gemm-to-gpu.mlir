@@ -1,5 +1,6 @@
-// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=4096" --canonicalize --cse | FileCheck %s
-// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=16" --canonicalize --cse | FileCheck %s --check-prefix=FEW
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=4096 math=simt" --canonicalize --cse | FileCheck %s
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=16 math=simt" --canonicalize --cse | FileCheck %s --check-prefix=FEW
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu --canonicalize --cse | FileCheck %s --check-prefix=MMA
 
 // A projection (transposed-B matmul into the bias-initialised output) as one
 // kernel over (column strip, row block) blocks of 16 x 16 threads, each thread
@@ -35,6 +36,23 @@
 // FEW: arith.ceildivui %{{.*}}, %c16
 // FEW: gpu.launch blocks({{.*}}) in ({{.*}} = %c6, {{.*}}) threads({{.*}}) in ({{.*}} = %c16, {{.*}} = %c16, {{.*}} = %c1)
 // FEW: scf.for %{{.*}} = %c0 to %c64 step %c4 iter_args(%{{[^,]*}}) -> (vector<4xf32>)
+// Tensor cores (default 3xtf32): 128-thread blocks over 32-row x 32-column
+// tiles (the cost model: 2048 rows, n = 96), A and B staged in shared memory,
+// two k-steps of 32, the epilogue adding into C.
+// MMA-LABEL: func @proj
+// MMA: %[[M:.*]] = memref.dim %{{.*}}, %c0
+// MMA: arith.ceildivui %[[M]], %c{{32|64|128}}
+// MMA: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%[[SA:.*]] : memref<{{[0-9]+}}x36xf32, #gpu.address_space<workgroup>>, %[[SB:.*]] : memref<{{[0-9]+}}x36xf32, #gpu.address_space<workgroup>>)
+// MMA:   scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args
+// MMA:     vector.store %{{.*}}, %[[SA]]
+// MMA:     vector.store %{{.*}}, %[[SB]]
+// MMA:     gpu.barrier
+// MMA:     nvgpu.mma.sync
+// MMA:     gpu.barrier
+// MMA:   memref.load %{{.*}}
+// MMA:   arith.addf
+// MMA:   memref.store
+// MMA-NOT: linalg.matmul
 func.func @proj(%x: memref<?x64xf32>, %w: memref<96x64xf32>, %out: memref<?x96xf32>) {
   linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : memref<?x64xf32>, memref<96x64xf32>) outs(%out : memref<?x96xf32>)
   return

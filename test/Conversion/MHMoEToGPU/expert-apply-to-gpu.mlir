@@ -1,4 +1,7 @@
-// RUN: mhmoe-opt %s --convert-mhmoe-expert-apply-to-gpu --canonicalize --cse | FileCheck %s
+// RUN: mhmoe-opt %s --convert-mhmoe-expert-apply-to-gpu="math=simt" --canonicalize --cse | FileCheck %s
+// RUN: mhmoe-opt %s --convert-mhmoe-expert-apply-to-gpu --canonicalize --cse | FileCheck %s --check-prefix=MMA
+// RUN: mhmoe-opt %s --convert-mhmoe-expert-apply-to-gpu="math=tf32" --canonicalize --cse | FileCheck %s --check-prefix=TF32
+// RUN: not mhmoe-opt %s --convert-mhmoe-expert-apply-to-gpu="math=fp64" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Atomic-free stable counting sort (per-(chunk, expert) counts, per-expert
 // scan, serial prefix + tile table, placement), two grouped-GEMM kernels over
@@ -57,6 +60,47 @@
 // CHECK:   memref.store %{{.*}}, %[[OUT]]
 // CHECK-NOT: memref.atomic_rmw
 // CHECK: bufferization.to_tensor %[[OUT]]
+// With tensor cores (default 3xtf32): the same sort and tile table; each
+// GEMM block is 4 warps (128 threads) over a 64-row tile, staging its
+// gathered A rows and its fc1/fc3 rows in padded shared memory (BK = 32 + 4
+// floats a row), then m16n8k8 TF32 MMAs, three per product (lo*hi, hi*lo,
+// hi*hi), between two barriers; the epilogue is the SIMT one.
+// MMA-LABEL: func @swiglu
+// MMA: arith.ceildivui %{{.*}}, %c64
+// MMA: %[[PERM:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
+// MMA: %[[H:.*]] = memref.alloc(%{{.*}}) : memref<?x64xf32>
+// MMA: gpu.launch blocks({{.*}}) in ({{.*}} = %c2, {{.*}} = %[[MAXT:[^,]*]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%[[SA:.*]] : memref<64x36xf32, #gpu.address_space<workgroup>>, %[[SB1:.*]] : memref<32x36xf32, #gpu.address_space<workgroup>>, %[[SB3:.*]] : memref<32x36xf32, #gpu.address_space<workgroup>>)
+// MMA:   memref.load %[[PERM]]
+// MMA:   vector.store %{{.*}}, %[[SA]]{{.*}} {alignment = 16 : i64}
+// MMA:   vector.store %{{.*}}, %[[SB1]]
+// MMA:   vector.store %{{.*}}, %[[SB3]]
+// MMA:   gpu.barrier
+// MMA:   memref.load %[[SA]]
+// MMA:   arith.andi %{{.*}}, %{{.*}} : vector<4x1xi32>
+// MMA:   arith.subf %{{.*}} : vector<4x1xf32>
+// MMA-COUNT-3: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 8], tf32Enabled}
+// MMA:   gpu.barrier
+// MMA:   math.exp
+// MMA:   memref.store %{{.*}}, %[[H]]
+// GEMM 2: k = 64 in two k-steps of 32 carrying 4 accumulators per thread.
+// MMA: %[[PAIRS:.*]] = memref.alloc(%{{.*}}) : memref<?x32xf32>
+// MMA: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %[[MAXT]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%{{.*}} : memref<64x36xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x36xf32, #gpu.address_space<workgroup>>)
+// MMA:   scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args({{.*}}) -> (vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+// MMA:     gpu.barrier
+// MMA:     nvgpu.mma.sync
+// MMA:     gpu.barrier
+// MMA:   memref.store %{{.*}}, %[[PAIRS]]
+
+// math=tf32 issues one MMA per product, on rounded operands.
+// TF32-LABEL: func @swiglu
+// TF32: gpu.barrier
+// TF32: arith.andi %{{.*}}, %{{.*}} : vector<4x1xi32>
+// TF32-NOT: arith.subf
+// TF32: nvgpu.mma.sync
+// TF32-NOT: arith.subf
+// TF32: gpu.barrier
+
+// BAD: unknown GPU math mode 'fp64' (expected simt, tf32 or 3xtf32)
 func.func @swiglu(%x: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>,
                   %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>,
                   %w3: tensor<8x64x32xf32>) -> tensor<?x32xf32> {

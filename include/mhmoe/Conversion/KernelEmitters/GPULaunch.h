@@ -17,25 +17,32 @@ namespace mlir::mhmoe {
 
 struct LaunchIds {
   Value blockX, blockY, threadX, threadY;
+  /// The launch's shared-memory buffers, in the order requested.
+  ValueRange workgroup;
 };
 
 /// gpu.launch over grid (gridX, gridY) (each clamped to >= 1) with
-/// (blockX, blockY) threads per block; `body` fills the kernel.
+/// (blockX, blockY) threads per block and `workgroup` shared-memory
+/// buffers; `body` fills the kernel.
 inline void emitLaunch(
     OpBuilder &b, Location loc, Value gridX, Value gridY, int64_t blockX,
     int64_t blockY,
-    function_ref<void(OpBuilder &, Location, const LaunchIds &)> body) {
+    function_ref<void(OpBuilder &, Location, const LaunchIds &)> body,
+    TypeRange workgroup = {}) {
   Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
   gridX = arith::MaxUIOp::create(b, loc, gridX, c1);
   gridY = arith::MaxUIOp::create(b, loc, gridY, c1);
   auto launch = gpu::LaunchOp::create(
       b, loc, gridX, gridY, c1, arith::ConstantIndexOp::create(b, loc, blockX),
-      arith::ConstantIndexOp::create(b, loc, blockY), c1);
+      arith::ConstantIndexOp::create(b, loc, blockY), c1,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/ValueRange{}, workgroup);
   OpBuilder::InsertionGuard guard(b);
   Block &entry = launch.getBody().front();
   b.setInsertionPointToEnd(&entry);
   LaunchIds ids{launch.getBlockIds().x, launch.getBlockIds().y,
-                launch.getThreadIds().x, launch.getThreadIds().y};
+                launch.getThreadIds().x, launch.getThreadIds().y,
+                launch.getWorkgroupAttributions()};
   body(b, loc, ids);
   gpu::TerminatorOp::create(b, loc);
 }

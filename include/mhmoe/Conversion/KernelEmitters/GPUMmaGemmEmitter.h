@@ -1,0 +1,69 @@
+//===- GPUMmaGemmEmitter.h - tensor-core A·Bᵀ GEMM block tiles --*- C++ -*-===//
+//
+// A block of 4 warps computes a BM x BN tile of A·Bᵀ with warp-level
+// `nvgpu.mma.sync` m16n8k8 TF32 tensor-core instructions. Each k-step of BK
+// the block stages its (possibly gathered) A rows and its B rows in shared
+// memory, padded by 4 floats per row so the fragment loads are free of bank
+// conflicts, then every warp runs its (BM/2) x (BN/2) sub-tile from there.
+// Several B operands (fc1 and fc3) share each A tile. The epilogue sees the
+// same (row, col, dots) as the SIMT emitter's, so the kernels built on it
+// keep their fused bias / activation / combine code.
+//
+// Precision: `tf32` rounds both operands to TF32 (10-bit mantissa) once per
+// product; `3xtf32` splits each into a TF32 high part and the remainder and
+// issues hi·hi + hi·lo + lo·hi, which is within a few ulp of f32.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_CONVERSION_KERNELEMITTERS_GPUMMAGEMMEMITTER_H
+#define MHMOE_CONVERSION_KERNELEMITTERS_GPUMMAGEMMEMITTER_H
+
+#include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
+#include <optional>
+
+namespace mlir::mhmoe {
+
+/// How the GEMM kernels use the GPU: plain FP32 thread tiles (`simt`), or
+/// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`).
+enum class GPUMathMode { SIMT, TF32, TF32x3 };
+std::optional<GPUMathMode> parseGPUMathMode(StringRef name);
+
+struct GPUMmaTiling {
+  int64_t blockRows = 64, blockCols = 64;
+  int64_t kStep = 32;
+  static constexpr int64_t warpsM = 2, warpsN = 2;
+  static int64_t threads() { return 32 * warpsM * warpsN; }
+  int64_t fragsM() const { return blockRows / warpsM / 16; }
+  int64_t fragsN() const { return blockCols / warpsN / 8; }
+  /// Floats per shared-memory row: BK + 4 puts the 32 lanes of a fragment
+  /// load (8 rows x 4 columns) on 32 different banks.
+  int64_t smemStride() const { return kStep + 4; }
+};
+
+/// Picks the block tile (BM, BN in {32, 64, 128}) with the lowest estimated
+/// time: waves of blocks over the SMs times a block's tensor-core and
+/// staging work, within 128 accumulator registers per thread and 48 KiB of
+/// shared memory. With `blockRows` > 0 the tile has exactly that height.
+GPUMmaTiling pickGPUMmaTiling(const GPUGemmShape &shape,
+                              const GPUMachine &machine,
+                              int64_t blockRows = 0);
+
+/// Shared-memory buffers a block tile needs, for the launch's workgroup
+/// attributions: the A tile, then one tile per B operand.
+SmallVector<Type> gpuMmaWorkgroupTypes(MLIRContext *ctx,
+                                       const GPUMmaTiling &tiling,
+                                       int64_t numB);
+
+/// Inside a kernel of GPUMmaTiling::threads() threads along x (linear id
+/// `tid`) that every thread of the block reaches: rows
+/// [blockRowBegin, blockRowEnd) of `spec.a` times B rows (output columns)
+/// [colBegin, colBegin + BN) clipped to `n`, through `smem` (the buffers
+/// of gpuMmaWorkgroupTypes). `spec`'s row/column/register-tile fields are
+/// ignored. Contains barriers: call it under block-uniform control flow.
+void emitGPUMmaBlockTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
+                         const GPUMmaTiling &tiling, GPUMathMode mode,
+                         Value tid, ValueRange smem, Value blockRowBegin,
+                         Value blockRowEnd, Value colBegin, int64_t n);
+
+} // namespace mlir::mhmoe
+
+#endif

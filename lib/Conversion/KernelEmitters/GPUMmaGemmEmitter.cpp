@@ -1,0 +1,303 @@
+//===- GPUMmaGemmEmitter.cpp - tensor-core A·Bᵀ GEMM block tiles ----------===//
+#include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+std::optional<GPUMathMode> mlir::mhmoe::parseGPUMathMode(StringRef name) {
+  return llvm::StringSwitch<std::optional<GPUMathMode>>(name)
+      .Case("simt", GPUMathMode::SIMT)
+      .Case("tf32", GPUMathMode::TF32)
+      .Case("3xtf32", GPUMathMode::TF32x3)
+      .Default(std::nullopt);
+}
+
+namespace {
+// m16n8k8 fragments per thread: A 4 floats, B 2, C/D 4 (PTX ISA, "Matrix
+// Fragments for mma.m16n8k8", .tf32).
+constexpr int64_t kAccRegs = 4, kARegs = 4, kBRegs = 2;
+
+int64_t smemBytes(const GPUMmaTiling &t, int64_t numB) {
+  return (t.blockRows + t.blockCols * numB) * t.smemStride() * 4;
+}
+} // namespace
+
+GPUMmaTiling mlir::mhmoe::pickGPUMmaTiling(const GPUGemmShape &shape,
+                                           const GPUMachine &machine,
+                                           int64_t blockRows) {
+  auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  // Per SM and clock: about 1024 dense TF32 multiply-adds on the tensor
+  // cores (H100: 495 TFLOP/s over 132 SMs at 1.83 GHz) and 16 floats
+  // staged from L2 through shared memory. Estimates, not calibrated.
+  const double mmaPerClock = 1024, stagedPerClock = 16;
+  GPUMmaTiling best;
+  double bestCost = -1;
+  for (int64_t bm : {32, 64, 128})
+    for (int64_t bn : {32, 64, 128}) {
+      GPUMmaTiling t;
+      t.blockRows = bm;
+      t.blockCols = bn;
+      // Short reductions (small head widths) take one short k-step.
+      t.kStep = std::min<int64_t>(32, std::max<int64_t>(8, (shape.k + 7) / 8 * 8));
+      if (blockRows > 0 && bm != blockRows)
+        continue;
+      // Accumulators plus one k-step's A and B fragments (hi and lo parts
+      // under 3xtf32) within 160 of the 255 registers.
+      int64_t acc = t.fragsM() * t.fragsN() * kAccRegs * shape.numB;
+      int64_t frags =
+          (t.fragsM() * kARegs + t.fragsN() * kBRegs * shape.numB) * 2;
+      if (acc + frags > 160 || smemBytes(t, shape.numB) > 48 * 1024)
+        continue;
+      int64_t blocks = ceilDiv(shape.rows, bm) * ceilDiv(shape.n, bn);
+      double perK = double(bm * bn * shape.numB) * 3 / mmaPerClock +
+                    double(bm + bn * shape.numB) / stagedPerClock;
+      double cost = double(ceilDiv(blocks, machine.numSMs)) * perK;
+      if (bestCost < 0 || cost < bestCost) {
+        bestCost = cost;
+        best = t;
+      }
+    }
+  if (bestCost < 0 && blockRows > 0) {
+    // A fixed height no candidate meets (not produced by this model).
+    best.blockRows = blockRows;
+    best.blockCols = 32;
+    best.kStep = std::min<int64_t>(32, std::max<int64_t>(8, (shape.k + 7) / 8 * 8));
+  }
+  return best;
+}
+
+SmallVector<Type> mlir::mhmoe::gpuMmaWorkgroupTypes(MLIRContext *ctx,
+                                                    const GPUMmaTiling &tiling,
+                                                    int64_t numB) {
+  auto space = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  Type f32 = Float32Type::get(ctx);
+  auto tile = [&](int64_t rows) {
+    return MemRefType::get({rows, tiling.smemStride()}, f32,
+                           MemRefLayoutAttrInterface(), space);
+  };
+  SmallVector<Type> types{tile(tiling.blockRows)};
+  for (int64_t i = 0; i < numB; ++i)
+    types.push_back(tile(tiling.blockCols));
+  return types;
+}
+
+namespace {
+
+struct MmaBuilder {
+  OpBuilder &b;
+  Location loc;
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
+  Value mul(Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, idx(y));
+  }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ult(Value x, int64_t y) { return ult(x, idx(y)); }
+
+  /// Rounds f32 lanes to TF32 (nearest, ties away from zero), as
+  /// cvt.rna.tf32.f32 does; the result has its low 13 mantissa bits clear.
+  Value roundToTF32(Value v) {
+    auto vt = cast<VectorType>(v.getType());
+    auto it = VectorType::get(vt.getShape(), b.getI32Type());
+    auto splat = [&](int64_t c) {
+      return arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(it, b.getI32IntegerAttr(c)));
+    };
+    Value bits = arith::BitcastOp::create(b, loc, it, v);
+    bits = arith::AddIOp::create(b, loc, bits, splat(0x1000));
+    bits = arith::AndIOp::create(b, loc, bits, splat(int32_t(0xffffe000)));
+    return arith::BitcastOp::create(b, loc, vt, bits);
+  }
+};
+
+} // namespace
+
+void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
+                                      const NTGemmSpec &spec,
+                                      const GPUMmaTiling &tiling,
+                                      GPUMathMode mode, Value tid,
+                                      ValueRange smem, Value blockRowBegin,
+                                      Value blockRowEnd, Value colBegin,
+                                      int64_t n) {
+  MmaBuilder m{b, loc};
+  Type f32 = b.getF32Type();
+  const int64_t bm = tiling.blockRows, bn = tiling.blockCols,
+                bk = tiling.kStep, k = spec.k, numB = spec.bs.size();
+  const int64_t fm = tiling.fragsM(), fn = tiling.fragsN();
+  const int64_t threads = GPUMmaTiling::threads();
+  Value sA = smem[0];
+  auto a4 = VectorType::get({kARegs, 1}, f32);
+  auto b2 = VectorType::get({kBRegs, 1}, f32);
+  auto c22 = VectorType::get({2, 2}, f32);
+  auto v4 = VectorType::get({4}, f32);
+
+  Value lane = arith::RemUIOp::create(b, loc, tid, m.idx(32));
+  Value warp = arith::DivUIOp::create(b, loc, tid, m.idx(32));
+  Value warpRow = m.mul(arith::DivUIOp::create(b, loc, warp,
+                                               m.idx(GPUMmaTiling::warpsN)),
+                        bm / GPUMmaTiling::warpsM);
+  Value warpCol = m.mul(arith::RemUIOp::create(b, loc, warp,
+                                               m.idx(GPUMmaTiling::warpsN)),
+                        bn / GPUMmaTiling::warpsN);
+  Value group = arith::DivUIOp::create(b, loc, lane, m.idx(4));
+  Value quad = arith::RemUIOp::create(b, loc, lane, m.idx(4));
+
+  // Copies rows [0, rows) x k [kt, kt + BK) of one operand into its tile,
+  // 4 consecutive floats per thread and step (consecutive threads read
+  // consecutive 16-byte pieces of a row), zero past the rows or past k.
+  auto stage = [&](OpBuilder &sb, Location l, Value kt, const NTOperand &op,
+                   Value tile, int64_t rows,
+                   function_ref<std::pair<Value, Value>(Value)> rowOf) {
+    MmaBuilder s{sb, l};
+    const int64_t quadsPerRow = bk / 4, slots = rows * quadsPerRow;
+    for (int64_t i = 0; i * threads < slots; ++i) {
+      Value slot = s.add(tid, i * threads);
+      // Short k-steps: fewer pieces than threads in the last round.
+      Value slotValid = s.ult(slot, slots);
+      slot = arith::MinUIOp::create(sb, l, slot, s.idx(slots - 1));
+      Value r = arith::DivUIOp::create(sb, l, slot, s.idx(quadsPerRow));
+      Value q4 = s.mul(arith::RemUIOp::create(sb, l, slot, s.idx(quadsPerRow)),
+                       4);
+      Value kg = s.add(kt, q4);
+      auto [globalRow, rowValid] = rowOf(r);
+      Value valid = arith::AndIOp::create(
+          sb, l, arith::AndIOp::create(sb, l, rowValid, slotValid),
+          s.ult(kg, k));
+      Value zero = arith::ConstantOp::create(
+          sb, l, DenseElementsAttr::get(v4, sb.getF32FloatAttr(0)));
+      auto ifOp = scf::IfOp::create(
+          sb, l, valid,
+          [&](OpBuilder &tb, Location l2) {
+            MmaBuilder t{tb, l2};
+            SmallVector<Value> ix = op.rowIndices(tb, l2, globalRow);
+            Value v;
+            if (k % 4 == 0) {
+              ix.push_back(kg);
+              v = vector::LoadOp::create(tb, l2, v4, op.mem, ix);
+            } else {
+              // Rows not 16-byte multiples: element loads, zero past k.
+              v = zero;
+              for (int64_t e = 0; e < 4; ++e) {
+                Value ke = t.add(kg, e);
+                SmallVector<Value> ixe = ix;
+                ixe.push_back(arith::MinUIOp::create(tb, l2, ke, t.idx(k - 1)));
+                Value x = memref::LoadOp::create(tb, l2, op.mem, ixe);
+                x = arith::SelectOp::create(
+                    tb, l2, t.ult(ke, k), x,
+                    arith::ConstantOp::create(tb, l2, tb.getF32FloatAttr(0)));
+                v = vector::InsertOp::create(tb, l2, x, v, e);
+              }
+            }
+            scf::YieldOp::create(tb, l2, v);
+          },
+          [&](OpBuilder &eb, Location l2) { scf::YieldOp::create(eb, l2, zero); });
+      // A clamped duplicate slot stores zeros over a real piece: skip it.
+      scf::IfOp::create(sb, l, slotValid, [&](OpBuilder &tb, Location l2) {
+        vector::StoreOp::create(tb, l2, ifOp.getResult(0), tile,
+                                ValueRange{r, q4},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+        scf::YieldOp::create(tb, l2);
+      });
+    }
+  };
+
+  // Accumulators [b][fm][fn], vector<2x2xf32> each (c0 c1 / c2 c3).
+  SmallVector<Value> init(
+      numB * fm * fn,
+      arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(c22, b.getF32FloatAttr(0))));
+  auto kLoop = scf::ForOp::create(
+      b, loc, m.idx(0), m.idx(k), m.idx(bk), init,
+      [&](OpBuilder &lb, Location l, Value kt, ValueRange acc) {
+        MmaBuilder s{lb, l};
+        stage(lb, l, kt, spec.a, sA, bm, [&](Value r) {
+          Value row = s.add(blockRowBegin, r);
+          return std::make_pair(row, s.ult(row, blockRowEnd));
+        });
+        for (int64_t i = 0; i < numB; ++i)
+          stage(lb, l, kt, spec.bs[i], smem[1 + i], bn, [&](Value r) {
+            Value col = s.add(colBegin, r);
+            return std::make_pair(col, s.ult(col, n));
+          });
+        gpu::BarrierOp::create(lb, l);
+
+        SmallVector<Value> accs(acc.begin(), acc.end());
+        auto ld = [&](Value tile, Value r, Value c) {
+          return memref::LoadOp::create(lb, l, tile, ValueRange{r, c})
+              .getResult();
+        };
+        for (int64_t ks = 0; ks < bk; ks += 8) {
+          Value c0 = s.add(quad, ks), c4 = s.add(quad, ks + 4);
+          // A fragment: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4).
+          SmallVector<Value> aFrag;
+          for (int64_t i = 0; i < fm; ++i) {
+            Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
+            aFrag.push_back(vector::FromElementsOp::create(
+                lb, l, a4,
+                ValueRange{ld(sA, r0, c0), ld(sA, r8, c0), ld(sA, r0, c4),
+                           ld(sA, r8, c4)}));
+          }
+          for (int64_t bi = 0; bi < numB; ++bi)
+            for (int64_t j = 0; j < fn; ++j) {
+              // B fragment (k x n): b0 (k = t, n = g), b1 (k = t+4, n = g);
+              // the tile holds B rows, i.e. [n][k].
+              Value nr = s.add(s.add(warpCol, group), j * 8);
+              Value bFrag = vector::FromElementsOp::create(
+                  lb, l, b2,
+                  ValueRange{ld(smem[1 + bi], nr, c0),
+                             ld(smem[1 + bi], nr, c4)});
+              Value bHi = s.roundToTF32(bFrag), bLo;
+              if (mode == GPUMathMode::TF32x3)
+                bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
+              for (int64_t i = 0; i < fm; ++i) {
+                Value aHi = s.roundToTF32(aFrag[i]);
+                Value &c = accs[(bi * fm + i) * fn + j];
+                auto mma = [&](Value x, Value y) {
+                  c = nvgpu::MmaSyncOp::create(lb, l, x, y, c,
+                                               ArrayRef<int64_t>{16, 8, 8},
+                                               /*tf32Enabled=*/true);
+                };
+                if (mode == GPUMathMode::TF32x3) {
+                  // Small terms first, as in CUTLASS's 3xTF32.
+                  Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
+                  mma(aLo, bHi);
+                  mma(aHi, bLo);
+                }
+                mma(aHi, bHi);
+              }
+            }
+        }
+        // The next k-step overwrites the tiles.
+        gpu::BarrierOp::create(lb, l);
+        scf::YieldOp::create(lb, l, accs);
+      });
+
+  // Epilogue: c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1).
+  for (int64_t i = 0; i < fm; ++i)
+    for (int64_t j = 0; j < fn; ++j)
+      for (int64_t e = 0; e < kAccRegs; ++e) {
+        Value row = m.add(m.add(blockRowBegin, m.add(warpRow, group)),
+                          i * 16 + (e / 2) * 8);
+        Value col = m.add(m.add(colBegin, m.add(warpCol, m.mul(quad, 2))),
+                          j * 8 + e % 2);
+        Value inside = arith::AndIOp::create(b, loc, m.ult(row, blockRowEnd),
+                                             m.ult(col, n));
+        scf::IfOp::create(b, loc, inside, [&](OpBuilder &tb, Location l) {
+          SmallVector<Value> dots;
+          for (int64_t bi = 0; bi < numB; ++bi)
+            dots.push_back(vector::ExtractOp::create(
+                tb, l, kLoop.getResult((bi * fm + i) * fn + j),
+                ArrayRef<int64_t>{e / 2, e % 2}));
+          spec.epilogue(tb, l, row, col, dots);
+          scf::YieldOp::create(tb, l);
+        });
+      }
+}
