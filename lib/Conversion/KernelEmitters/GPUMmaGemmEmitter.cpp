@@ -21,6 +21,10 @@ namespace {
 // m16n8k8 fragments per thread: A 4 floats, B 2, C/D 4 (PTX ISA, "Matrix
 // Fragments for mma.m16n8k8", .tf32).
 constexpr int64_t kAccRegs = 4, kARegs = 4, kBRegs = 2;
+// Registers the estimate below may use, of the 255 a thread can have; the
+// rest hold addresses and indices. Checked with ptxas -v (sm_90) on the
+// prefill config: no spills at this budget.
+constexpr int64_t kRegisterBudget = 192;
 
 int64_t smemBytes(const GPUMmaTiling &t, int64_t numB) {
   return (t.blockRows + t.blockCols * numB) * t.smemStride() * 4;
@@ -46,12 +50,17 @@ GPUMmaTiling mlir::mhmoe::pickGPUMmaTiling(const GPUGemmShape &shape,
       t.kStep = std::min<int64_t>(32, std::max<int64_t>(8, (shape.k + 7) / 8 * 8));
       if (blockRows > 0 && bm != blockRows)
         continue;
-      // Accumulators plus one k-step's A and B fragments (hi and lo parts
-      // under 3xtf32) within 160 of the 255 registers.
+      // Accumulators, one k-step's A and B fragments (hi and lo parts under
+      // 3xtf32) and the prefetched next k-step.
       int64_t acc = t.fragsM() * t.fragsN() * kAccRegs * shape.numB;
-      int64_t frags =
-          (t.fragsM() * kARegs + t.fragsN() * kBRegs * shape.numB) * 2;
-      if (acc + frags > 160 || smemBytes(t, shape.numB) > 48 * 1024)
+      // The k-steps of a staged tile are unrolled and their fragment loads
+      // get scheduled ahead of the MMAs: count them all.
+      int64_t frags = (t.fragsM() * kARegs + t.fragsN() * kBRegs * shape.numB) *
+                      2 * (t.kStep / 8);
+      int64_t prefetch =
+          ceilDiv((bm + bn * shape.numB) * t.kStep, GPUMmaTiling::threads());
+      if (acc + frags + prefetch > kRegisterBudget ||
+          smemBytes(t, shape.numB) > 48 * 1024)
         continue;
       int64_t blocks = ceilDiv(shape.rows, bm) * ceilDiv(shape.n, bn);
       double perK = double(bm * bn * shape.numB) * 3 / mmaPerClock +
@@ -150,26 +159,40 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
   Value group = arith::DivUIOp::create(b, loc, lane, m.idx(4));
   Value quad = arith::RemUIOp::create(b, loc, lane, m.idx(4));
 
-  // Copies rows [0, rows) x k [kt, kt + BK) of one operand into its tile,
-  // 4 consecutive floats per thread and step (consecutive threads read
-  // consecutive 16-byte pieces of a row), zero past the rows or past k.
-  auto stage = [&](OpBuilder &sb, Location l, Value kt, const NTOperand &op,
-                   Value tile, int64_t rows,
-                   function_ref<std::pair<Value, Value>(Value)> rowOf) {
+  // One k-step of an operand is `rows` x BK floats in 16-byte pieces;
+  // piece `slot` is (row slot / (BK/4), floats 4 * (slot % (BK/4)) ...).
+  // Consecutive threads take consecutive pieces of a row.
+  const int64_t quadsPerRow = bk / 4;
+  struct Piece {
+    Value valid, row, q4;
+  };
+  auto pieceOf = [&](MmaBuilder &s, int64_t i, int64_t rows) {
+    int64_t slots = rows * quadsPerRow;
+    Value slot = s.add(tid, i * threads);
+    // Short k-steps: fewer pieces than threads in the last round.
+    Value valid = s.ult(slot, slots);
+    slot = arith::MinUIOp::create(s.b, s.loc, slot, s.idx(slots - 1));
+    Value r = arith::DivUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow));
+    Value q4 = s.mul(
+        arith::RemUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow)), 4);
+    return Piece{valid, r, q4};
+  };
+  auto piecesPerThread = [&](int64_t rows) {
+    return (rows * quadsPerRow + threads - 1) / threads;
+  };
+  // The thread's pieces of k-step `kt` of one operand, zero past its rows
+  // or past k.
+  auto loadPieces = [&](OpBuilder &sb, Location l, Value kt,
+                        const NTOperand &op, int64_t rows,
+                        function_ref<std::pair<Value, Value>(Value)> rowOf,
+                        SmallVectorImpl<Value> &out) {
     MmaBuilder s{sb, l};
-    const int64_t quadsPerRow = bk / 4, slots = rows * quadsPerRow;
-    for (int64_t i = 0; i * threads < slots; ++i) {
-      Value slot = s.add(tid, i * threads);
-      // Short k-steps: fewer pieces than threads in the last round.
-      Value slotValid = s.ult(slot, slots);
-      slot = arith::MinUIOp::create(sb, l, slot, s.idx(slots - 1));
-      Value r = arith::DivUIOp::create(sb, l, slot, s.idx(quadsPerRow));
-      Value q4 = s.mul(arith::RemUIOp::create(sb, l, slot, s.idx(quadsPerRow)),
-                       4);
-      Value kg = s.add(kt, q4);
-      auto [globalRow, rowValid] = rowOf(r);
+    for (int64_t i = 0; i < piecesPerThread(rows); ++i) {
+      Piece p = pieceOf(s, i, rows);
+      Value kg = s.add(kt, p.q4);
+      auto [globalRow, rowValid] = rowOf(p.row);
       Value valid = arith::AndIOp::create(
-          sb, l, arith::AndIOp::create(sb, l, rowValid, slotValid),
+          sb, l, arith::AndIOp::create(sb, l, rowValid, p.valid),
           s.ult(kg, k));
       Value zero = arith::ConstantOp::create(
           sb, l, DenseElementsAttr::get(v4, sb.getF32FloatAttr(0)));
@@ -199,15 +222,53 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
             scf::YieldOp::create(tb, l2, v);
           },
           [&](OpBuilder &eb, Location l2) { scf::YieldOp::create(eb, l2, zero); });
-      // A clamped duplicate slot stores zeros over a real piece: skip it.
-      scf::IfOp::create(sb, l, slotValid, [&](OpBuilder &tb, Location l2) {
-        vector::StoreOp::create(tb, l2, ifOp.getResult(0), tile,
-                                ValueRange{r, q4},
+      out.push_back(ifOp.getResult(0));
+    }
+  };
+  auto storePieces = [&](OpBuilder &sb, Location l, ArrayRef<Value> pieces,
+                         Value tile, int64_t rows) {
+    MmaBuilder s{sb, l};
+    for (auto [i, v] : llvm::enumerate(pieces)) {
+      Piece p = pieceOf(s, int64_t(i), rows);
+      // A clamped duplicate piece would overwrite a real one: skip it.
+      scf::IfOp::create(sb, l, p.valid, [&](OpBuilder &tb, Location l2) {
+        vector::StoreOp::create(tb, l2, v, tile, ValueRange{p.row, p.q4},
                                 /*nontemporal=*/false, llvm::MaybeAlign(16));
         scf::YieldOp::create(tb, l2);
       });
     }
   };
+  // All operands' pieces of k-step `kt`: A, then each B.
+  auto loadStep = [&](OpBuilder &sb, Location l, Value kt) {
+    MmaBuilder s{sb, l};
+    SmallVector<Value> pieces;
+    loadPieces(sb, l, kt, spec.a, bm,
+               [&](Value r) {
+                 Value row = s.add(blockRowBegin, r);
+                 return std::make_pair(row, s.ult(row, blockRowEnd));
+               },
+               pieces);
+    for (int64_t i = 0; i < numB; ++i)
+      loadPieces(sb, l, kt, spec.bs[i], bn,
+                 [&](Value r) {
+                   Value col = s.add(colBegin, r);
+                   return std::make_pair(col, s.ult(col, n));
+                 },
+                 pieces);
+    return pieces;
+  };
+  auto storeStep = [&](OpBuilder &sb, Location l, ArrayRef<Value> pieces) {
+    int64_t na = piecesPerThread(bm), nb = piecesPerThread(bn);
+    storePieces(sb, l, pieces.take_front(na), sA, bm);
+    for (int64_t i = 0; i < numB; ++i)
+      storePieces(sb, l, pieces.slice(na + i * nb, nb), smem[1 + i], bn);
+  };
+
+  // The first k-step is staged before the loop; each iteration loads the
+  // next one into registers before its MMAs (the loads' latency overlaps
+  // them) and stores it to shared memory after all warps are done reading.
+  storeStep(b, loc, loadStep(b, loc, m.idx(0)));
+  gpu::BarrierOp::create(b, loc);
 
   // Accumulators [b][fm][fn], vector<2x2xf32> each (c0 c1 / c2 c3).
   SmallVector<Value> init(
@@ -218,16 +279,20 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
       b, loc, m.idx(0), m.idx(k), m.idx(bk), init,
       [&](OpBuilder &lb, Location l, Value kt, ValueRange acc) {
         MmaBuilder s{lb, l};
-        stage(lb, l, kt, spec.a, sA, bm, [&](Value r) {
-          Value row = s.add(blockRowBegin, r);
-          return std::make_pair(row, s.ult(row, blockRowEnd));
-        });
-        for (int64_t i = 0; i < numB; ++i)
-          stage(lb, l, kt, spec.bs[i], smem[1 + i], bn, [&](Value r) {
-            Value col = s.add(colBegin, r);
-            return std::make_pair(col, s.ult(col, n));
-          });
-        gpu::BarrierOp::create(lb, l);
+        Value next = s.add(kt, bk);
+        Value hasNext = s.ult(next, k);
+        int64_t numPieces = piecesPerThread(bm) + numB * piecesPerThread(bn);
+        auto prefetch = scf::IfOp::create(
+            lb, l, hasNext,
+            [&](OpBuilder &tb, Location l2) {
+              scf::YieldOp::create(tb, l2, loadStep(tb, l2, next));
+            },
+            [&](OpBuilder &eb, Location l2) {
+              Value zero = arith::ConstantOp::create(
+                  eb, l2, DenseElementsAttr::get(v4, eb.getF32FloatAttr(0)));
+              scf::YieldOp::create(
+                  eb, l2, SmallVector<Value>(numPieces, zero));
+            });
 
         SmallVector<Value> accs(acc.begin(), acc.end());
         auto ld = [&](Value tile, Value r, Value c) {
@@ -275,7 +340,14 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
               }
             }
         }
-        // The next k-step overwrites the tiles.
+        // All warps are done with this k-step's tiles before the next one
+        // replaces them, and it is complete before anyone reads it.
+        gpu::BarrierOp::create(lb, l);
+        scf::IfOp::create(lb, l, hasNext, [&](OpBuilder &tb, Location l2) {
+          SmallVector<Value> pieces(prefetch.getResults());
+          storeStep(tb, l2, pieces);
+          scf::YieldOp::create(tb, l2);
+        });
         gpu::BarrierOp::create(lb, l);
         scf::YieldOp::create(lb, l, accs);
       });

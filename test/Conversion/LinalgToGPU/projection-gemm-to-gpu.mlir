@@ -38,16 +38,22 @@
 // FEW: scf.for %{{.*}} = %c0 to %c64 step %c4 iter_args(%{{[^,]*}}) -> (vector<4xf32>)
 // Tensor cores (default 3xtf32): 128-thread blocks over 32-row x 32-column
 // tiles (the cost model: 2048 rows, n = 96), A and B staged in shared memory,
-// two k-steps of 32, the epilogue adding into C.
+// two k-steps of 32 (the second prefetched into registers during the first's
+// MMAs), the epilogue adding into C.
 // MMA-LABEL: func @proj
 // MMA: %[[M:.*]] = memref.dim %{{.*}}, %c0
 // MMA: arith.ceildivui %[[M]], %c{{32|64|128}}
 // MMA: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%[[SA:.*]] : memref<{{[0-9]+}}x36xf32, #gpu.address_space<workgroup>>, %[[SB:.*]] : memref<{{[0-9]+}}x36xf32, #gpu.address_space<workgroup>>)
+// MMA:   vector.store %{{.*}}, %[[SA]]
+// MMA:   vector.store %{{.*}}, %[[SB]]
+// MMA:   gpu.barrier
 // MMA:   scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args
+// MMA:     scf.if
+// MMA:       vector.load
+// MMA:     nvgpu.mma.sync
+// MMA:     gpu.barrier
 // MMA:     vector.store %{{.*}}, %[[SA]]
 // MMA:     vector.store %{{.*}}, %[[SB]]
-// MMA:     gpu.barrier
-// MMA:     nvgpu.mma.sync
 // MMA:     gpu.barrier
 // MMA:   memref.load %{{.*}}
 // MMA:   arith.addf

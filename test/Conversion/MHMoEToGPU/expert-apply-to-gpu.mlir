@@ -82,12 +82,21 @@
 // MMA:   gpu.barrier
 // MMA:   math.exp
 // MMA:   memref.store %{{.*}}, %[[H]]
-// GEMM 2: k = 64 in two k-steps of 32 carrying 4 accumulators per thread.
+// GEMM 2: k = 64 in two k-steps of 32 carrying 4 accumulators per thread;
+// the first k-step is staged before the loop, each iteration loads the next
+// one into registers (6 pieces of 16 bytes a thread) before its MMAs and
+// stores it to shared memory between two barriers.
 // MMA: %[[PAIRS:.*]] = memref.alloc(%{{.*}}) : memref<?x32xf32>
-// MMA: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %[[MAXT]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%{{.*}} : memref<64x36xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x36xf32, #gpu.address_space<workgroup>>)
+// MMA: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %[[MAXT]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%[[SH:.*]] : memref<64x36xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x36xf32, #gpu.address_space<workgroup>>)
+// MMA:   vector.load %[[H]]
+// MMA:   vector.store %{{.*}}, %[[SH]]
+// MMA:   gpu.barrier
 // MMA:   scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args({{.*}}) -> (vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
-// MMA:     gpu.barrier
+// MMA:     scf.if %{{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// MMA:       vector.load %[[H]]
 // MMA:     nvgpu.mma.sync
+// MMA:     gpu.barrier
+// MMA:     vector.store %{{.*}}, %[[SH]]
 // MMA:     gpu.barrier
 // MMA:   memref.store %{{.*}}, %[[PAIRS]]
 

@@ -4,7 +4,9 @@
 // `nvgpu.mma.sync` m16n8k8 TF32 tensor-core instructions. Each k-step of BK
 // the block stages its (possibly gathered) A rows and its B rows in shared
 // memory, padded by 4 floats per row so the fragment loads are free of bank
-// conflicts, then every warp runs its (BM/2) x (BN/2) sub-tile from there.
+// conflicts, then every warp runs its (BM/2) x (BN/2) sub-tile from there;
+// the next k-step's global loads are issued before the MMAs (register
+// prefetch) and stored to shared memory after them.
 // Several B operands (fc1 and fc3) share each A tile. The epilogue sees the
 // same (row, col, dots) as the SIMT emitter's, so the kernels built on it
 // keep their fused bias / activation / combine code.
@@ -41,8 +43,8 @@ struct GPUMmaTiling {
 
 /// Picks the block tile (BM, BN in {32, 64, 128}) with the lowest estimated
 /// time: waves of blocks over the SMs times a block's tensor-core and
-/// staging work, within 128 accumulator registers per thread and 48 KiB of
-/// shared memory. With `blockRows` > 0 the tile has exactly that height.
+/// staging work, within 192 registers per thread (accumulators, fragments,
+/// the prefetched next k-step) and 48 KiB of shared memory. With `blockRows` > 0 the tile has exactly that height.
 GPUMmaTiling pickGPUMmaTiling(const GPUGemmShape &shape,
                               const GPUMachine &machine,
                               int64_t blockRows = 0);
