@@ -2,8 +2,10 @@
 # One-command GPU check: the CPU reference matrix and the prefill benchmark (vs cuBLAS) on an NVIDIA
 # GPU, from a small prepared bundle (docs/gpu-check.md).
 #
-#   bash scripts/gpu-check.sh prepare [--chip sm_90] [--bundle DIR] [--emulator] [--jobs N]
-#        here, with build/: writes gpu-bundle/ (gitignored, < 20 MiB) to carry to the GPU machine
+#   bash scripts/gpu-check.sh prepare [--chip sm_90] [--bundle DIR] [--emulator] [--jobs N] [--no-tf32]
+#        here, with build/: writes gpu-bundle/ (gitignored, < 32 MiB) to carry to the GPU machine: the
+#        matrix in the default GEMM math (3xtf32), 4 configs with --gpu-math=tf32, and the benchmark
+#        model in every math mode (simt, tf32, 3xtf32)
 #   bash scripts/gpu-check.sh run [--out DIR] [--bundle DIR] [--emulate] [...]
 #        on the GPU machine, from the repository root with gpu-bundle/ carried; needs python3 with
 #        torch (CUDA) and numpy, nothing built. Writes DIR/gpu-check.json (DIR defaults to $OUT)
@@ -13,6 +15,7 @@
 #
 # Environment: PYTHON (the python to use), GPU_CHECK_TIMEOUT (hard limit of `run`, default 420 s;
 # the python side keeps to --budget, default 330 s, and prints a summary of what it did).
+# `run --emulate` (alias --dry-run) needs no GPU: a bundle prepared with --emulator, on CPU tensors.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -98,6 +101,6 @@ case "$mode" in
     else
       do_run
     fi ;;
-  -h|--help|help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help|help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) echo "usage: bash scripts/gpu-check.sh [prepare|run] [options]" >&2; exit 2 ;;
 esac

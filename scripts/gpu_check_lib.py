@@ -11,8 +11,12 @@ order. mhmoe_forward runs on the library's own (non-blocking) stream, so every c
 torch.cuda.synchronize() on both sides.
 
 With emulate=True (`gpu_check.py run --emulate`, for machines without a GPU) the same code drives the
-cuda-emulator build of each model (model-emu.so: the same kernels as CPU loops, host pointers) with
-CPU tensors, so the whole harness can be tested without CUDA.
+cuda-emulator build of each model (model-emu.so, bench/model-emu-MODE.so: the same kernels as CPU
+loops, host pointers) with CPU tensors, so the whole harness can be tested without CUDA.
+
+The matrix worker also runs the --gpu-math=tf32 subset (names "tf32/NAME", bundle folder tf32/NAME,
+with a 3xtf32 cross-check on the same input); the bench worker times every math mode the bundle's
+bench/meta.json lists (bench/model-MODE.so).
 """
 
 import ctypes
@@ -109,8 +113,10 @@ class CompiledModel:
         self.outputs = self.manifest["outputs"]
         self.bufs = None
 
-    def bind(self, weights, torch, device):
-        """Upload the weights (f32, manifest shapes) once."""
+    def bind(self, weights, torch, device, cache=None):
+        """Upload the weights (f32, manifest shapes) once; `cache` (a dict) shares the uploaded
+        tensors between libraries of the same model."""
+        cache = {} if cache is None else cache
         bufs = []
         for e in self.inputs:
             if e["name"] == "input":
@@ -122,7 +128,9 @@ class CompiledModel:
             if list(w.shape) != list(e["shape"]):
                 raise RuntimeError("weight %s has shape %s, the manifest says %s"
                                    % (e["name"], list(w.shape), e["shape"]))
-            bufs.append(torch.from_numpy(w).to(device))
+            if e["name"] not in cache:
+                cache[e["name"]] = torch.from_numpy(w).to(device)
+            bufs.append(cache[e["name"]])
         for e in self.packed:
             if self.target == "cuda":
                 raise RuntimeError("a CUDA library with packed weights (%s)" % e["name"])
@@ -175,7 +183,8 @@ def compare_output(got, ref, rtol):
     bad = np.argwhere(~(err <= tol))
     res = {"max_err": float(err.max()) if err.size else 0.0,
            "max_err_over_tol": float((err / tol).max()) if err.size else 0.0,
-           "bad": int(len(bad)), "elements": int(err.size), "first_bad": []}
+           "bad": int(len(bad)), "elements": int(err.size), "first_bad": [],
+           "bad_rows": int(len(set(int(p[0]) for p in bad))) if err.ndim > 1 else int(len(bad))}
     for pos in bad[:5]:
         pos = tuple(int(t) for t in pos)
         res["first_bad"].append({"at": list(pos), "got": float(g[pos]), "ref": float(ref[pos])})
@@ -288,11 +297,57 @@ def _start(bundle, emulate):
 # --------------------------------------------------------------------------------------------------
 # matrix worker
 # --------------------------------------------------------------------------------------------------
+def _load_model(lib, rt, emulate, problems):
+    """-> (CompiledModel, load ms) or (None, ms) with the reason appended to problems."""
+    t0 = time.perf_counter()
+    model = CompiledModel(lib)
+    ms = round((time.perf_counter() - t0) * 1e3, 2)
+    err = rt.error()
+    if err:  # the kernels did not load (the context is intact)
+        rt.clear_error()
+        problems.append("loading the kernels failed: " + err)
+        return None, ms
+    want_target = "cpu" if emulate else "cuda"
+    if model.target != want_target:
+        problems.append("manifest target %r, expected %r" % (model.target, want_target))
+        return None, ms
+    return model, ms
+
+
+def _forward_once(model, xt, N, torch, device, rt, emulate):
+    """-> (output numpy, [expert_load numpy], ms, rc, CUDA error text)."""
+    out, loads = model.alloc_outputs(torch, device, N)
+    argv = model.argv(xt, out, loads)
+    if not emulate:
+        torch.cuda.synchronize()  # uploads and fills (torch's stream) before the model's stream
+    t0 = time.perf_counter()
+    rc = model.forward(argv, N)
+    if not emulate:
+        torch.cuda.synchronize()
+    ms = (time.perf_counter() - t0) * 1e3
+    err = rt.error()
+    if rc != 0 or err:
+        return None, None, ms, rc, err
+    return out.cpu().numpy(), [l.cpu().numpy() for l in loads], ms, rc, err
+
+
+def _loads_problems(got_loads, ref_stats):
+    problems = []
+    for i, (g, w) in enumerate(zip(got_loads, ref_stats["layers"])):
+        if [int(v) for v in g] != w["expert_load"]:
+            problems.append("layer %d expert_load %s, expected %s" % (i, [int(v) for v in g], w["expert_load"]))
+    return problems
+
+
 def run_config(bundle, name, torch, device, rt, emulate, io):
-    d = os.path.join(bundle, "configs", name)
+    """One config: NAME (configs/NAME, the matrix) or tf32/NAME (the --gpu-math=tf32 subset, which
+    also runs configs/NAME's 3xtf32 library on the same input: the "xcheck")."""
+    subset, _, base = name.rpartition("/")
+    d = os.path.join(bundle, subset or "configs", base)
     with open(os.path.join(d, "meta.json")) as f:
         meta = json.load(f)
-    res = {"name": name, "ok": False, "problems": [], "rtol": meta["rtol"]}
+    res = {"name": name, "ok": False, "problems": [], "rtol": meta["rtol"],
+           "gpu_math": meta.get("gpu_math")}
     cfg, W = io.load_model_dir(d)
     D = cfg["hidden_size"]
     x = np.load(os.path.join(d, "input.npy")).astype(np.float32).reshape(-1, D)
@@ -302,55 +357,34 @@ def run_config(bundle, name, torch, device, rt, emulate, io):
         ref_stats = json.load(f)
     res.update(tokens=N, layers=cfg["num_layers"])
 
-    lib = os.path.join(d, "model-emu.so" if emulate else "model.so")
-    t0 = time.perf_counter()
-    model = CompiledModel(lib)
-    res["load_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
-    err = rt.error()
-    if err:  # the kernels did not load (the context is intact)
-        rt.clear_error()
-        res["problems"].append("loading the kernels failed: " + err)
-        return res
-    want_target = "cpu" if emulate else "cuda"
-    if model.target != want_target:
-        res["problems"].append("manifest target %r, expected %r" % (model.target, want_target))
+    model, res["load_ms"] = _load_model(os.path.join(d, "model-emu.so" if emulate else "model.so"), rt,
+                                        emulate, res["problems"])
+    if model is None:
         return res
     model.bind(W, torch, device)
     xt = torch.from_numpy(x).to(device)
     runs = []
     for rep in range(2):
-        out, loads = model.alloc_outputs(torch, device, N)
-        argv = model.argv(xt, out, loads)
-        if not emulate:
-            torch.cuda.synchronize()  # uploads and fills (torch's stream) before the model's stream
-        t0 = time.perf_counter()
-        rc = model.forward(argv, N)
-        if not emulate:
-            torch.cuda.synchronize()
-        ms = (time.perf_counter() - t0) * 1e3
-        err = rt.error()
-        if rc != 0 or err:
+        got, got_loads, ms, rc, err = _forward_once(model, xt, N, torch, device, rt, emulate)
+        if got is None:
             res.update(rc=rc, cuda_error=err)
             res["problems"].append("run %d: mhmoe_forward returned %d%s"
                                    % (rep + 1, rc, ", CUDA error: " + err if err else ""))
             rt.clear_error()
             return res
-        runs.append((out.cpu().numpy(), [l.cpu().numpy() for l in loads], ms))
+        runs.append((got, got_loads, ms))
     res["forward_ms"] = [round(r[2], 3) for r in runs]
 
     got, got_loads = runs[0][0], runs[0][1]
     c = compare_output(got, ref, meta["rtol"])
-    res.update(max_err=c["max_err"], max_err_over_tol=c["max_err_over_tol"], bad=c["bad"])
+    res.update(max_err=c["max_err"], max_err_over_tol=c["max_err_over_tol"], bad=c["bad"],
+               bad_tokens=c["bad_rows"])
     if c["bad"]:
         res["problems"].append("%d of %d output elements exceed tolerance (max abs err %.3g); first: %s"
                                % (c["bad"], c["elements"], c["max_err"], json.dumps(c["first_bad"][:3])))
-    loads_ok = True
-    for i, (g, w) in enumerate(zip(got_loads, ref_stats["layers"])):
-        if [int(v) for v in g] != w["expert_load"]:
-            loads_ok = False
-            res["problems"].append("layer %d expert_load %s, expected %s"
-                                   % (i, [int(v) for v in g], w["expert_load"]))
-    res["loads_ok"] = loads_ok
+    lp = _loads_problems(got_loads, ref_stats)
+    res["problems"] += lp
+    res["loads_ok"] = not lp
     res["dropped"] = [int(N * cfg["mhmoe_heads"] * cfg["top_k"] - int(g.sum())) for g in got_loads]
     det = (np.array_equal(runs[0][0].view(np.uint32), runs[1][0].view(np.uint32))
            and all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1])))
@@ -361,7 +395,57 @@ def run_config(bundle, name, torch, device, rt, emulate, io):
                                % (float(np.nanmax(diff)) if diff.size else 0.0,
                                   int((runs[0][0].view(np.uint32) != runs[1][0].view(np.uint32)).sum())))
     res["ok"] = not res["problems"]
+    if subset == "tf32":
+        res["xcheck"] = _xcheck(bundle, base, d, W, xt, N, ref, ref_stats, torch, device, rt, emulate)
+        if res["xcheck"].get("cuda_error"):
+            res["cuda_error"] = res["xcheck"]["cuda_error"]
+            res["problems"].append("3xtf32 cross-check: CUDA error: " + res["cuda_error"])
+            res["ok"] = False
+        # A routing tie: tf32 is off while 3xtf32 passes on the same input, the output is finite and
+        # reproducible, and the difference is confined to routing (expert loads differ, or the bad
+        # elements lie in at most 1% of the tokens: a flipped top-k choice changes whole rows).
+        if (not res["ok"] and res["xcheck"].get("ok") and det and np.isfinite(got).all()
+                and (not res["loads_ok"] or c["bad_rows"] <= max(1, N // 100))):
+            res["routing_tie"] = True
     return res
+
+
+def _xcheck(bundle, base, d, W, xt, N, ref, ref_stats, torch, device, rt, emulate):
+    """The matrix's (default math, 3xtf32) library of the same config on the tf32 subset's input,
+    at the matrix config's rtol: tells a routing tie from a tf32 problem."""
+    xd = os.path.join(bundle, "configs", base)
+    xlib = os.path.join(xd, "model-emu.so" if emulate else "model.so")
+    x = {"ok": False, "problems": []}
+    try:
+        with open(os.path.join(xd, "config.json")) as f1, open(os.path.join(d, "config.json")) as f2:
+            same = json.load(f1) == json.load(f2)
+        with open(os.path.join(xd, "meta.json")) as f:
+            xmeta = json.load(f)
+    except (OSError, ValueError) as e:
+        x["problems"].append("no matrix library for %s: %s" % (base, e))
+        return x
+    if not same or not os.path.isfile(xlib):
+        x["problems"].append("configs/%s is not the same model (or has no library)" % base)
+        return x
+    x.update(gpu_math=xmeta.get("gpu_math"), rtol=xmeta["rtol"])
+    model, _ = _load_model(xlib, rt, emulate, x["problems"])
+    if model is None:
+        return x
+    model.bind(W, torch, device)
+    got, got_loads, _, rc, err = _forward_once(model, xt, N, torch, device, rt, emulate)
+    if got is None:
+        x["problems"].append("mhmoe_forward returned %d%s" % (rc, ", CUDA error: " + err if err else ""))
+        if err:
+            x["cuda_error"] = err
+        rt.clear_error()
+        return x
+    c = compare_output(got, ref, xmeta["rtol"])
+    x.update(max_err=c["max_err"], max_err_over_tol=c["max_err_over_tol"], bad=c["bad"])
+    if c["bad"]:
+        x["problems"].append("%d of %d output elements exceed tolerance" % (c["bad"], c["elements"]))
+    x["problems"] += _loads_problems(got_loads, ref_stats)
+    x["ok"] = not x["problems"]
+    return x
 
 
 def matrix_worker(bundle, names, emulate):
@@ -417,6 +501,67 @@ def _matmul_point(torch, timer, n, D, X, warmup, iters, tf32):
     return t
 
 
+# Bench output check per math mode against torch eager (f32): a token is "off" when some element
+# differs by more than atol + rtol*|y|; at most `share` of the tokens (at least 1) may be off, because
+# the bench input is not de-ambiguated and a router near-tie can flip (more often under tf32).
+BENCH_VS_TORCH = {"simt": (1e-3, 0.0, 1 / 200.0), "3xtf32": (1e-3, 0.0, 1 / 200.0),
+                  "tf32": (5e-3, 5e-3, 1 / 10.0)}
+BENCH_RUN_ORDER = ("3xtf32", "simt", "tf32")  # the default first: a fault ends the worker
+
+
+def _bench_mode(torch, timer, rt, model, x, n, y, h, k, layers, warmup, iters, budget_s, mode):
+    """Times and checks one math mode at one token count -> result dict (raises RuntimeError on a
+    failed forward)."""
+    r = {"problems": []}
+    out, loads = model.alloc_outputs(torch, x.device, n)
+    argv = model.argv(x, out, loads)
+    state = {"rc": 0}
+
+    def prep():
+        for l in loads:
+            l.zero_()
+        timer.sync()  # the model's stream does not wait for torch's
+
+    def fwd():
+        state["rc"] |= model.forward(argv, n)
+
+    def check():
+        err = rt.error()
+        if state["rc"] or err:
+            raise RuntimeError("mhmoe_forward returned %d%s"
+                               % (state["rc"], ", CUDA error: " + err if err else ""))
+
+    prep()
+    t1 = time.perf_counter()
+    fwd()
+    timer.sync()
+    check()
+    first_ms = (time.perf_counter() - t1) * 1e3
+    # keep a mode within its share of the point budget if the forward is slow
+    it = max(min(3, iters), min(iters, int(budget_s * 1e3 / 2 / max(first_ms, 1e-3)) - warmup))
+    r.update(timer.time(fwd, max(0, warmup - 1), it, prep=prep, check=check))
+    r["first_ms"] = round(first_ms, 3)
+    got = out.cpu().numpy()
+    total = int(sum(int(l.sum().item()) for l in loads))
+    r["expert_load_total"] = total
+    want = n * h * k * layers
+    if total != want:
+        r["problems"].append("sum(expert_load) = %d, expected %d (dropless)" % (total, want))
+    if not np.isfinite(got).all():
+        r["problems"].append("%d non-finite outputs" % int((~np.isfinite(got)).sum()))
+    atol, rtol, share = BENCH_VS_TORCH.get(mode, BENCH_VS_TORCH["3xtf32"])
+    diff = np.abs(got.astype(np.float64) - y)
+    off = (~(diff <= atol + rtol * np.abs(y))).any(-1) if diff.size else np.zeros(0, bool)
+    r["vs_torch"] = {"max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
+                     "tokens_off": int(off.sum()), "atol": atol, "rtol": rtol,
+                     "allowed": max(1, int(n * share))}
+    if r["vs_torch"]["tokens_off"] > r["vs_torch"]["allowed"]:
+        r["problems"].append("%d of %d tokens differ from torch eager by > %g + %g*|y|"
+                             % (r["vs_torch"]["tokens_off"], n, atol, rtol))
+    r["ok"] = not r["problems"]
+    return r
+
+
 def bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s):
     io = import_helpers(bundle)
     st = _start(bundle, emulate)
@@ -433,14 +578,19 @@ def bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s):
     with open(os.path.join(bdir, "config.json")) as f:
         cfg = io.canonical_config(json.load(f))
     D, h, k = cfg["hidden_size"], cfg["mhmoe_heads"], cfg["top_k"]
+    modes = meta.get("modes") or ["default"]
+    run_order = [m for m in BENCH_RUN_ORDER if m in modes] + [m for m in modes if m not in BENCH_RUN_ORDER]
     t0 = time.perf_counter()
     W = io.random_weights(cfg, meta["weight_seed"], meta.get("gate_scale", 2.0))
-    model = CompiledModel(os.path.join(bdir, "model-emu.so" if emulate else "model.so"))
-    err = rt.error()
-    if err:
-        emit({"fatal": "loading the bench model's kernels failed: " + err})
-        return 3
-    model.bind(W, torch, device)
+    models, cache = {}, {}
+    for mode in run_order:
+        lib = ("model-emu%s.so" if emulate else "model%s.so") % ("" if mode == "default" else "-" + mode)
+        models[mode] = CompiledModel(os.path.join(bdir, lib))
+        err = rt.error()
+        if err:
+            emit({"fatal": "loading the bench model's kernels (%s) failed: %s" % (lib, err)})
+            return 3
+        models[mode].bind(W, torch, device, cache)
     import torch_mhmoe  # the bundle's copy of bench/torch_mhmoe.py
     eager = torch_mhmoe.MHMoEEager(cfg, W)
     for lw in eager.layers:
@@ -451,7 +601,7 @@ def bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s):
     timer = Timer(torch, emulate)
 
     for n in tokens:
-        pt = {"tokens": n, "flops": layer_flops(cfg, n), "ok": False, "problems": []}
+        pt = {"tokens": n, "flops": layer_flops(cfg, n), "ok": False, "problems": [], "modes": {}}
         problems = pt["problems"]
         x = torch.from_numpy(io.random_input((n, D), meta["input_seed"])).to(device)
 
@@ -471,62 +621,27 @@ def bench_worker(bundle, tokens, warmup, iters, emulate, point_budget_s):
         # torch eager, f32 (no TF32), same weights and input
         with torch.inference_mode():
             pt["torch_eager"] = timer.time(lambda: eager(x), warmup, iters)
-            y = eager(x).cpu().numpy()
+            y = eager(x).cpu().numpy().astype(np.float64)
         pt["torch_eager"]["tflops"] = pt["flops"] / pt["torch_eager"]["median_ms"] / 1e9
 
-        # mhmoe
-        out, loads = model.alloc_outputs(torch, device, n)
-        argv = model.argv(x, out, loads)
-        state = {"rc": 0}
-
-        def prep():
-            for l in loads:
-                l.zero_()
-            timer.sync()  # the model's stream does not wait for torch's
-
-        def fwd():
-            state["rc"] |= model.forward(argv, n)
-
-        def check():
-            err = rt.error()
-            if state["rc"] or err:
-                raise RuntimeError("mhmoe_forward returned %d%s"
-                                   % (state["rc"], ", CUDA error: " + err if err else ""))
-
-        try:
-            prep()
-            t1 = time.perf_counter()
-            fwd()
-            timer.sync()
-            check()
-            first_ms = (time.perf_counter() - t1) * 1e3
-            # keep a point within its budget if the forward is slow
-            it = max(3, min(iters, int(point_budget_s * 1e3 / 2 / max(first_ms, 1e-3)) - warmup))
-            pt["mhmoe"] = timer.time(fwd, max(0, warmup - 1), it, prep=prep, check=check)
-            pt["mhmoe"]["first_ms"] = round(first_ms, 3)
-        except RuntimeError as e:
-            pt["error"] = str(e)
-            pt["cuda_error"] = rt.error()
-            emit({"bench": pt})
-            return 3
-        pt["mhmoe"]["tflops"] = pt["flops"] / pt["mhmoe"]["median_ms"] / 1e9
-        if "cublas_f32" in pt:
-            pt["mhmoe_over_cublas_f32"] = pt["mhmoe"]["tflops"] / pt["cublas_f32"]["tflops"]
-        got = out.cpu().numpy()
-        total = int(sum(int(l.sum().item()) for l in loads))
-        pt["expert_load_total"] = total
-        want = n * h * k * cfg["num_layers"]
-        if total != want:
-            problems.append("sum(expert_load) = %d, expected %d (dropless)" % (total, want))
-        if not np.isfinite(got).all():
-            problems.append("%d non-finite outputs" % int((~np.isfinite(got)).sum()))
-        diff = np.abs(got.astype(np.float64) - y)
-        row = diff.max(-1) if diff.size else np.zeros(0)
-        pt["vs_torch"] = {"max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
-                          "tokens_off_1e-3": int((~(row <= 1e-3)).sum())}
-        if pt["vs_torch"]["tokens_off_1e-3"] > max(1, n // 200):
-            problems.append("%d of %d tokens differ from torch eager by > 1e-3"
-                            % (pt["vs_torch"]["tokens_off_1e-3"], n))
+        # mhmoe, each math mode
+        for mode in run_order:
+            try:
+                r = _bench_mode(torch, timer, rt, models[mode], x, n, y, h, k, cfg["num_layers"], warmup,
+                                iters, point_budget_s / len(run_order), mode)
+            except RuntimeError as e:
+                pt["modes"][mode] = {"error": str(e), "ok": False}
+                pt["error"] = "%s: %s" % (mode, e)
+                pt["cuda_error"] = rt.error()
+                emit({"bench": pt})
+                return 3
+            r["tflops"] = pt["flops"] / r["median_ms"] / 1e9
+            for key in ("cublas_f32", "cublas_tf32"):
+                if key in pt:
+                    r["over_" + key] = r["tflops"] / pt[key]["tflops"]
+            r["torch_over_mode"] = pt["torch_eager"]["median_ms"] / r["median_ms"]
+            problems += ["%s: %s" % (mode, pr) for pr in r["problems"]]
+            pt["modes"][mode] = r
         pt["ok"] = not problems
         emit({"bench": pt})
     return 0
