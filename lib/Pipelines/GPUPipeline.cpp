@@ -14,10 +14,6 @@
 
 using namespace mlir;
 
-/// Threads per block of the element-wise kernels (norms, residual adds,
-/// bias broadcasts) that come from linalg through parallel loops.
-static constexpr int64_t kElementwiseBlock = 128;
-
 void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
                                    const GPUPipelineOptions &opts) {
   // Tensor level: the block into its ops, zero-copy head reshapes, routing
@@ -44,9 +40,9 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   projOpts.math = opts.math;
   pm.addPass(createMHMoELowerProjectionGemmToGPU(projOpts));
   pm.addPass(createConvertLinalgToParallelLoopsPass());
-  pm.addPass(createParallelLoopTilingPass({kElementwiseBlock}));
   pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  // Right before the conversion: canonicalization would drop the mapping.
+  pm.addPass(createMHMoEMapParallelLoopsCoalesced());
   pm.addPass(createConvertParallelLoopToGpuPass());
   pm.addPass(createMHMoEDeallocateBuffers());
   if (opts.entryPoint) {

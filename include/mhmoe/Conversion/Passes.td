@@ -247,6 +247,23 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
                            "mlir::nvgpu::NVGPUDialect"];
 }
 
+def MHMoEMapParallelLoopsCoalesced : Pass<"mhmoe-map-parallel-loops-coalesced"> {
+  let summary = "Tile and map element-wise scf.parallel loops to GPU blocks, coalesced";
+  let description = [{
+    Tiles each outermost `scf.parallel` (not already in a kernel) for
+    128-thread blocks and sets its GPU mapping for
+    `convert-parallel-loops-to-gpu`. A 2-D loop over [rows, D] puts the
+    contiguous D on threadIdx.x (as many threads as the power of two
+    covering D, at most 128) and rows on threadIdx.y and blockIdx.x, so a
+    warp reads consecutive floats and the grid is (rows / threads.y,
+    D / threads.x). Other loops get 128 iterations of their first
+    dimension per block, one per thread. Loops nested in a tile run
+    sequentially in each thread.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::affine::AffineDialect"];
+}
+
 def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
   let summary = "Place host-allocated buffers in GPU memory";
   let description = [{
