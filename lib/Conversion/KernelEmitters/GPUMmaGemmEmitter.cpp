@@ -17,6 +17,14 @@ std::optional<GPUMathMode> mlir::mhmoe::parseGPUMathMode(StringRef name) {
       .Default(std::nullopt);
 }
 
+FailureOr<GPUMathMode> mlir::mhmoe::parseGPUMathModeOption(Operation *op,
+                                                          StringRef name) {
+  if (std::optional<GPUMathMode> mode = parseGPUMathMode(name))
+    return *mode;
+  return op->emitError() << "unknown GPU math mode '" << name
+                         << "' (expected simt, tf32 or 3xtf32)";
+}
+
 namespace {
 // m16n8k8 fragments per thread: A 4 floats, B 2, C/D 4 (PTX ISA, "Matrix
 // Fragments for mma.m16n8k8", .tf32).

@@ -120,13 +120,9 @@ struct MHMoELowerProjectionGemmToGPUPass
           MHMoELowerProjectionGemmToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    std::optional<GPUMathMode> mode = parseGPUMathMode(math);
-    if (!mode) {
-      getOperation()->emitError()
-          << "unknown GPU math mode '" << math
-          << "' (expected simt, tf32 or 3xtf32)";
+    FailureOr<GPUMathMode> mode = parseGPUMathModeOption(getOperation(), math);
+    if (failed(mode))
       return signalPassFailure();
-    }
     RewritePatternSet patterns(&getContext());
     patterns.add<MatmulTransposeBToGemmKernel>(
         &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);

@@ -5,10 +5,12 @@
 //     chunks of kChunk pairs: per (chunk, expert) counts, a scan over chunks
 //     per expert, a serial prefix over experts (offsets and a tile table of
 //     (expert, row block) tiles), per (chunk, expert) placement;
-//  2. grouped GEMM 1: blocks over (row-block tile, column strip of F), each
-//     thread a register tile; rows gathered through the permutation (the
-//     gather is the A operand's row map), fc1 and fc3 share every A load,
-//     bias and activation in the epilogue -> hidden rows [S*k, F];
+//  2. grouped GEMM 1: blocks over (row-block tile, column strip of F):
+//     tensor-core block tiles staged in shared memory (GPUMmaGemmEmitter),
+//     or with math=simt one register tile per thread (GPUGemmEmitter); rows
+//     gathered through the permutation (the gather is the A operand's row
+//     map), fc1 and fc3 share every A load, bias and activation in the
+//     epilogue -> hidden rows [S*k, F];
 //  3. grouped GEMM 2 over the hidden rows: bias and combine weight in the
 //     epilogue, each pair's output written to its own row [S*k, d];
 //  4. combine: one thread per output element sums its k rows in choice
@@ -400,13 +402,9 @@ struct ConvertMHMoEExpertApplyToGPUPass
           ConvertMHMoEExpertApplyToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    std::optional<GPUMathMode> mode = parseGPUMathMode(math);
-    if (!mode) {
-      getOperation()->emitError()
-          << "unknown GPU math mode '" << math
-          << "' (expected simt, tf32 or 3xtf32)";
+    FailureOr<GPUMathMode> mode = parseGPUMathModeOption(getOperation(), math);
+    if (failed(mode))
       return signalPassFailure();
-    }
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemmKernels>(
         &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);

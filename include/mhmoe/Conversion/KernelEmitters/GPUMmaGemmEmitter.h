@@ -28,6 +28,9 @@ namespace mlir::mhmoe {
 /// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`).
 enum class GPUMathMode { SIMT, TF32, TF32x3 };
 std::optional<GPUMathMode> parseGPUMathMode(StringRef name);
+/// The `math` option of a pass: the mode, or an error on `op` naming the
+/// bad value.
+FailureOr<GPUMathMode> parseGPUMathModeOption(Operation *op, StringRef name);
 
 struct GPUMmaTiling {
   int64_t blockRows = 64, blockCols = 64;
