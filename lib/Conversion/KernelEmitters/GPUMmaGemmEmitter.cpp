@@ -17,12 +17,14 @@ std::optional<GPUMathMode> mlir::mhmoe::parseGPUMathMode(StringRef name) {
       .Default(std::nullopt);
 }
 
-FailureOr<GPUMathMode> mlir::mhmoe::parseGPUMathModeOption(Operation *op,
-                                                          StringRef name) {
-  if (std::optional<GPUMathMode> mode = parseGPUMathMode(name))
-    return *mode;
-  return op->emitError() << "unknown GPU math mode '" << name
-                         << "' (expected simt, tf32 or 3xtf32)";
+FailureOr<GPUGemmTarget>
+GPUGemmTarget::fromOptions(Operation *op, StringRef chip,
+                           int64_t expectedTokens, StringRef math) {
+  std::optional<GPUMathMode> mode = parseGPUMathMode(math);
+  if (!mode)
+    return op->emitError() << "unknown GPU math mode '" << math
+                           << "' (expected simt, tf32 or 3xtf32)";
+  return GPUGemmTarget{GPUMachine::forChip(chip), expectedTokens, *mode};
 }
 
 namespace {

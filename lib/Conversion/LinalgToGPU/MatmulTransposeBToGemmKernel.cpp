@@ -31,13 +31,9 @@ bool isLastDimContiguous(MemRefType t) {
 
 struct MatmulTransposeBToGemmKernel
     : OpRewritePattern<linalg::MatmulTransposeBOp> {
-  MatmulTransposeBToGemmKernel(MLIRContext *ctx, GPUMachine machine,
-                               int64_t expectedTokens, GPUMathMode math)
-      : OpRewritePattern(ctx), machine(machine),
-        expectedTokens(expectedTokens), math(math) {}
-  GPUMachine machine;
-  int64_t expectedTokens;
-  GPUMathMode math;
+  MatmulTransposeBToGemmKernel(MLIRContext *ctx, const GPUGemmTarget &target)
+      : OpRewritePattern(ctx), target(target) {}
+  const GPUGemmTarget target;
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
@@ -58,7 +54,7 @@ struct MatmulTransposeBToGemmKernel
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");
     int64_t n = bT.getDimSize(0), k = bT.getDimSize(1);
     GPUGemmShape shape;
-    shape.rows = aT.isDynamicDim(0) ? expectedTokens : aT.getDimSize(0);
+    shape.rows = aT.isDynamicDim(0) ? target.expectedTokens : aT.getDimSize(0);
     shape.n = n;
     shape.k = k;
     Location loc = op.getLoc();
@@ -85,8 +81,8 @@ struct MatmulTransposeBToGemmKernel
           kb, l, arith::AddIOp::create(kb, l, r0, idx(bm)), m);
       return std::make_pair(r0, rEnd);
     };
-    if (math == GPUMathMode::SIMT) {
-      GPUGemmTiling tiling = pickGPUGemmTiling(shape, machine);
+    if (target.math == GPUMathMode::SIMT) {
+      GPUGemmTiling tiling = pickGPUGemmTiling(shape, target.machine);
       int64_t bm = tiling.blockRows(), bn = tiling.blockCols();
       emitLaunch(b, loc, idx((n + bn - 1) / bn),
                  arith::CeilDivUIOp::create(b, loc, m, idx(bm)),
@@ -96,7 +92,7 @@ struct MatmulTransposeBToGemmKernel
                    emitGPUThreadTile(kb, l, spec, tiling, ids, r0, rEnd, n);
                  });
     } else {
-      GPUMmaTiling tiling = pickGPUMmaTiling(shape, machine);
+      GPUMmaTiling tiling = pickGPUMmaTiling(shape, target.machine);
       int64_t bm = tiling.blockRows, bn = tiling.blockCols;
       emitLaunch(
           b, loc, idx((n + bn - 1) / bn),
@@ -105,7 +101,7 @@ struct MatmulTransposeBToGemmKernel
           [&](OpBuilder &kb, Location l, const LaunchIds &ids) {
             auto [r0, rEnd] = rowRange(kb, l, ids.blockY, bm);
             Value col0 = arith::MulIOp::create(kb, l, ids.blockX, idx(bn));
-            emitGPUMmaBlockTile(kb, l, spec, tiling, math, ids.threadX,
+            emitGPUMmaBlockTile(kb, l, spec, tiling, target.math, ids.threadX,
                                 ids.workgroup, r0, rEnd, col0, n);
           },
           gpuMmaWorkgroupTypes(b.getContext(), tiling, 1));
@@ -120,12 +116,13 @@ struct MHMoELowerProjectionGemmToGPUPass
           MHMoELowerProjectionGemmToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    FailureOr<GPUMathMode> mode = parseGPUMathModeOption(getOperation(), math);
-    if (failed(mode))
+    FailureOr<GPUGemmTarget> target = GPUGemmTarget::fromOptions(
+        getOperation(), chip, expectedTokens, math);
+    if (failed(target))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<MatmulTransposeBToGemmKernel>(
-        &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);
+        &getContext(), *target);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -55,13 +55,9 @@ Value allocIndex(OpBuilder &b, Location loc, int64_t n) {
 }
 
 struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
-  ExpertApplyToGroupedGemmKernels(MLIRContext *ctx, GPUMachine machine,
-                                  int64_t expectedTokens, GPUMathMode math)
-      : OpRewritePattern(ctx), machine(machine),
-        expectedTokens(expectedTokens), math(math) {}
-  GPUMachine machine;
-  int64_t expectedTokens;
-  GPUMathMode math;
+  ExpertApplyToGroupedGemmKernels(MLIRContext *ctx, const GPUGemmTarget &target)
+      : OpRewritePattern(ctx), target(target) {}
+  const GPUGemmTarget target;
 
   /// Expected (sub-token, choice) pairs: tokens x heads x k, heads from the
   /// module's model config when there is one.
@@ -74,7 +70,7 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
             if (std::optional<int64_t> hidden = obj->getInteger("hidden_size"))
               if (*hidden > 0 && *hidden % d == 0)
                 heads = *hidden / d;
-    return expectedTokens * heads * k;
+    return target.expectedTokens * heads * k;
   }
 
   LogicalResult matchAndRewrite(ExpertApplyOp op,
@@ -177,15 +173,15 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
     s1.numB = fc3 ? 2 : 1;
     s2.n = d;
     s2.k = f;
-    bool simt = math == GPUMathMode::SIMT;
+    bool simt = target.math == GPUMathMode::SIMT;
     GPUGemmTiling t1, t2;
     GPUMmaTiling m1, m2;
     if (simt) {
-      t1 = pickGPUGemmTiling(s1, machine);
-      t2 = pickGPUGemmTiling(s2, machine, t1.blockRows());
+      t1 = pickGPUGemmTiling(s1, target.machine);
+      t2 = pickGPUGemmTiling(s2, target.machine, t1.blockRows());
     } else {
-      m1 = pickGPUMmaTiling(s1, machine);
-      m2 = pickGPUMmaTiling(s2, machine, m1.blockRows);
+      m1 = pickGPUMmaTiling(s1, target.machine);
+      m2 = pickGPUMmaTiling(s2, target.machine, m1.blockRows);
     }
     int64_t blockRows = simt ? t1.blockRows() : m1.blockRows;
     Value cBM = cIndex(b, loc, blockRows);
@@ -286,7 +282,7 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
                          Value rowEnd) {
                        Value col0 = mulI(tb, l2, ids.blockX,
                                          cIndex(tb, l2, mt.blockCols));
-                       emitGPUMmaBlockTile(tb, l2, spec(ex), mt, math,
+                       emitGPUMmaBlockTile(tb, l2, spec(ex), mt, target.math,
                                            ids.threadX, ids.workgroup,
                                            rowBegin, rowEnd, col0, n);
                      });
@@ -402,12 +398,13 @@ struct ConvertMHMoEExpertApplyToGPUPass
           ConvertMHMoEExpertApplyToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    FailureOr<GPUMathMode> mode = parseGPUMathModeOption(getOperation(), math);
-    if (failed(mode))
+    FailureOr<GPUGemmTarget> target = GPUGemmTarget::fromOptions(
+        getOperation(), chip, expectedTokens, math);
+    if (failed(target))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemmKernels>(
-        &getContext(), GPUMachine::forChip(chip), expectedTokens, *mode);
+        &getContext(), *target);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -28,9 +28,18 @@ namespace mlir::mhmoe {
 /// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`).
 enum class GPUMathMode { SIMT, TF32, TF32x3 };
 std::optional<GPUMathMode> parseGPUMathMode(StringRef name);
-/// The `math` option of a pass: the mode, or an error on `op` naming the
-/// bad value.
-FailureOr<GPUMathMode> parseGPUMathModeOption(Operation *op, StringRef name);
+/// What the GEMM lowerings (experts, projections) are built for: the chip,
+/// the expected token count (tokens are dynamic) and the arithmetic.
+struct GPUGemmTarget {
+  GPUMachine machine;
+  int64_t expectedTokens = 2048;
+  GPUMathMode math = GPUMathMode::TF32x3;
+  /// From a pass's chip / expected-tokens / math options; an error on `op`
+  /// naming a bad math mode.
+  static FailureOr<GPUGemmTarget> fromOptions(Operation *op, StringRef chip,
+                                              int64_t expectedTokens,
+                                              StringRef math);
+};
 
 struct GPUMmaTiling {
   int64_t blockRows = 64, blockCols = 64;
