@@ -30,6 +30,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/xxhash.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/TargetParser/X86TargetParser.h"
+#include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 #include <mutex>
@@ -73,7 +76,9 @@ std::unique_ptr<MLIRContext> makeContext() {
   return ctx;
 }
 
-llvm::Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine() {
+/// The target machine for `cpu` (its LLVM name and subtarget features).
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+cpuTargetMachine(const mlir::mhmoe::CPUTargetDescription &cpu) {
   initLLVMOnce();
   llvm::Triple triple(llvm::sys::getProcessTriple());
   std::string error;
@@ -81,15 +86,44 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine() {
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return err("no LLVM target for " + triple.str() + ": " + error);
-  llvm::SubtargetFeatures features;
-  for (auto &f : llvm::sys::getHostCPUFeatures())
-    features.AddFeature(f.first(), f.second);
+  // An ISA level (x86-64-v3/-v4) names features, not a micro-architecture,
+  // and LLVM's generic scheduling for it ran the layer at half speed here:
+  // schedule for the compiling machine's CPU with its extra features off.
+  std::string cpuName = cpu.cpu, features = cpu.features;
+  if (llvm::StringRef(cpu.cpu).starts_with("x86-64")) {
+    cpuName = llvm::sys::getHostCPUName().str();
+    llvm::StringSet<> wanted;
+    llvm::SmallVector<llvm::StringRef> parts;
+    llvm::StringRef(cpu.features).split(parts, ',');
+    for (llvm::StringRef f : parts)
+      if (f.consume_front("+"))
+        wanted.insert(f);
+    llvm::StringSet<> off;
+    llvm::SmallVector<llvm::StringRef> cpuFeatures;
+    llvm::X86::getFeaturesForCPU(cpuName, cpuFeatures);
+    for (llvm::StringRef f : cpuFeatures)
+      off.insert(f);
+    for (const auto &f : llvm::sys::getHostCPUFeatures())
+      if (f.second)
+        off.insert(f.first());
+    // Only vector ISA extensions are turned off; the rest (64bit, cx16, ...)
+    // the ISA level has too.
+    for (const auto &f : off) {
+      llvm::StringRef name = f.getKey();
+      bool vectorISA = name.starts_with("avx") || name.starts_with("amx") ||
+                       name == "fma4" || name == "xop" ||
+                       name.starts_with("vpclmul") || name == "gfni" ||
+                       name == "vaes";
+      if (vectorISA && !wanted.contains(name))
+        features += ",-" + name.str();
+    }
+  }
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(), options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      triple, cpuName, features, options, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
   if (!tm)
-    return err("cannot create a target machine for the host CPU");
+    return err("cannot create a target machine for CPU '" + cpu.cpu + "'");
   return tm;
 }
 
@@ -224,6 +258,14 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
 
   if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
     return err("--emit=ptx needs --target=cuda");
+  // The CPU code is generated for one described CPU (the GPU targets' host
+  // code for this machine); the passes read the description off the module.
+  auto cpu = mlir::mhmoe::describeCPU(
+      opts.target == ::mhmoe::Target::CPU ? llvm::StringRef(opts.cpu) : "host");
+  if (!cpu)
+    return cpu.takeError();
+  if (opts.target == ::mhmoe::Target::CPU)
+    module->setAttr(mlir::mhmoe::kCPUTargetAttrName, cpu->toAttr(&ctx));
   if (opts.target == ::mhmoe::Target::CUDA)
     if (llvm::Error e = prepareCudaToolkit())
       return e;
@@ -266,7 +308,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
       translateModuleToLLVMIR(module, llvmCtx, "mhmoe_model");
   if (!llvmModule)
     return err("translation to LLVM IR failed:\n" + diags.text);
-  auto tm = hostTargetMachine();
+  auto tm = cpuTargetMachine(*cpu);
   if (!tm)
     return tm.takeError();
   llvmModule->setDataLayout((*tm)->createDataLayout());
@@ -350,6 +392,11 @@ llvm::StringRef targetName(Target t) {
     return "cuda-emulator";
   }
   return "unknown";
+}
+
+llvm::Error checkCPUName(llvm::StringRef cpu) {
+  auto described = mlir::mhmoe::describeCPU(cpu);
+  return described ? llvm::Error::success() : described.takeError();
 }
 
 llvm::StringRef compilerVersion() {

@@ -344,6 +344,20 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
   if (!manifest)
     return fail(MHMOE_ERROR_RUNTIME, manifest.takeError());
   m->manifest = std::move(*manifest);
+  if (m->manifest.target == "cpu") {
+    std::vector<std::string> missing =
+        missingHostCPUFeatures(m->manifest.cpuFeatures);
+    if (!missing.empty()) {
+      std::string list;
+      for (const std::string &f : missing)
+        list += (list.empty() ? "" : ", ") + f;
+      return fail(MHMOE_ERROR_RUNTIME,
+                  "compiled library '" + std::string(libPath) +
+                      "' was built for CPU '" + m->manifest.cpu +
+                      "' and needs CPU features this machine lacks (" + list +
+                      "); recompile it for this machine (--cpu=host)");
+    }
+  }
 
   SmallString<256> cfgPath(modelDir), stPath(modelDir);
   sys::path::append(cfgPath, "config.json");

@@ -4,6 +4,7 @@
 #include "mhmoe/Support/Error.h"
 
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
@@ -50,6 +51,41 @@ std::string manifestJSON(const Manifest &m) {
   os << json::Value(toJSON(m));
   os.flush();
   return s;
+}
+
+static std::string featureKey(StringRef name) {
+  std::string key;
+  for (char ch : name)
+    if (ch != '_' && ch != '-' && ch != '.')
+      key.push_back(ch);
+  return key;
+}
+
+std::vector<std::string>
+missingHostCPUFeatures(const std::vector<std::string> &required) {
+  std::vector<std::string> missing;
+  auto buf = MemoryBuffer::getFileAsStream("/proc/cpuinfo");
+  if (!buf)
+    return missing;
+  StringRef text = (*buf)->getBuffer();
+  StringSet<> flags;
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  for (StringRef line : lines) {
+    if (!line.starts_with("flags"))
+      continue;
+    SmallVector<StringRef> words;
+    line.split(':').second.split(words, ' ', -1, /*KeepEmpty=*/false);
+    for (StringRef w : words)
+      flags.insert(featureKey(w.trim()));
+    break; // every core lists the same flags
+  }
+  if (flags.empty())
+    return missing;
+  for (const std::string &f : required)
+    if (!flags.contains(featureKey(f)))
+      missing.push_back(f);
+  return missing;
 }
 
 int64_t expertLoadLayerIndex(StringRef name) {
@@ -129,6 +165,26 @@ Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
       return makeError(src + ": manifest field 'target' must be \"cpu\" or "
                              "\"cuda\"");
     m.target = target->str();
+  }
+
+  if (const json::Value *c = root->get("cpu")) {
+    std::optional<StringRef> cpu = c->getAsString();
+    if (!cpu || cpu->size() > 64)
+      return makeError(src + ": manifest field 'cpu' must be a CPU name");
+    m.cpu = cpu->str();
+  }
+  if (const json::Value *fs = root->get("cpu_features")) {
+    const json::Array *arr = fs->getAsArray();
+    if (!arr || arr->size() > 256)
+      return makeError(src + ": manifest field 'cpu_features' must be an "
+                             "array of feature names");
+    for (const json::Value &f : *arr) {
+      std::optional<StringRef> name = f.getAsString();
+      if (!name || name->empty() || name->size() > 64)
+        return makeError(src + ": manifest field 'cpu_features' must be an "
+                               "array of feature names");
+      m.cpuFeatures.push_back(name->str());
+    }
   }
 
   const json::Value *cfg = root->get("config");

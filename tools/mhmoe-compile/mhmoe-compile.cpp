@@ -56,6 +56,12 @@ struct Options {
                "code), cuda-emulator (the cuda kernels as CPU loops, for "
                "testing without a GPU)"),
       cl::value_desc("cpu|cuda|cuda-emulator"), cl::cat(category)};
+  cl::opt<std::string> cpu{
+      "cpu", cl::init("host"),
+      cl::desc("CPU the cpu target's code is generated for: host (this "
+               "machine), x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an LLVM "
+               "x86 CPU name (znver4, sapphirerapids, ...)"),
+      cl::value_desc("host|x86-64-v3|x86-64-v4|NAME"), cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip", cl::init("sm_90"),
       cl::desc("NVIDIA chip for --target=cuda (sm_80, sm_90, ...)"),
@@ -157,7 +163,7 @@ StringRef emitName(EmitKind k) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames(
-      {"o", "target", "gpu-chip", "gpu-math", "emit", "no-parallel",
+      {"o", "target", "cpu", "gpu-chip", "gpu-math", "emit", "no-parallel",
        "time-passes"});
   Options options;
   const auto &inputPath = options.inputPath;
@@ -176,7 +182,8 @@ int main(int argc, char **argv) {
     parseErrs.flush();
     errs() << parseErrors;
     errs() << "usage: mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
-              "[--target=cpu|cuda|cuda-emulator] [--gpu-chip=sm_XY] "
+              "[--target=cpu|cuda|cuda-emulator] "
+              "[--cpu=host|x86-64-v3|x86-64-v4|NAME] [--gpu-chip=sm_XY] "
               "[--gpu-math=simt|tf32|3xtf32] "
               "[--emit=mlir|lowered|llvm|obj|lib|ptx] "
               "[--no-parallel] [--time-passes]\n";
@@ -212,6 +219,8 @@ int main(int argc, char **argv) {
                                           "' (available: simt, tf32, 3xtf32)");
   if (emitKind == EmitKind::PTX && tgt != Target::CUDA)
     return reportError(kExitBadInput, "--emit=ptx needs --target=cuda");
+  if (llvm::Error e = checkCPUName(options.cpu))
+    return reportError(kExitBadInput, "--cpu: " + toString(std::move(e)));
 
   if (outputPath.empty())
     return reportError(kExitBadInput, "output path (-o) is empty");
@@ -234,6 +243,7 @@ int main(int argc, char **argv) {
   CompileOptions opts;
   opts.emit = emitKind;
   opts.target = tgt;
+  opts.cpu = options.cpu;
   opts.gpuChip = options.gpuChip;
   opts.gpuMath = options.gpuMath;
   opts.parallel = !options.noParallel;

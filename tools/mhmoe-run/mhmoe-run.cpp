@@ -39,6 +39,7 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/xxhash.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <dlfcn.h>
@@ -62,8 +63,9 @@ constexpr int kExitBadInput = 2;
 constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
     "[--stats STATS.json] [--bench K] [--compiled LIB] "
-    "[--device cpu|cuda|cuda-emulator] [--gpu-chip sm_XY]\n"
-    "       [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
+    "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
+    "       [--gpu-chip sm_XY]"
+    " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -99,6 +101,13 @@ struct Options {
       cl::desc("Where the model runs: cpu (default), cuda (an NVIDIA GPU), "
                "cuda-emulator (the CUDA target's kernels as CPU loops)"),
       cl::value_desc("cpu|cuda|cuda-emulator"), cl::init("cpu"),
+      cl::cat(category)};
+  cl::opt<std::string> cpu{
+      "cpu",
+      cl::desc("CPU to compile for with --device cpu: host (default), "
+               "x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an LLVM x86 CPU "
+               "name"),
+      cl::value_desc("host|x86-64-v3|x86-64-v4|NAME"), cl::init("host"),
       cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip",
@@ -196,6 +205,18 @@ std::string cacheKey(const ModelConfig &config, const CompileOptions &opts) {
   key += opts.target == Target::CUDA ? opts.gpuChip : "";
   key += '\0';
   key += opts.target != Target::CPU ? opts.gpuMath : "";
+  key += '\0';
+  key += opts.target == Target::CPU ? opts.cpu : "";
+  if (opts.target == Target::CPU && opts.cpu == "host") {
+    key += sys::getHostCPUName();
+    std::vector<std::string> enabled;
+    for (const auto &f : sys::getHostCPUFeatures())
+      if (f.second)
+        enabled.push_back(f.first().str());
+    std::sort(enabled.begin(), enabled.end());
+    for (const std::string &f : enabled)
+      key += "," + f;
+  }
   key += '\0';
   key += compilerVersion();
   key += '\0';
@@ -372,6 +393,11 @@ int run(const Options &O) {
     return report(badInput("unknown --gpu-math '" + O.gpuMath +
                            "' (available: simt, tf32, 3xtf32)"));
   compileOpts.gpuMath = O.gpuMath;
+  if (O.cpu.getNumOccurrences() && compileOpts.target != Target::CPU)
+    return report(badInput("--cpu needs --device cpu"));
+  if (llvm::Error e = checkCPUName(O.cpu))
+    return report(badInput("--cpu: " + toString(std::move(e))));
+  compileOpts.cpu = O.cpu;
   if (compileOpts.target == Target::CUDA) {
     // Fail before compiling when there is nothing to run on.
     if (!mhmoe_cuda_available())
@@ -562,7 +588,7 @@ int run(const Options &O) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   takeOverOptionNames({"input", "output", "threads", "stats", "bench",
-                       "compiled", "device", "gpu-chip", "gpu-math",
+                       "compiled", "device", "cpu", "gpu-chip", "gpu-math",
                        "verbose"});
   Options options;
   gOptions = &options;

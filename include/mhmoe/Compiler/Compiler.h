@@ -34,11 +34,18 @@ struct CompileOptions {
   std::string gpuChip = "sm_90";
   /// GEMM arithmetic of the CUDA targets: simt, tf32 or 3xtf32.
   std::string gpuMath = "3xtf32";
+  /// CPU the CPU target's code is generated for: "host", "x86-64-v3",
+  /// "x86-64-v4" or an LLVM x86 CPU name (see describeCPU).
+  std::string cpu = "host";
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
   /// Print per-pass timing to stderr.
   bool timing = false;
 };
+
+/// Fails with the accepted forms when `cpu` is not a CPU the CPU target can
+/// generate code for (CompileOptions::cpu).
+llvm::Error checkCPUName(llvm::StringRef cpu);
 
 /// "cpu", "cuda" or "cuda-emulator".
 llvm::StringRef targetName(Target t);

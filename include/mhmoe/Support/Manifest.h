@@ -32,6 +32,10 @@ struct Manifest {
   /// Where argv's buffers live: "cpu" (host pointers) or "cuda" (device
   /// pointers; the library launches CUDA kernels).
   std::string target = "cpu";
+  /// CPU libraries: the LLVM CPU the code was generated for and the vector
+  /// ISA features it uses (cpuinfo spelling without '_'); empty when unknown.
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
   ModelConfig config;
   std::vector<ManifestEntry> inputs;  // "input" and the weights
   std::vector<ManifestEntry> outputs; // "output" and layers.{i}.expert_load
@@ -55,6 +59,12 @@ std::string manifestJSON(const Manifest &manifest);
 /// shape [num_experts] i64 and 0 <= i < num_layers.
 llvm::Expected<Manifest> parseManifest(llvm::StringRef jsonText,
                                        llvm::StringRef sourceForMessages);
+
+/// The entries of `required` (cpuinfo flag names with '_', '-' and '.'
+/// dropped, e.g. "avx512f", "avx512bf16") this machine's CPU lacks, read
+/// from the flags of /proc/cpuinfo; empty when that cannot be read.
+std::vector<std::string>
+missingHostCPUFeatures(const std::vector<std::string> &required);
 
 /// If `name` is "layers.{i}.expert_load", returns i; otherwise -1.
 int64_t expertLoadLayerIndex(llvm::StringRef name);

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "llvm/ADT/BitVector.h"
@@ -142,12 +143,23 @@ struct MHMoEGenerateEntryPointPass
                          << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
-    os << llvm::json::Value(llvm::json::Object{{"abi_version", 1},
-                                               {"target", target},
-                                               {"config", std::move(config)},
-                                               {"inputs", std::move(inputs)},
-                                               {"packed", std::move(packed)},
-                                               {"outputs", std::move(outputs)}});
+    llvm::json::Object root{{"abi_version", 1},
+                            {"target", target},
+                            {"config", std::move(config)},
+                            {"inputs", std::move(inputs)},
+                            {"packed", std::move(packed)},
+                            {"outputs", std::move(outputs)}};
+    // What the code needs of the CPU that loads it, checked by the runtime
+    // before the first call (a clear refusal rather than SIGILL).
+    if (module->hasAttr(mhmoe::kCPUTargetAttrName)) {
+      mhmoe::CPUTargetDescription cpu = mhmoe::getCPUTarget(module);
+      llvm::json::Array features;
+      for (const std::string &f : mhmoe::requiredISAFeatures(cpu.features))
+        features.push_back(f);
+      root["cpu"] = cpu.cpu;
+      root["cpu_features"] = std::move(features);
+    }
+    os << llvm::json::Value(std::move(root));
     manifest.push_back('\0');
 
     MLIRContext *ctx = module.getContext();

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::mhmoe;
@@ -112,23 +113,29 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
 void mlir::mhmoe::emitRowTiles(
     OpBuilder &b, Location loc, Value rowBegin, Value rowEnd, int64_t mr,
     function_ref<void(OpBuilder &, Location, Value, int64_t)> tile) {
-  // rowMain = rowBegin + ((rowEnd - rowBegin) / mr) * mr
-  Value span = arith::SubIOp::create(b, loc, rowEnd, rowBegin);
-  Value mrV = cIdx(b, loc, mr);
-  Value full = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, span, mrV), mrV);
-  Value rowMain = arith::AddIOp::create(b, loc, rowBegin, full);
-  scf::ForOp::create(b, loc, rowBegin, rowMain, mrV, ValueRange{},
-                     [&](OpBuilder &rb, Location l, Value row0, ValueRange) {
-                       tile(rb, l, row0, mr);
-                       scf::YieldOp::create(rb, l);
-                     });
-  if (mr > 1)
-    scf::ForOp::create(b, loc, rowMain, rowEnd, cIdx(b, loc, 1), ValueRange{},
+  // Full tiles of mr rows, then the tail (< mr rows) in tiles of halving
+  // height (6 -> 4, 2, 1), so a short tail still keeps several rows per
+  // loaded B vector instead of falling back to single rows.
+  SmallVector<int64_t> heights = {mr};
+  for (int64_t h = llvm::PowerOf2Ceil(mr) / 2; h >= 1; h /= 2)
+    if (h < mr)
+      heights.push_back(h);
+  Value from = rowBegin;
+  for (int64_t h : heights) {
+    // to = from + ((rowEnd - from) / h) * h
+    Value hV = cIdx(b, loc, h);
+    Value span = arith::SubIOp::create(b, loc, rowEnd, from);
+    Value to = arith::AddIOp::create(
+        b, loc, from,
+        arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, span, hV),
+                              hV));
+    scf::ForOp::create(b, loc, from, to, hV, ValueRange{},
                        [&](OpBuilder &rb, Location l, Value row0, ValueRange) {
-                         tile(rb, l, row0, 1);
+                         tile(rb, l, row0, h);
                          scf::YieldOp::create(rb, l);
                        });
+    from = to;
+  }
 }
 
 void mlir::mhmoe::emitNTGemm(OpBuilder &b, Location loc,

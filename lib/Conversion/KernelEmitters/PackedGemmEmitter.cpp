@@ -10,33 +10,13 @@
 using namespace mlir;
 using namespace mlir::mhmoe;
 
-std::pair<int64_t, int64_t> mlir::mhmoe::pickPackedTile(int64_t n,
-                                                        int64_t numB) {
-  // About 12 accumulators plus the panel vectors and one broadcast fit the
-  // 16 ymm registers of AVX2.
-  if (numB == 1) {
-    if (n % 24 == 0)
-      return {24, 4};
-    if (n % 16 == 0)
-      return {16, 6};
-    if (n % 8 == 0)
-      return {8, 8};
-    return {0, 0};
-  }
-  if (n % 16 == 0)
-    return {16, 3};
-  if (n % 8 == 0)
-    return {8, 6};
-  return {0, 0};
-}
-
 static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
 static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
                      Value row0, Value panel, int64_t mr) {
-  constexpr int64_t vw = 8;
+  int64_t vw = spec.lanes;
   int64_t nv = spec.panel / vw, nb = spec.bs.size();
   Type f32 = b.getF32Type();
   auto vt = VectorType::get({vw}, f32);

@@ -27,7 +27,8 @@ Value cF32(OpBuilder &b, Location loc, float v) {
 
 void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
                                 Value gate, Value idxBuf, Value wBuf,
-                                Value logits, Value taken, Value s) {
+                                Value logits, Value taken, Value s,
+                                int64_t lanes) {
   auto gateType = cast<RankedTensorType>(op.getGate().getType());
   int64_t e = gateType.getDimSize(0), d = gateType.getDimSize(1);
   int64_t k = op.getTopK();
@@ -48,6 +49,7 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
   gemv.numCols = e;
   gemv.mr = 1;
   gemv.nr = pickTileWidth(e, 4);
+  gemv.vectorWidth = lanes;
   gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
                       ArrayRef<Value> dots) {
     store(eb, l, dots[0], logits, col);

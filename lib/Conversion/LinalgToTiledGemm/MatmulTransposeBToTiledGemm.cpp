@@ -7,6 +7,7 @@
 // PyTorch [out, in] layout and adding into the bias-initialised output.
 //
 //===----------------------------------------------------------------------===//
+#include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -28,8 +29,8 @@ using namespace mlir::mhmoe;
 
 namespace {
 
-/// Rows per parallel tile: a [64, K] block of A stays in L2 while weight
-/// strips stream through L1.
+/// Rows per parallel tile of the dot-product fallback: a [64, K] block of A
+/// stays in L2 while weight strips stream through L1.
 constexpr int64_t kRowBlock = 64;
 /// Upper bound on columns per parallel tile, so one token still spreads over
 /// all threads.
@@ -63,6 +64,7 @@ struct MatmulTransposeBToTiledGemm
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");
     int64_t n = bT.getDimSize(0), k = bT.getDimSize(1);
     int64_t nr = pickTileWidth(n, 3);
+    int64_t lanes = getCPUTarget(op).f32Lanes();
     int64_t colBlock = n;
     for (int64_t cb = (kMaxColBlock / nr) * nr; cb >= nr; cb -= nr)
       if (n % cb == 0) {
@@ -100,6 +102,7 @@ struct MatmulTransposeBToTiledGemm
           spec.numCols = colBlock;
           spec.mr = 4;
           spec.nr = nr;
+          spec.vectorWidth = lanes;
           spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> dots) {
             Value prev = memref::LoadOp::create(eb, l2, c, ValueRange{row, col});
@@ -135,9 +138,13 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
         !wT.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs f32 and a static weight");
     int64_t n = wT.getDimSize(0), k = wT.getDimSize(1);
-    auto [np, mr] = pickPackedTile(n, 1);
+    CPUTargetDescription target = getCPUTarget(op);
+    CPURegisterTile tile = pickPackedTile(target, n, 1);
+    int64_t np = tile.panel, mr = tile.mr;
     if (np == 0)
-      return rewriter.notifyMatchFailure(op, "width not a multiple of 8");
+      return rewriter.notifyMatchFailure(
+          op, "width not a multiple of the target's vector lanes");
+    const int64_t rowBlock = pickRowBlock(target, {mr}, k);
     int64_t numPanels = n / np;
     int64_t panelsPerBlock = 1;
     for (int64_t p = std::max<int64_t>(1, kMaxColBlock / np); p >= 1; --p)
@@ -165,7 +172,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     Value out = memref::AllocOp::create(
         b, loc, MemRefType::get(outT.getShape(), outT.getElementType()), dyn,
         b.getI64IntegerAttr(64));
-    Value rowBlocks = arith::CeilDivUIOp::create(b, loc, m, idx(kRowBlock));
+    Value rowBlocks = arith::CeilDivUIOp::create(b, loc, m, idx(rowBlock));
     scf::ParallelOp::create(
         b, loc, ValueRange{idx(0), idx(0)},
         ValueRange{rowBlocks, idx(numPanels / panelsPerBlock)},
@@ -174,9 +181,9 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           auto cst = [&](int64_t v) {
             return arith::ConstantIndexOp::create(pb, l, v);
           };
-          Value r0 = arith::MulIOp::create(pb, l, ivs[0], cst(kRowBlock));
+          Value r0 = arith::MulIOp::create(pb, l, ivs[0], cst(rowBlock));
           Value rEnd = arith::MinUIOp::create(
-              pb, l, arith::AddIOp::create(pb, l, r0, cst(kRowBlock)), m);
+              pb, l, arith::AddIOp::create(pb, l, r0, cst(rowBlock)), m);
           PackedGemmSpec spec;
           spec.a = {am, [](OpBuilder &, Location, Value r) {
                       return SmallVector<Value>{r};
@@ -189,6 +196,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           spec.panelBegin = arith::MulIOp::create(pb, l, ivs[1], cst(panelsPerBlock));
           spec.numPanels = panelsPerBlock;
           spec.mr = mr;
+          spec.lanes = tile.lanes;
           spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> vecs) {
             auto vt = cast<VectorType>(vecs[0].getType());
@@ -210,6 +218,8 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
 struct MHMoELowerProjectionGemmPass
     : mhmoe::impl::MHMoELowerProjectionGemmBase<MHMoELowerProjectionGemmPass> {
   void runOnOperation() override {
+    if (failed(verifyCPUTarget(getOperation())))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<BiasMatmulToPackedGemm, MatmulTransposeBToTiledGemm>(
         &getContext());

@@ -3,7 +3,7 @@
 // mhmoe.expert_apply becomes:
 //  1. a counting sort of the kept (sub-token, choice) pairs by expert:
 //     histogram, prefix sum, stable permutation (no [S, E, capacity] tensor);
-//  2. a tile table over (expert, block of up to kRowBlock sorted pairs), so a
+//  2. a tile table over (expert, block of up to rowBlock sorted pairs), so a
 //     tile never mixes experts and padding never exceeds one tile;
 //  3. one scf.parallel over tiles: gather the tile's sub-tokens (the gather
 //     feeds the first GEMM's operand), first GEMM with fc1 and fc3 sharing
@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
 #include "BufferLoopBuilders.h"
+#include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
@@ -38,15 +39,10 @@ using namespace mlir::mhmoe;
 
 namespace {
 
-/// Sorted pairs per tile; a tile's gathered rows and hidden activations
-/// ([kRowBlock, d] and [kRowBlock, F]) stay in L2 while the expert's weight
-/// strips stream through L1.
-constexpr int64_t kRowBlock = 64;
-constexpr int64_t kVec = 8;
-
-/// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, vectorised.
+/// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec.
 void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
-                 Value src, ValueRange srcRow, int64_t len, bool accumulate) {
+                 Value src, ValueRange srcRow, int64_t len, bool accumulate,
+                 int64_t kVec) {
   auto vt = VectorType::get({kVec}, b.getF32Type());
   int64_t main = (len / kVec) * kVec;
   auto at = [](ValueRange row, Value k) {
@@ -92,9 +88,18 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     // at load: mhmoe-hoist-weight-packing moves the linalg.pack ops out of
     // the model function); the dot-product kernels on the PyTorch layout
     // handle widths that are not a multiple of 8.
-    auto [np1, mr1] = pickPackedTile(f, op.getFc3() ? 2 : 1);
-    auto [np2, mr2] = pickPackedTile(d, 1);
+    CPUTargetDescription target = getCPUTarget(op);
+    const int64_t kVec = target.f32Lanes();
+    CPURegisterTile tile1 = pickPackedTile(target, f, op.getFc3() ? 2 : 1);
+    CPURegisterTile tile2 = pickPackedTile(target, d, 1);
+    int64_t np1 = tile1.panel, mr1 = tile1.mr, np2 = tile2.panel,
+            mr2 = tile2.mr;
     bool packed = np1 > 0 && np2 > 0;
+    // Sorted pairs per tile; a tile's gathered rows and hidden activations
+    // ([rowBlock, d] and [rowBlock, F]) stay in L2 while the expert's weight
+    // panels stream through.
+    const int64_t kRowBlock =
+        packed ? pickRowBlock(target, {mr1, mr2}, std::max(d, f)) : 64;
     Value fc1P, fc3P, fc2P;
     if (packed) {
       fc1P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc1(), 1, np1));
@@ -223,7 +228,8 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
             Value c = arith::RemUIOp::create(gb, l2, pair, cK);
             store(gb, l2, pair, rowPair, i);
             store(gb, l2, load(gb, l2, w, ValueRange{s, c}), rowWeight, i);
-            emitRowCopy(gb, l2, a, ValueRange{i}, x, ValueRange{s}, d, false);
+            emitRowCopy(gb, l2, a, ValueRange{i}, x, ValueRange{s}, d, false,
+                        kVec);
           });
 
           auto rowOf = [](OpBuilder &, Location, Value r) {
@@ -256,6 +262,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
             g1.panelBegin = c0;
             g1.numPanels = f / np1;
             g1.mr = mr1;
+            g1.lanes = kVec;
             g1.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> vecs) {
               Value z1 = biasVec(eb, l2, b1, vecs[0], col);
@@ -275,6 +282,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
             g2.panelBegin = c0;
             g2.numPanels = d / np2;
             g2.mr = mr2;
+            g2.lanes = kVec;
             g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> vecs) {
               Value y = biasVec(eb, l2, b2, vecs[0], col);
@@ -299,6 +307,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           g1.numCols = f;
           g1.mr = 4;
           g1.nr = pickTileWidth(f, fc3 ? 2 : 3);
+          g1.vectorWidth = kVec;
           g1.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                             ArrayRef<Value> dots) {
             Value z1 = dots[0];
@@ -353,6 +362,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
           g2.numCols = d;
           g2.mr = 4;
           g2.nr = pickTileWidth(d, 3);
+          g2.vectorWidth = kVec;
           g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                             ArrayRef<Value> dots) {
             Value y = dots[0];
@@ -387,7 +397,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
             scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
               Value pair = addI(tb, l3, arith::MulIOp::create(tb, l3, s, cK), c);
               emitRowCopy(tb, l3, out, ValueRange{s}, pairOut, ValueRange{pair},
-                          d, true);
+                          d, true, kVec);
               scf::YieldOp::create(tb, l3);
             });
           });
@@ -404,6 +414,8 @@ struct ConvertMHMoEExpertApplyToSCFPass
     : mhmoe::impl::ConvertMHMoEExpertApplyToSCFBase<
           ConvertMHMoEExpertApplyToSCFPass> {
   void runOnOperation() override {
+    if (failed(verifyCPUTarget(getOperation())))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemm>(&getContext());
     walkAndApplyPatterns(getOperation(), std::move(patterns));

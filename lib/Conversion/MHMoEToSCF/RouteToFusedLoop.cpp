@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
 #include "BufferLoopBuilders.h"
+#include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
@@ -56,6 +57,7 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
           cBlock = cIndex(rewriter, loc, kSubTokenBlock);
     int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
     Value numBlocks = arith::CeilDivUIOp::create(rewriter, loc, numSub, cBlock);
+    int64_t lanes = getCPUTarget(op).f32Lanes();
     scf::ParallelOp::create(
         rewriter, loc, ValueRange{c0}, ValueRange{numBlocks}, ValueRange{c1},
         [&](OpBuilder &pb, Location l, ValueRange ivs) {
@@ -69,7 +71,7 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
           scf::ForOp::create(pb, l, s0, sEnd, c1, ValueRange{},
                              [&](OpBuilder &sb, Location l2, Value s, ValueRange) {
                                emitRouteOne(sb, l2, op, x, gate, idxBuf, wBuf,
-                                            logits, taken, s);
+                                            logits, taken, s, lanes);
                                scf::YieldOp::create(sb, l2);
                              });
           memref::DeallocOp::create(pb, l, logits);
@@ -140,6 +142,8 @@ struct ExpertLoadToHistogram : OpRewritePattern<ExpertLoadOp> {
 struct ConvertMHMoERouteToSCFPass
     : mhmoe::impl::ConvertMHMoERouteToSCFBase<ConvertMHMoERouteToSCFPass> {
   void runOnOperation() override {
+    if (failed(verifyCPUTarget(getOperation())))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToFusedLoop, ExpertLoadToHistogram>(&getContext());
     walkAndApplyPatterns(getOperation(), std::move(patterns));

@@ -6,8 +6,8 @@
 // into column panels (linalg.pack, hoisted to load time later).
 // CHECK-LABEL: func @swiglu_packed
 // CHECK-SAME: (%[[X:[^:]*]]: tensor<?x32xf32>, %[[I:[^:]*]]: tensor<?x2xi32>, %[[W:[^:]*]]: tensor<?x2xf32>, %[[W1:[^:]*]]: tensor<8x64x32xf32>, %[[W2:[^:]*]]: tensor<8x32x64xf32>, %[[W3:[^:]*]]: tensor<8x64x32xf32>
-// CHECK-DAG: %[[P1:.*]] = linalg.pack %[[W1]] inner_dims_pos = [1] inner_tiles = [16] into %{{.*}} : tensor<8x64x32xf32> -> tensor<8x4x32x16xf32>
-// CHECK-DAG: %[[P3:.*]] = linalg.pack %[[W3]] inner_dims_pos = [1] inner_tiles = [16] into %{{.*}} : tensor<8x64x32xf32> -> tensor<8x4x32x16xf32>
+// CHECK-DAG: %[[P1:.*]] = linalg.pack %[[W1]] inner_dims_pos = [1] inner_tiles = [8] into %{{.*}} : tensor<8x64x32xf32> -> tensor<8x8x32x8xf32>
+// CHECK-DAG: %[[P3:.*]] = linalg.pack %[[W3]] inner_dims_pos = [1] inner_tiles = [8] into %{{.*}} : tensor<8x64x32xf32> -> tensor<8x8x32x8xf32>
 // CHECK-DAG: %[[P2:.*]] = linalg.pack %[[W2]] inner_dims_pos = [1] inner_tiles = [16] into %{{.*}} : tensor<8x32x64xf32> -> tensor<8x2x64x16xf32>
 // CHECK-DAG: %[[B1:.*]] = bufferization.to_buffer %[[P1]] read_only
 // CHECK-DAG: %[[B3:.*]] = bufferization.to_buffer %[[P3]] read_only
@@ -19,7 +19,7 @@
 // Histogram over kept choices (index >= 0), exclusive prefix sum.
 // CHECK: arith.cmpi sge, %{{.*}}, %c0_i32 : i32
 // CHECK: memref.store %c0, %[[OFF]][%c0] : memref<9xindex>
-// Tile table, at most ceil(S*k / 64) + E tiles; stable permutation.
+// Tile table, at most ceil(S*k / 66) + E tiles; stable permutation.
 // CHECK: %[[TE:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
 // CHECK: %[[TR:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
 // CHECK: %[[NT:.*]] = scf.for
@@ -27,14 +27,16 @@
 // CHECK: %[[PAIRS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x32xf32>
 // CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%[[NT]]) step (%c1) {
 // CHECK:   %[[E:.*]] = memref.load %[[TE]][%[[T]]]
-// CHECK:   %[[A:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-// CHECK:   %[[H:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+// Rows per tile: 66, a multiple of both GEMMs' register-tile height (6).
+// CHECK:   %[[A:.*]] = memref.alloc() {alignment = 64 : i64} : memref<66x32xf32>
+// CHECK:   %[[H:.*]] = memref.alloc() {alignment = 64 : i64} : memref<66x64xf32>
 // The gather feeds the first GEMM's A tile.
 // CHECK:   memref.load %[[PERM]]
 // CHECK:   vector.load %[[XB]]
 // CHECK:   vector.store %{{.*}}, %[[A]]
-// First GEMM: 3 rows x 16 columns x {fc1, fc3}: 12 accumulators, one A
-// broadcast shared by the fc1 and fc3 panels.
+// First GEMM (default x86-64-v3 target: 8 lanes, 16 registers): 6 rows x 8
+// columns x {fc1, fc3}: 12 accumulators, one A broadcast shared by the fc1
+// and fc3 panels.
 // CHECK:   scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK:     vector.load %[[B1]][%[[E]],
 // CHECK:     vector.load %[[B3]][%[[E]],

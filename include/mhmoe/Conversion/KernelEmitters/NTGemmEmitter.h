@@ -2,7 +2,8 @@
 //
 // Emits scf + vector code for C[i, j] = Σ_k A[i, k] · B[j, k] where both A
 // rows and B rows are contiguous along k (PyTorch Linear layout, no weight
-// repacking). An MR x NR tile of vector<8xf32> accumulators runs over k; each
+// repacking). An MR x NR tile of vector<Lxf32> accumulators (L = the
+// target's f32 lanes) runs over k; each
 // accumulator is reduced once at the end, and a caller-supplied epilogue
 // consumes the MR x NR dot products (bias, activation, scaling, scatter).
 // Every GEMM in the mhmoe CPU lowering (router, experts, projections) is
@@ -38,7 +39,7 @@ struct NTGemmSpec {
   Value colBegin;           // first B row (dynamic)
   int64_t numCols = 0;      // number of B rows, a multiple of nr
   int64_t mr = 4, nr = 3;   // register tile
-  int64_t vectorWidth = 8;  // f32 lanes per accumulator
+  int64_t vectorWidth = 8;  // f32 lanes per accumulator (the target's)
   NTEpilogue epilogue;
 };
 
@@ -47,7 +48,8 @@ struct NTGemmSpec {
 void emitNTGemm(OpBuilder &b, Location loc, const NTGemmSpec &spec);
 
 /// Rows [rowBegin, rowEnd) in register tiles: `tile(row0, mr)` for full
-/// tiles of `mr` rows, then `tile(row, 1)` for each leftover row.
+/// tiles of `mr` rows, then the leftover rows in tiles of halving height
+/// (powers of two below mr, down to 1).
 void emitRowTiles(
     OpBuilder &b, Location loc, Value rowBegin, Value rowEnd, int64_t mr,
     function_ref<void(OpBuilder &, Location, Value row0, int64_t rows)> tile);

@@ -3,9 +3,10 @@
 // Emits scf + vector code for C[i, j] = Σ_k A[i, k] · B[j, k] with B packed
 // once at load into panels `Bp[..., p, k, l] = B[p*NP + l, k]` (NP columns
 // contiguous per k, as linalg.pack with inner tile NP on the output dim
-// produces). An MR x NP register tile of vector<8xf32> accumulators takes,
-// per k, MR broadcasts of A and NP/8 panel loads; no horizontal reductions,
-// and the epilogue receives whole vectors of 8 consecutive columns.
+// produces). An MR x NP register tile of vector<Lxf32> accumulators (L =
+// the target's f32 lanes) takes, per k, MR broadcasts of A and NP/L panel
+// loads; no horizontal reductions, and the epilogue receives whole vectors
+// of L consecutive columns. Tiles come from CPUTileCostModel.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MHMOE_CONVERSION_KERNELEMITTERS_PACKEDGEMMEMITTER_H
@@ -22,8 +23,8 @@ struct PackedOperand {
   SmallVector<Value> prefix;
 };
 
-/// Receives, for one row and 8 consecutive columns starting at `col`, one
-/// vector<8xf32> per B operand.
+/// Receives, for one row and L consecutive columns starting at `col`, one
+/// vector<Lxf32> per B operand.
 using PackedEpilogue = std::function<void(OpBuilder &, Location, Value row,
                                           Value col, ArrayRef<Value> vecs)>;
 
@@ -31,7 +32,8 @@ struct PackedGemmSpec {
   NTOperand a;
   SmallVector<PackedOperand, 2> bs; // all with the same panel width
   int64_t k = 0;
-  int64_t panel = 16;       // NP, a multiple of 8
+  int64_t panel = 16;       // NP, a multiple of lanes
+  int64_t lanes = 8;        // f32 lanes per vector (the target's)
   Value rowBegin, rowEnd;   // dynamic
   Value panelBegin;         // first panel (dynamic)
   int64_t numPanels = 0;
@@ -45,10 +47,6 @@ void emitPackedGemm(OpBuilder &b, Location loc, const PackedGemmSpec &spec);
 /// panels of `tile` moved innermost, e.g. [E, N, K] -> [E, N/tile, K, tile].
 Value packWeightPanels(OpBuilder &b, Location loc, Value w, int64_t dim,
                        int64_t tile);
-
-/// The register tile for `numB` operands sharing A over `n` columns:
-/// {panel width, rows}, or {0, 0} when n is not a multiple of 8.
-std::pair<int64_t, int64_t> pickPackedTile(int64_t n, int64_t numB);
 
 } // namespace mlir::mhmoe
 
