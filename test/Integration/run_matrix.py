@@ -62,6 +62,7 @@ def main():
     p.add_argument("--margin-threshold", type=float,
                    help="override the routing margin the inputs are drawn with")
     p.add_argument("--gpu-math", help="pass --gpu-math to mhmoe-run (simt, tf32, 3xtf32)")
+    p.add_argument("--cpu", help="pass --cpu to mhmoe-run (host, x86-64-v3, x86-64-v4, ...)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--filter", default="", help="only tests whose name contains this")
     a = p.parse_args()
@@ -79,6 +80,8 @@ def main():
             args += ["--margin-threshold", str(a.margin_threshold)]
         if a.gpu_math:
             args += ["--mhmoe-arg=--gpu-math=" + a.gpu_math]
+        if a.cpu:
+            args += ["--mhmoe-arg=--cpu=" + a.cpu]
         jobs.append((t, args))
     if not jobs:
         print("FAIL: no reference configurations found in " + a.tests_dir)
@@ -107,8 +110,9 @@ def main():
         print("FAIL: %d/%d configs failed on %s: %s" % (len(failed), len(jobs), a.device,
                                                         ", ".join(failed)))
         return 1
+    mode = a.gpu_math or a.cpu
     print("PASS: %d/%d configs on %s%s" % (len(jobs), len(jobs), a.device,
-                                         " (%s)" % a.gpu_math if a.gpu_math else ""))
+                                         " (%s)" % mode if mode else ""))
     return 0
 
 
