@@ -1,11 +1,13 @@
-/* f32 AVX2 FMA peak: each thread runs a loop of 24 vfmadd231ps per iteration into 12 independent
- * ymm accumulators (ymm0..ymm11, sources ymm12/ymm13).  The loop body is inline asm, so the compiler
+/* f32 FMA peak: each thread runs a loop of 24 vfmadd231ps per iteration into 12 independent
+ * ymm accumulators (ymm0..ymm11, sources ymm12/ymm13); built with -DFMA_ZMM the same loop on zmm
+ * registers (16 lanes, the AVX-512 peak).  The loop body is inline asm, so the compiler
  * can neither merge the accumulators nor drop the work; bench/run.sh checks the binary with objdump.
  *
  *   fma_peak [THREADS=1] [SECONDS=0.3] [REPS=5]
  * prints: fma_peak threads=T gflops=<best over REPS> ghz_equiv=<gflops/(32*T)>
  * (32 = 2 FMA ports x 8 lanes x 2 flops per cycle per core).
  * Build: cc -O2 -mavx2 -mfma -pthread fma_peak.c -o fma_peak
+ *        cc -O2 -mavx512f -DFMA_ZMM -pthread fma_peak.c -o fma_peak_avx512
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,8 +15,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#ifdef FMA_ZMM
+#define VREG "zmm"
+#define LANES 16
+#else
+#define VREG "ymm"
+#define LANES 8
+#endif
 #define FMAS_PER_ITER 24 /* 2 x 12 accumulators */
-#define FLOPS_PER_ITER (FMAS_PER_ITER * 8 * 2)
+#define FLOPS_PER_ITER (FMAS_PER_ITER * LANES * 2)
 
 static double now(void) {
   struct timespec ts;
@@ -22,25 +31,25 @@ static double now(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-#define FMA(r) "vfmadd231ps %%ymm12, %%ymm13, %%ymm" #r "\n\t"
+#define FMA(r) "vfmadd231ps %%" VREG "12, %%" VREG "13, %%" VREG #r "\n\t"
 #define FMA12 FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
 
 static void fma_loop(long iters) {
   __asm__ volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-      "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-      "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-      "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-      "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-      "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-      "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-      "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-      "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-      "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-      "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-      "vxorps %%ymm12, %%ymm12, %%ymm12\n\t"
-      "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"
+      "vxorps %%" VREG "0, %%" VREG "0, %%" VREG "0\n\t"
+      "vxorps %%" VREG "1, %%" VREG "1, %%" VREG "1\n\t"
+      "vxorps %%" VREG "2, %%" VREG "2, %%" VREG "2\n\t"
+      "vxorps %%" VREG "3, %%" VREG "3, %%" VREG "3\n\t"
+      "vxorps %%" VREG "4, %%" VREG "4, %%" VREG "4\n\t"
+      "vxorps %%" VREG "5, %%" VREG "5, %%" VREG "5\n\t"
+      "vxorps %%" VREG "6, %%" VREG "6, %%" VREG "6\n\t"
+      "vxorps %%" VREG "7, %%" VREG "7, %%" VREG "7\n\t"
+      "vxorps %%" VREG "8, %%" VREG "8, %%" VREG "8\n\t"
+      "vxorps %%" VREG "9, %%" VREG "9, %%" VREG "9\n\t"
+      "vxorps %%" VREG "10, %%" VREG "10, %%" VREG "10\n\t"
+      "vxorps %%" VREG "11, %%" VREG "11, %%" VREG "11\n\t"
+      "vxorps %%" VREG "12, %%" VREG "12, %%" VREG "12\n\t"
+      "vxorps %%" VREG "13, %%" VREG "13, %%" VREG "13\n\t"
       "1:\n\t" FMA12 FMA12
       "dec %0\n\t"
       "jnz 1b\n\t"
@@ -93,6 +102,6 @@ int main(int argc, char **argv) {
     double g = (double)iters * FLOPS_PER_ITER * threads / s * 1e-9;
     if (g > best) best = g;
   }
-  printf("fma_peak threads=%d gflops=%.2f ghz_equiv=%.3f\n", threads, best, best / (32.0 * threads));
+  printf("fma_peak threads=%d gflops=%.2f ghz_equiv=%.3f\n", threads, best, best / (4.0 * LANES * threads));
   return 0;
 }

@@ -3,9 +3,12 @@
 #
 #   bench/run.sh [--quick] [extra bench.py options]
 #
-# Installs what is missing (OpenBLAS dev files, matplotlib, GNU time; like scripts/setup.sh), builds
-# mhmoe if build/bin has no tools yet, builds the C microbenchmarks into bench/.work/bin, then runs
-# bench/bench.py: prints the table, writes bench/results/latest.json and bench/results/latest.png.
+# Installs what is missing (OpenBLAS dev files, matplotlib, GNU time; like scripts/setup.sh), makes
+# (once) the torch 2.x venv in ~/.cache/mhmoe/torch-venv (torch from PyPI: MKL/oneDNN), builds mhmoe
+# if build/bin has no tools yet, builds the C microbenchmarks into bench/.work/bin, then runs
+# bench/compare_torch2.py (mhmoe for the host CPU and for x86-64-v3 beside torch 2.x eager,
+# torch.compile, MKL sgemm, the ymm and zmm FMA peaks and the read bandwidth; bench/results/torch2.json)
+# and bench/bench.py (the older columns: torch 1.13 + OpenBLAS; latest.json, latest.png).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -29,12 +32,26 @@ if [ ! -x "$root/build/bin/mhmoe-run" ] || [ ! -x "$root/build/bin/mhmoe-compile
   bash "$root/scripts/build.sh"
 fi
 
+venv=${MHMOE_TORCH_VENV:-$HOME/.cache/mhmoe/torch-venv}
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
+  echo "bench: making the torch 2.x venv in $venv (about 3 GB, once)" >&2
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch numpy
+fi
+
 mkdir -p "$bin"
 CC=${CC:-gcc}
 # AVX2 + FMA on purpose (not -march=native): the limit is the ymm FMA peak of the target machine kind.
 $CC -O2 -mavx2 -mfma -pthread "$here/fma_peak.c" -o "$bin/fma_peak"
+if grep -qw avx512f /proc/cpuinfo; then
+  $CC -O2 -mavx512f -DFMA_ZMM -pthread "$here/fma_peak.c" -o "$bin/fma_peak_avx512"
+fi
 $CC -O2 -mavx2 -mfma -pthread "$here/stream_read.c" -o "$bin/stream_read"
 ob_inc=/usr/include/x86_64-linux-gnu/openblas-pthread
 $CC -O2 -I"$ob_inc" "$here/sgemm_openblas.c" -o "$bin/sgemm_openblas" -lopenblas
 
+quick=()
+for arg in "$@"; do [ "$arg" = "--quick" ] && quick=(--quick); done
+"$venv/bin/python" "$here/compare_torch2.py" --bindir "$bin" --tools "$root/build/bin" "${quick[@]}"
 exec /usr/bin/python3 "$here/bench.py" --bindir "$bin" "$@"
