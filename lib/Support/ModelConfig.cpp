@@ -232,9 +232,9 @@ Expected<ModelConfig> parseModelConfig(StringRef jsonText,
   bool present = false;
   if (Error e = r.readNumber("capacity_factor", c.capacityFactor, present))
     return std::move(e);
-  if (present && c.capacityFactor < 0)
+  if (present && (!(c.capacityFactor >= 0) || !std::isfinite(c.capacityFactor)))
     return r.fieldErr("capacity_factor", *obj->get("capacity_factor"),
-                      "must be >= 0 (0 = dropless)");
+                      "must be finite and >= 0 (0 = dropless)");
   // -0.0 (also what -1e-400 parses to) means dropless like 0, but would print
   // as "-0" in the canonical JSON, which parses back as the integer 0: the
   // canonical config would not round-trip (found by fuzz/config_fuzzer.cpp).

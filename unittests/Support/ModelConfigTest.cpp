@@ -283,7 +283,7 @@ const BadCase kBadCases[] = {
     {"ExpertBiasInt", "expert_bias", "1", "must be a boolean"},
     {"NormalizeTopKString", "normalize_top_k", "\"true\"",
      "must be a boolean"},
-    {"CapacityFactorNegative", "capacity_factor", "-1", "must be >= 0"},
+    {"CapacityFactorNegative", "capacity_factor", "-1", "must be finite and >= 0"},
     {"CapacityFactorString", "capacity_factor", "\"1.25\"",
      "must be a number"},
     {"NormUnknown", "norm", "\"batchnorm\"",

@@ -160,6 +160,9 @@ void mlir::mhmoe::emitCapacity(OpBuilder &b, Location loc, RouteOp op,
                             arith::ConstantOp::create(b, loc, b.getF64FloatAttr(cf)),
                             sF),
       arith::ConstantOp::create(b, loc, b.getF64FloatAttr(double(e))));
+  // An expert takes at most S pairs, so any quotient above S is dropless;
+  // clamping first keeps a huge factor (1e18) from overflowing the i64.
+  q = arith::MinimumFOp::create(b, loc, q, sF);
   Value cap = arith::MulIOp::create(
       b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
       arith::ConstantIntOp::create(b, loc, i64, k));

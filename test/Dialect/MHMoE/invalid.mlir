@@ -81,8 +81,16 @@ func.func @route_gate_width(%s: tensor<?x32xf32>, %g: tensor<8x16xf32>) {
 // -----
 
 func.func @route_negative_capacity(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
-  // expected-error @+1 {{capacity_factor = -1.000000e+00 must be >= 0 (0 means dropless)}}
+  // expected-error @+1 {{capacity_factor = -1.000000e+00 must be finite and >= 0 (0 means dropless)}}
   %i, %w = mhmoe.route %s, %g top_k(2) capacity_factor(-1.0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_infinite_capacity(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{capacity_factor = INF must be finite and >= 0 (0 means dropless)}}
+  %i, %w = mhmoe.route %s, %g top_k(2) capacity_factor(0x7FF0000000000000) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return
 }
 

@@ -1,5 +1,6 @@
 //===- MHMoEOps.cpp - mhmoe op verifiers, folders, shape reification ------===//
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include <cmath>
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -68,9 +69,9 @@ static LogicalResult verifyTopK(Operation *op, int64_t topK, int64_t experts,
     return op->emitOpError() << "top_k = " << topK
                              << " exceeds the number of experts E = "
                              << experts;
-  if (!(capacityFactor >= 0.0))
+  if (!(capacityFactor >= 0.0) || !std::isfinite(capacityFactor))
     return op->emitOpError() << "capacity_factor = " << capacityFactor
-                             << " must be >= 0 (0 means dropless)";
+                             << " must be finite and >= 0 (0 means dropless)";
   return success();
 }
 
