@@ -41,8 +41,9 @@ func.func @route(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> (tensor<?x2xi32>
 
 // -----
 
-// Capacity C = k * ceil(c * S / E), claimed choice by choice in sub-token
-// order; a choice over capacity becomes (-1, 0).
+// Capacity C = k * ceil(min(c * S / E, S)), claimed choice by choice in
+// sub-token order; a choice over capacity becomes (-1, 0). The clamp at S
+// (an expert's most pairs) keeps a huge factor from overflowing the i64.
 // CHECK-LABEL: func @capacity
 // CHECK-DAG: %[[CF:.*]] = arith.constant 1.250000e+00 : f64
 // CHECK-DAG: %[[EF:.*]] = arith.constant 8.000000e+00 : f64
@@ -50,7 +51,8 @@ func.func @route(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> (tensor<?x2xi32>
 // CHECK: %[[SF:.*]] = arith.uitofp %{{.*}} : i64 to f64
 // CHECK: %[[P:.*]] = arith.mulf %[[SF]], %[[CF]] : f64
 // CHECK: %[[Q:.*]] = arith.divf %[[P]], %[[EF]] : f64
-// CHECK: %[[CEIL:.*]] = math.ceil %[[Q]] : f64
+// CHECK: %[[QS:.*]] = arith.minimumf %[[Q]], %[[SF]] : f64
+// CHECK: %[[CEIL:.*]] = math.ceil %[[QS]] : f64
 // CHECK: %[[CI:.*]] = arith.fptosi %[[CEIL]] : f64 to i64
 // CHECK: %[[CAP:.*]] = arith.muli %[[CI]], %c2_i64 : i64
 // CHECK: scf.for %[[C:.*]] = %c0 to %c2 step %c1 {
