@@ -9,7 +9,7 @@
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Pipelines/Pipelines.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mhmoe/Support/FileUtil.h"
+#include "mhmoe/Support/OutputFiles.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -35,6 +35,7 @@
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+#include <functional>
 #include <mutex>
 
 using namespace mlir;
@@ -127,16 +128,47 @@ cpuTargetMachine(const mlir::mhmoe::CPUTargetDescription &cpu) {
   return tm;
 }
 
-/// Writes `emit` through `writer` to `path` atomically ("-" = stdout).
-llvm::Error writeOutput(llvm::StringRef path,
-                        llvm::function_ref<llvm::Error(llvm::raw_ostream &)> writer) {
-  if (path == "-") {
-    llvm::Error e = writer(llvm::outs());
-    llvm::outs().flush();
-    return e;
+/// The compiler's one output, checked before any work is done (a bad -o
+/// fails in milliseconds, not after a whole compile) and written all or
+/// nothing through an OutputFiles set ("-" = stdout for textual kinds).
+class ArtifactOutput {
+public:
+  /// Text and object artifacts stream through `write`; a shared library is
+  /// produced at a temporary path through `produce`.
+  llvm::Error open(const ::mhmoe::CompileOptions &opts, llvm::StringRef path) {
+    this->path = path.str();
+    if (path == "-")
+      return llvm::Error::success();
+    for (const std::string &in : opts.protectedInputs)
+      files.protectInput(in);
+    if (opts.emit == ::mhmoe::EmitKind::Lib)
+      return files.addProduced(path, "-o", [this](llvm::StringRef tmp) {
+        return produce(tmp);
+      });
+    return files.add(path, "-o", [this](llvm::raw_ostream &os) {
+      return write(os);
+    });
   }
-  return ::mhmoe::writeFileAtomically(path, writer);
-}
+  llvm::Error finish(std::function<llvm::Error(llvm::raw_ostream &)> w) {
+    if (path == "-") {
+      llvm::Error e = w(llvm::outs());
+      llvm::outs().flush();
+      return e;
+    }
+    write = std::move(w);
+    return files.commit();
+  }
+  llvm::Error finishProduced(std::function<llvm::Error(llvm::StringRef)> p) {
+    produce = std::move(p);
+    return files.commit();
+  }
+
+private:
+  std::string path;
+  ::mhmoe::OutputFiles files;
+  std::function<llvm::Error(llvm::raw_ostream &)> write;
+  std::function<llvm::Error(llvm::StringRef)> produce;
+};
 
 /// Directory of libMHMoECudaRuntime.so: $MHMOE_CUDA_RUNTIME_DIR, else
 /// <dir of this executable>/../lib (build and install trees), else the build
@@ -229,8 +261,10 @@ llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
   }
   argv.append({"-lm", "-Wl,-z,defs", "-Wl,--gc-sections"});
   llvm::SmallVector<llvm::StringRef> args(argv.begin(), argv.end());
-  llvm::SmallString<128> errFile;
-  llvm::sys::fs::createTemporaryFile("mhmoe-link", "txt", errFile);
+  // The linker's log lies beside its output (a ".mhmoe-tmp-" name that the
+  // cache sweeps if this process is killed), not in /tmp.
+  llvm::SmallString<256> errFile(outPath);
+  errFile += ".log";
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, errFile.str(),
                                                 errFile.str()};
   std::string execErr;
@@ -250,14 +284,22 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
                           llvm::StringRef outputPath) {
   using ::mhmoe::EmitKind;
+  if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
+    return err("--emit=ptx needs --target=cuda");
+  if (outputPath == "-" &&
+      (opts.emit == EmitKind::Obj || opts.emit == EmitKind::Lib))
+    return err(llvm::Twine("refusing to write ") +
+               (opts.emit == EmitKind::Obj ? "an object file"
+                                           : "a shared library") +
+               " to stdout");
+  ArtifactOutput output;
+  if (llvm::Error e = output.open(opts, outputPath))
+    return e;
   if (opts.emit == EmitKind::MLIR)
-    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+    return output.finish([&](llvm::raw_ostream &os) {
       module.print(os);
       return llvm::Error::success();
     });
-
-  if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
-    return err("--emit=ptx needs --target=cuda");
   // The CPU code is generated for one described CPU (the GPU targets' host
   // code for this machine); the passes read the description off the module.
   auto cpu = mlir::mhmoe::describeCPU(
@@ -288,7 +330,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   if (failed(pm.run(module)))
     return err("lowering failed:\n" + diags.text);
   if (opts.emit == EmitKind::PTX)
-    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+    return output.finish([&](llvm::raw_ostream &os) {
       module.walk([&](gpu::BinaryOp bin) {
         for (Attribute obj : bin.getObjects())
           if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
@@ -298,7 +340,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
       return llvm::Error::success();
     });
   if (opts.emit == EmitKind::Lowered)
-    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+    return output.finish([&](llvm::raw_ostream &os) {
       module.print(os);
       return llvm::Error::success();
     });
@@ -320,7 +362,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   if (llvm::Error e = optimize(llvmModule.get()))
     return e;
   if (opts.emit == EmitKind::LLVM)
-    return writeOutput(outputPath, [&](llvm::raw_ostream &os) {
+    return output.finish([&](llvm::raw_ostream &os) {
       llvmModule->print(os, nullptr);
       return llvm::Error::success();
     });
@@ -333,10 +375,8 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
     codegen.run(*llvmModule);
     return llvm::Error::success();
   };
-  if (opts.emit == EmitKind::Obj) {
-    if (outputPath == "-")
-      return err("refusing to write an object file to stdout");
-    return ::mhmoe::writeFileAtomically(outputPath, [&](llvm::raw_ostream &os) {
+  if (opts.emit == EmitKind::Obj)
+    return output.finish([&](llvm::raw_ostream &os) {
       llvm::SmallString<0> buf;
       llvm::raw_svector_ostream bos(buf);
       if (llvm::Error e = emitObject(bos))
@@ -344,39 +384,25 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
       os << buf;
       return llvm::Error(llvm::Error::success());
     });
-  }
 
-  // Shared library: object to a temporary, link to a temporary beside the
-  // output, rename into place.
-  if (outputPath == "-")
-    return err("refusing to write a shared library to stdout");
-  llvm::SmallString<128> objPath;
-  int fd;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("mhmoe-model", "o", fd, objPath))
-    return err("cannot create a temporary object file: " + ec.message());
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    if (llvm::Error e = emitObject(os)) {
-      llvm::sys::fs::remove(objPath);
-      return e;
+  // Shared library: the object beside the output's temporary, linked into it.
+  return output.finishProduced([&](llvm::StringRef tmpLib) -> llvm::Error {
+    std::string objPath = (tmpLib + ".o").str();
+    {
+      std::error_code ec;
+      llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
+      if (ec)
+        return err("cannot create the object file '" + objPath +
+                   "': " + ec.message());
+      if (llvm::Error e = emitObject(os)) {
+        llvm::sys::fs::remove(objPath);
+        return e;
+      }
     }
-  }
-  llvm::SmallString<256> tmpLib(outputPath);
-  tmpLib += ".tmp-%%%%%%";
-  llvm::SmallString<256> tmpLibPath;
-  llvm::sys::fs::createUniquePath(tmpLib, tmpLibPath, /*MakeAbsolute=*/false);
-  llvm::Error linked = linkSharedLibrary(objPath, tmpLibPath, opts.target);
-  llvm::sys::fs::remove(objPath);
-  if (linked) {
-    llvm::sys::fs::remove(tmpLibPath);
+    llvm::Error linked = linkSharedLibrary(objPath, tmpLib, opts.target);
+    llvm::sys::fs::remove(objPath);
     return linked;
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tmpLibPath, outputPath)) {
-    llvm::sys::fs::remove(tmpLibPath);
-    return err("cannot write " + outputPath + ": " + ec.message());
-  }
-  return llvm::Error::success();
+  });
 }
 
 } // namespace

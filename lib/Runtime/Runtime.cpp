@@ -8,6 +8,7 @@
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 
 #include "CudaModel.h"
+#include "OpenMPEnvironment.h"
 
 #include "mhmoe/Support/Error.h"
 #include "mhmoe/Support/Manifest.h"
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,8 +43,9 @@ using ManifestFn = const char *(*)();
 using PackFn = int32_t (*)(void **);
 using ForwardFn = int32_t (*)(void **, int64_t);
 using OmpSetNumThreadsFn = void (*)(int);
+using OmpGetMaxThreadsFn = int (*)();
 
-constexpr int64_t kMaxTokens = int64_t(1) << 26;
+constexpr int64_t kMaxTokens = MHMOE_MAX_TOKENS;
 
 thread_local std::string lastError;
 
@@ -157,6 +160,9 @@ struct mhmoe_model {
   ForwardFn forward = nullptr;
   PackFn pack = nullptr;
   OmpSetNumThreadsFn ompSetNumThreads = nullptr;
+  OmpGetMaxThreadsFn ompGetMaxThreads = nullptr;
+  /// Threads per run (mhmoe_model_set_num_threads); 0 = the OpenMP default.
+  std::atomic<int32_t> numThreads{0};
   Manifest manifest;
   std::unique_ptr<SafeTensorsFile> weights;
   std::vector<std::unique_ptr<float, MallocDeleter>> owned;
@@ -293,6 +299,23 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
   return MHMOE_OK;
 }
 
+/// The model's thread count holds on whichever thread runs it (OpenMP's
+/// nthreads is per calling thread), capped so that libomp can create its
+/// workers within the address-space limit instead of aborting.
+void applyThreadCount(mhmoe_model &m) {
+  if (!m.ompSetNumThreads)
+    return;
+  int32_t n = m.numThreads.load();
+  int32_t cap = maxThreadsForAddressSpace();
+  if (cap > 0) {
+    int32_t wanted = n > 0 ? n : (m.ompGetMaxThreads ? m.ompGetMaxThreads() : 1);
+    if (wanted > cap)
+      n = cap;
+  }
+  if (n > 0)
+    m.ompSetNumThreads(n);
+}
+
 mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                       std::unique_ptr<mhmoe_model> &model) {
   if (!libPath || !*libPath)
@@ -303,6 +326,10 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                 "mhmoe_model_load: model_dir is NULL or empty");
 
   auto m = std::make_unique<mhmoe_model>();
+
+  // Before libomp can start (it aborts the process on values it cannot use).
+  for (const std::string &w : sanitizeOpenMPEnvironment())
+    std::fprintf(stderr, "mhmoe: warning: %s\n", w.c_str());
 
   // dlopen searches the library path for names without a slash; always open
   // the file the caller named.
@@ -334,6 +361,8 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                     "' does not export 'mhmoe_forward'");
   m->ompSetNumThreads = reinterpret_cast<OmpSetNumThreadsFn>(
       dlsym(m->handle, "omp_set_num_threads"));
+  m->ompGetMaxThreads = reinterpret_cast<OmpGetMaxThreadsFn>(
+      dlsym(m->handle, "omp_get_max_threads"));
 
   const char *manifestText = manifestFn();
   if (!manifestText)
@@ -503,6 +532,7 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
   for (const auto &slot : m->loadSlots)
     argv[slot.first] = load + slot.second * c.numExperts;
 
+  applyThreadCount(*m);
   int32_t rc = m->forward(argv.data(), num_tokens);
   if (rc != 0)
     return fail(MHMOE_ERROR_RUNTIME,
@@ -529,7 +559,7 @@ MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m,
                 "supported");
   }
   if (m->ompSetNumThreads) {
-    m->ompSetNumThreads(n);
+    m->numThreads.store(n);
     return MHMOE_OK;
   }
   if (n == 1)

@@ -1,6 +1,11 @@
 //===- Error.cpp - Error helpers ------------------------------------------===//
 #include "mhmoe/Support/Error.h"
 
+#include "llvm/Support/ErrorHandling.h"
+
+#include <cstring>
+#include <unistd.h>
+
 #include "llvm/Support/CheckedArithmetic.h"
 
 namespace mhmoe {
@@ -36,3 +41,26 @@ bool checkedNumElements(llvm::ArrayRef<int64_t> shape, int64_t &out) {
 }
 
 } // namespace mhmoe
+
+namespace {
+const char *oomTool = "mhmoe";
+
+void onOutOfMemory(void *, const char *reason, bool) {
+  // Async-signal-safe: no allocation is possible here.
+  auto put = [](const char *s) {
+    ssize_t unused = ::write(2, s, std::strlen(s));
+    (void)unused;
+  };
+  put(oomTool);
+  put(": error: out of memory (");
+  put(reason ? reason : "allocation failed");
+  put("); run with fewer tokens, a smaller model, or more memory\n");
+  ::_exit(1);
+}
+} // namespace
+
+void mhmoe::installOutOfMemoryHandler(const char *tool) {
+  oomTool = tool;
+  llvm::install_bad_alloc_error_handler(onOutOfMemory);
+  llvm::install_out_of_memory_new_handler();
+}

@@ -1,5 +1,6 @@
 //===- JSONUtil.cpp - safe JSON number access -----------------------------===//
 #include "mhmoe/Support/JSONUtil.h"
+#include "mhmoe/Support/Error.h"
 #include <limits>
 
 std::optional<int64_t> mhmoe::getInt64(const llvm::json::Value &v) {
@@ -17,4 +18,30 @@ std::optional<int64_t> mhmoe::getInt64(const llvm::json::Value &v) {
     return static_cast<int64_t>(*u);
   }
   return v.getAsInteger();
+}
+
+llvm::Error mhmoe::checkJSONNesting(llvm::StringRef text, unsigned maxDepth,
+                                   llvm::StringRef file) {
+  unsigned depth = 0;
+  bool inString = false;
+  for (size_t i = 0, n = text.size(); i < n; ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i; // the escaped character cannot end the string
+      else if (c == '"')
+        inString = false;
+      continue;
+    }
+    if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > maxDepth)
+        return makeError(file + ": JSON is nested more than " +
+                         llvm::Twine(maxDepth) + " levels deep");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return llvm::Error::success();
 }

@@ -141,6 +141,8 @@ static Error parseEntries(const json::Object &root, StringRef key,
 }
 
 Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
+  if (Error e = checkJSONNesting(jsonText, kMaxJSONNesting, src))
+    return std::move(e);
   Expected<json::Value> parsed = json::parse(jsonText);
   if (!parsed)
     return makeError(src + ": manifest is not valid JSON: " +

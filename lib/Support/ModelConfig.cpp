@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - MH-MoE model configuration -----------------------===//
 #include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/Support/InputFiles.h"
 #include "mhmoe/Support/Error.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -178,6 +179,8 @@ private:
 Expected<ModelConfig> parseModelConfig(StringRef jsonText,
                                        StringRef fileNameForMessages) {
   StringRef file = fileNameForMessages;
+  if (Error e = checkJSONNesting(jsonText, kMaxJSONNesting, file))
+    return std::move(e);
   Expected<json::Value> parsed = json::parse(jsonText);
   if (!parsed)
     return makeError(file + ": invalid JSON: " + toString(parsed.takeError()));
@@ -261,14 +264,11 @@ Expected<ModelConfig> parseModelConfig(StringRef jsonText,
 }
 
 Expected<ModelConfig> loadModelConfig(StringRef path) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
-      MemoryBuffer::getFile(path, /*IsText=*/true,
-                            /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return makeError(path + ": cannot read file: " + buf.getError().message());
-  if ((*buf)->getBufferSize() > (size_t(16) << 20))
-    return makeError(path + ": file is too large for a config (> 16 MiB)");
-  return parseModelConfig((*buf)->getBuffer(), path);
+  Expected<std::string> text =
+      readRegularFile(path, kMaxConfigBytes, "config");
+  if (!text)
+    return text.takeError();
+  return parseModelConfig(*text, path);
 }
 
 json::Object toJSON(const ModelConfig &c) {

@@ -1,7 +1,8 @@
 //===- Npy.cpp - NumPy .npy reader/writer ---------------------------------===//
 #include "mhmoe/Support/Npy.h"
 #include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/FileUtil.h"
+#include "mhmoe/Support/InputFiles.h"
+#include "mhmoe/Support/OutputFiles.h"
 #include "mhmoe/Support/Float16.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -9,6 +10,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -160,7 +162,20 @@ private:
 
 } // namespace
 
-Expected<NpyArray> parseNpy(StringRef bytes, StringRef file) {
+namespace {
+
+/// What the header says about the data that follows it.
+struct NpyLayout {
+  std::vector<int64_t> shape;
+  std::string descr;
+  bool isHalf = false;
+  uint64_t dataStart = 0;
+  int64_t numel = 0, nbytes = 0;
+};
+
+/// Parses the magic, version and header dict at the start of `bytes` (which
+/// may hold only a prefix of the file).
+Expected<NpyLayout> parseNpyLayout(StringRef bytes, StringRef file) {
   auto err = [&](const Twine &msg) { return makeError(file + ": " + msg); };
   if (bytes.size() < kMagicLen + 2 || !bytes.starts_with(StringRef(kMagic, kMagicLen)))
     return err("not a .npy file (bad magic)");
@@ -181,6 +196,9 @@ Expected<NpyArray> parseNpy(StringRef bytes, StringRef file) {
     return err("unsupported .npy format version " + Twine(unsigned(major)) + "." +
                Twine(unsigned(minor)));
   }
+  if (headerLen > kMaxNpyHeaderBytes)
+    return err("header length " + Twine(headerLen) + " exceeds the " +
+               Twine(kMaxNpyHeaderBytes) + "-byte limit");
   if (headerLen > bytes.size() - headerStart)
     return err("header length " + Twine(headerLen) +
                " exceeds the file size (truncated file)");
@@ -189,15 +207,14 @@ Expected<NpyArray> parseNpy(StringRef bytes, StringRef file) {
   if (Error e = hp.parse())
     return std::move(e);
 
-  uint64_t itemSize;
-  bool isHalf;
+  NpyLayout layout;
   StringRef d = hp.descr;
+  int64_t itemSize = 4;
   if (d == "<f4" || d == "=f4") {
-    itemSize = 4;
-    isHalf = false;
+    layout.isHalf = false;
   } else if (d == "<f2" || d == "=f2") {
     itemSize = 2;
-    isHalf = true;
+    layout.isHalf = true;
   } else if (d.starts_with(">")) {
     return err("big-endian dtype '" + d +
                "' is not supported; convert with arr.astype('<f4')");
@@ -212,66 +229,126 @@ Expected<NpyArray> parseNpy(StringRef bytes, StringRef file) {
   if (hp.shape.empty())
     return err("0-dimensional arrays are not supported; shape must have at "
                "least one dimension");
-
-  int64_t numel = 0, nbytes = 0;
-  if (!checkedNumElements(hp.shape, numel) ||
-      !checkedMulNonNeg(numel, static_cast<int64_t>(itemSize), nbytes))
+  if (!checkedNumElements(hp.shape, layout.numel) ||
+      !checkedMulNonNeg(layout.numel, itemSize, layout.nbytes) ||
+      static_cast<uint64_t>(layout.numel) > SIZE_MAX / sizeof(float))
     return err("shape " + formatShape(hp.shape) +
                " has too many elements (size overflows)");
-  uint64_t dataStart = headerStart + headerLen;
-  uint64_t available = bytes.size() - dataStart;
-  if (available < static_cast<uint64_t>(nbytes))
-    return err("data is truncated: shape " + formatShape(hp.shape) + " of '" +
-               d + "' needs " + Twine(nbytes) + " bytes but only " +
-               Twine(available) + " are present");
-  if (available > static_cast<uint64_t>(nbytes))
-    return err("file has " + Twine(available - nbytes) +
-               " trailing bytes after the data for shape " +
-               formatShape(hp.shape));
+  layout.shape = hp.shape;
+  layout.descr = d.str();
+  layout.dataStart = headerStart + headerLen;
+  return std::move(layout);
+}
 
-  // The array may legitimately be larger than memory (the file is mapped, not
-  // read): probe with malloc, which returns NULL, instead of letting the
-  // vector's operator new abort the process ("LLVM ERROR: out of memory").
-  if (nbytes > 0) {
-    if (static_cast<uint64_t>(numel) > SIZE_MAX / sizeof(float))
-      return err("shape " + formatShape(hp.shape) +
-                 " has too many elements (size overflows)");
-    const size_t f32Bytes = static_cast<size_t>(numel) * sizeof(float);
+/// The data must be exactly what the header promises.
+Error checkDataSize(const NpyLayout &l, uint64_t fileSize, StringRef file) {
+  uint64_t available = fileSize - l.dataStart;
+  if (available < static_cast<uint64_t>(l.nbytes))
+    return makeError(file + ": data is truncated: shape " +
+                     formatShape(l.shape) + " of '" + l.descr + "' needs " +
+                     Twine(l.nbytes) + " bytes but only " + Twine(available) +
+                     " are present");
+  if (available > static_cast<uint64_t>(l.nbytes))
+    return makeError(file + ": file has " +
+                     Twine(available - uint64_t(l.nbytes)) +
+                     " trailing bytes after the data for shape " +
+                     formatShape(l.shape));
+  return Error::success();
+}
+
+/// An empty array of the layout's shape, its f32 storage allocated: probed
+/// with malloc first, which returns NULL, instead of letting the vector's
+/// operator new abort the process ("LLVM ERROR: out of memory").
+Expected<NpyArray> allocateArray(const NpyLayout &l, StringRef file) {
+  const size_t f32Bytes = static_cast<size_t>(l.numel) * sizeof(float);
+  if (f32Bytes > 0) {
     void *probe = std::malloc(f32Bytes);
     if (!probe)
-      return err("cannot allocate " + Twine(f32Bytes) + " bytes for shape " +
-                 formatShape(hp.shape) + " (out of memory)");
+      return makeError(file + ": cannot allocate " + Twine(f32Bytes) +
+                       " bytes for shape " + formatShape(l.shape) +
+                       " (out of memory)");
     std::free(probe);
   }
   NpyArray arr;
-  arr.shape = hp.shape;
-  arr.data.resize(static_cast<size_t>(numel));
-  const uint8_t *src =
-      reinterpret_cast<const uint8_t *>(bytes.data() + dataStart);
-  if (isHalf)
-    convertHalfToF32(src, arr.data.data(), arr.data.size());
-  else if (nbytes)
-    std::memcpy(arr.data.data(), src, static_cast<size_t>(nbytes));
+  arr.shape = l.shape;
+  arr.data.resize(static_cast<size_t>(l.numel));
   return std::move(arr);
 }
 
-Expected<NpyArray> readNpy(StringRef path) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
-      MemoryBuffer::getFile(path, /*IsText=*/false,
-                            /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return makeError(path + ": cannot open file: " + buf.getError().message());
-  return parseNpy((*buf)->getBuffer(), path);
+} // namespace
+
+Expected<NpyArray> parseNpy(StringRef bytes, StringRef file,
+                            const NpyShapeCheck &check) {
+  Expected<NpyLayout> layout = parseNpyLayout(bytes, file);
+  if (!layout)
+    return layout.takeError();
+  if (check)
+    if (Error e = check(layout->shape))
+      return std::move(e);
+  if (Error e = checkDataSize(*layout, bytes.size(), file))
+    return std::move(e);
+  Expected<NpyArray> arr = allocateArray(*layout, file);
+  if (!arr)
+    return arr.takeError();
+  const uint8_t *src =
+      reinterpret_cast<const uint8_t *>(bytes.data() + layout->dataStart);
+  if (layout->isHalf)
+    convertHalfToF32(src, arr->data.data(), arr->data.size());
+  else if (layout->nbytes)
+    std::memcpy(arr->data.data(), src, static_cast<size_t>(layout->nbytes));
+  return arr;
 }
 
-Error writeNpyF32(StringRef path, ArrayRef<int64_t> shape, const float *data) {
+Expected<NpyArray> readNpy(StringRef path, const NpyShapeCheck &check) {
+  Expected<std::unique_ptr<RegularFile>> file =
+      RegularFile::open(path, ".npy input");
+  if (!file)
+    return file.takeError();
+  // The header first: the shape is checked before any data is read.
+  uint64_t prefixLen =
+      std::min<uint64_t>((*file)->size(), 12 + kMaxNpyHeaderBytes);
+  std::string prefix(size_t(prefixLen), '\0');
+  if (Error e = (*file)->readAt(0, prefix.data(), prefixLen))
+    return std::move(e);
+  Expected<NpyLayout> layout = parseNpyLayout(prefix, path);
+  if (!layout)
+    return layout.takeError();
+  if (check)
+    if (Error e = check(layout->shape))
+      return std::move(e);
+  if (Error e = checkDataSize(*layout, (*file)->size(), path))
+    return std::move(e);
+  Expected<NpyArray> arr = allocateArray(*layout, path);
+  if (!arr)
+    return arr.takeError();
+  if (!layout->isHalf) {
+    if (Error e = (*file)->readAt(layout->dataStart, arr->data.data(),
+                                  uint64_t(layout->nbytes)))
+      return std::move(e);
+    return arr;
+  }
+  // f16 in chunks: no second array-sized buffer.
+  constexpr size_t kChunk = size_t(1) << 18;
+  std::vector<uint8_t> half(2 * kChunk);
+  for (size_t at = 0, n = arr->data.size(); at < n; at += kChunk) {
+    size_t count = std::min(kChunk, n - at);
+    if (Error e = (*file)->readAt(layout->dataStart + 2 * uint64_t(at),
+                                  half.data(), 2 * uint64_t(count)))
+      return std::move(e);
+    convertHalfToF32(half.data(), arr->data.data() + at, count);
+  }
+  return arr;
+}
+
+Expected<OutputWriter> npyF32Writer(ArrayRef<int64_t> shape,
+                                    const float *data) {
   if (shape.empty())
-    return makeError(path + ": cannot write a 0-dimensional array");
+    return makeError("cannot write a 0-dimensional array");
   int64_t numel = 0, nbytes = 0;
   if (!checkedNumElements(shape, numel) || !checkedMulNonNeg(numel, 4, nbytes))
-    return makeError(path + ": invalid shape " + formatShape(shape));
+    return makeError("invalid shape " + formatShape(shape));
   if (numel > 0 && !data)
-    return makeError(path + ": null data pointer");
+    return makeError("null data pointer");
 
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -298,7 +375,7 @@ Error writeNpyF32(StringRef path, ArrayRef<int64_t> shape, const float *data) {
   dict.push_back('\n');
   size_t headerLen = dict.size();
 
-  return writeFileAtomically(path, [&](raw_ostream &os) -> Error {
+  return OutputWriter([=](raw_ostream &os) -> Error {
     os.write(kMagic, kMagicLen);
     os << static_cast<char>(major) << static_cast<char>(0);
     char len[4];
@@ -315,6 +392,13 @@ Error writeNpyF32(StringRef path, ArrayRef<int64_t> shape, const float *data) {
                static_cast<size_t>(nbytes));
     return Error::success();
   });
+}
+
+Error writeNpyF32(StringRef path, ArrayRef<int64_t> shape, const float *data) {
+  Expected<OutputWriter> writer = npyF32Writer(shape, data);
+  if (!writer)
+    return makeError(path + ": " + toString(writer.takeError()));
+  return writeFileAtomically(path, std::move(*writer));
 }
 
 } // namespace mhmoe

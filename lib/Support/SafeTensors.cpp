@@ -2,12 +2,14 @@
 #include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/SafeTensors.h"
 #include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/FileUtil.h"
+#include "mhmoe/Support/InputFiles.h"
+#include "mhmoe/Support/OutputFiles.h"
 #include "mhmoe/Support/Float16.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -157,12 +159,24 @@ bool getNonNegInt(const json::Value &v, int64_t &out) {
 
 Expected<std::unique_ptr<SafeTensorsFile>>
 SafeTensorsFile::open(StringRef path) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
-      MemoryBuffer::getFile(path, /*IsText=*/false,
-                            /*RequiresNullTerminator=*/false);
+  // Read into memory the model owns, not mapped: a file overwritten or
+  // truncated after load can neither change nor crash a loaded model.
+  Expected<std::unique_ptr<RegularFile>> file =
+      RegularFile::open(path, "weights file");
+  if (!file)
+    return file.takeError();
+  uint64_t size = (*file)->size();
+  if (size > SIZE_MAX)
+    return makeError(path + ": file is too large for this machine");
+  std::unique_ptr<WritableMemoryBuffer> buf =
+      WritableMemoryBuffer::getNewUninitMemBuffer(size_t(size), path,
+                                                  Align(64));
   if (!buf)
-    return makeError(path + ": cannot open file: " + buf.getError().message());
-  return fromBuffer(std::move(*buf), path);
+    return makeError(path + ": cannot allocate " + Twine(size) +
+                     " bytes to read the weights (out of memory)");
+  if (Error e = (*file)->readAt(0, buf->getBufferStart(), size))
+    return std::move(e);
+  return fromBuffer(std::move(buf), path);
 }
 
 Expected<std::unique_ptr<SafeTensorsFile>>

@@ -14,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Support/Error.h"
+#include "mhmoe/Support/OutputFiles.h"
 #include "mhmoe/Support/ModelConfig.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -162,6 +164,7 @@ StringRef emitName(EmitKind k) {
 
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
+  mhmoe::installOutOfMemoryHandler("mhmoe-compile");
   takeOverOptionNames(
       {"o", "target", "cpu", "gpu-chip", "gpu-math", "emit", "no-parallel",
        "time-passes"});
@@ -229,17 +232,6 @@ int main(int argc, char **argv) {
                        "cannot write binary output (--emit=" +
                            emitName(emitKind) +
                            ") to stdout; use -o FILE");
-  if (outputPath != "-") {
-    if (sys::fs::is_directory(outputPath))
-      return reportError(kExitBadInput,
-                         "output path '" + outputPath + "' is a directory");
-    SmallString<256> parent(outputPath.getValue());
-    sys::path::remove_filename(parent);
-    if (!parent.empty() && !sys::fs::is_directory(parent))
-      return reportError(kExitBadInput, "output directory '" + parent +
-                                            "' does not exist");
-  }
-
   CompileOptions opts;
   opts.emit = emitKind;
   opts.target = tgt;
@@ -253,6 +245,22 @@ int main(int argc, char **argv) {
   sys::fs::file_status status;
   if (std::error_code ec = sys::fs::status(in, status))
     return reportError(kExitBadInput, in + ": " + ec.message());
+  // The inputs -o must never replace; the output is checked before compiling.
+  opts.protectedInputs.push_back(in.str());
+  if (sys::fs::is_directory(status)) {
+    for (const char *name : {"config.json", "model.safetensors"}) {
+      SmallString<256> p(in);
+      sys::path::append(p, name);
+      opts.protectedInputs.push_back(std::string(p));
+    }
+  }
+  if (outputPath != "-") {
+    OutputFiles probe;
+    for (const std::string &p : opts.protectedInputs)
+      probe.protectInput(p);
+    if (Error e = probe.add(outputPath, "-o", nullptr))
+      return reportError(kExitBadInput, toString(std::move(e)));
+  }
 
   if (sys::fs::is_directory(status) || !sys::path::extension(in).equals_insensitive(".mlir")) {
     // A model directory, or a config.json file.

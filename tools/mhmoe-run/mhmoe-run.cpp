@@ -21,7 +21,8 @@
 #include "mhmoe/Runtime/mhmoe_cuda.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/FileUtil.h"
+#include "mhmoe/Support/OutputFiles.h"
+#include "CompileCache.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/Support/Npy.h"
 
@@ -48,6 +49,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +61,8 @@ namespace {
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadInput = 2;
+/// --bench keeps one time per run; more runs than this is a typo.
+constexpr int kMaxBenchRuns = 1000000;
 
 constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
@@ -159,126 +163,6 @@ void note(const Twine &msg) {
     errs() << "mhmoe-run: " << msg << "\n";
 }
 
-/// Checks that the directory `path` would be written into exists.
-std::optional<Failure> checkOutputLocation(StringRef option, StringRef path) {
-  if (path.empty())
-    return badInput("--" + option + " path is empty");
-  if (sys::fs::is_directory(path))
-    return badInput(path + ": is a directory (--" + option + ")");
-  SmallString<256> parent(path);
-  sys::path::remove_filename(parent);
-  if (parent.empty())
-    parent = ".";
-  if (!sys::fs::is_directory(parent))
-    return badInput(path + ": directory '" + parent + "' does not exist (--" +
-                    option + ")");
-  if (sys::fs::access(parent, sys::fs::AccessMode::Write))
-    return badInput(path + ": directory '" + parent + "' is not writable (--" +
-                    option + ")");
-  return std::nullopt;
-}
-
-/// The compiled-model cache directory.
-std::optional<std::string> cacheDirectory() {
-  if (std::optional<std::string> d = sys::Process::GetEnv("MHMOE_CACHE_DIR"))
-    if (!d->empty())
-      return *d;
-  SmallString<256> dir;
-  if (std::optional<std::string> x = sys::Process::GetEnv("XDG_CACHE_HOME"))
-    if (!x->empty()) {
-      dir = *x;
-      sys::path::append(dir, "mhmoe");
-      return std::string(dir);
-    }
-  if (!sys::path::home_directory(dir))
-    return std::nullopt;
-  sys::path::append(dir, ".cache", "mhmoe");
-  return std::string(dir);
-}
-
-/// Cache key: everything that determines the generated code.
-std::string cacheKey(const ModelConfig &config, const CompileOptions &opts) {
-  std::string key = canonicalConfigJSON(config);
-  key += '\0';
-  key += targetName(opts.target);
-  key += '\0';
-  key += opts.target == Target::CUDA ? opts.gpuChip : "";
-  key += '\0';
-  key += opts.target != Target::CPU ? opts.gpuMath : "";
-  key += '\0';
-  key += opts.target == Target::CPU ? opts.cpu : "";
-  if (opts.target == Target::CPU && opts.cpu == "host") {
-    key += sys::getHostCPUName();
-    std::vector<std::string> enabled;
-    for (const auto &f : sys::getHostCPUFeatures())
-      if (f.second)
-        enabled.push_back(f.first().str());
-    std::sort(enabled.begin(), enabled.end());
-    for (const std::string &f : enabled)
-      key += "," + f;
-  }
-  key += '\0';
-  key += compilerVersion();
-  key += '\0';
-  key += "parallel";
-  key += '\0';
-  key += sys::getProcessTriple();
-  key += '\0';
-  key += sys::getHostCPUName();
-  return utohexstr(xxh3_64bits(key), /*LowerCase=*/true, /*Width=*/16);
-}
-
-/// Returns the path of a compiled library for `config`, compiling it into
-/// the cache if needed. `compiledNow` tells whether it was (re)compiled.
-Expected<std::string> getCompiledLibrary(const ModelConfig &config,
-                                         CompileOptions opts,
-                                         bool forceRecompile,
-                                         bool &compiledNow) {
-  compiledNow = false;
-  std::optional<std::string> dir = cacheDirectory();
-  if (!dir)
-    return makeError("cannot determine the compiled-model cache directory "
-                     "(set MHMOE_CACHE_DIR)");
-  if (std::error_code ec = sys::fs::create_directories(*dir))
-    return makeError("cannot create cache directory '" + *dir +
-                     "': " + ec.message());
-
-  opts.emit = EmitKind::Lib;
-  opts.parallel = true;
-  std::string key = cacheKey(config, opts);
-  SmallString<256> libPath(*dir);
-  sys::path::append(libPath, key + ".so");
-  if (!forceRecompile && sys::fs::is_regular_file(libPath)) {
-    note("cache hit: " + libPath);
-    return std::string(libPath);
-  }
-
-  // Compile under a unique temporary name in the same directory, then rename
-  // it into place (atomic; a concurrent run compiling the same model just
-  // replaces it with an equivalent file).
-  SmallString<256> model(*dir), tmpPath;
-  sys::path::append(model, key + ".tmp-%%%%%%%%.so");
-  sys::fs::createUniquePath(model, tmpPath, /*MakeAbsolute=*/false);
-  note("compiling model into " + libPath);
-  auto start = std::chrono::steady_clock::now();
-  if (Error err = compileModel(config, opts, tmpPath)) {
-    sys::fs::remove(tmpPath);
-    return makeError("compiling the model failed: " +
-                     toString(std::move(err)));
-  }
-  if (std::error_code ec = sys::fs::rename(tmpPath, libPath)) {
-    sys::fs::remove(tmpPath);
-    return makeError("cannot move compiled model into the cache ('" +
-                     libPath + "'): " + ec.message());
-  }
-  double secs = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
-  note("compiled in " + formatv("{0:F2}", secs).str() + " s");
-  compiledNow = true;
-  return std::string(libPath);
-}
-
 struct ModelHandle {
   mhmoe_model *m = nullptr;
   ~ModelHandle() { mhmoe_model_free(m); }
@@ -366,15 +250,9 @@ int run(const Options &O) {
   if (benchRuns.getNumOccurrences() && benchRuns < 1)
     return report(badInput("--bench must be >= 1 (got " +
                            Twine(benchRuns.getValue()) + ")"));
-  if (auto f = checkOutputLocation("output", outputPath))
-    return report(*f);
-  if (statsPath.getNumOccurrences()) {
-    if (auto f = checkOutputLocation("stats", statsPath))
-      return report(*f);
-    if (sys::fs::equivalent(statsPath, outputPath) ||
-        statsPath.getValue() == outputPath.getValue())
-      return report(badInput("--stats and --output name the same file"));
-  }
+  if (benchRuns > kMaxBenchRuns)
+    return report(badInput("--bench must be <= " + Twine(kMaxBenchRuns) +
+                           " (got " + Twine(benchRuns.getValue()) + ")"));
   CompileOptions compileOpts;
   if (O.device == "cpu")
     compileOpts.target = Target::CPU;
@@ -423,36 +301,83 @@ int run(const Options &O) {
     return report(badInput(toString(configOr.takeError())));
   const ModelConfig config = *configOr;
 
-  Expected<NpyArray> inputOr = readNpy(inputPath);
+  // Every output is checked now, before any work, and written all or
+  // nothing after the run; none may replace an input.
+  std::vector<float> output;
+  std::vector<LayerStats> stats;
+  std::vector<int64_t> shape;
+  OutputFiles outputs;
+  SmallString<256> stPath(modelDir.getValue());
+  sys::path::append(stPath, "model.safetensors");
+  for (StringRef in : {StringRef(cfgPath), StringRef(stPath),
+                       StringRef(inputPath.getValue()),
+                       StringRef(compiledLib.getValue())})
+    if (!in.empty())
+      outputs.protectInput(in);
+  if (Error e = outputs.add(outputPath, "--output", [&](raw_ostream &os) {
+        Expected<OutputWriter> w = npyF32Writer(shape, output.data());
+        return w ? (*w)(os) : w.takeError();
+      }))
+    return report(badInput(toString(std::move(e))));
+  if (statsPath.getNumOccurrences())
+    if (Error e = outputs.add(statsPath, "--stats", [&](raw_ostream &os) {
+          writeStatsJSON(os, stats);
+          return Error::success();
+        }))
+      return report(badInput(toString(std::move(e))));
+
+  // The shape is checked from the header, before any data is read.
+  int64_t tokens = 1;
+  auto checkShape = [&](ArrayRef<int64_t> s) -> Error {
+    if (s.size() != 2 && s.size() != 3)
+      return makeError(inputPath + ": input shape " + formatShape(s) +
+                       " must be [N, " + Twine(config.hiddenSize) +
+                       "] or [B, S, " + Twine(config.hiddenSize) + "]");
+    if (s.back() != config.hiddenSize)
+      return makeError(inputPath + ": input width " + Twine(s.back()) +
+                       " does not match hidden_size " +
+                       Twine(config.hiddenSize));
+    tokens = 1;
+    for (size_t i = 0; i + 1 < s.size(); ++i)
+      tokens *= s[i]; // no overflow: the element count was validated
+    if (tokens < 1)
+      return makeError(inputPath + ": input shape " + formatShape(s) +
+                       " has no tokens");
+    if (tokens > MHMOE_MAX_TOKENS)
+      return makeError(inputPath + ": input has " + Twine(tokens) +
+                       " tokens; at most " + Twine(MHMOE_MAX_TOKENS) +
+                       " run in one call");
+    // The input and the output as f32, probed with malloc (which returns
+    // NULL) rather than failing later inside operator new.
+    size_t bytes = size_t(tokens) * size_t(config.hiddenSize) * 2 * sizeof(float);
+    void *probe = std::malloc(bytes);
+    if (!probe)
+      return makeError(inputPath + ": cannot allocate " + Twine(bytes) +
+                       " bytes for the input and output of shape " +
+                       formatShape(s) + " (out of memory)");
+    std::free(probe);
+    return Error::success();
+  };
+  Expected<NpyArray> inputOr = readNpy(inputPath, checkShape);
   if (!inputOr)
     return report(badInput(toString(inputOr.takeError())));
   NpyArray input = std::move(*inputOr);
-  const std::vector<int64_t> &shape = input.shape;
-  if (shape.size() != 2 && shape.size() != 3)
-    return report(badInput(inputPath + ": input shape " + formatShape(shape) +
-                           " must be [N, " + Twine(config.hiddenSize) +
-                           "] or [B, S, " + Twine(config.hiddenSize) + "]"));
-  if (shape.back() != config.hiddenSize)
-    return report(badInput(inputPath + ": input width " + Twine(shape.back()) +
-                           " does not match hidden_size " +
-                           Twine(config.hiddenSize)));
-  int64_t tokens = 1;
-  for (size_t i = 0; i + 1 < shape.size(); ++i)
-    tokens *= shape[i]; // no overflow: readNpy validated the element count
-  if (tokens < 1)
-    return report(badInput(inputPath + ": input shape " + formatShape(shape) +
-                           " has no tokens"));
+  shape = input.shape;
 
   // --- compile (cached) and load ------------------------------------------
   bool fromCache = false;
   std::string libPath;
+  CompileCache cache(
+      [](const Twine &msg) { note(msg); },
+      [](const Twine &msg) {
+        WithColor::warning(errs(), "mhmoe-run") << msg << "\n";
+      });
   if (compiledLib.getNumOccurrences()) {
     libPath = compiledLib;
   } else {
     bool compiledNow = false;
     Expected<std::string> lib =
-        getCompiledLibrary(config, compileOpts, /*forceRecompile=*/false,
-                           compiledNow);
+        cache.library(config, compileOpts, /*rebuild=*/false, compiledNow);
     if (!lib)
       return report(runtimeFailure(toString(lib.takeError())));
     libPath = *lib;
@@ -462,13 +387,13 @@ int run(const Options &O) {
   ModelHandle model;
   mhmoe_status s = mhmoe_model_load(libPath.c_str(), modelDir.c_str(), &model.m);
   if (s == MHMOE_ERROR_RUNTIME && fromCache) {
-    // A stale or damaged cache entry: recompile once and retry.
+    // A cached library that matches its record but does not load (e.g. a
+    // system library it needs changed): recompile once and retry.
     note("cached library unusable (" + Twine(mhmoe_last_error()) +
          "); recompiling");
     bool compiledNow = false;
     Expected<std::string> lib =
-        getCompiledLibrary(config, compileOpts, /*forceRecompile=*/true,
-                           compiledNow);
+        cache.library(config, compileOpts, /*rebuild=*/true, compiledNow);
     if (!lib)
       return report(runtimeFailure(toString(lib.takeError())));
     libPath = *lib;
@@ -489,7 +414,7 @@ int run(const Options &O) {
   }
 
   // --- run ----------------------------------------------------------------
-  std::vector<float> output(input.data.size());
+  output.resize(input.data.size());
   std::vector<int64_t> load(
       static_cast<size_t>(config.numLayers * config.numExperts), 0);
   s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
@@ -497,20 +422,10 @@ int run(const Options &O) {
   if (s != MHMOE_OK)
     return report(fromStatus(s));
 
-  // --- write results (stats first; removed again if the output fails) ------
-  std::vector<LayerStats> stats = makeStats(config, tokens, load);
-  if (statsPath.getNumOccurrences()) {
-    if (Error err = writeFileAtomically(statsPath, [&](raw_ostream &os) {
-          writeStatsJSON(os, stats);
-          return Error::success();
-        }))
-      return report(runtimeFailure(toString(std::move(err))));
-  }
-  if (Error err = writeNpyF32(outputPath, shape, output.data())) {
-    if (statsPath.getNumOccurrences())
-      sys::fs::remove(statsPath);
+  // --- write results: all of them, or none ---------------------------------
+  stats = makeStats(config, tokens, load);
+  if (Error err = outputs.commit())
     return report(runtimeFailure(toString(std::move(err))));
-  }
 
   // --- summary ------------------------------------------------------------
   double sum = 0, sumSq = 0, absMax = 0;
@@ -546,7 +461,6 @@ int run(const Options &O) {
   if (benchRuns.getNumOccurrences()) {
     outs().flush();
     std::vector<double> ms, deviceMs;
-    ms.reserve(benchRuns);
     for (int i = 0; i < benchRuns; ++i) {
       auto t0 = std::chrono::steady_clock::now();
       s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
@@ -587,6 +501,7 @@ int run(const Options &O) {
 
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
+  mhmoe::installOutOfMemoryHandler("mhmoe-run");
   takeOverOptionNames({"input", "output", "threads", "stats", "bench",
                        "compiled", "device", "cpu", "gpu-chip", "gpu-math",
                        "verbose"});

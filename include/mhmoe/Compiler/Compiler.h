@@ -12,6 +12,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 #include <string>
+#include <vector>
 
 namespace mhmoe {
 
@@ -41,6 +42,8 @@ struct CompileOptions {
   bool parallel = true;
   /// Print per-pass timing to stderr.
   bool timing = false;
+  /// Files the output must never replace (the tool's own inputs).
+  std::vector<std::string> protectedInputs;
 };
 
 /// Fails with the accepted forms when `cpu` is not a CPU the CPU target can

@@ -25,6 +25,9 @@ extern "C" {
 
 typedef struct mhmoe_model mhmoe_model;
 
+/* The most tokens one mhmoe_model_run call accepts. */
+#define MHMOE_MAX_TOKENS (INT64_C(1) << 26)
+
 typedef enum {
   MHMOE_OK = 0,
   /* The compiled library could not be loaded or used (dlopen/dlsym failure,
@@ -67,10 +70,11 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
                                        int64_t num_tokens, float *output,
                                        int64_t *expert_load);
 
-/* Sets the number of OpenMP threads used by the compiled library (process
- * wide, as omp_set_num_threads). n must be >= 1. If the library does not use
- * OpenMP (as CUDA libraries never do), n == 1 is accepted and anything else
- * is an error. */
+/* Sets the number of OpenMP threads the model's runs use, from whichever
+ * thread they are called (the runtime applies it on the calling thread at
+ * the start of each run; other OpenMP code in the process is not affected).
+ * n must be >= 1. If the library does not use OpenMP (as CUDA libraries never
+ * do), n == 1 is accepted and anything else is an error. */
 MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m, int32_t n);
 
 /* Where the model runs: "cpu" or "cuda" (the manifest's "target"); "" if m

@@ -32,6 +32,11 @@ bool checkedMulNonNeg(int64_t a, int64_t b, int64_t &out);
 /// negative dimension.
 bool checkedNumElements(llvm::ArrayRef<int64_t> shape, int64_t &out);
 
+/// Makes an allocation failure anywhere in the tool (LLVM's "out of memory"
+/// abort, or operator new) print one `<tool>: error: out of memory` line and
+/// exit with status 1 instead of aborting. `tool` must be a string literal.
+void installOutOfMemoryHandler(const char *tool);
+
 } // namespace mhmoe
 
 #endif // MHMOE_SUPPORT_ERROR_H

@@ -57,6 +57,9 @@ constexpr int64_t kMaxNumLayers = 4096;
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
                                              llvm::StringRef fileNameForMessages);
 /// Reads `path` and calls parseModelConfig (messages are prefixed by `path`).
+/// Largest config.json accepted.
+constexpr uint64_t kMaxConfigBytes = uint64_t(16) << 20;
+
 llvm::Expected<ModelConfig> loadModelConfig(llvm::StringRef path);
 
 /// All keys (including "model_type": "mhmoe"), defaults filled in.

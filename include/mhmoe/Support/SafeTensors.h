@@ -64,8 +64,8 @@ struct TensorInfo {
 
 class SafeTensorsFile {
 public:
-  /// Opens (mmaps) and validates `path`. All errors name the file and, where
-  /// applicable, the tensor and field.
+  /// Reads `path` (a regular file) into owned memory and validates it. All
+  /// errors name the file and, where applicable, the tensor and field.
   static llvm::Expected<std::unique_ptr<SafeTensorsFile>>
   open(llvm::StringRef path);
 
