@@ -142,10 +142,14 @@ struct OutputFiles::Entry {
 
 OutputFiles::OutputFiles() = default;
 
-OutputFiles::~OutputFiles() {
+OutputFiles::~OutputFiles() { discardTemporaries(); }
+
+void OutputFiles::discardTemporaries() {
   for (auto &e : entries)
-    if (!e->tmp.empty())
+    if (!e->tmp.empty()) {
       ::unlink(e->tmp.c_str());
+      e->tmp.clear();
+    }
 }
 
 std::string resolveOutputPath(StringRef path) {
@@ -315,8 +319,10 @@ static Error writeThrough(OutputFiles::Entry &e) {
 Error OutputFiles::commit() {
   // 1. Every output to its temporary; nothing in place has changed yet.
   for (auto &e : entries)
-    if (Error err = stage(*e))
+    if (Error err = stage(*e)) {
+      discardTemporaries();
       return err;
+    }
   // 2. Regular outputs into place, then devices, FIFOs and stdout.
   for (auto &e : entries) {
     if (e->kind != Entry::New && e->kind != Entry::Replace)

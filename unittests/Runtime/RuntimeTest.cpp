@@ -368,7 +368,7 @@ TEST_F(RuntimeTest, NullArguments) {
 
 TEST_F(RuntimeTest, MissingModelDirectory) {
   expectLoadError(path("nonexistent"), MHMOE_ERROR_INVALID_INPUT,
-                  "config.json: cannot read file");
+                  "config.json: cannot open file");
 }
 
 TEST_F(RuntimeTest, InvalidConfigInModelDir) {
@@ -516,11 +516,21 @@ TEST_F(RuntimeTest, SetNumThreadsWithOpenMP) {
   auto maxThreads =
       reinterpret_cast<int (*)(void)>(dlsym(h, "fake_omp_max_threads"));
   ASSERT_NE(maxThreads, nullptr);
+  // The count holds for every thread that runs the model (OpenMP's nthreads
+  // is per calling thread): applied at the start of each run.
+  runAndCheck(2);
   EXPECT_EQ(maxThreads(), 3);
+  int seenOnOtherThread = 0;
+  std::thread other([&] {
+    runAndCheck(2);
+    seenOnOtherThread = maxThreads();
+  });
+  other.join();
+  EXPECT_EQ(seenOnOtherThread, 3);
   EXPECT_EQ(mhmoe_model_set_num_threads(model, 1), MHMOE_OK);
+  runAndCheck(2);
   EXPECT_EQ(maxThreads(), 1);
   dlclose(h);
-  runAndCheck(2);
 }
 #endif
 

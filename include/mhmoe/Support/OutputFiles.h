@@ -64,6 +64,7 @@ public:
 private:
   llvm::Error addEntry(llvm::StringRef path, llvm::StringRef role,
                        OutputProducer producer);
+  void discardTemporaries();
   std::vector<std::unique_ptr<Entry>> entries;
   struct FileId {
     uint64_t dev = 0, ino = 0;
