@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Run a command and require a specific exit code (shell-independent, for lit RUN lines).
 
-  expect_exit.py CODE [--absent PATH]... -- COMMAND [ARG...]
+  expect_exit.py CODE [--absent PATH]... [--timeout S] -- COMMAND [ARG...]
 
 Each --absent PATH is deleted before the command runs and must still not exist afterwards (a tool
 that rejects its input must not leave a partial output behind).  The command's stdout/stderr are
-passed through.  Exit code 0 when the command exited with CODE and no --absent path exists,
+passed through.  With --timeout, a command still running after S seconds is killed and counts as
+a hang.  Exit code 0 when the command exited with CODE and no --absent path exists,
 otherwise 1 with an `expect_exit: ...` message on stderr.
 """
 
@@ -22,10 +23,14 @@ def main(argv):
     opts, cmd = argv[:sep], argv[sep + 1:]
     code = int(opts[0])
     absent = []
+    timeout = None
     i = 1
     while i < len(opts):
         if opts[i] == "--absent" and i + 1 < len(opts):
             absent.append(opts[i + 1])
+            i += 2
+        elif opts[i] == "--timeout" and i + 1 < len(opts):
+            timeout = float(opts[i + 1])
             i += 2
         else:
             print("expect_exit: bad option %r" % opts[i], file=sys.stderr)
@@ -38,7 +43,10 @@ def main(argv):
             os.remove(pth)
     sys.stdout.flush()
     try:
-        rc = subprocess.call(cmd)
+        rc = subprocess.call(cmd, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print("expect_exit: %s hung (still running after %g s)" % (cmd[0], timeout), file=sys.stderr)
+        return 1
     except OSError as e:
         print("expect_exit: cannot run %s: %s" % (cmd[0], e), file=sys.stderr)
         return 1
