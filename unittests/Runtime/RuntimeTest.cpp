@@ -20,6 +20,7 @@
 
 #include <dlfcn.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -281,6 +282,28 @@ TEST_F(RuntimeTest, LoadAndRun) {
   EXPECT_EQ(mhmoe_model_top_k(model), 2);
   runAndCheck(1);
   runAndCheck(5);
+}
+
+TEST_F(RuntimeTest, WeightsFileChangedAfterLoadChangesNothing) {
+  // The model owns what it read: overwriting, then truncating the file
+  // under a loaded model neither changes its results nor crashes it.
+  std::string dir = writeModelDir();
+  ASSERT_EQ(load(dir), MHMOE_OK) << mhmoe_last_error();
+  runAndCheck(3);
+  std::string st = dir + "/model.safetensors";
+  uint64_t size = 0;
+  ASSERT_FALSE(llvm::sys::fs::file_size(st, size));
+  {
+    // In place (same inode), as an editor or a copy over the file would.
+    int fd = ::open(st.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    std::string junk(size, '\x7f');
+    ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), 0), ssize_t(size));
+    ::close(fd);
+  }
+  runAndCheck(3);
+  ASSERT_EQ(::truncate(st.c_str(), 16), 0);
+  runAndCheck(4);
 }
 
 TEST_F(RuntimeTest, RunWithoutExpertLoad) {
