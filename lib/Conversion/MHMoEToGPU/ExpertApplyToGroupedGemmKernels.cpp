@@ -23,6 +23,7 @@
 #include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -398,6 +399,8 @@ struct ConvertMHMoEExpertApplyToGPUPass
           ConvertMHMoEExpertApplyToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
+    if (failed(requireF32Operands(getOperation(), "the GPU lowering")))
+      return signalPassFailure();
     FailureOr<GPUGemmTarget> target = GPUGemmTarget::fromOptions(
         getOperation(), chip, expectedTokens, math);
     if (failed(target))

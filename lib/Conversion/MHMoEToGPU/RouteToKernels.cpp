@@ -11,6 +11,7 @@
 #include "../MHMoEToSCF/TensorBufferBridge.h"
 #include "mhmoe/Conversion/KernelEmitters/GPULaunch.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -118,6 +119,8 @@ struct ExpertLoadToAtomicHistogram : OpRewritePattern<ExpertLoadOp> {
 struct ConvertMHMoERouteToGPUPass
     : mhmoe::impl::ConvertMHMoERouteToGPUBase<ConvertMHMoERouteToGPUPass> {
   void runOnOperation() override {
+    if (failed(requireF32Operands(getOperation(), "the GPU lowering")))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToKernel, ExpertLoadToAtomicHistogram>(&getContext());
     walkAndApplyPatterns(getOperation(), std::move(patterns));

@@ -22,6 +22,7 @@
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -415,6 +416,8 @@ struct ConvertMHMoEExpertApplyToSCFPass
           ConvertMHMoEExpertApplyToSCFPass> {
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
+      return signalPassFailure();
+    if (failed(requireF32Operands(getOperation(), "convert-mhmoe-expert-apply-to-scf")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemm>(&getContext());

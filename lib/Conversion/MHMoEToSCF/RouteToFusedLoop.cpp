@@ -12,6 +12,7 @@
 #include "BufferLoopBuilders.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -143,6 +144,8 @@ struct ConvertMHMoERouteToSCFPass
     : mhmoe::impl::ConvertMHMoERouteToSCFBase<ConvertMHMoERouteToSCFPass> {
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
+      return signalPassFailure();
+    if (failed(requireF32Operands(getOperation(), "convert-mhmoe-route-to-scf")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToFusedLoop, ExpertLoadToHistogram>(&getContext());

@@ -248,3 +248,57 @@ func.func @apply_bad_activation_generic(%s: tensor<?x32xf32>, %i: tensor<?x2xi32
   %y = "mhmoe.expert_apply"(%s, %i, %w, %w1, %w2) {activation = 7 : i32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<8x64x32xf32>, tensor<8x32x64xf32>) -> tensor<?x32xf32>
   return
 }
+
+// -----
+
+// Dynamic sizes the lowerings need static (issue 17: these used to verify and then make the
+// lowerings emit invalid memref.alloc ops).
+func.func @route_dynamic_experts(%s: tensor<?x32xf32>, %g: tensor<?x32xf32>) {
+  // expected-error @+1 {{operand 'gate' dimension 0 (E) must be static: the number of experts sizes the routing tables}}
+  %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @apply_dynamic_experts(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<?x64x32xf32>, %w2: tensor<?x32x64xf32>) {
+  // expected-error @+1 {{operand 'fc1' dimension 0 (E) must be static}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<?x64x32xf32>) fc2(%w2 : tensor<?x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @apply_dynamic_ffn(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x?x32xf32>, %w2: tensor<8x32x?xf32>) {
+  // expected-error @+1 {{operand 'fc1' dimension 1 (F) must be static: the expert width sizes the GEMM tiles}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x?x32xf32>) fc2(%w2 : tensor<8x32x?xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @expert_load_dynamic(%i: tensor<?x2xi32>) {
+  // expected-error @+1 {{result must have a static size (num_experts = 8)}}
+  %l = mhmoe.expert_load %i num_experts(8) : tensor<?x2xi32> -> tensor<?xi64>
+  return
+}
+
+// -----
+
+func.func @layer_dynamic_experts(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<?x32xf32>,
+                      %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{operand 'gate' dimension 0 (E) must be static}}
+  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<?x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// The product N * heads is checked for overflow before it is printed (it used to print
+// "9223372036854775807 * 2 = -2").
+func.func @merge_overflow(%s: tensor<4x32xf32>) {
+  // expected-error @+1 {{'result' has 9223372036854775806 tokens; N * heads = 9223372036854775806 * 2 overflows a 64-bit size}}
+  %y = mhmoe.merge %s heads(2) : tensor<4x32xf32> -> tensor<9223372036854775806x64xf32>
+  return
+}

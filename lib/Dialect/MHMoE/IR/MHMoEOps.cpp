@@ -1,5 +1,6 @@
 //===- MHMoEOps.cpp - mhmoe op verifiers, folders, shape reification ------===//
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "llvm/Support/MathExtras.h"
 #include <cmath>
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -51,6 +52,16 @@ static LogicalResult checkShape(Operation *op, StringRef name, Value v,
   return success();
 }
 
+/// The lowerings size tables and loops by E, F and d: they must be static.
+static LogicalResult requireStatic(Operation *op, StringRef name, Value v,
+                                   int64_t dim, StringRef dimName,
+                                   StringRef why) {
+  if (!rt(v).isDynamicDim(dim))
+    return success();
+  return op->emitOpError() << "operand '" << name << "' dimension " << dim
+                           << " (" << dimName << ") must be static: " << why;
+}
+
 static LogicalResult checkElementType(Operation *op, StringRef name, Value v,
                                       Type expected) {
   Type got = rt(v).getElementType();
@@ -88,6 +99,13 @@ static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
   if (fc1.getRank() != 3)
     return op->emitOpError("operand 'fc1' must have rank 3 [E, F, d]");
   int64_t e = fc1.getDimSize(0), f = fc1.getDimSize(1);
+  if (failed(requireStatic(op, "fc1", w.fc1, 0, "E",
+                           "the number of experts sizes the routing tables")) ||
+      failed(requireStatic(op, "fc1", w.fc1, 1, "F",
+                           "the expert width sizes the GEMM tiles")) ||
+      failed(requireStatic(op, "fc1", w.fc1, 2, "d",
+                           "the sub-token width sizes the GEMM tiles")))
+    return failure();
   if (failed(checkShape(op, "fc1", w.fc1, {e, f, d}, {"E", "F", "d"})) ||
       failed(checkShape(op, "fc2", w.fc2, {e, d, f}, {"E", "d", "F"})) ||
       failed(checkElementType(op, "fc1", w.fc1, elemType)) ||
@@ -141,10 +159,15 @@ static LogicalResult verifySplit(Operation *op, int64_t heads,
     return op->emitOpError() << "'" << subName << "' width d is " << d
                              << ", expected D / heads = " << dModel << " / "
                              << heads << " = " << dModel / heads;
-  if (!ShapedType::isDynamic(n) && conflict(s, n * heads))
+  int64_t expectedSub = 0;
+  if (!ShapedType::isDynamic(n) && llvm::MulOverflow(n, heads, expectedSub))
+    return op->emitOpError() << "'" << tokensName << "' has " << n
+                             << " tokens; N * heads = " << n << " * " << heads
+                             << " overflows a 64-bit size";
+  if (!ShapedType::isDynamic(n) && conflict(s, expectedSub))
     return op->emitOpError() << "'" << subName << "' has " << s
                              << " sub-tokens, expected N * heads = " << n
-                             << " * " << heads << " = " << n * heads;
+                             << " * " << heads << " = " << expectedSub;
   if (!ShapedType::isDynamic(s) && s % heads != 0)
     return op->emitOpError() << "'" << subName << "' has " << s
                              << " sub-tokens, not a multiple of heads = "
@@ -248,6 +271,11 @@ LogicalResult MergeOp::reifyResultShapes(OpBuilder &b,
 LogicalResult RouteOp::verify() {
   auto x = rt(getInput()), gate = rt(getGate());
   int64_t s = x.getDimSize(0), d = x.getDimSize(1), e = gate.getDimSize(0);
+  if (failed(requireStatic(*this, "gate", getGate(), 0, "E",
+                           "the number of experts sizes the routing tables")) ||
+      failed(requireStatic(*this, "input", getInput(), 1, "d",
+                           "the sub-token width sizes the gate GEMV")))
+    return failure();
   if (failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})) ||
       failed(checkElementType(*this, "gate", getGate(), x.getElementType())) ||
       failed(verifyTopK(*this, getTopK(), e,
@@ -282,6 +310,9 @@ LogicalResult ExpertApplyOp::verify() {
   int64_t s = x.getDimSize(0), d = x.getDimSize(1);
   auto idx = rt(getIndices());
   int64_t k = idx.getDimSize(1);
+  if (failed(requireStatic(*this, "indices", getIndices(), 1, "k",
+                           "the choices per sub-token size the pair tables")))
+    return failure();
   if (conflict(idx.getDimSize(0), s))
     return emitOpError() << "operand 'indices' has " << idx.getDimSize(0)
                          << " rows, expected " << s
@@ -339,7 +370,9 @@ LogicalResult LayerOp::verify() {
     if (failed(checkElementType(*this, name, v, elem)))
       return failure();
   int64_t e = rt(getGate()).getDimSize(0);
-  if (failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})))
+  if (failed(requireStatic(*this, "gate", getGate(), 0, "E",
+                           "the number of experts sizes the routing tables")) ||
+      failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})))
     return failure();
   ExpertOperands w{getFc1(),     getFc2(),     getFc3(),
                    getFc1Bias(), getFc2Bias(), getFc3Bias()};
@@ -355,6 +388,11 @@ LogicalResult LayerOp::verify() {
   if (getResult().getType() != x)
     return emitOpError() << "result type " << getResult().getType()
                          << " must equal the input type " << x;
+  if (Value load = getExpertLoad())
+    if (rt(load).isDynamicDim(0))
+      return emitOpError() << "result 'expert_load' must have a static size "
+                              "(E = "
+                           << e << ")";
   if (Value load = getExpertLoad())
     if (conflict(rt(load).getDimSize(0), e))
       return emitOpError() << "result 'expert_load' has "
@@ -378,6 +416,9 @@ LogicalResult LayerOp::reifyResultShapes(OpBuilder &b,
 
 LogicalResult ExpertLoadOp::verify() {
   int64_t got = rt(getResult()).getDimSize(0);
+  if (ShapedType::isDynamic(got))
+    return emitOpError() << "result must have a static size (num_experts = "
+                         << getNumExperts() << ")";
   if (conflict(got, getNumExperts()))
     return emitOpError() << "result has " << got
                          << " entries, expected num_experts = "

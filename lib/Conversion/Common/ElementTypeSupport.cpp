@@ -1,0 +1,27 @@
+//===- ElementTypeSupport.cpp - what the lowerings can compute in ---------===//
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+
+using namespace mlir;
+
+LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
+                                              llvm::StringRef lowering) {
+  bool ok = true;
+  root->walk([&](Operation *op) {
+    if (!isa<RouteOp, ExpertApplyOp, LayerOp, HeadSplitOp, MergeOp>(op))
+      return;
+    for (Value v : op->getOperands()) {
+      auto t = dyn_cast<RankedTensorType>(v.getType());
+      if (!t || !isa<FloatType>(t.getElementType()) ||
+          t.getElementType().isF32())
+        continue;
+      op->emitOpError() << "has " << t.getElementType()
+                        << " tensors, which " << lowering
+                        << " does not lower yet: only f32 is supported "
+                           "(convert the weights to f32 first)";
+      ok = false;
+      return;
+    }
+  });
+  return success(ok);
+}
