@@ -3,15 +3,13 @@
 //   mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N]
 //             [--stats STATS.json] [--bench K] [--compiled LIB] [--verbose]
 //
-// Without --compiled, the model is compiled (parallel CPU code) into a cache:
-// $MHMOE_CACHE_DIR, else $XDG_CACHE_HOME/mhmoe, else ~/.cache/mhmoe, file
-// <hash>.so where the hash covers the canonical config, the compiler version
-// and the host. Compilation goes to a temporary name in the cache directory
-// that is renamed into place, so concurrent runs are safe.
+// Without --compiled, the model is compiled (parallel CPU code) into the
+// compile cache (CompileCache.h: validated entries, one compile per entry).
 //
 // The model is run once; the output (same shape as the input) and the stats
-// JSON are written only after success, atomically. --bench K then times K
-// more runs and prints `median <ms> ms, min <ms> ms, <n> tokens/s`.
+// JSON are checked before the run and written after it, all or nothing and
+// never over an input (OutputFiles.h). --bench K then times K more runs and
+// prints `median <ms> ms, min <ms> ms, <n> tokens/s`.
 //
 // Exit codes: 0 success, 1 runtime/internal failure, 2 bad usage or input.
 // Errors are reported as one `mhmoe-run: error: ...` line on stderr.
