@@ -318,4 +318,22 @@ TEST(ModelConfig, TopLevelNotObject) {
   EXPECT_NE(msg.find("must be an object"), std::string::npos) << msg;
 }
 
+TEST(ModelConfig, NestingIsLimitedBeforeParsing) {
+  // 64 levels (the object and 63 arrays) parse; one more is refused before
+  // llvm::json::parse, whose recursion follows the depth (50,000 levels
+  // used to overflow the stack). Brackets inside strings do not count.
+  auto nested = [](int arrays) {
+    return "{\"x\": " + std::string(arrays, '[') + std::string(arrays, ']') +
+           ", \"s\": \"[[[[{{{{\\\"[[\"}";
+  };
+  std::string msg = errorMessage(parseModelConfig(nested(63), "config.json"));
+  EXPECT_EQ(msg.find("nested"), std::string::npos) << msg;
+  msg = errorMessage(parseModelConfig(nested(64), "config.json"));
+  EXPECT_NE(msg.find("config.json: JSON is nested more than 64 levels deep"),
+            std::string::npos)
+      << msg;
+  msg = errorMessage(parseModelConfig(nested(50000), "config.json"));
+  EXPECT_NE(msg.find("nested more than 64"), std::string::npos) << msg;
+}
+
 } // namespace
