@@ -9,6 +9,7 @@
 
 #include "CudaModel.h"
 #include "OpenMPEnvironment.h"
+#include "WorkspaceCache.h"
 
 #include "mhmoe/Support/Error.h"
 #include "mhmoe/Support/Manifest.h"
@@ -44,6 +45,11 @@ using PackFn = int32_t (*)(void **);
 using ForwardFn = int32_t (*)(void **, int64_t);
 using OmpSetNumThreadsFn = void (*)(int);
 using OmpGetMaxThreadsFn = int (*)();
+using SetAllocatorFn = void (*)(void *, void *, void *);
+
+/// CPU models alive; the workspace cache's idle blocks go back to the system
+/// when the last one is freed.
+std::atomic<int> liveCPUModels{0};
 
 constexpr int64_t kMaxTokens = MHMOE_MAX_TOKENS;
 
@@ -175,12 +181,16 @@ struct mhmoe_model {
   /// Set for "target": "cuda" libraries: device weights and run buffers.
   std::unique_ptr<CudaModel> cuda;
 
+  bool usesWorkspaceCache = false;
+
   ~mhmoe_model() {
     cuda.reset(); // calls into the library: before dlclose
     owned.clear();
     weights.reset();
     if (handle)
       dlclose(handle);
+    if (usesWorkspaceCache && liveCPUModels.fetch_sub(1) == 1)
+      workspaceReleaseIdle();
   }
 };
 
@@ -387,6 +397,17 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                       "); recompile it for this machine (--cpu=host)");
     }
   }
+
+  // The library's buffers through the workspace cache (reused across
+  // calls); a library without the hook keeps calling malloc.
+  if (m->manifest.target == "cpu")
+    if (auto setAllocator = reinterpret_cast<SetAllocatorFn>(
+            dlsym(m->handle, "mhmoe_set_allocator"))) {
+      setAllocator(reinterpret_cast<void *>(&workspaceAlloc),
+                   reinterpret_cast<void *>(&workspaceFree), nullptr);
+      m->usesWorkspaceCache = true;
+      liveCPUModels.fetch_add(1);
+    }
 
   SmallString<256> cfgPath(modelDir), stPath(modelDir);
   sys::path::append(cfgPath, "config.json");

@@ -159,6 +159,28 @@ def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp
                            "mlir::func::FuncDialect", "mlir::arith::ArithDialect"];
 }
 
+def MHMoEWorkspaceAllocationHooks
+    : Pass<"mhmoe-workspace-allocation-hooks", "mlir::ModuleOp"> {
+  let summary = "Route the model's buffer allocations through runtime hooks";
+  let description = [{
+    Defines, with internal linkage, the generic allocation functions that
+    `finalize-memref-to-llvm{use-generic-functions=1}` calls
+    (`_mlir_memref_to_llvm_alloc`, `_mlir_memref_to_llvm_aligned_alloc`,
+    `_mlir_memref_to_llvm_free`) and an exported
+    `void mhmoe_set_allocator(alloc, free, ctx)`. Until the runtime installs
+    hooks they call `aligned_alloc` and `free`; with hooks (the runtime's
+    workspace cache) a forward's large buffers are reused across calls
+    instead of being mapped and page-faulted anew each time. See
+    docs/compiled-library-abi.md.
+
+    ```mlir
+    llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%align: i64, %size: i64) -> !llvm.ptr
+    llvm.func @mhmoe_set_allocator(%alloc: !llvm.ptr, %free: !llvm.ptr, %ctx: !llvm.ptr)
+    ```
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
 def MHMoEDynamicOMPSchedule : Pass<"mhmoe-dynamic-omp-schedule"> {
   let summary = "Give OpenMP worksharing loops a dynamic schedule";
   let description = [{

@@ -65,3 +65,14 @@ int64_t mlir::mhmoe::pickRowBlock(const CPUTargetDescription &t,
     rows -= base;
   return rows;
 }
+
+int64_t mlir::mhmoe::pickExpertRowBlock(const CPUTargetDescription &t,
+                                        llvm::ArrayRef<int64_t> mrs,
+                                        int64_t bytesPerRow) {
+  int64_t base = 1;
+  for (int64_t mr : mrs)
+    base = std::lcm(base, std::max<int64_t>(mr, 1));
+  int64_t fit = (t.l2Bytes * 3 / 4) / std::max<int64_t>(1, bytesPerRow);
+  int64_t rows = std::min(fit, kMaxExpertRowBlock) / base * base;
+  return std::max(rows, base);
+}

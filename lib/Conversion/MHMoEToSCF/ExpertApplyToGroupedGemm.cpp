@@ -98,9 +98,9 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     bool packed = np1 > 0 && np2 > 0;
     // Sorted pairs per tile; a tile's gathered rows and hidden activations
     // ([rowBlock, d] and [rowBlock, F]) stay in L2 while the expert's weight
-    // panels stream through.
+    // panels stream through, once per tile.
     const int64_t kRowBlock =
-        packed ? pickRowBlock(target, {mr1, mr2}, std::max(d, f)) : 64;
+        packed ? pickExpertRowBlock(target, {mr1, mr2}, (d + f) * 4 + 16) : 64;
     Value fc1P, fc3P, fc2P;
     if (packed) {
       fc1P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc1(), 1, np1));

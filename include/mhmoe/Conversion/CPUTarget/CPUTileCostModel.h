@@ -36,6 +36,17 @@ CPURegisterTile pickPackedTile(const CPUTargetDescription &target, int64_t n,
 int64_t pickRowBlock(const CPUTargetDescription &target,
                      llvm::ArrayRef<int64_t> mrs, int64_t k);
 
+/// Rows per grouped-GEMM tile of one expert. Each tile streams all of its
+/// expert's weights once (from L3 or memory: an expert's fc1, fc3 and fc2
+/// rarely fit L2), so a tile takes as many rows as fit three quarters of L2
+/// at `bytesPerRow` each (the gathered input row and its hidden activations),
+/// rounded down to a multiple of every height in `mrs`, at most
+/// kMaxExpertRowBlock (which keeps a skewed expert split over threads).
+int64_t pickExpertRowBlock(const CPUTargetDescription &target,
+                           llvm::ArrayRef<int64_t> mrs, int64_t bytesPerRow);
+
+constexpr int64_t kMaxExpertRowBlock = 512;
+
 } // namespace mlir::mhmoe
 
 #endif
