@@ -94,4 +94,17 @@ TEST(CPUTileCostModel, RowBlocksAreMultiplesOfTheTileHeights) {
   EXPECT_EQ(pickRowBlock(v3, {4}, 16384), 8);
 }
 
+TEST(CPUTileCostModel, ExpertRowBlocksFillThreeQuartersOfL2) {
+  CPUTargetDescription v3 = named("x86-64-v3"); // 1 MiB L2 unless described
+  int64_t l2 = v3.l2Bytes;
+  // d = 384, F = 768: 4624 bytes a row; a multiple of lcm(6, 9) = 18.
+  int64_t rows = pickExpertRowBlock(v3, {6, 9}, (384 + 768) * 4 + 16);
+  EXPECT_EQ(rows % 18, 0);
+  EXPECT_LE(rows * ((384 + 768) * 4 + 16), l2 * 3 / 4);
+  EXPECT_GT((rows + 18) * ((384 + 768) * 4 + 16), l2 * 3 / 4);
+  // Narrow experts stop at the cap; huge rows still get one tile height.
+  EXPECT_EQ(pickExpertRowBlock(v3, {4}, 64), kMaxExpertRowBlock);
+  EXPECT_EQ(pickExpertRowBlock(v3, {6}, int64_t(1) << 30), 6);
+}
+
 } // namespace
