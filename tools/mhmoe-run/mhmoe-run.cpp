@@ -221,128 +221,89 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers) {
   os << "\n]}\n";
 }
 
-int run(const Options &O) {
-  const auto &modelDir = O.modelDir;
-  const auto &inputPath = O.inputPath;
-  const auto &outputPath = O.outputPath;
-  const auto &numThreads = O.numThreads;
-  const auto &statsPath = O.statsPath;
-  const auto &benchRuns = O.benchRuns;
-  const auto &compiledLib = O.compiledLib;
-  // --- usage --------------------------------------------------------------
+/// Usage errors, and the compile options the flags describe.
+std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
   std::vector<std::string> missing;
-  if (modelDir.empty())
+  if (O.modelDir.empty())
     missing.push_back("MODEL_DIR");
-  if (inputPath.getNumOccurrences() == 0)
+  if (O.inputPath.getNumOccurrences() == 0)
     missing.push_back("--input");
-  if (outputPath.getNumOccurrences() == 0)
+  if (O.outputPath.getNumOccurrences() == 0)
     missing.push_back("--output");
-  if (!missing.empty()) {
-    report(badInput("missing " + join(missing, ", ")));
-    errs() << kUsage;
-    return kExitBadInput;
-  }
-  if (numThreads.getNumOccurrences() && numThreads < 1)
-    return report(badInput("--threads must be >= 1 (got " +
-                           Twine(numThreads.getValue()) + ")"));
-  if (benchRuns.getNumOccurrences() && benchRuns < 1)
-    return report(badInput("--bench must be >= 1 (got " +
-                           Twine(benchRuns.getValue()) + ")"));
-  if (benchRuns > kMaxBenchRuns)
-    return report(badInput("--bench must be <= " + Twine(kMaxBenchRuns) +
-                           " (got " + Twine(benchRuns.getValue()) + ")"));
-  CompileOptions compileOpts;
+  if (!missing.empty())
+    return badInput("missing " + join(missing, ", ") + "\n" +
+                    StringRef(kUsage).rtrim());
+  if (O.numThreads.getNumOccurrences() && O.numThreads < 1)
+    return badInput("--threads must be >= 1 (got " +
+                    Twine(O.numThreads.getValue()) + ")");
+  if (O.benchRuns.getNumOccurrences() && O.benchRuns < 1)
+    return badInput("--bench must be >= 1 (got " +
+                    Twine(O.benchRuns.getValue()) + ")");
+  if (O.benchRuns > kMaxBenchRuns)
+    return badInput("--bench must be <= " + Twine(kMaxBenchRuns) + " (got " +
+                    Twine(O.benchRuns.getValue()) + ")");
   if (O.device == "cpu")
-    compileOpts.target = Target::CPU;
+    opts.target = Target::CPU;
   else if (O.device == "cuda")
-    compileOpts.target = Target::CUDA;
+    opts.target = Target::CUDA;
   else if (O.device == "cuda-emulator")
-    compileOpts.target = Target::CUDAEmulator;
+    opts.target = Target::CUDAEmulator;
   else
-    return report(badInput("unknown --device '" + O.device +
-                           "' (available: cpu, cuda, cuda-emulator)"));
-  if (O.gpuChip.getNumOccurrences() && compileOpts.target != Target::CUDA)
-    return report(badInput("--gpu-chip needs --device cuda"));
-  if (O.gpuMath.getNumOccurrences() && compileOpts.target == Target::CPU)
-    return report(badInput("--gpu-math needs --device cuda or cuda-emulator"));
+    return badInput("unknown --device '" + O.device +
+                    "' (available: cpu, cuda, cuda-emulator)");
+  if (O.gpuChip.getNumOccurrences() && opts.target != Target::CUDA)
+    return badInput("--gpu-chip needs --device cuda");
+  if (O.gpuMath.getNumOccurrences() && opts.target == Target::CPU)
+    return badInput("--gpu-math needs --device cuda or cuda-emulator");
   if (O.gpuMath != "simt" && O.gpuMath != "tf32" && O.gpuMath != "3xtf32")
-    return report(badInput("unknown --gpu-math '" + O.gpuMath +
-                           "' (available: simt, tf32, 3xtf32)"));
-  compileOpts.gpuMath = O.gpuMath;
-  if (O.cpu.getNumOccurrences() && compileOpts.target != Target::CPU)
-    return report(badInput("--cpu needs --device cpu"));
+    return badInput("unknown --gpu-math '" + O.gpuMath +
+                    "' (available: simt, tf32, 3xtf32)");
+  opts.gpuMath = O.gpuMath;
+  if (O.cpu.getNumOccurrences() && opts.target != Target::CPU)
+    return badInput("--cpu needs --device cpu");
   if (llvm::Error e = checkCPUName(O.cpu))
-    return report(badInput("--cpu: " + toString(std::move(e))));
-  compileOpts.cpu = O.cpu;
-  if (compileOpts.target == Target::CUDA) {
+    return badInput("--cpu: " + toString(std::move(e)));
+  opts.cpu = O.cpu;
+  if (opts.target == Target::CUDA) {
     // Fail before compiling when there is nothing to run on.
     if (!mhmoe_cuda_available())
-      return report(runtimeFailure(Twine("cannot run on --device cuda: ") +
-                                   mhmoe_cuda_error()));
-    if (O.gpuChip.getNumOccurrences())
-      compileOpts.gpuChip = O.gpuChip;
-    else
-      compileOpts.gpuChip = "sm_" + std::to_string(mhmoe_cuda_compute_capability());
+      return runtimeFailure(Twine("cannot run on --device cuda: ") +
+                            mhmoe_cuda_error());
+    opts.gpuChip = O.gpuChip.getNumOccurrences()
+                       ? O.gpuChip.getValue()
+                       : "sm_" + std::to_string(mhmoe_cuda_compute_capability());
   }
-  if (compiledLib.getNumOccurrences() && !sys::fs::is_regular_file(compiledLib))
-    return report(badInput(compiledLib + ": compiled library not found"));
+  if (O.compiledLib.getNumOccurrences() &&
+      !sys::fs::is_regular_file(O.compiledLib))
+    return badInput(O.compiledLib + ": compiled library not found");
+  if (!sys::fs::is_directory(O.modelDir))
+    return badInput(O.modelDir + ": not a model directory (expected a "
+                                 "directory with config.json and "
+                                 "model.safetensors)");
+  return std::nullopt;
+}
 
-  // --- config and input ---------------------------------------------------
-  if (!sys::fs::is_directory(modelDir))
-    return report(badInput(modelDir + ": not a model directory (expected a "
-                                      "directory with config.json and "
-                                      "model.safetensors)"));
-  SmallString<256> cfgPath(modelDir.getValue());
-  sys::path::append(cfgPath, "config.json");
-  Expected<ModelConfig> configOr = loadModelConfig(cfgPath);
-  if (!configOr)
-    return report(badInput(toString(configOr.takeError())));
-  const ModelConfig config = *configOr;
-
-  // Every output is checked now, before any work, and written all or
-  // nothing after the run; none may replace an input.
-  std::vector<float> output;
-  std::vector<LayerStats> stats;
-  std::vector<int64_t> shape;
-  OutputFiles outputs;
-  SmallString<256> stPath(modelDir.getValue());
-  sys::path::append(stPath, "model.safetensors");
-  for (StringRef in : {StringRef(cfgPath), StringRef(stPath),
-                       StringRef(inputPath.getValue()),
-                       StringRef(compiledLib.getValue())})
-    if (!in.empty())
-      outputs.protectInput(in);
-  if (Error e = outputs.add(outputPath, "--output", [&](raw_ostream &os) {
-        Expected<OutputWriter> w = npyF32Writer(shape, output.data());
-        return w ? (*w)(os) : w.takeError();
-      }))
-    return report(badInput(toString(std::move(e))));
-  if (statsPath.getNumOccurrences())
-    if (Error e = outputs.add(statsPath, "--stats", [&](raw_ostream &os) {
-          writeStatsJSON(os, stats);
-          return Error::success();
-        }))
-      return report(badInput(toString(std::move(e))));
-
-  // The shape is checked from the header, before any data is read.
-  int64_t tokens = 1;
+/// Reads the .npy input; its shape is checked from the header, before any
+/// data is read, and the input and output must fit in memory.
+Expected<NpyArray> readInput(StringRef path, const ModelConfig &config,
+                             int64_t &tokens) {
   auto checkShape = [&](ArrayRef<int64_t> s) -> Error {
     if (s.size() != 2 && s.size() != 3)
-      return makeError(inputPath + ": input shape " + formatShape(s) +
+      return makeError(path + ": input shape " + formatShape(s) +
                        " must be [N, " + Twine(config.hiddenSize) +
                        "] or [B, S, " + Twine(config.hiddenSize) + "]");
     if (s.back() != config.hiddenSize)
-      return makeError(inputPath + ": input width " + Twine(s.back()) +
+      return makeError(path + ": input width " + Twine(s.back()) +
                        " does not match hidden_size " +
                        Twine(config.hiddenSize));
     tokens = 1;
     for (size_t i = 0; i + 1 < s.size(); ++i)
       tokens *= s[i]; // no overflow: the element count was validated
     if (tokens < 1)
-      return makeError(inputPath + ": input shape " + formatShape(s) +
+      return makeError(path + ": input shape " + formatShape(s) +
                        " has no tokens");
     if (tokens > MHMOE_MAX_TOKENS)
-      return makeError(inputPath + ": input has " + Twine(tokens) +
+      return makeError(path + ": input has " + Twine(tokens) +
                        " tokens; at most " + Twine(MHMOE_MAX_TOKENS) +
                        " run in one call");
     // The input and the output as f32, probed with malloc (which returns
@@ -350,82 +311,68 @@ int run(const Options &O) {
     size_t bytes = size_t(tokens) * size_t(config.hiddenSize) * 2 * sizeof(float);
     void *probe = std::malloc(bytes);
     if (!probe)
-      return makeError(inputPath + ": cannot allocate " + Twine(bytes) +
+      return makeError(path + ": cannot allocate " + Twine(bytes) +
                        " bytes for the input and output of shape " +
                        formatShape(s) + " (out of memory)");
     std::free(probe);
     return Error::success();
   };
-  Expected<NpyArray> inputOr = readNpy(inputPath, checkShape);
-  if (!inputOr)
-    return report(badInput(toString(inputOr.takeError())));
-  NpyArray input = std::move(*inputOr);
-  shape = input.shape;
+  return readNpy(path, checkShape);
+}
 
-  // --- compile (cached) and load ------------------------------------------
-  bool fromCache = false;
-  std::string libPath;
+/// Compiles (through the cache) or takes --compiled, and loads the model; a
+/// cached library that matches its record but does not load is rebuilt once.
+std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
+                                 const CompileOptions &opts,
+                                 ModelHandle &model) {
   CompileCache cache(
       [](const Twine &msg) { note(msg); },
       [](const Twine &msg) {
         WithColor::warning(errs(), "mhmoe-run") << msg << "\n";
       });
-  if (compiledLib.getNumOccurrences()) {
-    libPath = compiledLib;
-  } else {
+  bool fromCache = false;
+  std::string libPath = O.compiledLib;
+  if (!O.compiledLib.getNumOccurrences()) {
     bool compiledNow = false;
     Expected<std::string> lib =
-        cache.library(config, compileOpts, /*rebuild=*/false, compiledNow);
+        cache.library(config, opts, /*rebuild=*/false, compiledNow);
     if (!lib)
-      return report(runtimeFailure(toString(lib.takeError())));
+      return runtimeFailure(toString(lib.takeError()));
     libPath = *lib;
     fromCache = !compiledNow;
   }
-
-  ModelHandle model;
-  mhmoe_status s = mhmoe_model_load(libPath.c_str(), modelDir.c_str(), &model.m);
+  mhmoe_status s =
+      mhmoe_model_load(libPath.c_str(), O.modelDir.c_str(), &model.m);
   if (s == MHMOE_ERROR_RUNTIME && fromCache) {
-    // A cached library that matches its record but does not load (e.g. a
-    // system library it needs changed): recompile once and retry.
     note("cached library unusable (" + Twine(mhmoe_last_error()) +
          "); recompiling");
     bool compiledNow = false;
     Expected<std::string> lib =
-        cache.library(config, compileOpts, /*rebuild=*/true, compiledNow);
+        cache.library(config, opts, /*rebuild=*/true, compiledNow);
     if (!lib)
-      return report(runtimeFailure(toString(lib.takeError())));
+      return runtimeFailure(toString(lib.takeError()));
     libPath = *lib;
-    s = mhmoe_model_load(libPath.c_str(), modelDir.c_str(), &model.m);
+    s = mhmoe_model_load(libPath.c_str(), O.modelDir.c_str(), &model.m);
   }
   if (s != MHMOE_OK)
-    return report(fromStatus(s));
+    return fromStatus(s);
   // Keep the compiled library (and the OpenMP runtime it pulled in) mapped
   // until the process exits: mhmoe_model_free() dlcloses it, and unloading an
   // OpenMP runtime whose worker threads are still alive can crash them
   // (libgomp does; LLVM's libomp shuts its threads down first).
   dlopen(libPath.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-
-  if (numThreads.getNumOccurrences()) {
-    s = mhmoe_model_set_num_threads(model.m, numThreads);
+  if (O.numThreads.getNumOccurrences()) {
+    s = mhmoe_model_set_num_threads(model.m, O.numThreads);
     if (s != MHMOE_OK)
-      return report(fromStatus(s));
+      return fromStatus(s);
   }
+  return std::nullopt;
+}
 
-  // --- run ----------------------------------------------------------------
-  output.resize(input.data.size());
-  std::vector<int64_t> load(
-      static_cast<size_t>(config.numLayers * config.numExperts), 0);
-  s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
-                      load.data());
-  if (s != MHMOE_OK)
-    return report(fromStatus(s));
-
-  // --- write results: all of them, or none ---------------------------------
-  stats = makeStats(config, tokens, load);
-  if (Error err = outputs.commit())
-    return report(runtimeFailure(toString(std::move(err))));
-
-  // --- summary ------------------------------------------------------------
+/// The output's moments and each layer's active experts, on stdout.
+void printSummary(const ModelConfig &config, ArrayRef<int64_t> shape,
+                  int64_t tokens, ArrayRef<float> output,
+                  ArrayRef<LayerStats> stats) {
   double sum = 0, sumSq = 0, absMax = 0;
   int64_t nonFinite = 0;
   for (float v : output) {
@@ -454,44 +401,109 @@ int run(const Options &O) {
   if (nonFinite)
     WithColor::warning(errs(), "mhmoe-run")
         << "the output contains " << nonFinite << " non-finite values\n";
+}
 
-  // --- benchmark ----------------------------------------------------------
-  if (benchRuns.getNumOccurrences()) {
-    outs().flush();
-    std::vector<double> ms, deviceMs;
-    for (int i = 0; i < benchRuns; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      s = mhmoe_model_run(model.m, input.data.data(), tokens, output.data(),
-                          load.data());
-      auto t1 = std::chrono::steady_clock::now();
-      if (s != MHMOE_OK)
-        return report(fromStatus(s, "benchmark run"));
-      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      double dev = mhmoe_model_last_run_device_ms(model.m);
-      if (dev >= 0)
-        deviceMs.push_back(dev);
-    }
-    std::vector<double> sorted = ms;
-    std::sort(sorted.begin(), sorted.end());
-    size_t k = sorted.size();
-    double median = k % 2 ? sorted[k / 2]
-                          : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
-    double minMs = sorted.front();
-    double seconds = std::max(median, 1e-6) / 1000.0;
-    uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
-    outs() << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n",
-                      median, minMs, tokPerSec);
-    if (!deviceMs.empty()) {
-      // CUDA events around the forward call: kernels only, no transfers.
-      std::sort(deviceMs.begin(), deviceMs.end());
-      size_t dk = deviceMs.size();
-      double dMedian = dk % 2 ? deviceMs[dk / 2]
-                              : 0.5 * (deviceMs[dk / 2 - 1] + deviceMs[dk / 2]);
-      outs() << formatv("device: median {0:F3} ms, min {1:F3} ms (CUDA "
-                        "events, excluding host<->device copies)\n",
-                        dMedian, deviceMs.front());
-    }
+double medianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t k = v.size();
+  return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+}
+
+/// --bench K: K more runs, median and min latency (and device time on CUDA).
+std::optional<Failure> benchmark(mhmoe_model *m, int runs, const float *input,
+                                 int64_t tokens, float *output,
+                                 int64_t *load) {
+  outs().flush();
+  std::vector<double> ms, deviceMs;
+  for (int i = 0; i < runs; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    mhmoe_status s = mhmoe_model_run(m, input, tokens, output, load);
+    auto t1 = std::chrono::steady_clock::now();
+    if (s != MHMOE_OK)
+      return fromStatus(s, "benchmark run");
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    double dev = mhmoe_model_last_run_device_ms(m);
+    if (dev >= 0)
+      deviceMs.push_back(dev);
   }
+  double median = medianOf(ms);
+  double seconds = std::max(median, 1e-6) / 1000.0;
+  uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
+  outs() << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n", median,
+                    *std::min_element(ms.begin(), ms.end()), tokPerSec);
+  if (!deviceMs.empty()) // CUDA events around the forward call
+    outs() << formatv("device: median {0:F3} ms, min {1:F3} ms (CUDA "
+                      "events, excluding host<->device copies)\n",
+                      medianOf(deviceMs),
+                      *std::min_element(deviceMs.begin(), deviceMs.end()));
+  return std::nullopt;
+}
+
+int run(const Options &O) {
+  CompileOptions compileOpts;
+  if (std::optional<Failure> f = checkUsage(O, compileOpts))
+    return report(*f);
+
+  SmallString<256> cfgPath(O.modelDir.getValue());
+  sys::path::append(cfgPath, "config.json");
+  Expected<ModelConfig> configOr = loadModelConfig(cfgPath);
+  if (!configOr)
+    return report(badInput(toString(configOr.takeError())));
+  const ModelConfig config = *configOr;
+
+  // Every output is checked now, before any work, and written all or
+  // nothing after the run; none may replace an input.
+  std::vector<float> output;
+  std::vector<LayerStats> stats;
+  std::vector<int64_t> shape;
+  OutputFiles outputs;
+  SmallString<256> stPath(O.modelDir.getValue());
+  sys::path::append(stPath, "model.safetensors");
+  for (StringRef in : {StringRef(cfgPath), StringRef(stPath),
+                       StringRef(O.inputPath.getValue()),
+                       StringRef(O.compiledLib.getValue())})
+    if (!in.empty())
+      outputs.protectInput(in);
+  if (Error e = outputs.add(O.outputPath, "--output", [&](raw_ostream &os) {
+        Expected<OutputWriter> w = npyF32Writer(shape, output.data());
+        return w ? (*w)(os) : w.takeError();
+      }))
+    return report(badInput(toString(std::move(e))));
+  if (O.statsPath.getNumOccurrences())
+    if (Error e = outputs.add(O.statsPath, "--stats", [&](raw_ostream &os) {
+          writeStatsJSON(os, stats);
+          return Error::success();
+        }))
+      return report(badInput(toString(std::move(e))));
+
+  int64_t tokens = 1;
+  Expected<NpyArray> inputOr = readInput(O.inputPath, config, tokens);
+  if (!inputOr)
+    return report(badInput(toString(inputOr.takeError())));
+  NpyArray input = std::move(*inputOr);
+  shape = input.shape;
+
+  ModelHandle model;
+  if (std::optional<Failure> f = loadModel(O, config, compileOpts, model))
+    return report(*f);
+
+  output.resize(input.data.size());
+  std::vector<int64_t> load(
+      static_cast<size_t>(config.numLayers * config.numExperts), 0);
+  mhmoe_status s = mhmoe_model_run(model.m, input.data.data(), tokens,
+                                   output.data(), load.data());
+  if (s != MHMOE_OK)
+    return report(fromStatus(s));
+  stats = makeStats(config, tokens, load);
+  if (Error err = outputs.commit())
+    return report(runtimeFailure(toString(std::move(err))));
+
+  printSummary(config, shape, tokens, output, stats);
+  if (O.benchRuns.getNumOccurrences())
+    if (std::optional<Failure> f =
+            benchmark(model.m, O.benchRuns, input.data.data(), tokens,
+                      output.data(), load.data()))
+      return report(*f);
   return 0;
 }
 
