@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Import/ModelImporter.h"
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Pipelines/Pipelines.h"
@@ -429,7 +430,7 @@ llvm::StringRef compilerVersion() {
   // Generated code depends on every line of the compiler, so the cache key
   // is a hash of the executable that contains it.
   static std::string version = [] {
-    std::string v = "mhmoe-0.1";
+    std::string v = "mhmoe-" MHMOE_VERSION_STRING;
     if (auto buf = llvm::MemoryBuffer::getFile("/proc/self/exe",
                                                /*IsText=*/false,
                                                /*RequiresNullTerminator=*/false))

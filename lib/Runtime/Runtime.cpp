@@ -52,6 +52,8 @@ using SetAllocatorFn = void (*)(void *, void *, void *);
 std::atomic<int> liveCPUModels{0};
 
 constexpr int64_t kMaxTokens = MHMOE_MAX_TOKENS;
+#define MHMOE_STR_(x) #x
+#define MHMOE_STR(x) MHMOE_STR_(x)
 
 thread_local std::string lastError;
 
@@ -453,6 +455,11 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
 extern "C" {
 
 MHMOE_API const char *mhmoe_last_error(void) { return lastError.c_str(); }
+
+MHMOE_API const char *mhmoe_version(void) {
+  return "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI " MHMOE_STR(
+      MHMOE_LIBRARY_ABI_VERSION) ")";
+}
 
 MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
                                         const char *model_dir,

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Support/Error.h"
 #include "mhmoe/Support/OutputFiles.h"
 #include "mhmoe/Support/ModelConfig.h"
@@ -165,6 +166,10 @@ StringRef emitName(EmitKind k) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   mhmoe::installOutOfMemoryHandler("mhmoe-compile");
+  cl::AddExtraVersionPrinter([](raw_ostream &os) {
+    os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
+       << MHMOE_LIBRARY_ABI_VERSION << ")\n";
+  });
   takeOverOptionNames(
       {"o", "target", "cpu", "gpu-chip", "gpu-math", "emit", "no-parallel",
        "time-passes"});

@@ -80,7 +80,8 @@ struct Options {
       "input", cl::desc("Input .npy ([N, D] or [B, S, D], f32 or f16)"),
       cl::value_desc("X.npy"), cl::cat(category)};
   cl::opt<std::string> outputPath{
-      "output", cl::desc("Output .npy (f32, same shape as the input)"),
+      "output",
+      cl::desc("Output .npy (f32, same shape as the input; - for stdout)"),
       cl::value_desc("Y.npy"), cl::cat(category)};
   cl::opt<int> numThreads{
       "threads",
@@ -369,8 +370,9 @@ std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
   return std::nullopt;
 }
 
-/// The output's moments and each layer's active experts, on stdout.
-void printSummary(const ModelConfig &config, ArrayRef<int64_t> shape,
+/// The output's moments and each layer's active experts.
+void printSummary(raw_ostream &os, const ModelConfig &config,
+                  ArrayRef<int64_t> shape,
                   int64_t tokens, ArrayRef<float> output,
                   ArrayRef<LayerStats> stats) {
   double sum = 0, sumSq = 0, absMax = 0;
@@ -387,15 +389,15 @@ void printSummary(const ModelConfig &config, ArrayRef<int64_t> shape,
   const double n = double(output.size() - nonFinite);
   const double mean = n > 0 ? sum / n : 0;
   const double var = n > 0 ? std::max(0.0, sumSq / n - mean * mean) : 0;
-  outs() << "tokens: " << tokens << " (input shape " << formatShape(shape)
+  os << "tokens: " << tokens << " (input shape " << formatShape(shape)
          << ")\n";
-  outs() << format("output: mean %.6g std %.6g absmax %.6g", mean,
+  os << format("output: mean %.6g std %.6g absmax %.6g", mean,
                    std::sqrt(var), absMax);
   if (nonFinite)
-    outs() << " (" << nonFinite << " non-finite values)";
-  outs() << "\n";
+    os << " (" << nonFinite << " non-finite values)";
+  os << "\n";
   for (int64_t l = 0; l < config.numLayers; ++l)
-    outs() << "layer " << l << ": " << stats[l].activeExperts << "/"
+    os << "layer " << l << ": " << stats[l].activeExperts << "/"
            << config.numExperts << " experts active, dropped "
            << stats[l].dropped << "\n";
   if (nonFinite)
@@ -410,10 +412,10 @@ double medianOf(std::vector<double> v) {
 }
 
 /// --bench K: K more runs, median and min latency (and device time on CUDA).
-std::optional<Failure> benchmark(mhmoe_model *m, int runs, const float *input,
-                                 int64_t tokens, float *output,
-                                 int64_t *load) {
-  outs().flush();
+std::optional<Failure> benchmark(raw_ostream &os, mhmoe_model *m, int runs,
+                                 const float *input, int64_t tokens,
+                                 float *output, int64_t *load) {
+  os.flush();
   std::vector<double> ms, deviceMs;
   for (int i = 0; i < runs; ++i) {
     auto t0 = std::chrono::steady_clock::now();
@@ -429,10 +431,10 @@ std::optional<Failure> benchmark(mhmoe_model *m, int runs, const float *input,
   double median = medianOf(ms);
   double seconds = std::max(median, 1e-6) / 1000.0;
   uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
-  outs() << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n", median,
+  os << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n", median,
                     *std::min_element(ms.begin(), ms.end()), tokPerSec);
   if (!deviceMs.empty()) // CUDA events around the forward call
-    outs() << formatv("device: median {0:F3} ms, min {1:F3} ms (CUDA "
+    os << formatv("device: median {0:F3} ms, min {1:F3} ms (CUDA "
                       "events, excluding host<->device copies)\n",
                       medianOf(deviceMs),
                       *std::min_element(deviceMs.begin(), deviceMs.end()));
@@ -498,10 +500,12 @@ int run(const Options &O) {
   if (Error err = outputs.commit())
     return report(runtimeFailure(toString(std::move(err))));
 
-  printSummary(config, shape, tokens, output, stats);
+  // With --output - the array owns stdout; the text goes to stderr.
+  raw_ostream &text = O.outputPath == "-" ? errs() : outs();
+  printSummary(text, config, shape, tokens, output, stats);
   if (O.benchRuns.getNumOccurrences())
     if (std::optional<Failure> f =
-            benchmark(model.m, O.benchRuns, input.data.data(), tokens,
+            benchmark(text, model.m, O.benchRuns, input.data.data(), tokens,
                       output.data(), load.data()))
       return report(*f);
   return 0;
@@ -512,6 +516,10 @@ int run(const Options &O) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   mhmoe::installOutOfMemoryHandler("mhmoe-run");
+  cl::AddExtraVersionPrinter([](raw_ostream &os) {
+    os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
+       << MHMOE_LIBRARY_ABI_VERSION << ")\n";
+  });
   takeOverOptionNames({"input", "output", "threads", "stats", "bench",
                        "compiled", "device", "cpu", "gpu-chip", "gpu-math",
                        "verbose"});

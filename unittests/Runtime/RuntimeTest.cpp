@@ -557,6 +557,13 @@ TEST_F(RuntimeTest, SetNumThreadsWithOpenMP) {
 }
 #endif
 
+TEST(RuntimeVersion, NamesTheReleaseAndTheAbi) {
+  EXPECT_EQ(std::string(mhmoe_version()),
+            std::string("mhmoe ") + MHMOE_VERSION_STRING +
+                " (compiled-library ABI " +
+                std::to_string(MHMOE_LIBRARY_ABI_VERSION) + ")");
+}
+
 TEST_F(RuntimeTest, LastErrorIsThreadLocal) {
   EXPECT_EQ(mhmoe_model_load(nullptr, nullptr, &model),
             MHMOE_ERROR_INVALID_INPUT);

@@ -25,6 +25,15 @@ extern "C" {
 
 typedef struct mhmoe_model mhmoe_model;
 
+/* The mhmoe release this header belongs to, and the compiled-library ABI
+ * (docs/compiled-library-abi.md) its runtime loads. */
+#define MHMOE_VERSION_STRING "0.2.0"
+#define MHMOE_LIBRARY_ABI_VERSION 1
+
+/* "mhmoe X.Y.Z (compiled-library ABI N)" of the runtime library actually
+ * loaded, to compare with MHMOE_VERSION_STRING. The string is static. */
+MHMOE_API const char *mhmoe_version(void);
+
 /* The most tokens one mhmoe_model_run call accepts. */
 #define MHMOE_MAX_TOKENS (INT64_C(1) << 26)
 
