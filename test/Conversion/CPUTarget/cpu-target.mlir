@@ -3,11 +3,12 @@
 // The CPU lowerings read the vector shape off the module's mhmoe.cpu_target.
 // AVX2 (x86-64-v3: 8 lanes, 16 ymm): fc1+fc3 share a 6x8 register tile
 // (12 accumulators, 2 panel vectors, 1 broadcast), fc2 a 4x24 tile, and the
-// row block is a multiple of both heights (60 = 5 x lcm(6, 4)).
+// expert row block is a multiple of both heights (504 = 42 x lcm(6, 4), the
+// largest under the cap of 512 rows).
 // CHECK-LABEL: func @avx2
 // CHECK-DAG: linalg.pack %{{.*}} inner_dims_pos = [1] inner_tiles = [8] into %{{.*}} : tensor<8x96x48xf32> -> tensor<8x12x48x8xf32>
 // CHECK-DAG: linalg.pack %{{.*}} inner_dims_pos = [1] inner_tiles = [24] into %{{.*}} : tensor<8x48x96xf32> -> tensor<8x2x96x24xf32>
-// CHECK: memref.alloc() {alignment = 64 : i64} : memref<60x48xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<504x48xf32>
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK-NOT: vector<16xf32>
 module attributes {mhmoe.cpu_target = {cpu = "x86-64-v3", vector_bits = 256 : i64, vector_registers = 16 : i64}} {
@@ -21,12 +22,12 @@ func.func @avx2(%s: tensor<?x48xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, 
 
 // AVX-512 (x86-64-v4: 16 lanes, 32 zmm): fc1+fc3 in a 6x32 tile (24
 // accumulators), fc2 in 9x48 (27 accumulators: 64 does not divide 48), and
-// the row block 72 = 4 x lcm(6, 9).
+// the expert row block 504 = 28 x lcm(6, 9).
 // CHECK-LABEL: func @avx512
 // CHECK-DAG: linalg.pack %{{.*}} inner_dims_pos = [1] inner_tiles = [32] into %{{.*}} : tensor<8x96x48xf32> -> tensor<8x3x48x32xf32>
 // CHECK-DAG: linalg.pack %{{.*}} inner_dims_pos = [1] inner_tiles = [48] into %{{.*}} : tensor<8x48x96xf32> -> tensor<8x1x96x48xf32>
-// CHECK: memref.alloc() {alignment = 64 : i64} : memref<72x48xf32>
-// CHECK: vector.store %{{.*}} : memref<72x48xf32>, vector<16xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<504x48xf32>
+// CHECK: vector.store %{{.*}} : memref<504x48xf32>, vector<16xf32>
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-24: vector.fma {{.*}} : vector<16xf32>
 // CHECK-NOT: vector<8xf32>

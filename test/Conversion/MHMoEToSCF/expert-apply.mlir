@@ -19,7 +19,7 @@
 // Histogram over kept choices (index >= 0), exclusive prefix sum.
 // CHECK: arith.cmpi sge, %{{.*}}, %c0_i32 : i32
 // CHECK: memref.store %c0, %[[OFF]][%c0] : memref<9xindex>
-// Tile table, at most ceil(S*k / 66) + E tiles; stable permutation.
+// Tile table, at most ceil(S*k / 510) + E tiles; stable permutation.
 // CHECK: %[[TE:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
 // CHECK: %[[TR:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
 // CHECK: %[[NT:.*]] = scf.for
@@ -27,9 +27,10 @@
 // CHECK: %[[PAIRS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x32xf32>
 // CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%[[NT]]) step (%c1) {
 // CHECK:   %[[E:.*]] = memref.load %[[TE]][%[[T]]]
-// Rows per tile: 66, a multiple of both GEMMs' register-tile height (6).
-// CHECK:   %[[A:.*]] = memref.alloc() {alignment = 64 : i64} : memref<66x32xf32>
-// CHECK:   %[[H:.*]] = memref.alloc() {alignment = 64 : i64} : memref<66x64xf32>
+// Rows per tile: as many as fit 3/4 of L2 (1 MiB for x86-64-v3) at 400 bytes a row, at most 512,
+// a multiple of both GEMMs' register-tile height (6): 510.
+// CHECK:   %[[A:.*]] = memref.alloc() {alignment = 64 : i64} : memref<510x32xf32>
+// CHECK:   %[[H:.*]] = memref.alloc() {alignment = 64 : i64} : memref<510x64xf32>
 // The gather feeds the first GEMM's A tile.
 // CHECK:   memref.load %[[PERM]]
 // CHECK:   vector.load %[[XB]]
