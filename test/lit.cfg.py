@@ -35,6 +35,9 @@ tools = [
     "mhmoe-run",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+# mhmoe as a plugin of upstream mlir-opt (from the LLVM tools directory).
+config.substitutions.append(
+    ("%mhmoe_plugin", os.path.join(config.mhmoe_obj_root, "lib", "MHMoEPlugin.so")))
 
 # The reference tests need PyTorch under the system python (Debian's python3-torch).
 python = config.python_with_torch or "/usr/bin/python3"
