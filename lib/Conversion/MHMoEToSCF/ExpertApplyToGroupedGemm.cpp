@@ -69,8 +69,428 @@ void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
   }
 }
 
+/// The op's operands as buffers, its sizes, and the kernels chosen for them.
+struct ExpertLowering {
+  Value x, idx, w, fc1, fc2, fc3, b1, b2, b3;
+  Value fc1P, fc3P, fc2P; // packed column panels (the packed kernels)
+  int64_t d = 0, e = 0, f = 0, k = 0;
+  Activation act;
+  int64_t lanes = 8;
+  CPURegisterTile tile1, tile2;
+  int64_t rowBlock = 64;
+  bool packed() const { return fc1P && fc2P; }
+};
+
+/// (kept, expert) of choice c of sub-token s.
+std::pair<Value, Value> expertOf(OpBuilder &b, Location loc, Value idx,
+                                 Value s, Value c) {
+  Value ex = load(b, loc, idx, ValueRange{s, c});
+  Value kept = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::sge, ex,
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+  return {kept, ex};
+}
+
+/// Calls body(s, c, expert as index) for every kept (sub-token, choice) pair,
+/// in sub-token then choice order.
+void forEachKeptPair(OpBuilder &b, Location loc, Value idx, Value numSub,
+                     int64_t k,
+                     function_ref<void(OpBuilder &, Location, Value s, Value c,
+                                       Value ex)>
+                         body) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
+    forLoop(sb, l, c0, cIndex(sb, l, k), c1,
+            [&](OpBuilder &cb, Location l2, Value c) {
+              auto [kept, ex] = expertOf(cb, l2, idx, s, c);
+              scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
+                body(tb, l3, s, c,
+                     arith::IndexCastOp::create(tb, l3, tb.getIndexType(), ex));
+                scf::YieldOp::create(tb, l3);
+              });
+            });
+  });
+}
+
+/// Counting sort of the kept pairs by expert: `offsets` ([E + 1], exclusive
+/// prefix sum of the histogram) and `perm` (sorted position -> s * k + c,
+/// stable); `cursor` is the [E] scratch of both passes.
+struct PairSort {
+  Value offsets, perm, cursor;
+};
+
+/// The histogram of kept pairs per expert and its exclusive prefix sum.
+PairSort emitExpertOffsets(OpBuilder &b, Location loc, Value idx, Value numSub,
+                           int64_t k, int64_t e) {
+  Type idxT = b.getIndexType();
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, e);
+  PairSort ps;
+  ps.cursor = memref::AllocOp::create(b, loc, MemRefType::get({e}, idxT));
+  ps.offsets = memref::AllocOp::create(b, loc, MemRefType::get({e + 1}, idxT));
+  forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
+    store(lb, l, cIndex(lb, l, 0), ps.cursor, i);
+  });
+  forEachKeptPair(b, loc, idx, numSub, k,
+                  [&](OpBuilder &tb, Location l, Value, Value, Value ei) {
+                    store(tb, l,
+                          addI(tb, l, load(tb, l, ps.cursor, ei), cIndex(tb, l, 1)),
+                          ps.cursor, ei);
+                  });
+  store(b, loc, c0, ps.offsets, c0);
+  forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
+    Value next =
+        addI(lb, l, load(lb, l, ps.offsets, i), load(lb, l, ps.cursor, i));
+    store(lb, l, next, ps.offsets, addI(lb, l, i, cIndex(lb, l, 1)));
+  });
+  return ps;
+}
+
+/// The stable permutation: perm[sorted position] = s * k + c.
+void emitStablePermutation(OpBuilder &b, Location loc, PairSort &ps, Value idx,
+                           Value numSub, Value numPairs, int64_t k, int64_t e) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, e);
+  forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
+    store(lb, l, load(lb, l, ps.offsets, i), ps.cursor, i);
+  });
+  ps.perm = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+      numPairs);
+  Value cK = cIndex(b, loc, k);
+  forEachKeptPair(
+      b, loc, idx, numSub, k,
+      [&](OpBuilder &tb, Location l, Value s, Value c, Value ei) {
+        Value pos = load(tb, l, ps.cursor, ei);
+        store(tb, l, addI(tb, l, arith::MulIOp::create(tb, l, s, cK), c),
+              ps.perm, pos);
+        store(tb, l, addI(tb, l, pos, cIndex(tb, l, 1)), ps.cursor, ei);
+      });
+}
+
+/// Tiles over (expert, block of up to rowBlock sorted pairs): a tile never
+/// mixes experts and padding never exceeds one tile.
+struct TileTable {
+  Value expert, firstRow, count;
+};
+
+TileTable emitTileTable(OpBuilder &b, Location loc, Value offsets,
+                        Value numPairs, int64_t e, int64_t rowBlock) {
+  Type idxT = b.getIndexType();
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
+        cMB = cIndex(b, loc, rowBlock);
+  Value maxTiles = addI(b, loc, arith::CeilDivUIOp::create(b, loc, numPairs, cMB),
+                        cIndex(b, loc, e));
+  TileTable t;
+  auto table = [&] {
+    return memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, idxT), maxTiles);
+  };
+  t.expert = table();
+  t.firstRow = table();
+  t.count =
+      scf::ForOp::create(
+          b, loc, c0, cIndex(b, loc, e), c1, ValueRange{c0},
+          [&](OpBuilder &lb, Location l, Value ex, ValueRange acc) {
+            Value begin = load(lb, l, offsets, ex);
+            Value count = arith::SubIOp::create(
+                lb, l, load(lb, l, offsets, addI(lb, l, ex, cIndex(lb, l, 1))),
+                begin);
+            Value nt = arith::CeilDivUIOp::create(lb, l, count, cMB);
+            forLoop(lb, l, c0, nt, c1, [&](OpBuilder &jb, Location l2, Value j) {
+              Value slot = addI(jb, l2, acc[0], j);
+              store(jb, l2, ex, t.expert, slot);
+              store(jb, l2,
+                    addI(jb, l2, begin, arith::MulIOp::create(jb, l2, j, cMB)),
+                    t.firstRow, slot);
+            });
+            scf::YieldOp::create(lb, l, addI(lb, l, acc[0], nt));
+          })
+          .getResult(0);
+  return t;
+}
+
+/// One tile's scratch: the gathered input rows, the hidden activations (and
+/// fc3's, for the dot-product kernels), each row's pair slot and weight.
+struct TileScratch {
+  Value a, h, h3, rowPair, rowWeight;
+};
+
+/// Gathers the tile's sub-tokens (the first GEMM's A operand) and reads each
+/// row's pair slot and combine weight once.
+void emitGather(OpBuilder &b, Location loc, const ExpertLowering &L,
+                const TileScratch &t, Value perm, Value r0, Value rows) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cK = cIndex(b, loc, L.k);
+  forLoop(b, loc, c0, rows, c1, [&](OpBuilder &gb, Location l, Value i) {
+    Value pair = load(gb, l, perm, addI(gb, l, r0, i));
+    Value s = arith::DivUIOp::create(gb, l, pair, cK);
+    Value c = arith::RemUIOp::create(gb, l, pair, cK);
+    store(gb, l, pair, t.rowPair, i);
+    store(gb, l, load(gb, l, L.w, ValueRange{s, c}), t.rowWeight, i);
+    emitRowCopy(gb, l, t.a, ValueRange{i}, L.x, ValueRange{s}, L.d, false,
+                L.lanes);
+  });
+}
+
+/// Broadcast-FMA kernels on the packed panels: fc1 and fc3 share each A
+/// broadcast (bias and activation on whole vectors in the epilogue), then
+/// fc2 with bias and combine weight, into the pair's output row.
+void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
+                           const TileScratch &t, Value ex, Value rows,
+                           Value pairOut) {
+  Value c0 = cIndex(b, loc, 0);
+  auto vt = VectorType::get({L.lanes}, b.getF32Type());
+  auto rowOf = [](OpBuilder &, Location, Value r) {
+    return SmallVector<Value>{r};
+  };
+  auto biasVec = [&](OpBuilder &eb, Location l, Value bias, Value v,
+                     Value col) -> Value {
+    if (!bias)
+      return v;
+    return arith::AddFOp::create(
+        eb, l, v, vector::LoadOp::create(eb, l, vt, bias, ValueRange{ex, col}));
+  };
+  PackedGemmSpec g1;
+  g1.a = {t.a, rowOf};
+  g1.bs.push_back({L.fc1P, {ex}});
+  if (L.fc3P)
+    g1.bs.push_back({L.fc3P, {ex}});
+  g1.k = L.d;
+  g1.panel = L.tile1.panel;
+  g1.rowBegin = c0;
+  g1.rowEnd = rows;
+  g1.panelBegin = c0;
+  g1.numPanels = L.f / L.tile1.panel;
+  g1.mr = L.tile1.mr;
+  g1.lanes = L.lanes;
+  g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                    ArrayRef<Value> vecs) {
+    Value z1 = biasVec(eb, l, L.b1, vecs[0], col);
+    Value z3 = L.fc3P ? biasVec(eb, l, L.b3, vecs[1], col) : Value();
+    vector::StoreOp::create(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
+                            ValueRange{row, col});
+  };
+  emitPackedGemm(b, loc, g1);
+  PackedGemmSpec g2;
+  g2.a = {t.h, rowOf};
+  g2.bs.push_back({L.fc2P, {ex}});
+  g2.k = L.f;
+  g2.panel = L.tile2.panel;
+  g2.rowBegin = c0;
+  g2.rowEnd = rows;
+  g2.panelBegin = c0;
+  g2.numPanels = L.d / L.tile2.panel;
+  g2.mr = L.tile2.mr;
+  g2.lanes = L.lanes;
+  g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                    ArrayRef<Value> vecs) {
+    Value y = biasVec(eb, l, L.b2, vecs[0], col);
+    Value wt =
+        vector::BroadcastOp::create(eb, l, vt, load(eb, l, t.rowWeight, row));
+    vector::StoreOp::create(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
+                            ValueRange{load(eb, l, t.rowPair, row), col});
+  };
+  emitPackedGemm(b, loc, g2);
+}
+
+/// The activation over h (and h3), vectorised along F (exp/erf become
+/// polynomials), for the dot-product kernels.
+void emitActivationRows(OpBuilder &b, Location loc, const ExpertLowering &L,
+                        const TileScratch &t, Value rows) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  auto vt = VectorType::get({L.lanes}, b.getF32Type());
+  int64_t fMain = (L.f / L.lanes) * L.lanes;
+  forLoop(b, loc, c0, rows, c1, [&](OpBuilder &rb, Location l, Value i) {
+    auto apply = [&](OpBuilder &ab, Location l2, Value j, bool vec) {
+      auto ld = [&](Value mem) -> Value {
+        if (vec)
+          return vector::LoadOp::create(ab, l2, vt, mem, ValueRange{i, j});
+        return load(ab, l2, mem, ValueRange{i, j});
+      };
+      Value z1 = ld(t.h), z3 = t.h3 ? ld(t.h3) : Value();
+      Value y = emitActivation(ab, l2, L.act, z1, z3);
+      if (vec)
+        vector::StoreOp::create(ab, l2, y, t.h, ValueRange{i, j});
+      else
+        store(ab, l2, y, t.h, ValueRange{i, j});
+    };
+    if (fMain > 0)
+      forLoop(rb, l, c0, cIndex(rb, l, fMain), cIndex(rb, l, L.lanes),
+              [&](OpBuilder &ab, Location l2, Value j) { apply(ab, l2, j, true); });
+    for (int64_t j = fMain; j < L.f; ++j)
+      apply(rb, l, cIndex(rb, l, j), false);
+  });
+}
+
+/// Dot-product kernels on the PyTorch layout, for widths that are not a
+/// multiple of the lanes: pre-activations (+ bias) into h and h3, the
+/// activation, then fc2 with bias and combine weight.
+void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
+                        const TileScratch &t, Value ex, Value rows,
+                        Value pairOut) {
+  Value c0 = cIndex(b, loc, 0);
+  auto rowOf = [](OpBuilder &, Location, Value r) {
+    return SmallVector<Value>{r};
+  };
+  auto expertRow = [ex](OpBuilder &, Location, Value r) {
+    return SmallVector<Value>{ex, r};
+  };
+  auto addBias = [&](OpBuilder &eb, Location l, Value bias, Value v,
+                     Value col) -> Value {
+    if (!bias)
+      return v;
+    return arith::AddFOp::create(eb, l, v, load(eb, l, bias, ValueRange{ex, col}));
+  };
+  NTGemmSpec g1;
+  g1.a = {t.a, rowOf};
+  g1.bs.push_back({L.fc1, expertRow});
+  if (L.fc3)
+    g1.bs.push_back({L.fc3, expertRow});
+  g1.k = L.d;
+  g1.rowBegin = c0;
+  g1.rowEnd = rows;
+  g1.colBegin = c0;
+  g1.numCols = L.f;
+  g1.mr = 4;
+  g1.nr = pickTileWidth(L.f, L.fc3 ? 2 : 3);
+  g1.vectorWidth = L.lanes;
+  g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                    ArrayRef<Value> dots) {
+    store(eb, l, addBias(eb, l, L.b1, dots[0], col), t.h, ValueRange{row, col});
+    if (L.fc3)
+      store(eb, l, addBias(eb, l, L.b3, dots[1], col), t.h3,
+            ValueRange{row, col});
+  };
+  emitNTGemm(b, loc, g1);
+  emitActivationRows(b, loc, L, t, rows);
+  NTGemmSpec g2;
+  g2.a = {t.h, rowOf};
+  g2.bs.push_back({L.fc2, expertRow});
+  g2.k = L.f;
+  g2.rowBegin = c0;
+  g2.rowEnd = rows;
+  g2.colBegin = c0;
+  g2.numCols = L.d;
+  g2.mr = 4;
+  g2.nr = pickTileWidth(L.d, 3);
+  g2.vectorWidth = L.lanes;
+  g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                    ArrayRef<Value> dots) {
+    Value y = addBias(eb, l, L.b2, dots[0], col);
+    Value wt = load(eb, l, t.rowWeight, row);
+    store(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
+          ValueRange{load(eb, l, t.rowPair, row), col});
+  };
+  emitNTGemm(b, loc, g2);
+}
+
+/// One parallel iteration per tile: gather, both GEMMs, each pair's weighted
+/// output into its own row of pairOut ([S*k, d]).
+void emitGroupedGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
+                      const PairSort &sort, const TileTable &tiles,
+                      Value pairOut) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  Type f32 = b.getF32Type(), idxT = b.getIndexType();
+  scf::ParallelOp::create(
+      b, loc, ValueRange{c0}, ValueRange{tiles.count}, ValueRange{c1},
+      [&](OpBuilder &pb, Location l, ValueRange ivs) {
+        Value ex = load(pb, l, tiles.expert, ivs[0]);
+        Value r0 = load(pb, l, tiles.firstRow, ivs[0]);
+        Value expEnd =
+            load(pb, l, sort.offsets, addI(pb, l, ex, cIndex(pb, l, 1)));
+        Value rEnd = arith::MinUIOp::create(
+            pb, l, addI(pb, l, r0, cIndex(pb, l, L.rowBlock)), expEnd);
+        Value rows = arith::SubIOp::create(pb, l, rEnd, r0);
+        auto scratch = [&](ArrayRef<int64_t> shape, Type t) -> Value {
+          return memref::AllocOp::create(pb, l, MemRefType::get(shape, t),
+                                         pb.getI64IntegerAttr(64));
+        };
+        TileScratch t;
+        t.a = scratch({L.rowBlock, L.d}, f32);
+        t.h = scratch({L.rowBlock, L.f}, f32);
+        t.h3 = L.fc3 && !L.packed() ? scratch({L.rowBlock, L.f}, f32) : Value();
+        t.rowPair = scratch({L.rowBlock}, idxT);
+        t.rowWeight = scratch({L.rowBlock}, f32);
+        emitGather(pb, l, L, t, sort.perm, r0, rows);
+        if (L.packed())
+          emitPackedExpertGemms(pb, l, L, t, ex, rows, pairOut);
+        else
+          emitDotExpertGemms(pb, l, L, t, ex, rows, pairOut);
+        for (Value buf : {t.a, t.h, t.h3, t.rowPair, t.rowWeight})
+          if (buf)
+            memref::DeallocOp::create(pb, l, buf);
+      });
+}
+
+/// out[s] = Σ_c kept(s, c) ? pairOut[s*k + c] : 0, summed in choice order
+/// (bit-identical for any thread count).
+void emitCombine(OpBuilder &b, Location loc, const ExpertLowering &L,
+                 Value numSub, Value pairOut, Value out) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cK = cIndex(b, loc, L.k);
+  scf::ParallelOp::create(
+      b, loc, ValueRange{c0}, ValueRange{numSub}, ValueRange{c1},
+      [&](OpBuilder &pb, Location l, ValueRange ivs) {
+        Value s = ivs[0];
+        forLoop(pb, l, c0, cIndex(pb, l, L.d), c1,
+                [&](OpBuilder &zb, Location l2, Value j) {
+                  store(zb, l2, cF32(zb, l2, 0), out, ValueRange{s, j});
+                });
+        forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
+          Value kept = expertOf(cb, l2, L.idx, s, c).first;
+          scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
+            Value pair = addI(tb, l3, arith::MulIOp::create(tb, l3, s, cK), c);
+            emitRowCopy(tb, l3, out, ValueRange{s}, pairOut, ValueRange{pair},
+                        L.d, true, L.lanes);
+            scf::YieldOp::create(tb, l3);
+          });
+        });
+      });
+}
+
 struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
   using OpRewritePattern::OpRewritePattern;
+
+  /// Buffers, sizes and kernels: broadcast-FMA kernels on weights packed
+  /// into column panels (packed once at load: mhmoe-hoist-weight-packing
+  /// moves the linalg.pack ops out of the model function) where the widths
+  /// allow, else the dot-product kernels on the PyTorch layout.
+  static ExpertLowering prepare(OpBuilder &b, Location loc, ExpertApplyOp op) {
+    auto xType = cast<RankedTensorType>(op.getInput().getType());
+    ExpertLowering L;
+    L.d = xType.getDimSize(1);
+    L.e = op.getNumExperts();
+    L.f = op.getFfnDim();
+    L.k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
+    L.act = op.getActivation();
+    CPUTargetDescription target = getCPUTarget(op);
+    L.lanes = target.f32Lanes();
+    L.tile1 = pickPackedTile(target, L.f, op.getFc3() ? 2 : 1);
+    L.tile2 = pickPackedTile(target, L.d, 1);
+    bool packed = L.tile1.panel > 0 && L.tile2.panel > 0;
+    // A tile's gathered rows and hidden activations stay in L2 while the
+    // expert's weight panels stream through, once per tile.
+    L.rowBlock = packed ? pickExpertRowBlock(target, {L.tile1.mr, L.tile2.mr},
+                                             (L.d + L.f) * 4 + 16)
+                        : 64;
+    if (packed) {
+      auto pack = [&](Value w, int64_t panel) {
+        return readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel));
+      };
+      L.fc1P = pack(op.getFc1(), L.tile1.panel);
+      if (op.getFc3())
+        L.fc3P = pack(op.getFc3(), L.tile1.panel);
+      L.fc2P = pack(op.getFc2(), L.tile2.panel);
+    }
+    auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
+    L.x = rb(op.getInput());
+    L.idx = rb(op.getIndices());
+    L.w = rb(op.getWeights());
+    L.fc1 = rb(op.getFc1());
+    L.fc2 = rb(op.getFc2());
+    L.fc3 = rb(op.getFc3());
+    L.b1 = rb(op.getFc1Bias());
+    L.b2 = rb(op.getFc2Bias());
+    L.b3 = rb(op.getFc3Bias());
+    return L;
+  }
 
   LogicalResult matchAndRewrite(ExpertApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -79,332 +499,24 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
       return rewriter.notifyMatchFailure(op, "only f32 experts lower on CPU");
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
-    int64_t d = xType.getDimSize(1), e = op.getNumExperts(),
-            f = op.getFfnDim();
-    int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
-    Activation act = op.getActivation();
-    Type idxT = b.getIndexType(), f32 = b.getF32Type();
-
-    // Broadcast-FMA kernels on weights packed into column panels (packed once
-    // at load: mhmoe-hoist-weight-packing moves the linalg.pack ops out of
-    // the model function); the dot-product kernels on the PyTorch layout
-    // handle widths that are not a multiple of 8.
-    CPUTargetDescription target = getCPUTarget(op);
-    const int64_t kVec = target.f32Lanes();
-    CPURegisterTile tile1 = pickPackedTile(target, f, op.getFc3() ? 2 : 1);
-    CPURegisterTile tile2 = pickPackedTile(target, d, 1);
-    int64_t np1 = tile1.panel, mr1 = tile1.mr, np2 = tile2.panel,
-            mr2 = tile2.mr;
-    bool packed = np1 > 0 && np2 > 0;
-    // Sorted pairs per tile; a tile's gathered rows and hidden activations
-    // ([rowBlock, d] and [rowBlock, F]) stay in L2 while the expert's weight
-    // panels stream through, once per tile.
-    const int64_t kRowBlock =
-        packed ? pickExpertRowBlock(target, {mr1, mr2}, (d + f) * 4 + 16) : 64;
-    Value fc1P, fc3P, fc2P;
-    if (packed) {
-      fc1P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc1(), 1, np1));
-      if (op.getFc3())
-        fc3P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc3(), 1, np1));
-      fc2P = readBuffer(b, loc, packWeightPanels(b, loc, op.getFc2(), 1, np2));
-    }
-    auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
-    Value x = rb(op.getInput()), idx = rb(op.getIndices()),
-          w = rb(op.getWeights()), fc1 = rb(op.getFc1()), fc2 = rb(op.getFc2()),
-          fc3 = rb(op.getFc3()), b1 = rb(op.getFc1Bias()),
-          b2 = rb(op.getFc2Bias()), b3 = rb(op.getFc3Bias());
-
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
-          cK = cIndex(b, loc, k), cE = cIndex(b, loc, e),
-          cMB = cIndex(b, loc, kRowBlock);
+    ExpertLowering L = prepare(b, loc, op);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
-    Value numPairs = arith::MulIOp::create(b, loc, numSub, cK);
-    auto expertOf = [&](OpBuilder &eb, Location l, Value s, Value c) {
-      Value ex = load(eb, l, idx, ValueRange{s, c});
-      Value kept = arith::CmpIOp::create(
-          eb, l, arith::CmpIPredicate::sge, ex,
-          arith::ConstantIntOp::create(eb, l, eb.getI32Type(), 0));
-      return std::make_pair(kept, ex);
-    };
+    Value numPairs = arith::MulIOp::create(b, loc, numSub, cIndex(b, loc, L.k));
 
-    // 1. Histogram and exclusive prefix sum (offsets has E + 1 entries).
-    Value cursor = memref::AllocOp::create(b, loc, MemRefType::get({e}, idxT));
-    Value offsets =
-        memref::AllocOp::create(b, loc, MemRefType::get({e + 1}, idxT));
-    forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
-      store(lb, l, cIndex(lb, l, 0), cursor, i);
-    });
-    forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
-      forLoop(sb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
-        auto [kept, ex] = expertOf(cb, l2, s, c);
-        scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
-          Value ei = arith::IndexCastOp::create(tb, l3, idxT, ex);
-          store(tb, l3, addI(tb, l3, load(tb, l3, cursor, ei), cIndex(tb, l3, 1)),
-                cursor, ei);
-          scf::YieldOp::create(tb, l3);
-        });
-      });
-    });
-    store(b, loc, c0, offsets, c0);
-    forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
-      Value next = addI(lb, l, load(lb, l, offsets, i), load(lb, l, cursor, i));
-      store(lb, l, next, offsets, addI(lb, l, i, cIndex(lb, l, 1)));
-    });
-
-    // 2. Tile table: (expert, first sorted pair) per tile.
-    Value maxTiles = addI(
-        b, loc, arith::CeilDivUIOp::create(b, loc, numPairs, cMB), cE);
-    Value tileExpert = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, idxT), maxTiles);
-    Value tileRow = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, idxT), maxTiles);
-    Value numTiles =
-        scf::ForOp::create(
-            b, loc, c0, cE, c1, ValueRange{c0},
-            [&](OpBuilder &lb, Location l, Value ex, ValueRange t) {
-              Value begin = load(lb, l, offsets, ex);
-              Value count = arith::SubIOp::create(
-                  lb, l, load(lb, l, offsets, addI(lb, l, ex, cIndex(lb, l, 1))),
-                  begin);
-              Value nt = arith::CeilDivUIOp::create(lb, l, count, cMB);
-              forLoop(lb, l, c0, nt, c1, [&](OpBuilder &jb, Location l2, Value j) {
-                Value slot = addI(jb, l2, t[0], j);
-                store(jb, l2, ex, tileExpert, slot);
-                store(jb, l2,
-                      addI(jb, l2, begin, arith::MulIOp::create(jb, l2, j, cMB)),
-                      tileRow, slot);
-              });
-              scf::YieldOp::create(lb, l, addI(lb, l, t[0], nt));
-            })
-            .getResult(0);
-
-    // 3. Stable permutation: perm[sorted position] = s * k + c.
-    forLoop(b, loc, c0, cE, c1, [&](OpBuilder &lb, Location l, Value i) {
-      store(lb, l, load(lb, l, offsets, i), cursor, i);
-    });
-    Value perm = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, idxT), numPairs);
-    forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
-      forLoop(sb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
-        auto [kept, ex] = expertOf(cb, l2, s, c);
-        scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
-          Value ei = arith::IndexCastOp::create(tb, l3, idxT, ex);
-          Value pos = load(tb, l3, cursor, ei);
-          store(tb, l3,
-                addI(tb, l3, arith::MulIOp::create(tb, l3, s, cK), c), perm, pos);
-          store(tb, l3, addI(tb, l3, pos, cIndex(tb, l3, 1)), cursor, ei);
-          scf::YieldOp::create(tb, l3);
-        });
-      });
-    });
-
-    // 4. Grouped GEMMs, one parallel iteration per tile.
-    auto pairRowsType = MemRefType::get({ShapedType::kDynamic, d}, f32);
-    Value pairOut = memref::AllocOp::create(b, loc, pairRowsType, numPairs,
-                                            b.getI64IntegerAttr(64));
-    scf::ParallelOp::create(
-        b, loc, ValueRange{c0}, ValueRange{numTiles}, ValueRange{c1},
-        [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          Value ex = load(pb, l, tileExpert, ivs[0]);
-          Value r0 = load(pb, l, tileRow, ivs[0]);
-          Value expEnd = load(pb, l, offsets, addI(pb, l, ex, cIndex(pb, l, 1)));
-          Value rEnd = arith::MinUIOp::create(pb, l, addI(pb, l, r0, cMB), expEnd);
-          Value rows = arith::SubIOp::create(pb, l, rEnd, r0);
-          auto scratch = [&](ArrayRef<int64_t> shape, Type t) -> Value {
-            return memref::AllocOp::create(pb, l, MemRefType::get(shape, t),
-                                           pb.getI64IntegerAttr(64));
-          };
-          Value a = scratch({kRowBlock, d}, f32);
-          Value h = scratch({kRowBlock, f}, f32);
-          Value h3 = fc3 && !packed ? scratch({kRowBlock, f}, f32) : Value();
-          // Per-row pair slot and combine weight, read once per row here
-          // rather than once per output element in the epilogue.
-          Value rowPair = scratch({kRowBlock}, idxT);
-          Value rowWeight = scratch({kRowBlock}, f32);
-
-          // Gather the tile's sub-tokens into the first GEMM's A operand.
-          forLoop(pb, l, c0, rows, c1, [&](OpBuilder &gb, Location l2, Value i) {
-            Value pair = load(gb, l2, perm, addI(gb, l2, r0, i));
-            Value s = arith::DivUIOp::create(gb, l2, pair, cK);
-            Value c = arith::RemUIOp::create(gb, l2, pair, cK);
-            store(gb, l2, pair, rowPair, i);
-            store(gb, l2, load(gb, l2, w, ValueRange{s, c}), rowWeight, i);
-            emitRowCopy(gb, l2, a, ValueRange{i}, x, ValueRange{s}, d, false,
-                        kVec);
-          });
-
-          auto rowOf = [](OpBuilder &, Location, Value r) {
-            return SmallVector<Value>{r};
-          };
-          auto expertRow = [ex](OpBuilder &, Location, Value r) {
-            return SmallVector<Value>{ex, r};
-          };
-          if (packed) {
-            auto vt = VectorType::get({kVec}, f32);
-            auto biasVec = [&](OpBuilder &eb, Location l2, Value bias, Value v,
-                               Value col) -> Value {
-              if (!bias)
-                return v;
-              return arith::AddFOp::create(
-                  eb, l2, v,
-                  vector::LoadOp::create(eb, l2, vt, bias, ValueRange{ex, col}));
-            };
-            // First GEMM: fc1 and fc3 panels share each A broadcast; bias
-            // and activation on whole vectors in the epilogue.
-            PackedGemmSpec g1;
-            g1.a = {a, rowOf};
-            g1.bs.push_back({fc1P, {ex}});
-            if (fc3P)
-              g1.bs.push_back({fc3P, {ex}});
-            g1.k = d;
-            g1.panel = np1;
-            g1.rowBegin = c0;
-            g1.rowEnd = rows;
-            g1.panelBegin = c0;
-            g1.numPanels = f / np1;
-            g1.mr = mr1;
-            g1.lanes = kVec;
-            g1.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                              ArrayRef<Value> vecs) {
-              Value z1 = biasVec(eb, l2, b1, vecs[0], col);
-              Value z3 = fc3P ? biasVec(eb, l2, b3, vecs[1], col) : Value();
-              vector::StoreOp::create(eb, l2, emitActivation(eb, l2, act, z1, z3),
-                                      h, ValueRange{row, col});
-            };
-            emitPackedGemm(pb, l, g1);
-            // Second GEMM: bias, combine weight, the pair's output row.
-            PackedGemmSpec g2;
-            g2.a = {h, rowOf};
-            g2.bs.push_back({fc2P, {ex}});
-            g2.k = f;
-            g2.panel = np2;
-            g2.rowBegin = c0;
-            g2.rowEnd = rows;
-            g2.panelBegin = c0;
-            g2.numPanels = d / np2;
-            g2.mr = mr2;
-            g2.lanes = kVec;
-            g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                              ArrayRef<Value> vecs) {
-              Value y = biasVec(eb, l2, b2, vecs[0], col);
-              Value wt = vector::BroadcastOp::create(
-                  eb, l2, vt, load(eb, l2, rowWeight, row));
-              vector::StoreOp::create(
-                  eb, l2, arith::MulFOp::create(eb, l2, wt, y), pairOut,
-                  ValueRange{load(eb, l2, rowPair, row), col});
-            };
-            emitPackedGemm(pb, l, g2);
-          } else {
-          // First GEMM: pre-activations (+ bias) into h (and h3 for SwiGLU).
-          NTGemmSpec g1;
-          g1.a = {a, rowOf};
-          g1.bs.push_back({fc1, expertRow});
-          if (fc3)
-            g1.bs.push_back({fc3, expertRow});
-          g1.k = d;
-          g1.rowBegin = c0;
-          g1.rowEnd = rows;
-          g1.colBegin = c0;
-          g1.numCols = f;
-          g1.mr = 4;
-          g1.nr = pickTileWidth(f, fc3 ? 2 : 3);
-          g1.vectorWidth = kVec;
-          g1.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                            ArrayRef<Value> dots) {
-            Value z1 = dots[0];
-            if (b1)
-              z1 = arith::AddFOp::create(eb, l2, z1,
-                                         load(eb, l2, b1, ValueRange{ex, col}));
-            store(eb, l2, z1, h, ValueRange{row, col});
-            if (fc3) {
-              Value z3 = dots[1];
-              if (b3)
-                z3 = arith::AddFOp::create(eb, l2, z3,
-                                           load(eb, l2, b3, ValueRange{ex, col}));
-              store(eb, l2, z3, h3, ValueRange{row, col});
-            }
-          };
-          emitNTGemm(pb, l, g1);
-
-          // The activation, vectorised along F (exp/erf become polynomials).
-          forLoop(pb, l, c0, rows, c1, [&](OpBuilder &rb2, Location l2, Value i) {
-            auto vt = VectorType::get({kVec}, f32);
-            int64_t fMain = (f / kVec) * kVec;
-            auto apply = [&](OpBuilder &ab, Location l3, Value j, bool vec) {
-              auto ld = [&](Value mem) -> Value {
-                if (vec)
-                  return vector::LoadOp::create(ab, l3, vt, mem, ValueRange{i, j});
-                return load(ab, l3, mem, ValueRange{i, j});
-              };
-              Value z1 = ld(h), z3 = h3 ? ld(h3) : Value();
-              Value y = emitActivation(ab, l3, act, z1, z3);
-              if (vec)
-                vector::StoreOp::create(ab, l3, y, h, ValueRange{i, j});
-              else
-                store(ab, l3, y, h, ValueRange{i, j});
-            };
-            if (fMain > 0)
-              forLoop(rb2, l2, c0, cIndex(rb2, l2, fMain), cIndex(rb2, l2, kVec),
-                      [&](OpBuilder &ab, Location l3, Value j) {
-                        apply(ab, l3, j, true);
-                      });
-            for (int64_t j = fMain; j < f; ++j)
-              apply(rb2, l2, cIndex(rb2, l2, j), false);
-          });
-
-          // Second GEMM: bias, combine weight, scatter to the pair's row.
-          NTGemmSpec g2;
-          g2.a = {h, rowOf};
-          g2.bs.push_back({fc2, expertRow});
-          g2.k = f;
-          g2.rowBegin = c0;
-          g2.rowEnd = rows;
-          g2.colBegin = c0;
-          g2.numCols = d;
-          g2.mr = 4;
-          g2.nr = pickTileWidth(d, 3);
-          g2.vectorWidth = kVec;
-          g2.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                            ArrayRef<Value> dots) {
-            Value y = dots[0];
-            if (b2)
-              y = arith::AddFOp::create(eb, l2, y,
-                                        load(eb, l2, b2, ValueRange{ex, col}));
-            Value wt = load(eb, l2, rowWeight, row);
-            store(eb, l2, arith::MulFOp::create(eb, l2, wt, y), pairOut,
-                  ValueRange{load(eb, l2, rowPair, row), col});
-          };
-          emitNTGemm(pb, l, g2);
-          }
-          for (Value buf : {a, h, h3, rowPair, rowWeight})
-            if (buf)
-              memref::DeallocOp::create(pb, l, buf);
-        });
-
-    // 5. Combine: out[s] = Σ_c kept(s, c) ? pairOut[s*k + c] : 0, in order c.
+    PairSort sort = emitExpertOffsets(b, loc, L.idx, numSub, L.k, L.e);
+    TileTable tiles =
+        emitTileTable(b, loc, sort.offsets, numPairs, L.e, L.rowBlock);
+    emitStablePermutation(b, loc, sort, L.idx, numSub, numPairs, L.k, L.e);
+    Value pairOut = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic, L.d}, b.getF32Type()),
+        numPairs, b.getI64IntegerAttr(64));
+    emitGroupedGemms(b, loc, L, sort, tiles, pairOut);
     Value out = allocBuffer(b, loc, xType,
                             dynamicSizes(b, loc, xType, op.getInput()));
-    scf::ParallelOp::create(
-        b, loc, ValueRange{c0}, ValueRange{numSub}, ValueRange{c1},
-        [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          Value s = ivs[0];
-          forLoop(pb, l, c0, cIndex(pb, l, d), c1,
-                  [&](OpBuilder &zb, Location l2, Value j) {
-                    store(zb, l2, cF32(zb, l2, 0), out, ValueRange{s, j});
-                  });
-          forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
-            auto [kept, ex] = expertOf(cb, l2, s, c);
-            (void)ex;
-            scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
-              Value pair = addI(tb, l3, arith::MulIOp::create(tb, l3, s, cK), c);
-              emitRowCopy(tb, l3, out, ValueRange{s}, pairOut, ValueRange{pair},
-                          d, true, kVec);
-              scf::YieldOp::create(tb, l3);
-            });
-          });
-        });
+    emitCombine(b, loc, L, numSub, pairOut, out);
 
-    for (Value buf : {cursor, offsets, tileExpert, tileRow, perm, pairOut})
+    for (Value buf : {sort.cursor, sort.offsets, tiles.expert, tiles.firstRow,
+                      sort.perm, pairOut})
       memref::DeallocOp::create(b, loc, buf);
     rewriter.replaceOp(op, asTensor(b, loc, out, xType));
     return success();
