@@ -49,6 +49,13 @@ try:
 except Exception:
     pass
 
+try:
+    subprocess.run([python, "-c", "import matplotlib"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config.available_features.add("matplotlib")
+except Exception:
+    pass
+
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
