@@ -42,19 +42,19 @@ config.substitutions.append(
 # The reference tests need PyTorch under the system python (Debian's python3-torch).
 python = config.python_with_torch or "/usr/bin/python3"
 config.substitutions.append(("%python", python))
-try:
-    subprocess.run([python, "-c", "import torch, numpy"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    config.available_features.add("torch")
-except Exception:
-    pass
+def python_imports(modules):
+    try:
+        subprocess.run([python, "-c", "import " + modules], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return True
+    except Exception:
+        return False
 
-try:
-    subprocess.run([python, "-c", "import matplotlib"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if python_imports("torch, numpy"):
+    config.available_features.add("torch")
+if python_imports("matplotlib"):
     config.available_features.add("matplotlib")
-except Exception:
-    pass
+
 
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")

@@ -2,11 +2,8 @@
 #include "OpenMPEnvironment.h"
 
 #include <cctype>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sys/resource.h>
-#include <unistd.h>
 
 namespace mhmoe {
 
@@ -116,20 +113,10 @@ std::vector<std::string> sanitizeOpenMPEnvironment() {
   return warnings;
 }
 
-int32_t maxThreadsForAddressSpace() {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+int32_t maxThreadsForAddressSpace(double addressSpaceLeft) {
+  if (addressSpaceLeft < 0)
     return 0;
-  uint64_t vsize = 0;
-  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
-    unsigned long long pages = 0;
-    if (std::fscanf(f, "%llu", &pages) == 1)
-      vsize = pages * uint64_t(sysconf(_SC_PAGESIZE));
-    std::fclose(f);
-  }
-  uint64_t limit = uint64_t(rl.rlim_cur);
-  uint64_t left = limit > vsize ? limit - vsize : 0;
-  uint64_t n = left / kBytesPerThread;
+  double n = addressSpaceLeft / double(kBytesPerThread);
   return n < 1 ? 1 : n > 4096 ? 4096 : int32_t(n);
 }
 

@@ -20,9 +20,10 @@ namespace mhmoe {
 /// returns one warning per variable removed. Idempotent.
 std::vector<std::string> sanitizeOpenMPEnvironment();
 
-/// The most threads a run can start within the address-space limit
-/// (ulimit -v), each with a stack and a malloc arena; 0 when unlimited.
-int32_t maxThreadsForAddressSpace();
+/// The most threads a run can start in `addressSpaceLeft` bytes of address
+/// space (what ulimit -v leaves), each with a stack and a malloc arena; 0 when
+/// it is negative (no limit).
+int32_t maxThreadsForAddressSpace(double addressSpaceLeft);
 
 } // namespace mhmoe
 

@@ -111,12 +111,28 @@ double estimateWorkspaceBytes(const ModelConfig &c, int64_t tokens) {
          4.0 * n;
 }
 
+/// Address space left under the limit (ulimit -v / RLIMIT_AS) after the
+/// current virtual size, or a negative value when there is no limit.
+double addressSpaceLeftBytes() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return -1;
+  double vsize = 0;
+  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long long pages = 0;
+    if (std::fscanf(f, "%llu", &pages) == 1)
+      vsize = double(pages) * double(sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+  return std::max(0.0, double(rl.rlim_cur) - vsize);
+}
+
 /// Memory this process can still allocate, and what limits it, or a negative
-/// value if nothing is known: the address-space limit (ulimit -v) minus the
-/// current virtual size, the cgroup v2 memory.max, and physical RAM + swap.
-/// Deliberately optimistic (totals, not what is free right now): it must
-/// never refuse a run that would fit.
-double availableMemoryBytes(std::string &limitedBy) {
+/// value if nothing is known: `addressSpaceLeft` (addressSpaceLeftBytes),
+/// the cgroup v2 memory.max, and physical RAM + swap. Deliberately optimistic
+/// (totals, not what is free right now): it must never refuse a run that
+/// would fit.
+double availableMemoryBytes(double addressSpaceLeft, std::string &limitedBy) {
   double avail = -1;
   auto consider = [&](double bytes, const char *what) {
     if (bytes < 0)
@@ -126,19 +142,9 @@ double availableMemoryBytes(std::string &limitedBy) {
       limitedBy = what;
     }
   };
-  const double page = double(sysconf(_SC_PAGESIZE));
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    double vsize = 0;
-    if (FILE *f = std::fopen("/proc/self/statm", "r")) {
-      unsigned long long pages = 0;
-      if (std::fscanf(f, "%llu", &pages) == 1)
-        vsize = double(pages) * page;
-      std::fclose(f);
-    }
-    consider(double(rl.rlim_cur) - vsize,
+  if (addressSpaceLeft >= 0)
+    consider(addressSpaceLeft,
              "the address-space limit (ulimit -v / RLIMIT_AS)");
-  }
   auto readNumber = [](const char *path, double &out) {
     FILE *f = std::fopen(path, "r");
     if (!f)
@@ -314,11 +320,11 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
 /// The model's thread count holds on whichever thread runs it (OpenMP's
 /// nthreads is per calling thread), capped so that libomp can create its
 /// workers within the address-space limit instead of aborting.
-void applyThreadCount(mhmoe_model &m) {
+void applyThreadCount(mhmoe_model &m, double addressSpaceLeft) {
   if (!m.ompSetNumThreads)
     return;
   int32_t n = m.numThreads.load();
-  int32_t cap = maxThreadsForAddressSpace();
+  int32_t cap = maxThreadsForAddressSpace(addressSpaceLeft);
   if (cap > 0) {
     int32_t wanted = n > 0 ? n : (m.ompGetMaxThreads ? m.ompGetMaxThreads() : 1);
     if (wanted > cap)
@@ -488,6 +494,7 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
                 "mhmoe_model_run: num_tokens = " + std::to_string(num_tokens) +
                     " must be in [1, " + std::to_string(kMaxTokens) + "]");
   const ModelConfig &c = m->manifest.config;
+  double addressSpaceLeft = -1; // read once per run (CPU libraries)
   // The generated code does not check its mallocs for NULL: refuse a token
   // count whose workspace cannot fit instead of crashing (or being OOM-killed)
   // inside mhmoe_forward. A CUDA library allocates it on the device.
@@ -508,7 +515,8 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
   } else {
     const double need = estimateWorkspaceBytes(c, num_tokens);
     std::string limitedBy;
-    const double avail = availableMemoryBytes(limitedBy);
+    addressSpaceLeft = addressSpaceLeftBytes();
+    const double avail = availableMemoryBytes(addressSpaceLeft, limitedBy);
     if (avail >= 0 && need > avail) {
       char msg[512];
       std::snprintf(msg, sizeof(msg),
@@ -560,7 +568,7 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
   for (const auto &slot : m->loadSlots)
     argv[slot.first] = load + slot.second * c.numExperts;
 
-  applyThreadCount(*m);
+  applyThreadCount(*m, addressSpaceLeft);
   int32_t rc = m->forward(argv.data(), num_tokens);
   if (rc != 0)
     return fail(MHMOE_ERROR_RUNTIME,

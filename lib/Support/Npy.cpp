@@ -7,7 +7,6 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -277,26 +276,54 @@ Expected<NpyArray> allocateArray(const NpyLayout &l, StringRef file) {
 
 } // namespace
 
-Expected<NpyArray> parseNpy(StringRef bytes, StringRef file,
-                            const NpyShapeCheck &check) {
-  Expected<NpyLayout> layout = parseNpyLayout(bytes, file);
+/// Reads `n` bytes of the file at `offset` into `dst`.
+using NpyDataReader =
+    function_ref<Error(uint64_t offset, void *dst, uint64_t n)>;
+
+/// The array whose header starts `prefix` (a file of `fileSize` bytes): the
+/// shape checked first, then the data size, then the data read through
+/// `readData` (f16 in chunks, so there is no second array-sized buffer).
+static Expected<NpyArray> decodeNpy(StringRef prefix, uint64_t fileSize,
+                                    StringRef file, const NpyShapeCheck &check,
+                                    NpyDataReader readData) {
+  Expected<NpyLayout> layout = parseNpyLayout(prefix, file);
   if (!layout)
     return layout.takeError();
   if (check)
     if (Error e = check(layout->shape))
       return std::move(e);
-  if (Error e = checkDataSize(*layout, bytes.size(), file))
+  if (Error e = checkDataSize(*layout, fileSize, file))
     return std::move(e);
   Expected<NpyArray> arr = allocateArray(*layout, file);
   if (!arr)
     return arr.takeError();
-  const uint8_t *src =
-      reinterpret_cast<const uint8_t *>(bytes.data() + layout->dataStart);
-  if (layout->isHalf)
-    convertHalfToF32(src, arr->data.data(), arr->data.size());
-  else if (layout->nbytes)
-    std::memcpy(arr->data.data(), src, static_cast<size_t>(layout->nbytes));
+  if (layout->nbytes == 0) // an empty array has no storage to read into
+    return arr;
+  if (!layout->isHalf) {
+    if (Error e = readData(layout->dataStart, arr->data.data(),
+                           uint64_t(layout->nbytes)))
+      return std::move(e);
+    return arr;
+  }
+  constexpr size_t kChunk = size_t(1) << 18;
+  std::vector<uint8_t> half(2 * kChunk);
+  for (size_t at = 0, n = arr->data.size(); at < n; at += kChunk) {
+    size_t count = std::min(kChunk, n - at);
+    if (Error e = readData(layout->dataStart + 2 * uint64_t(at), half.data(),
+                           2 * uint64_t(count)))
+      return std::move(e);
+    convertHalfToF32(half.data(), arr->data.data() + at, count);
+  }
   return arr;
+}
+
+Expected<NpyArray> parseNpy(StringRef bytes, StringRef file,
+                            const NpyShapeCheck &check) {
+  return decodeNpy(bytes, bytes.size(), file, check,
+                   [&](uint64_t offset, void *dst, uint64_t n) {
+                     std::memcpy(dst, bytes.data() + offset, size_t(n));
+                     return Error::success();
+                   });
 }
 
 Expected<NpyArray> readNpy(StringRef path, const NpyShapeCheck &check) {
@@ -310,34 +337,10 @@ Expected<NpyArray> readNpy(StringRef path, const NpyShapeCheck &check) {
   std::string prefix(size_t(prefixLen), '\0');
   if (Error e = (*file)->readAt(0, prefix.data(), prefixLen))
     return std::move(e);
-  Expected<NpyLayout> layout = parseNpyLayout(prefix, path);
-  if (!layout)
-    return layout.takeError();
-  if (check)
-    if (Error e = check(layout->shape))
-      return std::move(e);
-  if (Error e = checkDataSize(*layout, (*file)->size(), path))
-    return std::move(e);
-  Expected<NpyArray> arr = allocateArray(*layout, path);
-  if (!arr)
-    return arr.takeError();
-  if (!layout->isHalf) {
-    if (Error e = (*file)->readAt(layout->dataStart, arr->data.data(),
-                                  uint64_t(layout->nbytes)))
-      return std::move(e);
-    return arr;
-  }
-  // f16 in chunks: no second array-sized buffer.
-  constexpr size_t kChunk = size_t(1) << 18;
-  std::vector<uint8_t> half(2 * kChunk);
-  for (size_t at = 0, n = arr->data.size(); at < n; at += kChunk) {
-    size_t count = std::min(kChunk, n - at);
-    if (Error e = (*file)->readAt(layout->dataStart + 2 * uint64_t(at),
-                                  half.data(), 2 * uint64_t(count)))
-      return std::move(e);
-    convertHalfToF32(half.data(), arr->data.data() + at, count);
-  }
-  return arr;
+  return decodeNpy(prefix, (*file)->size(), path, check,
+                   [&](uint64_t offset, void *dst, uint64_t n) {
+                     return (*file)->readAt(offset, dst, n);
+                   });
 }
 
 Expected<OutputWriter> npyF32Writer(ArrayRef<int64_t> shape,

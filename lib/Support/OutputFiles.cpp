@@ -74,37 +74,28 @@ Error fsyncDirectoryOf(StringRef path) {
   return Error::success();
 }
 
-/// Writes all of `fd`'s source file `from` into `toFd` (a device or FIFO).
-Error copyInto(StringRef from, int toFd, StringRef to) {
-  int in = ::open(from.str().c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0)
-    return makeError(from + ": cannot reopen temporary output: " + errnoText());
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(in, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      std::string e = errnoText();
-      ::close(in);
-      return makeError(from + ": read failed: " + e);
-    }
-    if (n == 0)
+/// The path `path` names after following symlinks (also a dangling one) and
+/// making it absolute; the path itself when it cannot be resolved.
+std::string resolveOutputPath(StringRef path) {
+  std::string p = absolute(path);
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
       break;
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::write(toFd, buf + done, size_t(n - done));
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0) {
-        std::string e = errnoText();
-        ::close(in);
-        return makeError(to + ": write failed: " + e);
-      }
-      done += w;
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(p.c_str(), buf, sizeof(buf) - 1);
+    if (n < 0)
+      break;
+    buf[n] = 0;
+    if (buf[0] == '/') {
+      p = absolute(buf);
+    } else {
+      SmallString<256> next = sys::path::parent_path(p);
+      sys::path::append(next, buf);
+      p = absolute(next);
     }
   }
-  ::close(in);
-  return Error::success();
+  return canonicalInParent(p);
 }
 
 OutputProducer streamTo(OutputWriter writer) {
@@ -137,7 +128,6 @@ struct OutputFiles::Entry {
   struct stat existing = {};
   OutputProducer producer;
   std::string tmp; // temporary, removed unless renamed into place
-  bool tmpIsLocal = true;
 };
 
 OutputFiles::OutputFiles() = default;
@@ -150,28 +140,6 @@ void OutputFiles::discardTemporaries() {
       ::unlink(e->tmp.c_str());
       e->tmp.clear();
     }
-}
-
-std::string resolveOutputPath(StringRef path) {
-  std::string p = absolute(path);
-  for (int hops = 0; hops < 40; ++hops) {
-    struct stat st;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
-      break;
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(p.c_str(), buf, sizeof(buf) - 1);
-    if (n < 0)
-      break;
-    buf[n] = 0;
-    if (buf[0] == '/') {
-      p = absolute(buf);
-    } else {
-      SmallString<256> next = sys::path::parent_path(p);
-      sys::path::append(next, buf);
-      p = absolute(next);
-    }
-  }
-  return canonicalInParent(p);
 }
 
 void OutputFiles::protectInput(StringRef path) {
@@ -252,9 +220,6 @@ Error OutputFiles::addEntry(StringRef path, StringRef role,
   for (auto &other : entries)
     if (other->target == e->target)
       return fail("names the same file as " + other->role);
-  if (e->kind != Entry::Direct && e->kind != Entry::Stdout &&
-      e->kind != Entry::Replace)
-    e->kind = Entry::New;
   entries.push_back(std::move(e));
   return Error::success();
 }
@@ -270,7 +235,6 @@ static Error stage(OutputFiles::Entry &e) {
   } else {
     sys::path::system_temp_directory(/*ErasedOnReboot=*/true, model);
     sys::path::append(model, Twine(kTemporaryPrefix) + "XXXXXX");
-    e.tmpIsLocal = false;
   }
   std::string tmpl(model.str());
   int fd = ::mkstemp(tmpl.data());
@@ -305,15 +269,20 @@ static Error stage(OutputFiles::Entry &e) {
 static Error writeThrough(OutputFiles::Entry &e) {
   if (e.kind == OutputFiles::Entry::Stdout) {
     outs().flush();
-    return copyInto(e.tmp, STDOUT_FILENO, "standard output");
+    if (std::error_code ec = sys::fs::copy_file(e.tmp, STDOUT_FILENO))
+      return makeError("standard output: write failed: " + ec.message());
+    return Error::success();
   }
   int fd = ::open(e.target.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
   if (fd < 0)
     return makeError(e.path + ": cannot open for writing: " + errnoText() +
                      " (" + e.role + ")");
-  Error err = copyInto(e.tmp, fd, e.path);
+  std::error_code ec = sys::fs::copy_file(e.tmp, fd);
   ::close(fd);
-  return err;
+  if (ec)
+    return makeError(e.path + ": write failed: " + ec.message() + " (" +
+                     e.role + ")");
+  return Error::success();
 }
 
 Error OutputFiles::commit() {

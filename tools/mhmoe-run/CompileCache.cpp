@@ -95,14 +95,6 @@ private:
   int fd = -1;
 };
 
-void removeTree(StringRef dir) {
-  std::error_code ec;
-  for (sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
-       it.increment(ec))
-    sys::fs::remove(it->path());
-  sys::fs::remove(dir);
-}
-
 bool isKeyName(StringRef stem) {
   return stem.size() == 16 && all_of(stem, isHexDigit);
 }
@@ -145,7 +137,7 @@ CompileCache::CompileCache(Logger note, Logger warn) : note(note), warn(warn) {}
 
 CompileCache::~CompileCache() {
   if (!privateDir.empty())
-    removeTree(privateDir);
+    (void)sys::fs::remove_directories(privateDir);
 }
 
 uint64_t CompileCache::sizeLimitBytes() {

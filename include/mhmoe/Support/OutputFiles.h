@@ -18,7 +18,6 @@
 #ifndef MHMOE_SUPPORT_OUTPUTFILES_H
 #define MHMOE_SUPPORT_OUTPUTFILES_H
 
-#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
@@ -75,10 +74,6 @@ private:
 
 /// One output through an OutputFiles set ("-" writes to stdout).
 llvm::Error writeFileAtomically(llvm::StringRef path, OutputWriter writer);
-
-/// The path `path` names after following symlinks (also a dangling one) and
-/// making it absolute; the path itself when it cannot be resolved.
-std::string resolveOutputPath(llvm::StringRef path);
 
 /// Temporaries of interrupted writes (".mhmoe-tmp-*") in `dir` whose last
 /// change is older than `maxAgeSeconds` are removed; returns how many.
