@@ -9,8 +9,6 @@
 
 #include "mhmoe/Support/ModelConfig.h"
 
-#include "llvm/Support/Error.h"
-
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -18,11 +16,10 @@
 using namespace mhmoe;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
-  llvm::Expected<ModelConfig> c = parseModelConfig(text, "config.json");
+  std::string_view text(reinterpret_cast<const char *>(data), size);
+  Result<ModelConfig> c = parseModelConfig(text, "config.json");
   if (!c) {
-    std::string msg = llvm::toString(c.takeError());
-    FUZZ_CHECK(llvm::StringRef(msg).starts_with("config.json: "));
+    FUZZ_CHECK(c.errorMessage().rfind("config.json: ", 0) == 0);
     return 0;
   }
   FUZZ_CHECK(c->hiddenSize >= 1 && c->hiddenSize <= kMaxHiddenSize);
@@ -36,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(std::isfinite(c->normEps) && c->normEps > 0);
 
   std::string canon = canonicalConfigJSON(*c);
-  llvm::Expected<ModelConfig> again = parseModelConfig(canon, "canonical");
+  Result<ModelConfig> again = parseModelConfig(canon, "canonical");
   FUZZ_CHECK(static_cast<bool>(again));
   FUZZ_CHECK(canonicalConfigJSON(*again) == canon);
 

@@ -7,8 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "FuzzCheck.h"
 
-#include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/Npy.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
+#include "mhmoe/ToolSupport/Npy.h"
 
 #include "llvm/Support/Error.h"
 

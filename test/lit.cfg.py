@@ -35,6 +35,7 @@ tools = [
     "mhmoe-run",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+config.substitutions.append(("%mhmoe_lib_dir", os.path.join(config.mhmoe_obj_root, "lib")))
 # mhmoe as a plugin of upstream mlir-opt (from the LLVM tools directory).
 config.substitutions.append(
     ("%mhmoe_plugin", os.path.join(config.mhmoe_obj_root, "lib", "MHMoEPlugin.so")))

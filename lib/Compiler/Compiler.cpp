@@ -10,7 +10,7 @@
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Pipelines/Pipelines.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"

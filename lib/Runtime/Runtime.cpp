@@ -11,15 +11,12 @@
 #include "OpenMPEnvironment.h"
 #include "WorkspaceCache.h"
 
-#include "mhmoe/Support/Error.h"
+#include "mhmoe/Support/Shape.h"
+#include "mhmoe/Support/Status.h"
 #include "mhmoe/Support/Manifest.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/Support/SafeTensors.h"
 
-#include "llvm/ADT/SmallString.h"
-#include "llvm/ADT/StringSet.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -32,10 +29,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
-using namespace llvm;
 using namespace mhmoe;
 
 namespace {
@@ -62,8 +59,8 @@ mhmoe_status fail(mhmoe_status status, std::string msg) {
   return status;
 }
 
-mhmoe_status fail(mhmoe_status status, Error e) {
-  return fail(status, toString(std::move(e)));
+mhmoe_status fail(mhmoe_status status, const Status &error) {
+  return fail(status, error.message());
 }
 
 struct MallocDeleter {
@@ -72,27 +69,17 @@ struct MallocDeleter {
 
 /// Describes which config fields differ between the library and the model.
 std::string describeConfigDiff(const ModelConfig &lib, const ModelConfig &dir) {
-  json::Object a = toJSON(lib), b = toJSON(dir);
-  std::vector<std::string> keys;
-  for (const auto &kv : a)
-    keys.push_back(kv.first.str());
-  std::sort(keys.begin(), keys.end());
+  // Both lists hold the same keys in the same (sorted) order.
+  std::vector<std::pair<std::string, std::string>> a = configFields(lib),
+                                                   b = configFields(dir);
   std::string out;
-  for (const std::string &k : keys) {
-    const json::Value *va = a.get(k), *vb = b.get(k);
-    if (va && vb && *va == *vb)
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (a[i].second == b[i].second)
       continue;
-    std::string sa, sb;
-    raw_string_ostream osa(sa), osb(sb);
-    if (va)
-      osa << *va;
-    if (vb)
-      osb << *vb;
-    osa.flush();
-    osb.flush();
     if (!out.empty())
       out += "; ";
-    out += "'" + k + "': library has " + sa + ", model directory has " + sb;
+    out += "'" + a[i].first + "': library has " + a[i].second +
+           ", model directory has " + b[i].second;
   }
   return out;
 }
@@ -204,8 +191,8 @@ struct mhmoe_model {
 
 namespace {
 
-mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
-  StringSet<> wanted;
+mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
+  std::set<std::string> wanted;
   m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.packed.size() +
                             m.manifest.outputs.size(),
                         nullptr);
@@ -219,23 +206,20 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
     const TensorInfo *t = m.weights->lookup(e.name);
     if (!t)
       return fail(MHMOE_ERROR_INVALID_INPUT,
-                  (stPath + ": missing tensor '" + e.name +
+                  stPath + ": missing tensor '" + e.name +
                    "' (expected shape " + formatShape(e.shape) +
-                   ") required by the compiled library")
-                      .str());
+                   ") required by the compiled library");
     if (t->shape != e.shape)
       return fail(MHMOE_ERROR_INVALID_INPUT,
-                  (stPath + ": tensor '" + e.name + "': shape " +
+                  stPath + ": tensor '" + e.name + "': shape " +
                    formatShape(t->shape) + " does not match expected " +
-                   formatShape(e.shape))
-                      .str());
+                   formatShape(e.shape));
     if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
         t->dtype != DType::BF16)
       return fail(MHMOE_ERROR_INVALID_INPUT,
-                  (stPath + ": tensor '" + e.name + "': dtype " +
-                   dtypeName(t->dtype) +
-                   " is not supported; expected F32, F16 or BF16")
-                      .str());
+                  stPath + ": tensor '" + e.name + "': dtype " +
+                      dtypeName(t->dtype) +
+                      " is not supported; expected F32, F16 or BF16");
     int64_t numel = t->numElements();
     size_t bytes = static_cast<size_t>(numel) * sizeof(float);
     // CUDA: copy the f32 data (from the mapping or converted) to the device.
@@ -244,7 +228,7 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
       if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
         return MHMOE_OK;
       return fail(MHMOE_ERROR_RUNTIME,
-                  (stPath + ": tensor '" + e.name + "': " + err).str());
+                  stPath + ": tensor '" + e.name + "': " + err);
     };
     if (t->dtype == DType::F32 &&
         (m.cuda ||
@@ -262,13 +246,11 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
     float *buf = static_cast<float *>(std::malloc(bytes ? bytes : 1));
     if (!buf)
       return fail(MHMOE_ERROR_RUNTIME,
-                  (stPath + ": tensor '" + e.name + "': out of memory (" +
-                   Twine(bytes) + " bytes)")
-                      .str());
+                  stPath + ": tensor '" + e.name + "': out of memory (" +
+                   std::to_string(bytes) + " bytes)");
     m.owned.emplace_back(buf);
-    if (Error err = copyAsF32(*t, buf))
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  (stPath + ": " + toString(std::move(err))).str());
+    if (Status err = copyAsF32(*t, buf))
+      return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
     m.argvTemplate[i] = buf;
     if (m.cuda) {
       mhmoe_status s = toDevice(buf);
@@ -278,11 +260,10 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
     }
   }
   for (const TensorInfo &t : m.weights->tensors())
-    if (!wanted.contains(t.name))
+    if (!wanted.count(t.name))
       return fail(MHMOE_ERROR_INVALID_INPUT,
-                  (stPath + ": unexpected tensor '" + t.name +
-                   "' is not a weight of the compiled model")
-                      .str());
+                  stPath + ": unexpected tensor '" + t.name +
+                   "' is not a weight of the compiled model");
 
   // Packed weights: buffers here, filled once by the library's own code.
   size_t packedBase = m.manifest.inputs.size();
@@ -297,9 +278,8 @@ mhmoe_status bindWeights(mhmoe_model &m, StringRef stPath) {
     void *buf = nullptr;
     if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0 || !buf)
       return fail(MHMOE_ERROR_RUNTIME,
-                  ("packed weight '" + e.name + "': out of memory (" +
-                   Twine(bytes) + " bytes)")
-                      .str());
+                  "packed weight '" + e.name + "': out of memory (" +
+                   std::to_string(bytes) + " bytes)");
     m.owned.emplace_back(static_cast<float *>(buf));
     m.argvTemplate[packedBase + j] = buf;
   }
@@ -351,11 +331,9 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
 
   // dlopen searches the library path for names without a slash; always open
   // the file the caller named.
-  SmallString<256> lib(libPath);
-  if (std::error_code ec = sys::fs::make_absolute(lib))
-    return fail(MHMOE_ERROR_RUNTIME, "cannot resolve compiled library path '" +
-                                         std::string(libPath) +
-                                         "': " + ec.message());
+  std::string lib = libPath;
+  if (lib.find('/') == std::string::npos)
+    lib = "./" + lib;
   dlerror();
   m->handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!m->handle) {
@@ -387,7 +365,7 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
     return fail(MHMOE_ERROR_RUNTIME, "compiled library '" +
                                          std::string(libPath) +
                                          "': mhmoe_manifest() returned NULL");
-  Expected<Manifest> manifest = parseManifest(manifestText, libPath);
+  Result<Manifest> manifest = parseManifest(manifestText, libPath);
   if (!manifest)
     return fail(MHMOE_ERROR_RUNTIME, manifest.takeError());
   m->manifest = std::move(*manifest);
@@ -417,11 +395,12 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
       liveCPUModels.fetch_add(1);
     }
 
-  SmallString<256> cfgPath(modelDir), stPath(modelDir);
-  sys::path::append(cfgPath, "config.json");
-  sys::path::append(stPath, "model.safetensors");
+  std::string dir = modelDir;
+  if (dir.back() != '/')
+    dir += '/';
+  std::string cfgPath = dir + "config.json", stPath = dir + "model.safetensors";
 
-  Expected<ModelConfig> config = loadModelConfig(cfgPath);
+  Result<ModelConfig> config = loadModelConfig(cfgPath);
   if (!config)
     return fail(MHMOE_ERROR_INVALID_INPUT, config.takeError());
   if (canonicalConfigJSON(*config) != canonicalConfigJSON(m->manifest.config))
@@ -429,7 +408,7 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                 "compiled library was built for a different config (" +
                     describeConfigDiff(m->manifest.config, *config) + ")");
 
-  Expected<std::unique_ptr<SafeTensorsFile>> st = SafeTensorsFile::open(stPath);
+  Result<std::unique_ptr<SafeTensorsFile>> st = SafeTensorsFile::open(stPath);
   if (!st)
     return fail(MHMOE_ERROR_INVALID_INPUT, st.takeError());
   m->weights = std::move(*st);

@@ -1,16 +1,12 @@
 //===- InputFiles.cpp - bounded reads of regular files --------------------===//
 #include "mhmoe/Support/InputFiles.h"
-#include "mhmoe/Support/Error.h"
 
-#include "llvm/ADT/Twine.h"
-
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-using namespace llvm;
 
 namespace mhmoe {
 
@@ -32,24 +28,24 @@ const char *kindOf(mode_t mode) {
 
 } // namespace
 
-Expected<std::unique_ptr<RegularFile>> RegularFile::open(StringRef path,
-                                                         StringRef what) {
-  std::string p = path.str();
+Result<std::unique_ptr<RegularFile>> RegularFile::open(const std::string &path,
+                                                       const std::string &what) {
+  std::string p = path;
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
   // below anyway.
   int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
-    return makeError(path + ": cannot open file: " + std::strerror(errno));
+    return Status::error(path + ": cannot open file: " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int saved = errno;
     ::close(fd);
-    return makeError(path + ": cannot stat " + what + ": " +
+    return Status::error(path + ": cannot stat " + what + ": " +
                      std::strerror(saved));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return makeError(path + ": " + what + " is " + kindOf(st.st_mode) +
+    return Status::error(path + ": " + what + " is " + kindOf(st.st_mode) +
                      ", expected a regular file");
   }
   int flags = ::fcntl(fd, F_GETFL);
@@ -61,7 +57,7 @@ Expected<std::unique_ptr<RegularFile>> RegularFile::open(StringRef path,
 
 RegularFile::~RegularFile() { ::close(fd); }
 
-Error RegularFile::readAt(uint64_t offset, void *dst, uint64_t n) const {
+Status RegularFile::readAt(uint64_t offset, void *dst, uint64_t n) const {
   char *out = static_cast<char *>(dst);
   while (n > 0) {
     size_t chunk = size_t(std::min<uint64_t>(n, uint64_t(1) << 30));
@@ -69,29 +65,29 @@ Error RegularFile::readAt(uint64_t offset, void *dst, uint64_t n) const {
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0)
-      return makeError(filePath + ": read failed: " + std::strerror(errno));
+      return Status::error(filePath + ": read failed: " + std::strerror(errno));
     if (got == 0)
-      return makeError(filePath + ": file changed while being read (it is "
+      return Status::error(filePath + ": file changed while being read (it is "
                                   "shorter than its size when opened, " +
-                       Twine(fileSize) + " bytes)");
+                       std::to_string(fileSize) + " bytes)");
     out += got;
     offset += uint64_t(got);
     n -= uint64_t(got);
   }
-  return Error::success();
+  return Status::success();
 }
 
-Expected<std::string> readRegularFile(StringRef path, uint64_t maxBytes,
-                                      StringRef what) {
-  Expected<std::unique_ptr<RegularFile>> file = RegularFile::open(path, what);
+Result<std::string> readRegularFile(const std::string &path, uint64_t maxBytes,
+                                    const std::string &what) {
+  Result<std::unique_ptr<RegularFile>> file = RegularFile::open(path, what);
   if (!file)
     return file.takeError();
   uint64_t size = (*file)->size();
   if (size > maxBytes)
-    return makeError(path + ": " + what + " is too large (" + Twine(size) +
-                     " bytes; the limit is " + Twine(maxBytes) + ")");
+    return Status::error(path + ": " + what + " is too large (" + std::to_string(size) +
+                     " bytes; the limit is " + std::to_string(maxBytes) + ")");
   std::string text(size_t(size), '\0');
-  if (Error e = (*file)->readAt(0, text.data(), size))
+  if (Status e = (*file)->readAt(0, text.data(), size))
     return std::move(e);
   return std::move(text);
 }

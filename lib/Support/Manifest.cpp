@@ -1,13 +1,12 @@
 //===- Manifest.cpp - Compiled model library manifest ---------------------===//
-#include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/Manifest.h"
-#include "mhmoe/Support/Error.h"
+#include "JSONReading.h"
+#include "mhmoe/Support/JSONUtil.h"
+#include "mhmoe/Support/Shape.h"
 
-#include "llvm/ADT/StringSet.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/raw_ostream.h"
-
-using namespace llvm;
+#include <fstream>
+#include <set>
+#include <sstream>
 
 namespace mhmoe {
 
@@ -25,35 +24,25 @@ Manifest buildManifest(const ModelConfig &config) {
   return m;
 }
 
-static json::Array entriesToJSON(const std::vector<ManifestEntry> &entries) {
-  json::Array a;
-  for (const ManifestEntry &e : entries) {
-    json::Array shape;
-    for (int64_t d : e.shape)
-      shape.push_back(d);
-    a.push_back(json::Object{
-        {"name", e.name}, {"shape", std::move(shape)}, {"dtype", e.dtype}});
-  }
+static json::Value entriesToJSON(const std::vector<ManifestEntry> &entries) {
+  json::Value a = json::Value::array();
+  for (const ManifestEntry &e : entries)
+    a.push_back({{"name", e.name}, {"shape", e.shape}, {"dtype", e.dtype}});
   return a;
 }
 
-json::Object toJSON(const Manifest &m) {
-  return json::Object{{"abi_version", m.abiVersion},
+std::string manifestJSON(const Manifest &m) {
+  Result<json::Value> config =
+      json::parse(canonicalConfigJSON(m.config), "canonical config");
+  json::Value root = {{"abi_version", m.abiVersion},
                       {"target", m.target},
-                      {"config", toJSON(m.config)},
+                      {"config", config ? *config : json::Value::object()},
                       {"inputs", entriesToJSON(m.inputs)},
                       {"outputs", entriesToJSON(m.outputs)}};
+  return root.dump(-1, ' ', false, json::Value::error_handler_t::replace);
 }
 
-std::string manifestJSON(const Manifest &m) {
-  std::string s;
-  raw_string_ostream os(s);
-  os << json::Value(toJSON(m));
-  os.flush();
-  return s;
-}
-
-static std::string featureKey(StringRef name) {
+static std::string featureKey(const std::string &name) {
   std::string key;
   for (char ch : name)
     if (ch != '_' && ch != '-' && ch != '.')
@@ -64,33 +53,34 @@ static std::string featureKey(StringRef name) {
 std::vector<std::string>
 missingHostCPUFeatures(const std::vector<std::string> &required) {
   std::vector<std::string> missing;
-  auto buf = MemoryBuffer::getFileAsStream("/proc/cpuinfo");
-  if (!buf)
-    return missing;
-  StringRef text = (*buf)->getBuffer();
-  StringSet<> flags;
-  SmallVector<StringRef> lines;
-  text.split(lines, '\n');
-  for (StringRef line : lines) {
-    if (!line.starts_with("flags"))
+  // /proc files report size 0: read as a stream, not with readRegularFile.
+  std::ifstream lines("/proc/cpuinfo");
+  std::set<std::string> flags;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.compare(0, 5, "flags") != 0)
       continue;
-    SmallVector<StringRef> words;
-    line.split(':').second.split(words, ' ', -1, /*KeepEmpty=*/false);
-    for (StringRef w : words)
-      flags.insert(featureKey(w.trim()));
+    size_t colon = line.find(':');
+    std::istringstream words(colon == std::string::npos ? ""
+                                                        : line.substr(colon + 1));
+    for (std::string w; words >> w;)
+      flags.insert(featureKey(w));
     break; // every core lists the same flags
   }
   if (flags.empty())
     return missing;
   for (const std::string &f : required)
-    if (!flags.contains(featureKey(f)))
+    if (!flags.count(featureKey(f)))
       missing.push_back(f);
   return missing;
 }
 
-int64_t expertLoadLayerIndex(StringRef name) {
-  if (!name.consume_front("layers.") || !name.consume_back(".expert_load"))
+int64_t expertLoadLayerIndex(std::string_view name) {
+  const std::string_view prefix = "layers.", suffix = ".expert_load";
+  if (name.size() < prefix.size() + suffix.size() ||
+      name.substr(0, prefix.size()) != prefix ||
+      name.substr(name.size() - suffix.size()) != suffix)
     return -1;
+  name = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
   if (name.empty() || name.size() > 9 || (name.size() > 1 && name[0] == '0'))
     return -1;
   int64_t i = 0;
@@ -102,34 +92,44 @@ int64_t expertLoadLayerIndex(StringRef name) {
   return i;
 }
 
-static Error parseEntries(const json::Object &root, StringRef key,
-                          StringRef src, std::vector<ManifestEntry> &out) {
-  const json::Array *arr = root.getArray(key);
-  if (!arr)
-    return makeError(src + ": manifest field '" + key +
-                     "' is missing or not a list");
+/// The string member `key` of `o`, if it is one.
+static std::optional<std::string> getString(const json::Value &o,
+                                            const char *key) {
+  const json::Value *v = json::get(o, key);
+  if (!v || !v->is_string())
+    return std::nullopt;
+  return v->get<std::string>();
+}
+
+static Status parseEntries(const json::Value &root, const char *key,
+                           const std::string &src,
+                           std::vector<ManifestEntry> &out) {
+  const json::Value *arr = json::get(root, key);
+  if (!arr || !arr->is_array())
+    return Status::error(src + ": manifest field '" + key +
+                         "' is missing or not a list");
   for (size_t i = 0; i < arr->size(); ++i) {
-    auto eerr = [&](const Twine &msg) {
-      return makeError(src + ": manifest " + key + "[" + Twine(i) + "]: " +
-                       msg);
+    auto eerr = [&](const std::string &msg) {
+      return Status::error(src + ": manifest " + key + "[" +
+                           std::to_string(i) + "]: " + msg);
     };
-    const json::Object *o = (*arr)[i].getAsObject();
-    if (!o)
+    const json::Value &o = (*arr)[i];
+    if (!o.is_object())
       return eerr("must be an object");
     ManifestEntry e;
-    std::optional<StringRef> name = o->getString("name");
+    std::optional<std::string> name = getString(o, "name");
     if (!name || name->empty())
       return eerr("'name' must be a non-empty string");
-    e.name = name->str();
-    std::optional<StringRef> dtype = o->getString("dtype");
+    e.name = *name;
+    std::optional<std::string> dtype = getString(o, "dtype");
     if (!dtype || (*dtype != "f32" && *dtype != "i64"))
       return eerr("'" + e.name + "': 'dtype' must be \"f32\" or \"i64\"");
-    e.dtype = dtype->str();
-    const json::Array *shape = o->getArray("shape");
-    if (!shape)
+    e.dtype = *dtype;
+    const json::Value *shape = json::get(o, "shape");
+    if (!shape || !shape->is_array())
       return eerr("'" + e.name + "': 'shape' must be a list of integers");
     for (const json::Value &d : *shape) {
-      std::optional<int64_t> v = getInt64(d);
+      std::optional<int64_t> v = json::getInt64(d);
       if (!v || *v < -1)
         return eerr("'" + e.name + "': 'shape' must be a list of integers "
                                    ">= -1");
@@ -137,141 +137,142 @@ static Error parseEntries(const json::Object &root, StringRef key,
     }
     out.push_back(std::move(e));
   }
-  return Error::success();
+  return Status::success();
 }
 
-Expected<Manifest> parseManifest(StringRef jsonText, StringRef src) {
-  if (Error e = checkJSONNesting(jsonText, kMaxJSONNesting, src))
-    return std::move(e);
-  Expected<json::Value> parsed = json::parse(jsonText);
+Result<Manifest> parseManifest(std::string_view jsonText,
+                               const std::string &src) {
+  if (Status e = checkJSONNesting(jsonText, kMaxJSONNesting, src))
+    return e;
+  Result<json::Value> parsed =
+      json::parse(jsonText, src + ": manifest is not valid JSON");
   if (!parsed)
-    return makeError(src + ": manifest is not valid JSON: " +
-                     toString(parsed.takeError()));
-  const json::Object *root = parsed->getAsObject();
-  if (!root)
-    return makeError(src + ": manifest is not a JSON object");
+    return parsed.takeError();
+  const json::Value &root = *parsed;
+  if (!root.is_object())
+    return Status::error(src + ": manifest is not a JSON object");
 
   Manifest m;
-  std::optional<int64_t> abi = root->getInteger("abi_version");
+  const json::Value *abiValue = json::get(root, "abi_version");
+  std::optional<int64_t> abi =
+      abiValue ? json::getInt64(*abiValue) : std::nullopt;
   if (!abi)
-    return makeError(src + ": manifest field 'abi_version' is missing or not "
+    return Status::error(src + ": manifest field 'abi_version' is missing or not "
                            "an integer");
   if (*abi != kCompiledLibraryAbiVersion)
-    return makeError(src + ": unsupported compiled library ABI version " +
-                     Twine(*abi) + " (this runtime supports " +
-                     Twine(kCompiledLibraryAbiVersion) + ")");
+    return Status::error(src + ": unsupported compiled library ABI version " +
+                     std::to_string(*abi) + " (this runtime supports " +
+                     std::to_string(kCompiledLibraryAbiVersion) + ")");
   m.abiVersion = *abi;
-  if (const json::Value *t = root->get("target")) {
-    std::optional<StringRef> target = t->getAsString();
+  if (json::get(root, "target")) {
+    std::optional<std::string> target = getString(root, "target");
     if (!target || (*target != "cpu" && *target != "cuda"))
-      return makeError(src + ": manifest field 'target' must be \"cpu\" or "
+      return Status::error(src + ": manifest field 'target' must be \"cpu\" or "
                              "\"cuda\"");
-    m.target = target->str();
+    m.target = *target;
   }
 
-  if (const json::Value *c = root->get("cpu")) {
-    std::optional<StringRef> cpu = c->getAsString();
+  if (json::get(root, "cpu")) {
+    std::optional<std::string> cpu = getString(root, "cpu");
     if (!cpu || cpu->size() > 64)
-      return makeError(src + ": manifest field 'cpu' must be a CPU name");
-    m.cpu = cpu->str();
+      return Status::error(src + ": manifest field 'cpu' must be a CPU name");
+    m.cpu = *cpu;
   }
-  if (const json::Value *fs = root->get("cpu_features")) {
-    const json::Array *arr = fs->getAsArray();
-    if (!arr || arr->size() > 256)
-      return makeError(src + ": manifest field 'cpu_features' must be an "
+  if (const json::Value *arr = json::get(root, "cpu_features")) {
+    if (!arr->is_array() || arr->size() > 256)
+      return Status::error(src + ": manifest field 'cpu_features' must be an "
                              "array of feature names");
     for (const json::Value &f : *arr) {
-      std::optional<StringRef> name = f.getAsString();
+      std::optional<std::string> name;
+      if (f.is_string())
+        name = f.get<std::string>();
       if (!name || name->empty() || name->size() > 64)
-        return makeError(src + ": manifest field 'cpu_features' must be an "
+        return Status::error(src + ": manifest field 'cpu_features' must be an "
                                "array of feature names");
-      m.cpuFeatures.push_back(name->str());
+      m.cpuFeatures.push_back(*name);
     }
   }
 
-  const json::Value *cfg = root->get("config");
-  if (!cfg || !cfg->getAsObject())
-    return makeError(src + ": manifest field 'config' is missing or not an "
+  const json::Value *cfg = json::get(root, "config");
+  if (!cfg || !cfg->is_object())
+    return Status::error(src + ": manifest field 'config' is missing or not an "
                            "object");
-  std::string cfgText;
-  {
-    raw_string_ostream os(cfgText);
-    os << *cfg;
-  }
-  Expected<ModelConfig> config =
-      parseModelConfig(cfgText, (src + ": manifest config").str());
+  std::string cfgText =
+      cfg->dump(-1, ' ', false, json::Value::error_handler_t::replace);
+  Result<ModelConfig> config =
+      parseModelConfig(cfgText, src + ": manifest config");
   if (!config)
     return config.takeError();
   m.config = *config;
 
-  if (Error e = parseEntries(*root, "inputs", src, m.inputs))
-    return std::move(e);
-  if (Error e = parseEntries(*root, "outputs", src, m.outputs))
-    return std::move(e);
-  if (root->get("packed"))
-    if (Error e = parseEntries(*root, "packed", src, m.packed))
-      return std::move(e);
+  if (Status e = parseEntries(root, "inputs", src, m.inputs))
+    return e;
+  if (Status e = parseEntries(root, "outputs", src, m.outputs))
+    return e;
+  if (json::get(root, "packed"))
+    if (Status e = parseEntries(root, "packed", src, m.packed))
+      return e;
 
   const ModelConfig &c = m.config;
   const std::vector<int64_t> tokenShape = {-1, c.hiddenSize};
-  StringSet<> names;
+  std::set<std::string> names;
   int numInput = 0, numOutput = 0;
   for (const ManifestEntry &e : m.inputs) {
     if (!names.insert(e.name).second)
-      return makeError(src + ": manifest has duplicate entry '" + e.name + "'");
+      return Status::error(src + ": manifest has duplicate entry '" + e.name + "'");
     if (e.name == "input") {
       ++numInput;
       if (e.shape != tokenShape || e.dtype != "f32")
-        return makeError(src + ": manifest input 'input' must be f32 " +
+        return Status::error(src + ": manifest input 'input' must be f32 " +
                          formatShape(tokenShape));
       continue;
     }
     if (e.dtype != "f32")
-      return makeError(src + ": manifest weight '" + e.name +
+      return Status::error(src + ": manifest weight '" + e.name +
                        "' must have dtype f32");
     for (int64_t d : e.shape)
       if (d < 0)
-        return makeError(src + ": manifest weight '" + e.name +
+        return Status::error(src + ": manifest weight '" + e.name +
                          "' must have a static shape, got " +
                          formatShape(e.shape));
   }
   for (const ManifestEntry &e : m.packed) {
     if (!names.insert(e.name).second)
-      return makeError(src + ": manifest has duplicate entry '" + e.name + "'");
+      return Status::error(src + ": manifest has duplicate entry '" + e.name + "'");
     bool staticShape = !e.shape.empty();
     for (int64_t d : e.shape)
       staticShape &= d >= 0;
     if (e.dtype != "f32" || !staticShape)
-      return makeError(src + ": manifest packed weight '" + e.name +
+      return Status::error(src + ": manifest packed weight '" + e.name +
                        "' must be f32 with a static shape");
   }
   for (const ManifestEntry &e : m.outputs) {
     if (!names.insert(e.name).second)
-      return makeError(src + ": manifest has duplicate entry '" + e.name + "'");
+      return Status::error(src + ": manifest has duplicate entry '" + e.name + "'");
     if (e.name == "output") {
       ++numOutput;
       if (e.shape != tokenShape || e.dtype != "f32")
-        return makeError(src + ": manifest output 'output' must be f32 " +
+        return Status::error(src + ": manifest output 'output' must be f32 " +
                          formatShape(tokenShape));
       continue;
     }
     int64_t layer = expertLoadLayerIndex(e.name);
     if (layer < 0)
-      return makeError(src + ": manifest has unknown output '" + e.name + "'");
+      return Status::error(src + ": manifest has unknown output '" + e.name + "'");
     if (layer >= c.numLayers)
-      return makeError(src + ": manifest output '" + e.name +
-                       "' names a layer >= num_layers=" + Twine(c.numLayers));
+      return Status::error(src + ": manifest output '" + e.name +
+                       "' names a layer >= num_layers=" + std::to_string(c.numLayers));
     if (e.dtype != "i64" || e.shape != std::vector<int64_t>{c.numExperts})
-      return makeError(src + ": manifest output '" + e.name +
-                       "' must be i64 [" + Twine(c.numExperts) + "]");
+      return Status::error(src + ": manifest output '" + e.name +
+                       "' must be i64 [" + std::to_string(c.numExperts) + "]");
   }
   if (numInput != 1)
-    return makeError(src + ": manifest must have exactly one input named "
+    return Status::error(src + ": manifest must have exactly one input named "
                            "'input'");
   if (numOutput != 1)
-    return makeError(src + ": manifest must have exactly one output named "
+    return Status::error(src + ": manifest must have exactly one output named "
                            "'output'");
-  return std::move(m);
+  return m;
 }
 
 } // namespace mhmoe

@@ -1,21 +1,17 @@
 //===- ModelConfig.cpp - MH-MoE model configuration -----------------------===//
-#include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/ModelConfig.h"
+#include "JSONReading.h"
 #include "mhmoe/Support/InputFiles.h"
-#include "mhmoe/Support/Error.h"
+#include "mhmoe/Support/JSONUtil.h"
 
-#include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/raw_ostream.h"
-
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
-
-using namespace llvm;
 
 namespace mhmoe {
 
-StringRef activationName(Activation a) {
+const char *activationName(Activation a) {
   switch (a) {
   case Activation::SwiGLU:
     return "swiglu";
@@ -27,7 +23,7 @@ StringRef activationName(Activation a) {
   return "unknown";
 }
 
-StringRef normKindName(NormKind n) {
+const char *normKindName(NormKind n) {
   switch (n) {
   case NormKind::RMSNorm:
     return "rmsnorm";
@@ -39,7 +35,7 @@ StringRef normKindName(NormKind n) {
   return "unknown";
 }
 
-std::optional<Activation> parseActivation(StringRef s) {
+std::optional<Activation> parseActivation(std::string_view s) {
   if (s == "swiglu")
     return Activation::SwiGLU;
   if (s == "gelu")
@@ -49,7 +45,7 @@ std::optional<Activation> parseActivation(StringRef s) {
   return std::nullopt;
 }
 
-std::optional<NormKind> parseNormKind(StringRef s) {
+std::optional<NormKind> parseNormKind(std::string_view s) {
   if (s == "rmsnorm")
     return NormKind::RMSNorm;
   if (s == "layernorm")
@@ -61,182 +57,165 @@ std::optional<NormKind> parseNormKind(StringRef s) {
 
 namespace {
 
-
-/// Renders a JSON value compactly for messages, truncated to a sane length.
-std::string render(const json::Value &v) {
-  std::string s;
-  raw_string_ostream os(s);
-  os << v;
-  os.flush();
-  if (s.size() > 64)
-    s = s.substr(0, 61) + "...";
-  return s;
-}
-
-StringRef kindName(const json::Value &v) {
-  switch (v.kind()) {
-  case json::Value::Null:
-    return "null";
-  case json::Value::Boolean:
-    return "a boolean";
-  case json::Value::Number:
-    return "a number";
-  case json::Value::String:
-    return "a string";
-  case json::Value::Array:
-    return "an array";
-  case json::Value::Object:
-    return "an object";
-  }
-  return "a value";
-}
+using json::kindName;
+using json::render;
 
 class ConfigReader {
 public:
-  ConfigReader(const json::Object &obj, StringRef file) : obj(obj), file(file) {}
+  ConfigReader(const json::Value &obj, const std::string &file)
+      : obj(obj), file(file) {}
 
-  Error err(const Twine &msg) { return makeError(file + ": " + msg); }
+  Status err(const std::string &msg) { return Status::error(file + ": " + msg); }
 
-  Error fieldErr(StringRef key, const json::Value &v, const Twine &msg) {
+  Status fieldErr(const std::string &key, const json::Value &v,
+                  const std::string &msg) {
     return err("field '" + key + "' = " + render(v) + " " + msg);
   }
+  Status fieldErr(const char *key, const std::string &msg) {
+    return fieldErr(key, *json::get(obj, key), msg);
+  }
 
-  Error missing(StringRef key) {
+  Status missing(const std::string &key) {
     return err("missing required field '" + key + "'");
   }
 
   /// Returns the value for `key`, or null if absent. JSON null counts as
   /// absent for optional fields.
-  const json::Value *get(StringRef key, bool required) {
-    const json::Value *v = obj.get(key);
-    if (v && !required && v->kind() == json::Value::Null)
+  const json::Value *get(const char *key, bool required) {
+    const json::Value *v = json::get(obj, key);
+    if (v && !required && v->is_null())
       return nullptr;
     return v;
   }
 
-  Error readInt(StringRef key, int64_t lo, int64_t hi, const Twine &rangeText,
-                int64_t &out) {
+  Status readInt(const char *key, int64_t lo, int64_t hi,
+                 const std::string &rangeText, int64_t &out) {
     const json::Value *v = get(key, /*required=*/true);
     if (!v)
       return missing(key);
-    std::optional<int64_t> i = getInt64(*v);
+    std::optional<int64_t> i = json::getInt64(*v);
     if (!i)
-      return fieldErr(key, *v, "must be an integer, got " + kindName(*v));
+      return fieldErr(key, *v,
+                      std::string("must be an integer, got ") + kindName(*v));
     if (*i < lo || *i > hi)
       return fieldErr(key, *v, "must be in " + rangeText);
     out = *i;
-    return Error::success();
+    return Status::success();
   }
 
-  Error readInt(StringRef key, int64_t lo, int64_t hi, int64_t &out) {
-    return readInt(key, lo, hi, "[" + Twine(lo) + ", " + Twine(hi) + "]", out);
+  Status readInt(const char *key, int64_t lo, int64_t hi, int64_t &out) {
+    return readInt(key, lo, hi,
+                   "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                   out);
   }
 
-  Error readBool(StringRef key, bool &out) {
+  Status readBool(const char *key, bool &out) {
     const json::Value *v = get(key, /*required=*/false);
     if (!v)
-      return Error::success();
-    std::optional<bool> b = v->getAsBoolean();
-    if (!b)
+      return Status::success();
+    if (!v->is_boolean())
       return fieldErr(key, *v,
-                      "must be a boolean (true/false), got " + kindName(*v));
-    out = *b;
-    return Error::success();
+                      std::string("must be a boolean (true/false), got ") +
+                          kindName(*v));
+    out = v->get<bool>();
+    return Status::success();
   }
 
-  Error readNumber(StringRef key, double &out, bool &present) {
+  Status readNumber(const char *key, double &out, bool &present) {
     const json::Value *v = get(key, /*required=*/false);
     present = v != nullptr;
     if (!v)
-      return Error::success();
-    std::optional<double> d = v->getAsNumber();
-    if (!d)
-      return fieldErr(key, *v, "must be a number, got " + kindName(*v));
-    if (!std::isfinite(*d))
+      return Status::success();
+    if (!v->is_number())
+      return fieldErr(key, *v,
+                      std::string("must be a number, got ") + kindName(*v));
+    double d = v->get<double>();
+    if (!std::isfinite(d))
       return fieldErr(key, *v, "must be finite");
-    out = *d;
-    return Error::success();
+    out = d;
+    return Status::success();
   }
 
-  Error readString(StringRef key, bool required, std::optional<StringRef> &out) {
+  Status readString(const char *key, bool required,
+                    std::optional<std::string> &out) {
     const json::Value *v = get(key, required);
     if (!v)
-      return required ? missing(key) : Error::success();
-    std::optional<StringRef> s = v->getAsString();
-    if (!s)
-      return fieldErr(key, *v, "must be a string, got " + kindName(*v));
-    out = *s;
-    return Error::success();
+      return required ? missing(key) : Status::success();
+    if (!v->is_string())
+      return fieldErr(key, *v,
+                      std::string("must be a string, got ") + kindName(*v));
+    out = v->get<std::string>();
+    return Status::success();
   }
 
 private:
-  const json::Object &obj;
-  StringRef file;
+  const json::Value &obj;
+  const std::string &file;
 };
 
 } // namespace
 
-Expected<ModelConfig> parseModelConfig(StringRef jsonText,
-                                       StringRef fileNameForMessages) {
-  StringRef file = fileNameForMessages;
-  if (Error e = checkJSONNesting(jsonText, kMaxJSONNesting, file))
-    return std::move(e);
-  Expected<json::Value> parsed = json::parse(jsonText);
+Result<ModelConfig> parseModelConfig(std::string_view jsonText,
+                                     const std::string &fileNameForMessages) {
+  const std::string &file = fileNameForMessages;
+  if (Status e = checkJSONNesting(jsonText, kMaxJSONNesting, file))
+    return e;
+  Result<json::Value> parsed = json::parse(jsonText, file + ": invalid JSON");
   if (!parsed)
-    return makeError(file + ": invalid JSON: " + toString(parsed.takeError()));
-  const json::Object *obj = parsed->getAsObject();
-  if (!obj)
-    return makeError(file + ": top-level JSON value must be an object, got " +
-                     kindName(*parsed));
+    return parsed.takeError();
+  if (!parsed->is_object())
+    return Status::error(file +
+                         ": top-level JSON value must be an object, got " +
+                         kindName(*parsed));
 
-  ConfigReader r(*obj, file);
+  ConfigReader r(*parsed, file);
   ModelConfig c;
 
-  std::optional<StringRef> s;
-  if (Error e = r.readString("model_type", /*required=*/true, s))
-    return std::move(e);
+  std::optional<std::string> s;
+  if (Status e = r.readString("model_type", /*required=*/true, s))
+    return e;
   if (*s != "mhmoe")
-    return r.fieldErr("model_type", *obj->get("model_type"),
+    return r.fieldErr("model_type",
                       "is not supported; expected \"mhmoe\"");
 
-  if (Error e = r.readInt("hidden_size", 1, kMaxHiddenSize, c.hiddenSize))
-    return std::move(e);
-  if (Error e = r.readInt("num_layers", 1, kMaxNumLayers, c.numLayers))
-    return std::move(e);
-  if (Error e = r.readInt("mhmoe_heads", 1, c.hiddenSize,
-                          "[1, hidden_size=" + Twine(c.hiddenSize) + "]",
+  if (Status e = r.readInt("hidden_size", 1, kMaxHiddenSize, c.hiddenSize))
+    return e;
+  if (Status e = r.readInt("num_layers", 1, kMaxNumLayers, c.numLayers))
+    return e;
+  if (Status e = r.readInt("mhmoe_heads", 1, c.hiddenSize,
+                          "[1, hidden_size=" + std::to_string(c.hiddenSize) + "]",
                           c.heads))
-    return std::move(e);
+    return e;
   if (c.hiddenSize % c.heads != 0)
-    return r.fieldErr("mhmoe_heads", *obj->get("mhmoe_heads"),
-                      "must divide hidden_size=" + Twine(c.hiddenSize));
-  if (Error e = r.readInt("num_experts", 1, kMaxNumExperts, c.numExperts))
-    return std::move(e);
-  if (Error e = r.readInt("top_k", 1, c.numExperts,
-                          "[1, num_experts=" + Twine(c.numExperts) + "]",
+    return r.fieldErr("mhmoe_heads",
+                      "must divide hidden_size=" + std::to_string(c.hiddenSize));
+  if (Status e = r.readInt("num_experts", 1, kMaxNumExperts, c.numExperts))
+    return e;
+  if (Status e = r.readInt("top_k", 1, c.numExperts,
+                          "[1, num_experts=" + std::to_string(c.numExperts) + "]",
                           c.topK))
-    return std::move(e);
-  if (Error e = r.readInt("expert_ffn_dim", 1, kMaxExpertFfnDim, c.expertFfnDim))
-    return std::move(e);
+    return e;
+  if (Status e = r.readInt("expert_ffn_dim", 1, kMaxExpertFfnDim, c.expertFfnDim))
+    return e;
 
-  if (Error e = r.readString("expert_activation", /*required=*/true, s))
-    return std::move(e);
+  if (Status e = r.readString("expert_activation", /*required=*/true, s))
+    return e;
   std::optional<Activation> act = parseActivation(*s);
   if (!act)
-    return r.fieldErr("expert_activation", *obj->get("expert_activation"),
+    return r.fieldErr("expert_activation",
                       "must be one of \"swiglu\", \"gelu\", \"relu\"");
   c.activation = *act;
 
-  if (Error e = r.readBool("expert_bias", c.expertBias))
-    return std::move(e);
-  if (Error e = r.readBool("normalize_top_k", c.normalizeTopK))
-    return std::move(e);
+  if (Status e = r.readBool("expert_bias", c.expertBias))
+    return e;
+  if (Status e = r.readBool("normalize_top_k", c.normalizeTopK))
+    return e;
 
   bool present = false;
-  if (Error e = r.readNumber("capacity_factor", c.capacityFactor, present))
-    return std::move(e);
+  if (Status e = r.readNumber("capacity_factor", c.capacityFactor, present))
+    return e;
   if (present && (!(c.capacityFactor >= 0) || !std::isfinite(c.capacityFactor)))
-    return r.fieldErr("capacity_factor", *obj->get("capacity_factor"),
+    return r.fieldErr("capacity_factor",
                       "must be finite and >= 0 (0 = dropless)");
   // -0.0 (also what -1e-400 parses to) means dropless like 0, but would print
   // as "-0" in the canonical JSON, which parses back as the integer 0: the
@@ -245,58 +224,72 @@ Expected<ModelConfig> parseModelConfig(StringRef jsonText,
     c.capacityFactor = 0;
 
   s.reset();
-  if (Error e = r.readString("norm", /*required=*/false, s))
-    return std::move(e);
+  if (Status e = r.readString("norm", /*required=*/false, s))
+    return e;
   if (s) {
     std::optional<NormKind> n = parseNormKind(*s);
     if (!n)
-      return r.fieldErr("norm", *obj->get("norm"),
+      return r.fieldErr("norm",
                         "must be one of \"rmsnorm\", \"layernorm\", \"none\"");
     c.norm = *n;
   }
 
-  if (Error e = r.readNumber("norm_eps", c.normEps, present))
-    return std::move(e);
+  if (Status e = r.readNumber("norm_eps", c.normEps, present))
+    return e;
   if (present && !(c.normEps > 0))
-    return r.fieldErr("norm_eps", *obj->get("norm_eps"), "must be > 0");
+    return r.fieldErr("norm_eps", "must be > 0");
 
   return c;
 }
 
-Expected<ModelConfig> loadModelConfig(StringRef path) {
-  Expected<std::string> text =
+Result<ModelConfig> loadModelConfig(const std::string &path) {
+  Result<std::string> text =
       readRegularFile(path, kMaxConfigBytes, "config");
   if (!text)
     return text.takeError();
   return parseModelConfig(*text, path);
 }
 
-json::Object toJSON(const ModelConfig &c) {
-  return json::Object{
-      {"model_type", "mhmoe"},
-      {"hidden_size", c.hiddenSize},
-      {"num_layers", c.numLayers},
-      {"mhmoe_heads", c.heads},
-      {"num_experts", c.numExperts},
-      {"top_k", c.topK},
-      {"expert_ffn_dim", c.expertFfnDim},
-      {"expert_activation", activationName(c.activation)},
-      {"expert_bias", c.expertBias},
-      {"normalize_top_k", c.normalizeTopK},
-      {"capacity_factor", c.capacityFactor},
-      {"norm", normKindName(c.norm)},
-      {"norm_eps", c.normEps},
+static std::string jsonDouble(double v) {
+  // 17 significant digits round-trip every double exactly.
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+static std::string jsonString(const char *s) { return std::string("\"") + s + "\""; }
+
+std::vector<std::pair<std::string, std::string>>
+configFields(const ModelConfig &c) {
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  auto i = [](int64_t v) { return std::to_string(v); };
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"model_type", jsonString("mhmoe")},
+      {"hidden_size", i(c.hiddenSize)},
+      {"num_layers", i(c.numLayers)},
+      {"mhmoe_heads", i(c.heads)},
+      {"num_experts", i(c.numExperts)},
+      {"top_k", i(c.topK)},
+      {"expert_ffn_dim", i(c.expertFfnDim)},
+      {"expert_activation", jsonString(activationName(c.activation))},
+      {"expert_bias", b(c.expertBias)},
+      {"normalize_top_k", b(c.normalizeTopK)},
+      {"capacity_factor", jsonDouble(c.capacityFactor)},
+      {"norm", jsonString(normKindName(c.norm))},
+      {"norm_eps", jsonDouble(c.normEps)},
   };
+  std::sort(f.begin(), f.end());
+  return f;
 }
 
 std::string canonicalConfigJSON(const ModelConfig &c) {
-  // llvm::json prints object keys in sorted order and doubles with 17
-  // significant digits, so the text is stable and round-trips exactly.
-  std::string s;
-  raw_string_ostream os(s);
-  os << json::Value(toJSON(c));
-  os.flush();
-  return s;
+  std::string s = "{";
+  for (const auto &[key, value] : configFields(c)) {
+    if (s.size() > 1)
+      s += ",";
+    s += "\"" + key + "\":" + value;
+  }
+  return s + "}";
 }
 
 std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {

@@ -1,22 +1,15 @@
 //===- SafeTensors.cpp - Defensive safetensors reader/writer --------------===//
-#include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/SafeTensors.h"
-#include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/InputFiles.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "JSONReading.h"
 #include "mhmoe/Support/Float16.h"
-
-#include "llvm/ADT/StringSet.h"
-#include "llvm/Support/Endian.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/raw_ostream.h"
+#include "mhmoe/Support/InputFiles.h"
+#include "mhmoe/Support/Shape.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
-
-using namespace llvm;
+#include <set>
 
 namespace mhmoe {
 
@@ -38,7 +31,7 @@ const DTypeDesc kDTypes[] = {
 };
 } // namespace
 
-StringRef dtypeName(DType t) {
+const char *dtypeName(DType t) {
   for (const DTypeDesc &d : kDTypes)
     if (d.type == t)
       return d.name;
@@ -52,7 +45,7 @@ uint64_t dtypeSize(DType t) {
   return 0;
 }
 
-std::optional<DType> parseDType(StringRef s) {
+std::optional<DType> parseDType(std::string_view s) {
   for (const DTypeDesc &d : kDTypes)
     if (s == d.name)
       return d.type;
@@ -71,15 +64,15 @@ namespace {
 constexpr size_t kMaxHeaderDepth = 64;
 
 /// Scans the raw header text (before JSON parsing) for duplicate object keys,
-/// which llvm::json would silently collapse, and for excessive nesting. Any
-/// syntactic problem is left for the JSON parser to report.
-Error scanHeaderStructure(StringRef text, StringRef path) {
+/// which a JSON parser would silently collapse, and for excessive nesting.
+/// Any syntactic problem is left for the JSON parser to report.
+Status scanHeaderStructure(std::string_view text, const std::string &path) {
   struct Frame {
     bool isObject;
     bool expectKey;
     std::string owner;   // key under which this container appears
     std::string lastKey; // most recent key in this object
-    StringSet<> keys;
+    std::set<std::string> keys;
   };
   std::vector<Frame> stack;
   size_t i = 0, n = text.size();
@@ -96,27 +89,25 @@ Error scanHeaderStructure(StringRef text, StringRef path) {
         ++j;
       }
       if (j >= n)
-        return Error::success(); // unterminated string: JSON parser reports
-      StringRef raw = text.slice(i, j + 1);
+        return Status::success(); // unterminated string: JSON parser reports
+      std::string_view raw = text.substr(i, j + 1 - i);
       if (!stack.empty() && stack.back().isObject && stack.back().expectKey) {
         std::string key;
         if (hasEscape) {
-          Expected<json::Value> v = json::parse(raw);
-          if (!v) {
-            consumeError(v.takeError());
-            return Error::success();
-          }
-          if (std::optional<StringRef> s = v->getAsString())
-            key = s->str();
+          Result<json::Value> v = json::parse(raw, path);
+          if (!v)
+            return Status::success();
+          if (v->is_string())
+            key = v->get<std::string>();
         } else {
-          key = raw.drop_front().drop_back().str();
+          key = std::string(raw.substr(1, raw.size() - 2));
         }
         Frame &f = stack.back();
         if (!f.keys.insert(key).second) {
           if (stack.size() == 1)
-            return makeError(path + ": duplicate tensor name '" + key +
+            return Status::error(path + ": duplicate tensor name '" + key +
                              "' in header");
-          return makeError(path + ": tensor '" + f.owner +
+          return Status::error(path + ": tensor '" + f.owner +
                            "': duplicate key '" + key + "' in header");
         }
         f.lastKey = key;
@@ -127,7 +118,7 @@ Error scanHeaderStructure(StringRef text, StringRef path) {
     }
     if (ch == '{' || ch == '[') {
       if (stack.size() >= kMaxHeaderDepth)
-        return makeError(path + ": header JSON is nested too deeply");
+        return Status::error(path + ": header JSON is nested too deeply");
       std::string owner;
       if (!stack.empty())
         owner = stack.back().isObject ? stack.back().lastKey
@@ -135,7 +126,7 @@ Error scanHeaderStructure(StringRef text, StringRef path) {
       stack.push_back({ch == '{', ch == '{', owner, "", {}});
     } else if (ch == '}' || ch == ']') {
       if (stack.empty())
-        return Error::success();
+        return Status::success();
       stack.pop_back();
     } else if (ch == ',') {
       if (!stack.empty() && stack.back().isObject)
@@ -143,12 +134,12 @@ Error scanHeaderStructure(StringRef text, StringRef path) {
     }
     ++i;
   }
-  return Error::success();
+  return Status::success();
 }
 
 
 bool getNonNegInt(const json::Value &v, int64_t &out) {
-  std::optional<int64_t> i = getInt64(v);
+  std::optional<int64_t> i = json::getInt64(v);
   if (!i || *i < 0)
     return false;
   out = *i;
@@ -157,121 +148,146 @@ bool getNonNegInt(const json::Value &v, int64_t &out) {
 
 } // namespace
 
-Expected<std::unique_ptr<SafeTensorsFile>>
-SafeTensorsFile::open(StringRef path) {
+void SafeTensorsFile::FreeBytes::operator()(uint8_t *p) const { std::free(p); }
+
+/// 64-byte aligned memory for exactly `size` bytes (at least one), or null:
+/// exactly, so that ASan sees any read past the end (fuzz/).
+static uint8_t *allocateAligned(uint64_t size) {
+  void *p = nullptr;
+  if (posix_memalign(&p, 64, size_t(std::max<uint64_t>(size, 1))) != 0)
+    return nullptr;
+  return static_cast<uint8_t *>(p);
+}
+
+Result<std::unique_ptr<SafeTensorsFile>>
+SafeTensorsFile::open(const std::string &path) {
   // Read into memory the model owns, not mapped: a file overwritten or
   // truncated after load can neither change nor crash a loaded model.
-  Expected<std::unique_ptr<RegularFile>> file =
+  Result<std::unique_ptr<RegularFile>> file =
       RegularFile::open(path, "weights file");
   if (!file)
     return file.takeError();
   uint64_t size = (*file)->size();
-  if (size > SIZE_MAX)
-    return makeError(path + ": file is too large for this machine");
-  std::unique_ptr<WritableMemoryBuffer> buf =
-      WritableMemoryBuffer::getNewUninitMemBuffer(size_t(size), path,
-                                                  Align(64));
-  if (!buf)
-    return makeError(path + ": cannot allocate " + Twine(size) +
-                     " bytes to read the weights (out of memory)");
-  if (Error e = (*file)->readAt(0, buf->getBufferStart(), size))
-    return std::move(e);
-  return fromBuffer(std::move(buf), path);
+  if (size > SIZE_MAX - 64)
+    return Status::error(path + ": file is too large for this machine");
+  std::unique_ptr<uint8_t, FreeBytes> bytes(allocateAligned(size));
+  if (!bytes)
+    return Status::error(path + ": cannot allocate " + std::to_string(size) +
+                         " bytes to read the weights (out of memory)");
+  if (Status e = (*file)->readAt(0, bytes.get(), size))
+    return e;
+  return fromOwnedBytes(std::move(bytes), size, path);
 }
 
-Expected<std::unique_ptr<SafeTensorsFile>>
-SafeTensorsFile::fromBuffer(std::unique_ptr<MemoryBuffer> buffer,
-                            StringRef path) {
-  const uint64_t fileSize = buffer->getBufferSize();
-  const uint8_t *base =
-      reinterpret_cast<const uint8_t *>(buffer->getBufferStart());
-  if (fileSize < 8)
-    return makeError(path + ": file is too short (" + Twine(fileSize) +
-                     " bytes) to be a safetensors file; expected an 8-byte "
-                     "header length");
-  uint64_t headerLen = support::endian::read64le(base);
-  if (headerLen > fileSize - 8)
-    return makeError(path + ": header length " + Twine(headerLen) +
-                     " exceeds the remaining file size " +
-                     Twine(fileSize - 8) + " (truncated or not safetensors)");
-  if (headerLen > kMaxSafeTensorsHeaderBytes)
-    return makeError(path + ": header length " + Twine(headerLen) +
-                     " exceeds the 100 MiB limit");
-  if (headerLen < 2)
-    return makeError(path + ": header is not a JSON object");
+Result<std::unique_ptr<SafeTensorsFile>>
+SafeTensorsFile::fromBytes(const void *data, size_t size,
+                           const std::string &path) {
+  std::unique_ptr<uint8_t, FreeBytes> bytes(allocateAligned(size));
+  if (!bytes)
+    return Status::error(path + ": out of memory");
+  if (size)
+    std::memcpy(bytes.get(), data, size);
+  return fromOwnedBytes(std::move(bytes), size, path);
+}
 
-  StringRef headerText(reinterpret_cast<const char *>(base + 8), headerLen);
+/// The little-endian u64 at `p`.
+static uint64_t readU64LE(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+Result<std::unique_ptr<SafeTensorsFile>>
+SafeTensorsFile::fromOwnedBytes(std::unique_ptr<uint8_t, FreeBytes> bytes,
+                                uint64_t fileSize, const std::string &path) {
+  const uint8_t *base = bytes.get();
+  if (fileSize < 8)
+    return Status::error(path + ": file is too short (" +
+                         std::to_string(fileSize) +
+                         " bytes) to be a safetensors file; expected an "
+                         "8-byte header length");
+  uint64_t headerLen = readU64LE(base);
+  if (headerLen > fileSize - 8)
+    return Status::error(path + ": header length " + std::to_string(headerLen) +
+                         " exceeds the remaining file size " +
+                         std::to_string(fileSize - 8) +
+                         " (truncated or not safetensors)");
+  if (headerLen > kMaxSafeTensorsHeaderBytes)
+    return Status::error(path + ": header length " + std::to_string(headerLen) +
+                         " exceeds the 100 MiB limit");
+  if (headerLen < 2)
+    return Status::error(path + ": header is not a JSON object");
+
+  std::string_view headerText(reinterpret_cast<const char *>(base + 8),
+                              size_t(headerLen));
   if (headerText.front() != '{')
-    return makeError(path + ": header is not a JSON object (first byte is "
-                            "not '{')");
-  if (Error e = scanHeaderStructure(headerText, path))
-    return std::move(e);
-  Expected<json::Value> parsed = json::parse(headerText);
+    return Status::error(path + ": header is not a JSON object (first byte is "
+                                "not '{')");
+  if (Status e = scanHeaderStructure(headerText, path))
+    return e;
+  Result<json::Value> parsed =
+      json::parse(headerText, path + ": header is not valid JSON");
   if (!parsed)
-    return makeError(path + ": header is not valid JSON: " +
-                     toString(parsed.takeError()));
-  json::Object *root = parsed->getAsObject();
-  if (!root)
-    return makeError(path + ": header is not a JSON object");
+    return parsed.takeError();
+  if (!parsed->is_object())
+    return Status::error(path + ": header is not a JSON object");
+  const json::Value &root = *parsed;
 
   const uint64_t dataStart = 8 + headerLen;
   const uint64_t dataSize = fileSize - dataStart;
 
   std::unique_ptr<SafeTensorsFile> file(new SafeTensorsFile());
-  file->filePath = path.str();
+  file->filePath = path;
 
   struct Range {
     uint64_t begin, end;
     size_t idx;
   };
   std::vector<Range> ranges;
-  ranges.reserve(root->size());
-  file->tensorList.reserve(root->size());
+  ranges.reserve(root.size());
+  file->tensorList.reserve(root.size());
 
-  for (const auto &kv : *root) {
-    StringRef name = kv.first;
-    const json::Value &val = kv.second;
+  for (const auto &kv : root.items()) {
+    const std::string &name = kv.key();
+    const json::Value &val = kv.value();
     if (name == "__metadata__") {
-      const json::Object *m = val.getAsObject();
-      if (!m)
-        return makeError(path + ": '__metadata__' must be an object of "
-                                "string values");
-      for (const auto &mkv : *m) {
-        std::optional<StringRef> s = mkv.second.getAsString();
-        if (!s)
-          return makeError(path + ": '__metadata__' entry '" + StringRef(mkv.first) +
-                           "' must be a string");
-        file->meta[mkv.first.str()] = s->str();
+      if (!val.is_object())
+        return Status::error(path + ": '__metadata__' must be an object of "
+                                    "string values");
+      for (const auto &mkv : val.items()) {
+        if (!mkv.value().is_string())
+          return Status::error(path + ": '__metadata__' entry '" + mkv.key() +
+                               "' must be a string");
+        file->meta[mkv.key()] = mkv.value().get<std::string>();
       }
       continue;
     }
-    auto terr = [&](const Twine &msg) {
-      return makeError(path + ": tensor '" + name + "': " + msg);
+    auto terr = [&](const std::string &msg) {
+      return Status::error(path + ": tensor '" + name + "': " + msg);
     };
-    const json::Object *entry = val.getAsObject();
-    if (!entry)
+    if (!val.is_object())
       return terr("header entry must be an object with 'dtype', 'shape' and "
                   "'data_offsets'");
 
     TensorInfo t;
-    t.name = name.str();
+    t.name = name;
 
-    const json::Value *dtv = entry->get("dtype");
+    const json::Value *dtv = json::get(val, "dtype");
     if (!dtv)
       return terr("missing 'dtype'");
-    std::optional<StringRef> dts = dtv->getAsString();
-    if (!dts)
+    if (!dtv->is_string())
       return terr("'dtype' must be a string");
-    std::optional<DType> dt = parseDType(*dts);
+    std::string dts = dtv->get<std::string>();
+    std::optional<DType> dt = parseDType(dts);
     if (!dt)
-      return terr("unknown dtype '" + *dts + "'");
+      return terr("unknown dtype '" + dts + "'");
     t.dtype = *dt;
 
-    const json::Value *shv = entry->get("shape");
-    if (!shv)
-      return terr("missing 'shape'");
-    const json::Array *sha = shv->getAsArray();
+    const json::Value *sha = json::get(val, "shape");
     if (!sha)
+      return terr("missing 'shape'");
+    if (!sha->is_array())
       return terr("'shape' must be a list of non-negative integers");
     t.shape.reserve(sha->size());
     for (const json::Value &d : *sha) {
@@ -287,26 +303,25 @@ SafeTensorsFile::fromBuffer(std::unique_ptr<MemoryBuffer> buffer,
       return terr("shape " + formatShape(t.shape) +
                   " has too many elements (size overflows)");
 
-    const json::Value *ofv = entry->get("data_offsets");
-    if (!ofv)
+    const json::Value *ofa = json::get(val, "data_offsets");
+    if (!ofa)
       return terr("missing 'data_offsets'");
-    const json::Array *ofa = ofv->getAsArray();
     int64_t b = 0, e = 0;
-    if (!ofa || ofa->size() != 2 || !getNonNegInt((*ofa)[0], b) ||
+    if (!ofa->is_array() || ofa->size() != 2 || !getNonNegInt((*ofa)[0], b) ||
         !getNonNegInt((*ofa)[1], e))
       return terr("'data_offsets' must be a list of two non-negative "
                   "integers [begin, end]");
     if (b > e)
-      return terr("data_offsets [" + Twine(b) + ", " + Twine(e) +
+      return terr("data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
                   "] has begin > end");
     if (static_cast<uint64_t>(e) > dataSize)
-      return terr("data_offsets [" + Twine(b) + ", " + Twine(e) +
+      return terr("data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
                   "] extend past the end of the data section (" +
-                  Twine(dataSize) + " bytes; file truncated?)");
+                  std::to_string(dataSize) + " bytes; file truncated?)");
     if (e - b != nbytes)
-      return terr("data_offsets [" + Twine(b) + ", " + Twine(e) + "] span " +
-                  Twine(e - b) + " bytes but shape " + formatShape(t.shape) +
-                  " of " + dtypeName(t.dtype) + " needs " + Twine(nbytes) +
+      return terr("data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "] span " +
+                  std::to_string(e - b) + " bytes but shape " + formatShape(t.shape) +
+                  " of " + std::string(dtypeName(t.dtype)) + " needs " + std::to_string(nbytes) +
                   " bytes");
     t.data = base + dataStart + b;
     t.numBytes = static_cast<uint64_t>(nbytes);
@@ -328,11 +343,11 @@ SafeTensorsFile::fromBuffer(std::unique_ptr<MemoryBuffer> buffer,
     if (r.begin == r.end)
       continue;
     if (prev && r.begin < prev->end)
-      return makeError(path + ": tensor '" + file->tensorList[r.idx].name +
-                       "': data_offsets [" + Twine(r.begin) + ", " +
-                       Twine(r.end) + "] overlap tensor '" +
+      return Status::error(path + ": tensor '" + file->tensorList[r.idx].name +
+                       "': data_offsets [" + std::to_string(r.begin) + ", " +
+                       std::to_string(r.end) + "] overlap tensor '" +
                        file->tensorList[prev->idx].name + "' [" +
-                       Twine(prev->begin) + ", " + Twine(prev->end) + "]");
+                       std::to_string(prev->begin) + ", " + std::to_string(prev->end) + "]");
     prev = &r;
   }
 
@@ -343,114 +358,41 @@ SafeTensorsFile::fromBuffer(std::unique_ptr<MemoryBuffer> buffer,
     sorted.push_back(std::move(file->tensorList[r.idx]));
   file->tensorList = std::move(sorted);
   for (size_t i = 0; i < file->tensorList.size(); ++i) {
-    if (!file->index.try_emplace(file->tensorList[i].name, i).second)
-      return makeError(path + ": duplicate tensor name '" +
+    if (!file->index.emplace(file->tensorList[i].name, i).second)
+      return Status::error(path + ": duplicate tensor name '" +
                        file->tensorList[i].name + "' in header");
   }
-  file->buffer = std::move(buffer);
-  return std::move(file);
+  file->bytes = std::move(bytes);
+  file->numBytes = fileSize;
+  return file;
 }
 
-const TensorInfo *SafeTensorsFile::lookup(StringRef name) const {
+const TensorInfo *SafeTensorsFile::lookup(const std::string &name) const {
   auto it = index.find(name);
   if (it == index.end())
     return nullptr;
   return &tensorList[it->second];
 }
 
-Error copyAsF32(const TensorInfo &t, float *dst) {
+Status copyAsF32(const TensorInfo &t, float *dst) {
   uint64_t size = dtypeSize(t.dtype);
   uint64_t n = size ? t.numBytes / size : 0;
   switch (t.dtype) {
   case DType::F32:
     if (t.numBytes)
       std::memcpy(dst, t.data, t.numBytes);
-    return Error::success();
+    return Status::success();
   case DType::F16:
     convertHalfToF32(t.data, dst, n);
-    return Error::success();
+    return Status::success();
   case DType::BF16:
     convertBF16ToF32(t.data, dst, n);
-    return Error::success();
+    return Status::success();
   default:
-    return makeError("tensor '" + t.name + "': dtype " + dtypeName(t.dtype) +
+    return Status::error("tensor '" + t.name + "': dtype " +
+                         std::string(dtypeName(t.dtype)) +
                      " is not supported; expected F32, F16 or BF16");
   }
-}
-
-Error writeSafeTensorsRaw(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
-                          const std::map<std::string, std::string> &metadata) {
-  json::Object header;
-  StringSet<> names;
-  uint64_t offset = 0;
-  for (const SafeTensorsRawEntry &t : tensors) {
-    if (t.name == "__metadata__")
-      return makeError(path + ": tensor name '__metadata__' is reserved");
-    if (!names.insert(t.name).second)
-      return makeError(path + ": duplicate tensor name '" + t.name + "'");
-    int64_t numel = 0, nbytes = 0;
-    if (!checkedNumElements(t.shape, numel) ||
-        !checkedMulNonNeg(numel, static_cast<int64_t>(dtypeSize(t.dtype)),
-                          nbytes))
-      return makeError(path + ": tensor '" + t.name + "': invalid shape " +
-                       formatShape(t.shape));
-    if (static_cast<uint64_t>(nbytes) != t.bytes.size())
-      return makeError(path + ": tensor '" + t.name + "': " +
-                       Twine(t.bytes.size()) + " data bytes given but shape " +
-                       formatShape(t.shape) + " needs " + Twine(nbytes));
-    json::Array shape;
-    for (int64_t d : t.shape)
-      shape.push_back(d);
-    header[t.name] = json::Object{
-        {"dtype", dtypeName(t.dtype)},
-        {"shape", std::move(shape)},
-        {"data_offsets",
-         json::Array{static_cast<int64_t>(offset),
-                     static_cast<int64_t>(offset + nbytes)}}};
-    offset += nbytes;
-  }
-  if (!metadata.empty()) {
-    json::Object m;
-    for (const auto &kv : metadata)
-      m[kv.first] = kv.second;
-    header["__metadata__"] = std::move(m);
-  }
-  std::string text;
-  {
-    raw_string_ostream os(text);
-    os << json::Value(std::move(header));
-  }
-  while (text.size() % 8 != 0)
-    text.push_back(' ');
-
-  return writeFileAtomically(path, [&](raw_ostream &os) -> Error {
-    char len[8];
-    support::endian::write64le(len, text.size());
-    os.write(len, 8);
-    os << text;
-    for (const SafeTensorsRawEntry &t : tensors)
-      os.write(reinterpret_cast<const char *>(t.bytes.data()), t.bytes.size());
-    return Error::success();
-  });
-}
-
-Error writeSafeTensors(StringRef path, ArrayRef<SafeTensorsF32Entry> tensors,
-                       const std::map<std::string, std::string> &metadata) {
-  std::vector<SafeTensorsRawEntry> raw;
-  raw.reserve(tensors.size());
-  for (const SafeTensorsF32Entry &t : tensors) {
-    int64_t numel = 0;
-    if (!checkedNumElements(t.shape, numel) ||
-        numel > std::numeric_limits<int64_t>::max() / 4)
-      return makeError(path + ": tensor '" + t.name + "': invalid shape " +
-                       formatShape(t.shape));
-    if (numel > 0 && !t.data)
-      return makeError(path + ": tensor '" + t.name + "': null data");
-    raw.push_back({t.name, DType::F32, t.shape,
-                   ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(t.data),
-                                     static_cast<size_t>(numel) * 4)});
-  }
-  return writeSafeTensorsRaw(path, raw, metadata);
 }
 
 } // namespace mhmoe

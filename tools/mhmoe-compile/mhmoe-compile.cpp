@@ -15,8 +15,8 @@
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
-#include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 #include "mhmoe/Support/ModelConfig.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -272,7 +272,8 @@ int main(int argc, char **argv) {
     SmallString<256> cfgPath(in);
     if (sys::fs::is_directory(status))
       sys::path::append(cfgPath, "config.json");
-    Expected<ModelConfig> config = loadModelConfig(cfgPath);
+    Expected<ModelConfig> config =
+        toExpected(loadModelConfig(cfgPath.str().str()));
     if (!config)
       return reportError(kExitBadInput, toString(config.takeError()));
     if (Error err = compileModel(*config, opts, outputPath))

@@ -1,10 +1,11 @@
 //===- CompileCache.cpp - mhmoe-run's compiled-model store ----------------===//
 #include "CompileCache.h"
 
-#include "mhmoe/Support/Error.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/Support/InputFiles.h"
 #include "mhmoe/Support/JSONUtil.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/LLVMJSON.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
@@ -63,14 +64,14 @@ std::string configuredDirectory() {
 
 Expected<uint64_t> hashFile(StringRef path, uint64_t &size) {
   Expected<std::unique_ptr<RegularFile>> f =
-      RegularFile::open(path, "compiled library");
+      toExpected(RegularFile::open(path.str(), "compiled library"));
   if (!f)
     return f.takeError();
   size = (*f)->size();
   if (size > kMaxLibraryBytes)
     return makeError(path + ": compiled library is larger than 1 GiB");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  if (Error e = (*f)->readAt(0, bytes.data(), size))
+  if (Error e = toLLVMError((*f)->readAt(0, bytes.data(), size)))
     return std::move(e);
   return xxh3_64bits(bytes);
 }
@@ -193,14 +194,15 @@ bool CompileCache::entryIsValid(StringRef key, StringRef lib,
     why = "no entry";
     return false;
   }
-  Expected<std::string> text = readRegularFile(sidecar, 1 << 20, "cache record");
+  Expected<std::string> text =
+      toExpected(readRegularFile(sidecar.str(), 1 << 20, "cache record"));
   if (!text) {
     why = toString(text.takeError());
     return false;
   }
   std::optional<json::Value> v;
-  if (Error e = checkJSONNesting(*text, kMaxJSONNesting, sidecar)) {
-    consumeError(std::move(e));
+  if (checkJSONNesting(*text, kMaxJSONNesting, sidecar.str())) {
+    // too deep to parse safely: treated as damaged below
   } else if (Expected<json::Value> parsed = json::parse(*text)) {
     v = std::move(*parsed);
   } else {

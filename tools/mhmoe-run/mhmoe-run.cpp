@@ -18,11 +18,11 @@
 #include "mhmoe/Compiler/Compiler.h"
 #include "mhmoe/Runtime/mhmoe_cuda.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
-#include "mhmoe/Support/Error.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 #include "CompileCache.h"
 #include "mhmoe/Support/ModelConfig.h"
-#include "mhmoe/Support/Npy.h"
+#include "mhmoe/ToolSupport/Npy.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
@@ -448,7 +448,8 @@ int run(const Options &O) {
 
   SmallString<256> cfgPath(O.modelDir.getValue());
   sys::path::append(cfgPath, "config.json");
-  Expected<ModelConfig> configOr = loadModelConfig(cfgPath);
+  Expected<ModelConfig> configOr =
+      toExpected(loadModelConfig(cfgPath.str().str()));
   if (!configOr)
     return report(badInput(toString(configOr.takeError())));
   const ModelConfig config = *configOr;

@@ -14,6 +14,9 @@
 #include "mhmoe/Support/Float16.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/Support/SafeTensors.h"
+#include "mhmoe/ToolSupport/SafeTensorsWriter.h"
+
+#include "llvm/Support/JSON.h"
 
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -189,7 +192,8 @@ protected:
     std::string d = path(sub);
     EXPECT_FALSE(llvm::sys::fs::create_directories(d));
     ModelConfig c = fakeModelConfig();
-    llvm::json::Object cfg = toJSON(c);
+    llvm::json::Object cfg =
+        std::move(*llvm::json::parse(canonicalConfigJSON(c))->getAsObject());
     cfg["torch_dtype"] = "float32"; // unknown keys are ignored
     if (o.editConfig)
       o.editConfig(cfg);

@@ -3,6 +3,8 @@
 
 #include "TestUtil.h"
 
+#include "llvm/Support/JSON.h"
+
 using namespace mhmoe;
 using namespace mhmoe::testing_util;
 
@@ -45,7 +47,10 @@ TEST(Manifest, ExpertLoadLayerIndex) {
 }
 
 std::string mutate(void (*f)(llvm::json::Object &)) {
-  llvm::json::Object o = toJSON(buildManifest(smallConfig()));
+  llvm::Expected<llvm::json::Value> v =
+      llvm::json::parse(manifestJSON(buildManifest(smallConfig())));
+  EXPECT_TRUE(bool(v));
+  llvm::json::Object o = std::move(*v->getAsObject());
   f(o);
   std::string s;
   llvm::raw_string_ostream os(s);

@@ -1,6 +1,6 @@
 //===- NpyTest.cpp - .npy reader/writer tests -----------------------------===//
 #include "mhmoe/Support/Float16.h"
-#include "mhmoe/Support/Npy.h"
+#include "mhmoe/ToolSupport/Npy.h"
 
 #include "TestUtil.h"
 

@@ -1,6 +1,6 @@
 //===- OutputFilesTest.cpp - all-or-nothing output files ------------------===//
 #include "mhmoe/Support/InputFiles.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 
 #include "TestUtil.h"
 
@@ -155,7 +155,7 @@ TEST_F(OutputFilesTest, InputsMustBeRegularFilesWithinTheirLimit) {
   EXPECT_NE(msg.find("config is a FIFO (named pipe), expected a regular file"),
             std::string::npos)
       << msg;
-  msg = errorMessage(readRegularFile(dir.str(), 100, "config"));
+  msg = errorMessage(readRegularFile(dir.str().str(), 100, "config"));
   EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
   writeFile("big", std::string(101, 'x'));
   msg = errorMessage(readRegularFile(path("big"), 100, "config"));

@@ -1,6 +1,7 @@
 //===- SafeTensorsTest.cpp - safetensors reader/writer tests --------------===//
 #include "mhmoe/Support/Float16.h"
 #include "mhmoe/Support/SafeTensors.h"
+#include "mhmoe/ToolSupport/SafeTensorsWriter.h"
 
 #include "TestUtil.h"
 

@@ -2,6 +2,7 @@
 #ifndef MHMOE_UNITTESTS_TESTUTIL_H
 #define MHMOE_UNITTESTS_TESTUTIL_H
 
+#include "mhmoe/Support/Status.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -74,6 +75,11 @@ inline std::string errorMessage(llvm::Error e) {
     return "";
   return llvm::toString(std::move(e));
 }
+/// The same for the LLVM-free mhmoe::Result / mhmoe::Status.
+template <typename T> std::string errorMessage(const Result<T> &v) {
+  return v ? "" : v.errorMessage();
+}
+inline std::string errorMessage(const Status &s) { return s.message(); }
 
 } // namespace testing_util
 } // namespace mhmoe

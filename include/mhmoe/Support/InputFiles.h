@@ -11,8 +11,7 @@
 #ifndef MHMOE_SUPPORT_INPUTFILES_H
 #define MHMOE_SUPPORT_INPUTFILES_H
 
-#include "llvm/ADT/StringRef.h"
-#include "llvm/Support/Error.h"
+#include "mhmoe/Support/Status.h"
 
 #include <cstdint>
 #include <memory>
@@ -25,8 +24,8 @@ class RegularFile {
 public:
   /// Opens `path` for reading; `what` names it in messages ("config",
   /// "input"). Fails for anything but a regular file.
-  static llvm::Expected<std::unique_ptr<RegularFile>>
-  open(llvm::StringRef path, llvm::StringRef what);
+  static Result<std::unique_ptr<RegularFile>> open(const std::string &path,
+                                                   const std::string &what);
   ~RegularFile();
 
   uint64_t size() const { return fileSize; }
@@ -34,7 +33,7 @@ public:
 
   /// Reads exactly `n` bytes at `offset` into `dst`; a file that got shorter
   /// since it was opened is an error ("changed while being read").
-  llvm::Error readAt(uint64_t offset, void *dst, uint64_t n) const;
+  Status readAt(uint64_t offset, void *dst, uint64_t n) const;
 
 private:
   RegularFile(int fd, uint64_t size, std::string path)
@@ -46,9 +45,8 @@ private:
 
 /// The whole of the regular file `path`, refused when it is larger than
 /// `maxBytes`.
-llvm::Expected<std::string> readRegularFile(llvm::StringRef path,
-                                            uint64_t maxBytes,
-                                            llvm::StringRef what);
+Result<std::string> readRegularFile(const std::string &path, uint64_t maxBytes,
+                                    const std::string &what);
 
 } // namespace mhmoe
 

@@ -9,12 +9,11 @@
 
 #include "mhmoe/Support/ModelConfig.h"
 
-#include "llvm/ADT/StringRef.h"
-#include "llvm/Support/Error.h"
-#include "llvm/Support/JSON.h"
+#include "mhmoe/Support/Status.h"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mhmoe {
@@ -48,8 +47,7 @@ struct Manifest {
 /// [-1, D] followed by expectedWeights(config); outputs = "output" [-1, D]
 /// followed by "layers.{i}.expert_load" [E] (i64) for each layer.
 Manifest buildManifest(const ModelConfig &config);
-llvm::json::Object toJSON(const Manifest &manifest);
-/// Compact JSON text of toJSON(manifest).
+/// Compact JSON text of `manifest` (keys sorted).
 std::string manifestJSON(const Manifest &manifest);
 
 /// Parses and validates manifest text. Checks: abi_version == 1, a valid
@@ -57,8 +55,8 @@ std::string manifestJSON(const Manifest &manifest);
 /// "output" of shape [-1, hidden_size] f32, weights f32 with static
 /// non-negative shapes, every other output named layers.{i}.expert_load with
 /// shape [num_experts] i64 and 0 <= i < num_layers.
-llvm::Expected<Manifest> parseManifest(llvm::StringRef jsonText,
-                                       llvm::StringRef sourceForMessages);
+Result<Manifest> parseManifest(std::string_view jsonText,
+                               const std::string &sourceForMessages);
 
 /// The entries of `required` (cpuinfo flag names with '_', '-' and '.'
 /// dropped, e.g. "avx512f", "avx512bf16") this machine's CPU lacks, read
@@ -67,7 +65,7 @@ std::vector<std::string>
 missingHostCPUFeatures(const std::vector<std::string> &required);
 
 /// If `name` is "layers.{i}.expert_load", returns i; otherwise -1.
-int64_t expertLoadLayerIndex(llvm::StringRef name);
+int64_t expertLoadLayerIndex(std::string_view name);
 
 } // namespace mhmoe
 

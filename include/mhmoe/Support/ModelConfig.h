@@ -7,13 +7,13 @@
 #ifndef MHMOE_SUPPORT_MODELCONFIG_H
 #define MHMOE_SUPPORT_MODELCONFIG_H
 
-#include "llvm/ADT/StringRef.h"
-#include "llvm/Support/Error.h"
-#include "llvm/Support/JSON.h"
+#include "mhmoe/Support/Status.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mhmoe {
@@ -22,11 +22,11 @@ enum class Activation { SwiGLU, GeLU, ReLU };
 enum class NormKind { RMSNorm, LayerNorm, None };
 
 /// Spelling used in config.json ("swiglu", "gelu", "relu").
-llvm::StringRef activationName(Activation a);
+const char *activationName(Activation a);
 /// Spelling used in config.json ("rmsnorm", "layernorm", "none").
-llvm::StringRef normKindName(NormKind n);
-std::optional<Activation> parseActivation(llvm::StringRef s);
-std::optional<NormKind> parseNormKind(llvm::StringRef s);
+const char *normKindName(NormKind n);
+std::optional<Activation> parseActivation(std::string_view s);
+std::optional<NormKind> parseNormKind(std::string_view s);
 
 struct ModelConfig {
   int64_t hiddenSize = 0;   // D
@@ -54,18 +54,21 @@ constexpr int64_t kMaxNumLayers = 4096;
 /// Parses and validates config.json text. Every error message starts with
 /// `fileNameForMessages` and names the offending field. Unknown extra keys are
 /// ignored; missing required keys are rejected.
-llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
-                                             llvm::StringRef fileNameForMessages);
+Result<ModelConfig> parseModelConfig(std::string_view jsonText,
+                                     const std::string &fileNameForMessages);
 /// Reads `path` and calls parseModelConfig (messages are prefixed by `path`).
 /// Largest config.json accepted.
 constexpr uint64_t kMaxConfigBytes = uint64_t(16) << 20;
 
-llvm::Expected<ModelConfig> loadModelConfig(llvm::StringRef path);
+Result<ModelConfig> loadModelConfig(const std::string &path);
 
-/// All keys (including "model_type": "mhmoe"), defaults filled in.
-llvm::json::Object toJSON(const ModelConfig &config);
-/// Compact JSON of toJSON(config) with keys in sorted (stable) order. Two
-/// configs are equivalent iff their canonical JSON strings are equal.
+/// All keys (including "model_type": "mhmoe"), defaults filled in, sorted by
+/// key, each with its value as compact JSON text (doubles with 17
+/// significant digits, so they round-trip exactly).
+std::vector<std::pair<std::string, std::string>>
+configFields(const ModelConfig &config);
+/// The JSON object of configFields(config), compact. Two configs are
+/// equivalent iff their canonical JSON strings are equal.
 std::string canonicalConfigJSON(const ModelConfig &config);
 
 struct TensorSpec {

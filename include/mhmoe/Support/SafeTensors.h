@@ -10,17 +10,15 @@
 #ifndef MHMOE_SUPPORT_SAFETENSORS_H
 #define MHMOE_SUPPORT_SAFETENSORS_H
 
-#include "llvm/ADT/ArrayRef.h"
-#include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/StringRef.h"
-#include "llvm/Support/Error.h"
-#include "llvm/Support/MemoryBuffer.h"
+#include "mhmoe/Support/Status.h"
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace mhmoe {
@@ -44,10 +42,10 @@ enum class DType {
 };
 
 /// safetensors spelling ("F32", "BF16", ...).
-llvm::StringRef dtypeName(DType t);
+const char *dtypeName(DType t);
 /// Size of one element in bytes.
 uint64_t dtypeSize(DType t);
-std::optional<DType> parseDType(llvm::StringRef s);
+std::optional<DType> parseDType(std::string_view s);
 
 /// Largest accepted JSON header.
 constexpr uint64_t kMaxSafeTensorsHeaderBytes = uint64_t(100) << 20;
@@ -56,7 +54,7 @@ struct TensorInfo {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  const uint8_t *data = nullptr; // points into the file mapping
+  const uint8_t *data = nullptr; // points into the file's bytes (64-aligned base)
   uint64_t numBytes = 0;
 
   int64_t numElements() const; // product of shape (validated not to overflow)
@@ -66,61 +64,43 @@ class SafeTensorsFile {
 public:
   /// Reads `path` (a regular file) into owned memory and validates it. All
   /// errors name the file and, where applicable, the tensor and field.
-  static llvm::Expected<std::unique_ptr<SafeTensorsFile>>
-  open(llvm::StringRef path);
+  static Result<std::unique_ptr<SafeTensorsFile>> open(const std::string &path);
 
-  /// Validates an in-memory image; `path` is used for messages only.
-  static llvm::Expected<std::unique_ptr<SafeTensorsFile>>
-  fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer, llvm::StringRef path);
+  /// Validates a copy of an in-memory image; `path` is used for messages only.
+  static Result<std::unique_ptr<SafeTensorsFile>>
+  fromBytes(const void *data, size_t size, const std::string &path);
 
   /// nullptr if there is no tensor named `name`.
-  const TensorInfo *lookup(llvm::StringRef name) const;
+  const TensorInfo *lookup(const std::string &name) const;
   /// Tensors in ascending data-offset order.
-  llvm::ArrayRef<TensorInfo> tensors() const { return tensorList; }
-  llvm::StringRef path() const { return filePath; }
+  const std::vector<TensorInfo> &tensors() const { return tensorList; }
+  const std::string &path() const { return filePath; }
+  /// The whole file image the tensors point into.
+  const uint8_t *data() const { return bytes.get(); }
+  uint64_t size() const { return numBytes; }
   /// The optional "__metadata__" string map.
   const std::map<std::string, std::string> &metadata() const { return meta; }
 
 private:
+  struct FreeBytes {
+    void operator()(uint8_t *p) const;
+  };
   SafeTensorsFile() = default;
+  static Result<std::unique_ptr<SafeTensorsFile>>
+  fromOwnedBytes(std::unique_ptr<uint8_t, FreeBytes> bytes, uint64_t size,
+                 const std::string &path);
 
   std::string filePath;
-  std::unique_ptr<llvm::MemoryBuffer> buffer;
+  std::unique_ptr<uint8_t, FreeBytes> bytes;
+  uint64_t numBytes = 0;
   std::vector<TensorInfo> tensorList;
-  llvm::StringMap<size_t> index;
+  std::unordered_map<std::string, size_t> index;
   std::map<std::string, std::string> meta;
 };
 
 /// Converts an F32/F16/BF16 tensor to f32 into `dst` (numElements() floats).
 /// Other dtypes give an error naming the tensor.
-llvm::Error copyAsF32(const TensorInfo &tensor, float *dst);
-
-/// One tensor for writeSafeTensors (f32 data, C order).
-struct SafeTensorsF32Entry {
-  std::string name;
-  std::vector<int64_t> shape;
-  const float *data;
-};
-
-/// One tensor with raw little-endian bytes of the given dtype.
-struct SafeTensorsRawEntry {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
-  llvm::ArrayRef<uint8_t> bytes; // must hold numel * dtypeSize bytes
-};
-
-/// Writes an F32 safetensors file atomically (temporary file + rename).
-llvm::Error
-writeSafeTensors(llvm::StringRef path,
-                 llvm::ArrayRef<SafeTensorsF32Entry> tensors,
-                 const std::map<std::string, std::string> &metadata = {});
-
-/// Writes a safetensors file with arbitrary dtypes atomically.
-llvm::Error
-writeSafeTensorsRaw(llvm::StringRef path,
-                    llvm::ArrayRef<SafeTensorsRawEntry> tensors,
-                    const std::map<std::string, std::string> &metadata = {});
+Status copyAsF32(const TensorInfo &tensor, float *dst);
 
 } // namespace mhmoe
 

@@ -1,8 +1,8 @@
 //===- Npy.cpp - NumPy .npy reader/writer ---------------------------------===//
-#include "mhmoe/Support/Npy.h"
-#include "mhmoe/Support/Error.h"
+#include "mhmoe/ToolSupport/Npy.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/Support/InputFiles.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 #include "mhmoe/Support/Float16.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -328,18 +328,18 @@ Expected<NpyArray> parseNpy(StringRef bytes, StringRef file,
 
 Expected<NpyArray> readNpy(StringRef path, const NpyShapeCheck &check) {
   Expected<std::unique_ptr<RegularFile>> file =
-      RegularFile::open(path, ".npy input");
+      toExpected(RegularFile::open(path.str(), ".npy input"));
   if (!file)
     return file.takeError();
   // The header first: the shape is checked before any data is read.
   uint64_t prefixLen =
       std::min<uint64_t>((*file)->size(), 12 + kMaxNpyHeaderBytes);
   std::string prefix(size_t(prefixLen), '\0');
-  if (Error e = (*file)->readAt(0, prefix.data(), prefixLen))
+  if (Error e = toLLVMError((*file)->readAt(0, prefix.data(), prefixLen)))
     return std::move(e);
   return decodeNpy(prefix, (*file)->size(), path, check,
                    [&](uint64_t offset, void *dst, uint64_t n) {
-                     return (*file)->readAt(offset, dst, n);
+                     return toLLVMError((*file)->readAt(offset, dst, n));
                    });
 }
 

@@ -4,13 +4,13 @@
 // or float16 ('<f2', converted to f32) in C order; writes v1.0 '<f4'.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MHMOE_SUPPORT_NPY_H
-#define MHMOE_SUPPORT_NPY_H
+#ifndef MHMOE_TOOLSUPPORT_NPY_H
+#define MHMOE_TOOLSUPPORT_NPY_H
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
-#include "mhmoe/Support/OutputFiles.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 
 #include <functional>
 
@@ -56,4 +56,4 @@ llvm::Error writeNpyF32(llvm::StringRef path, llvm::ArrayRef<int64_t> shape,
 
 } // namespace mhmoe
 
-#endif // MHMOE_SUPPORT_NPY_H
+#endif // MHMOE_TOOLSUPPORT_NPY_H

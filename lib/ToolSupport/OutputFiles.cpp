@@ -1,6 +1,6 @@
 //===- OutputFiles.cpp - all-or-nothing output files ----------------------===//
-#include "mhmoe/Support/OutputFiles.h"
-#include "mhmoe/Support/Error.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/Twine.h"

@@ -15,8 +15,8 @@
 //    or another output of the set is refused before anything is written.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MHMOE_SUPPORT_OUTPUTFILES_H
-#define MHMOE_SUPPORT_OUTPUTFILES_H
+#ifndef MHMOE_TOOLSUPPORT_OUTPUTFILES_H
+#define MHMOE_TOOLSUPPORT_OUTPUTFILES_H
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -84,4 +84,4 @@ constexpr llvm::StringLiteral kTemporaryPrefix = ".mhmoe-tmp-";
 
 } // namespace mhmoe
 
-#endif // MHMOE_SUPPORT_OUTPUTFILES_H
+#endif // MHMOE_TOOLSUPPORT_OUTPUTFILES_H

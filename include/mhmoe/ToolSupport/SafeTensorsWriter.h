@@ -1,0 +1,51 @@
+//===- SafeTensorsWriter.h - atomic safetensors writer ---------*- C++ -*-===//
+//
+// Writes safetensors files (the format of mhmoe/Support/SafeTensors.h) for
+// the tools and tests, through the atomic OutputFiles path.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_TOOLSUPPORT_SAFETENSORSWRITER_H
+#define MHMOE_TOOLSUPPORT_SAFETENSORSWRITER_H
+
+#include "mhmoe/Support/SafeTensors.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mhmoe {
+
+/// One tensor for writeSafeTensors (f32 data, C order).
+struct SafeTensorsF32Entry {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float *data;
+};
+
+/// One tensor with raw little-endian bytes of the given dtype.
+struct SafeTensorsRawEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  llvm::ArrayRef<uint8_t> bytes; // must hold numel * dtypeSize bytes
+};
+
+/// Writes an F32 safetensors file atomically (temporary file + rename).
+llvm::Error
+writeSafeTensors(llvm::StringRef path,
+                 llvm::ArrayRef<SafeTensorsF32Entry> tensors,
+                 const std::map<std::string, std::string> &metadata = {});
+
+/// Writes a safetensors file with arbitrary dtypes atomically.
+llvm::Error
+writeSafeTensorsRaw(llvm::StringRef path,
+                    llvm::ArrayRef<SafeTensorsRawEntry> tensors,
+                    const std::map<std::string, std::string> &metadata = {});
+
+} // namespace mhmoe
+
+#endif // MHMOE_TOOLSUPPORT_SAFETENSORSWRITER_H
