@@ -35,6 +35,7 @@ tools = [
     "mhmoe-run",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+config.substitutions.append(("%mhmoe_build_dir", config.mhmoe_obj_root))
 config.substitutions.append(("%mhmoe_lib_dir", os.path.join(config.mhmoe_obj_root, "lib")))
 # mhmoe as a plugin of upstream mlir-opt (from the LLVM tools directory).
 config.substitutions.append(
@@ -53,6 +54,8 @@ def python_imports(modules):
 
 if python_imports("torch, numpy"):
     config.available_features.add("torch")
+if python_imports("numpy"):
+    config.available_features.add("numpy")
 if python_imports("matplotlib"):
     config.available_features.add("matplotlib")
 

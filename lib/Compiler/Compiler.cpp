@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "SharedLibraryLinker.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Import/ModelImporter.h"
 #include "mhmoe/InitAll.h"
@@ -171,116 +172,6 @@ private:
   std::function<llvm::Error(llvm::StringRef)> produce;
 };
 
-/// Directory of libMHMoECudaRuntime.so: $MHMOE_CUDA_RUNTIME_DIR, else
-/// <dir of this executable>/../lib (build and install trees), else the build
-/// tree this compiler was built in.
-llvm::Expected<std::string> cudaRuntimeDir() {
-  auto has = [](llvm::StringRef dir) {
-    llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, "libMHMoECudaRuntime.so");
-    return llvm::sys::fs::exists(p);
-  };
-  if (const char *env = std::getenv("MHMOE_CUDA_RUNTIME_DIR")) {
-    if (has(env))
-      return std::string(env);
-    return err(llvm::Twine("MHMOE_CUDA_RUNTIME_DIR=") + env +
-               " does not contain libMHMoECudaRuntime.so");
-  }
-  llvm::SmallString<256> exe;
-  if (!llvm::sys::fs::real_path("/proc/self/exe", exe)) {
-    llvm::SmallString<256> dir = llvm::sys::path::parent_path(
-        llvm::sys::path::parent_path(exe));
-    llvm::sys::path::append(dir, "lib");
-    if (has(dir))
-      return std::string(dir);
-  }
-  if (has(MHMOE_CUDA_RUNTIME_BUILD_DIR))
-    return std::string(MHMOE_CUDA_RUNTIME_BUILD_DIR);
-  return err("cannot find libMHMoECudaRuntime.so (looked in ../lib beside "
-             "this executable and in " MHMOE_CUDA_RUNTIME_BUILD_DIR
-             "; set MHMOE_CUDA_RUNTIME_DIR)");
-}
-
-/// The CUDA toolkit (ptxas, nvvm/libdevice): $CUDA_ROOT / $CUDA_HOME /
-/// $CUDA_PATH, else the parent of the `ptxas` on PATH, else /usr/local/cuda.
-std::optional<std::string> findCudaToolkit() {
-  auto valid = [](llvm::StringRef dir) {
-    llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, "bin", "ptxas");
-    return llvm::sys::fs::can_execute(p);
-  };
-  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
-    if (const char *v = std::getenv(var); v && valid(v))
-      return std::string(v);
-  if (llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName("ptxas")) {
-    llvm::StringRef dir =
-        llvm::sys::path::parent_path(llvm::sys::path::parent_path(*ptxas));
-    if (valid(dir))
-      return dir.str();
-  }
-  if (valid("/usr/local/cuda"))
-    return std::string("/usr/local/cuda");
-  return std::nullopt;
-}
-
-/// MLIR's NVVM serialisation finds ptxas and libdevice through
-/// NVVM::getCUDAToolkitPath(), which reads $CUDA_ROOT; without libdevice
-/// the kernels' math calls would stay unresolved.
-llvm::Error prepareCudaToolkit() {
-  std::optional<std::string> dir = findCudaToolkit();
-  if (!dir)
-    return err("--target=cuda needs the CUDA toolkit (ptxas and "
-               "nvvm/libdevice) and none was found: set CUDA_ROOT, or put "
-               "ptxas on PATH");
-  if (!std::getenv("CUDA_ROOT"))
-    ::setenv("CUDA_ROOT", dir->c_str(), /*overwrite=*/0);
-  return llvm::Error::success();
-}
-
-llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
-                              ::mhmoe::Target target) {
-  llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
-  if (!cc)
-    cc = llvm::sys::findProgramByName("gcc");
-  if (!cc)
-    cc = llvm::sys::findProgramByName("clang");
-  if (!cc)
-    return err("no C compiler driver (cc, gcc or clang) on PATH to link the "
-               "shared library");
-  llvm::SmallVector<std::string> argv = {*cc, "-shared", "-o", outPath.str(),
-                                         objPath.str()};
-  if (target == ::mhmoe::Target::CUDA) {
-    // Kernel launches go through the project's CUDA runtime (the driver
-    // itself is dlopen'd by it at run time).
-    auto dir = cudaRuntimeDir();
-    if (!dir)
-      return dir.takeError();
-    argv.append({"-L" + *dir, "-Wl,-rpath," + *dir, "-lMHMoECudaRuntime"});
-  } else {
-    std::string ompDir = MHMOE_OPENMP_LIBRARY_DIR;
-    argv.append({"-L" + ompDir, "-Wl,-rpath," + ompDir, "-lomp"});
-  }
-  argv.append({"-lm", "-Wl,-z,defs", "-Wl,--gc-sections"});
-  llvm::SmallVector<llvm::StringRef> args(argv.begin(), argv.end());
-  // The linker's log lies beside its output (a ".mhmoe-tmp-" name that the
-  // cache sweeps if this process is killed), not in /tmp.
-  llvm::SmallString<256> errFile(outPath);
-  errFile += ".log";
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, errFile.str(),
-                                                errFile.str()};
-  std::string execErr;
-  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, redirects, 0, 0,
-                                     &execErr);
-  std::string log;
-  if (auto buf = llvm::MemoryBuffer::getFile(errFile))
-    log = (*buf)->getBuffer().str();
-  llvm::sys::fs::remove(errFile);
-  if (rc != 0)
-    return err("linking the shared library failed (" + *cc + "): " +
-               (execErr.empty() ? log : execErr));
-  return llvm::Error::success();
-}
-
 llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
                           llvm::StringRef outputPath) {
@@ -310,7 +201,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   if (opts.target == ::mhmoe::Target::CPU)
     module->setAttr(mlir::mhmoe::kCPUTargetAttrName, cpu->toAttr(&ctx));
   if (opts.target == ::mhmoe::Target::CUDA)
-    if (llvm::Error e = prepareCudaToolkit())
+    if (llvm::Error e = ::mhmoe::prepareCudaToolkit())
       return e;
   DiagnosticCollector diags(ctx);
   PassManager pm(&ctx);
@@ -400,7 +291,8 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
         return e;
       }
     }
-    llvm::Error linked = linkSharedLibrary(objPath, tmpLib, opts.target);
+    llvm::Error linked =
+        ::mhmoe::linkSharedLibrary(objPath, tmpLib, opts.target);
     llvm::sys::fs::remove(objPath);
     return linked;
   });

@@ -67,6 +67,39 @@ struct MallocDeleter {
   void operator()(float *p) const { std::free(p); }
 };
 
+/// The directory this runtime library was loaded from, with a trailing '/'.
+std::string runtimeDirectory() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void *>(&mhmoe_version), &info) ||
+      !info.dli_fname)
+    return "";
+  std::string path = info.dli_fname;
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+/// dlopen of a compiled model library. CUDA models name
+/// libMHMoECudaRuntime.so without recording where it is (no absolute build
+/// path in a model): when the loader cannot find it, this runtime loads the
+/// copy beside itself, which the model's DT_NEEDED entry then matches by
+/// soname, and tries once more.
+void *openModelLibrary(const std::string &lib) {
+  dlerror();
+  if (void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL))
+    return handle;
+  const char *msg = dlerror();
+  if (!msg || !std::strstr(msg, "libMHMoECudaRuntime.so"))
+    return nullptr;
+  std::string cudaRuntime = runtimeDirectory() + "libMHMoECudaRuntime.so";
+  // Kept loaded for the life of the process, as the model will need it.
+  if (!dlopen(cudaRuntime.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    dlerror();
+    dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL); // restores dlerror's message
+    return nullptr;
+  }
+  return dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+}
+
 /// Describes which config fields differ between the library and the model.
 std::string describeConfigDiff(const ModelConfig &lib, const ModelConfig &dir) {
   // Both lists hold the same keys in the same (sorted) order.
@@ -334,8 +367,7 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
   std::string lib = libPath;
   if (lib.find('/') == std::string::npos)
     lib = "./" + lib;
-  dlerror();
-  m->handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  m->handle = openModelLibrary(lib);
   if (!m->handle) {
     const char *msg = dlerror();
     return fail(MHMOE_ERROR_RUNTIME,

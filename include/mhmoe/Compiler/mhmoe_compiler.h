@@ -1,0 +1,61 @@
+/*===- mhmoe_compiler.h - C API of the mhmoe compiler -------------*- C -*-===*
+ *
+ * Compiles a model directory (config.json) into a model library that the
+ * runtime (mhmoe_runtime.h) loads, without shelling out to mhmoe-compile.
+ * Library: MHMoE::Compiler (CMake package MHMoE; links libMLIR and libLLVM).
+ * See docs/embedding.md.
+ *
+ *   mhmoe_compile_options o;
+ *   mhmoe_compile_options_init(&o);
+ *   o.cpu = "x86-64-v3";
+ *   if (mhmoe_compile("model", &o, "model.so") != MHMOE_OK)
+ *     fprintf(stderr, "%s\n", mhmoe_compile_last_error());
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef MHMOE_COMPILER_MHMOE_COMPILER_H
+#define MHMOE_COMPILER_MHMOE_COMPILER_H
+
+#include "mhmoe/Runtime/mhmoe_runtime.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options of mhmoe_compile; the same meaning as mhmoe-compile's flags. A
+ * NULL string means the default. Initialise with mhmoe_compile_options_init
+ * so that fields added later get their defaults. */
+typedef struct mhmoe_compile_options {
+  /* sizeof(mhmoe_compile_options) as the caller was compiled with. */
+  uint32_t struct_size;
+  /* "cpu" (default) or "cuda". */
+  const char *target;
+  /* --cpu: "host" (default), "x86-64-v3", "x86-64-v4" or an LLVM CPU name. */
+  const char *cpu;
+  /* --gpu-chip ("sm_90") and --gpu-math ("simt", "tf32", "3xtf32"). */
+  const char *gpu_chip;
+  const char *gpu_math;
+  /* 1 (default): multi-threaded code (OpenMP); 0: one thread. */
+  int32_t parallel;
+} mhmoe_compile_options;
+
+MHMOE_API void mhmoe_compile_options_init(mhmoe_compile_options *options);
+
+/* Compiles the model in `model_dir` (its config.json) into the shared
+ * library `out_library_path`, replaced atomically: on failure nothing is
+ * left there and an existing file is kept. `options` may be NULL. Returns
+ * MHMOE_ERROR_INVALID_INPUT for a bad config, path or option,
+ * MHMOE_ERROR_RUNTIME for anything else; mhmoe_compile_last_error() then
+ * says what (thread-local, valid until the next call on this thread). */
+MHMOE_API mhmoe_status mhmoe_compile(const char *model_dir,
+                                     const mhmoe_compile_options *options,
+                                     const char *out_library_path);
+
+MHMOE_API const char *mhmoe_compile_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MHMOE_COMPILER_MHMOE_COMPILER_H */
