@@ -35,6 +35,7 @@ std::string manifestJSON(const Manifest &m) {
   Result<json::Value> config =
       json::parse(canonicalConfigJSON(m.config), "canonical config");
   json::Value root = {{"abi_version", m.abiVersion},
+                      {"compiler", m.compiler},
                       {"target", m.target},
                       {"config", config ? *config : json::Value::object()},
                       {"inputs", entriesToJSON(m.inputs)},
@@ -172,6 +173,13 @@ Result<Manifest> parseManifest(std::string_view jsonText,
     m.target = *target;
   }
 
+  if (json::get(root, "compiler")) {
+    std::optional<std::string> compiler = getString(root, "compiler");
+    if (!compiler || compiler->size() > 128)
+      return Status::error(src + ": manifest field 'compiler' must be a "
+                                 "version string");
+    m.compiler = *compiler;
+  }
   if (json::get(root, "cpu")) {
     std::optional<std::string> cpu = getString(root, "cpu");
     if (!cpu || cpu->size() > 64)

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -143,7 +144,8 @@ struct MHMoEGenerateEntryPointPass
                          << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
-    llvm::json::Object root{{"abi_version", 1},
+    llvm::json::Object root{{"abi_version", MHMOE_LIBRARY_ABI_VERSION},
+                            {"compiler", "mhmoe " MHMOE_VERSION_STRING},
                             {"target", target},
                             {"config", std::move(config)},
                             {"inputs", std::move(inputs)},
