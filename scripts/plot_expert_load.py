@@ -63,7 +63,7 @@ def main(argv=None):
     fig.colorbar(im, ax=ax, label="load / uniform load")
     ax.set_title(a.title or "expert load (%s)" % os.path.basename(a.stats))
     fig.tight_layout()
-    fig.savefig(a.out, dpi=120)
+    fig.savefig(a.out, dpi=120, format="png")  # the name may be a temporary without .png
     return 0
 
 

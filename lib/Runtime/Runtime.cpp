@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -198,6 +199,7 @@ struct mhmoe_model {
   /// Threads per run (mhmoe_model_set_num_threads); 0 = the OpenMP default.
   std::atomic<int32_t> numThreads{0};
   Manifest manifest;
+  double packMs = 0; // time of mhmoe_pack at load
   std::unique_ptr<SafeTensorsFile> weights;
   std::vector<std::unique_ptr<float, MallocDeleter>> owned;
   /// One pointer per manifest input then output; weight slots are filled at
@@ -316,8 +318,14 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
     m.owned.emplace_back(static_cast<float *>(buf));
     m.argvTemplate[packedBase + j] = buf;
   }
-  if (m.pack && !m.cuda && m.pack(m.argvTemplate.data()) != 0)
-    return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
+  if (m.pack && !m.cuda) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (m.pack(m.argvTemplate.data()) != 0)
+      return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
+    m.packMs = std::chrono::duration<double, std::milli>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count();
+  }
 
   size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
   for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
@@ -472,6 +480,10 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
 extern "C" {
 
 MHMOE_API const char *mhmoe_last_error(void) { return lastError.c_str(); }
+
+MHMOE_API double mhmoe_model_pack_ms(const mhmoe_model *m) {
+  return m ? m->packMs : 0;
+}
 
 MHMOE_API const char *mhmoe_version(void) {
   return "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI " MHMOE_STR(

@@ -241,6 +241,9 @@ static Error stage(OutputFiles::Entry &e) {
   if (fd < 0)
     return makeError(e.path + ": cannot create a temporary file beside it: " +
                      errnoText() + " (" + e.role + ")");
+  // mkstemp's 0600 would stay on a file the producer writes in place (e.g.
+  // a PNG); a new output gets the mode any new file would.
+  (void)::fchmod(fd, 0666 & ~processUmask());
   ::close(fd);
   e.tmp = tmpl;
   if (Error err = e.producer(e.tmp))

@@ -1,7 +1,8 @@
 //===- mhmoe-run.cpp - compile (cached) and run an mhmoe model ------------===//
 //
 //   mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N]
-//             [--stats STATS.json] [--bench K] [--compiled LIB] [--verbose]
+//             [--stats STATS.json] [--stats-png LOAD.png] [--bench K]
+//             [--compiled LIB] [--verbose]
 //
 // Without --compiled, the model is compiled (parallel CPU code) into the
 // compile cache (CompileCache.h: validated entries, one compile per entry).
@@ -21,6 +22,7 @@
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
 #include "CompileCache.h"
+#include "RunStats.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/ToolSupport/Npy.h"
 
@@ -45,6 +47,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -64,7 +69,7 @@ constexpr int kMaxBenchRuns = 1000000;
 
 constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
-    "[--stats STATS.json] [--bench K] [--compiled LIB] "
+    "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
     "       [--gpu-chip sm_XY]"
     " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
@@ -90,6 +95,11 @@ struct Options {
   cl::opt<std::string> statsPath{
       "stats", cl::desc("Write per-layer routing statistics as JSON"),
       cl::value_desc("STATS.json"), cl::cat(category)};
+  cl::opt<std::string> statsPngPath{
+      "stats-png",
+      cl::desc("Draw the expert load per layer as a heat map (PNG; needs "
+               "Python 3 with matplotlib)"),
+      cl::value_desc("LOAD.png"), cl::cat(category)};
   cl::opt<int> benchRuns{"bench",
                          cl::desc("After the first run, time K more runs and "
                                   "print median/min latency"),
@@ -129,6 +139,7 @@ struct Options {
       cl::init(false), cl::cat(category)};
 };
 
+const char *gArgv0 = "mhmoe-run";
 const Options *gOptions = nullptr;
 
 /// Unregisters options of other components (libLLVM/libMLIR globals) that
@@ -176,50 +187,48 @@ Failure fromStatus(mhmoe_status s, const Twine &context = "") {
   return {s == MHMOE_ERROR_INVALID_INPUT ? kExitBadInput : kExitRuntime, msg};
 }
 
-struct LayerStats {
-  int64_t subTokens = 0, dropped = 0, activeExperts = 0;
-  double activationRatio = 0;
-  std::vector<int64_t> load;
+/// While alive, a slow step announces itself on stderr: once after a
+/// second ("loading ..."), and when it ends ("... in 3.2 s"). Quick steps
+/// print nothing.
+class SlowStepNotice {
+public:
+  explicit SlowStepNotice(std::string what)
+      : what(std::move(what)), start(std::chrono::steady_clock::now()),
+        watcher([this] {
+          std::unique_lock<std::mutex> lock(mutex);
+          if (!done.wait_for(lock, std::chrono::seconds(1),
+                             [this] { return finished; })) {
+            errs() << "mhmoe-run: " << this->what << "...\n";
+            announced = true;
+          }
+        }) {}
+  ~SlowStepNotice() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      finished = true;
+    }
+    done.notify_one();
+    watcher.join();
+    if (announced)
+      errs() << formatv("mhmoe-run: {0}: done in {1:F1} s\n", what,
+                        std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count());
+  }
+
+private:
+  std::string what;
+  std::chrono::steady_clock::time_point start;
+  std::mutex mutex;
+  std::condition_variable done;
+  bool finished = false, announced = false;
+  std::thread watcher;
 };
 
-std::vector<LayerStats> makeStats(const ModelConfig &c, int64_t tokens,
-                                  const std::vector<int64_t> &load) {
-  std::vector<LayerStats> layers(static_cast<size_t>(c.numLayers));
-  for (int64_t l = 0; l < c.numLayers; ++l) {
-    LayerStats &ls = layers[l];
-    ls.subTokens = tokens * c.heads;
-    ls.load.assign(load.begin() + l * c.numExperts,
-                   load.begin() + (l + 1) * c.numExperts);
-    int64_t sum = 0;
-    for (int64_t v : ls.load) {
-      sum += v;
-      ls.activeExperts += v > 0;
-    }
-    ls.dropped = ls.subTokens * c.topK - sum;
-    ls.activationRatio = double(ls.activeExperts) / double(c.numExperts);
-  }
-  return layers;
-}
-
-/// {"layers": [{"layer", "sub_tokens", "expert_load", "dropped",
-/// "activation_ratio"}, ...]}, one layer per line.
-void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers) {
-  os << "{\"layers\": [";
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const LayerStats &ls = layers[l];
-    os << (l ? ",\n  " : "\n  ");
-    os << "{\"layer\": " << l << ", \"sub_tokens\": " << ls.subTokens
-       << ", \"expert_load\": [";
-    for (size_t e = 0; e < ls.load.size(); ++e)
-      os << (e ? ", " : "") << ls.load[e];
-    // Always a JSON float ("1.0", not "1").
-    std::string ratio = formatv("{0}", format("%.17g", ls.activationRatio));
-    if (ratio.find_first_of(".e") == std::string::npos)
-      ratio += ".0";
-    os << "], \"dropped\": " << ls.dropped << ", \"activation_ratio\": "
-       << ratio << "}";
-  }
-  os << "\n]}\n";
+double millisecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - t0)
+      .count();
 }
 
 /// Usage errors, and the compile options the flags describe.
@@ -324,8 +333,8 @@ Expected<NpyArray> readInput(StringRef path, const ModelConfig &config,
 /// Compiles (through the cache) or takes --compiled, and loads the model; a
 /// cached library that matches its record but does not load is rebuilt once.
 std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
-                                 const CompileOptions &opts,
-                                 ModelHandle &model) {
+                                 const CompileOptions &opts, ModelHandle &model,
+                                 RunTimings &timings) {
   CompileCache cache(
       [](const Twine &msg) { note(msg); },
       [](const Twine &msg) {
@@ -335,15 +344,23 @@ std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
   std::string libPath = O.compiledLib;
   if (!O.compiledLib.getNumOccurrences()) {
     bool compiledNow = false;
+    auto t0 = std::chrono::steady_clock::now();
     Expected<std::string> lib =
         cache.library(config, opts, /*rebuild=*/false, compiledNow);
     if (!lib)
       return runtimeFailure(toString(lib.takeError()));
+    if (compiledNow)
+      timings.compileMs = millisecondsSince(t0);
     libPath = *lib;
     fromCache = !compiledNow;
   }
-  mhmoe_status s =
-      mhmoe_model_load(libPath.c_str(), O.modelDir.c_str(), &model.m);
+  auto t0 = std::chrono::steady_clock::now();
+  mhmoe_status s;
+  {
+    SlowStepNotice notice("loading and packing the weights of " +
+                          O.modelDir.getValue());
+    s = mhmoe_model_load(libPath.c_str(), O.modelDir.c_str(), &model.m);
+  }
   if (s == MHMOE_ERROR_RUNTIME && fromCache) {
     note("cached library unusable (" + Twine(mhmoe_last_error()) +
          "); recompiling");
@@ -357,6 +374,8 @@ std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
   }
   if (s != MHMOE_OK)
     return fromStatus(s);
+  timings.loadMs = millisecondsSince(t0);
+  timings.packMs = mhmoe_model_pack_ms(model.m);
   // Keep the compiled library (and the OpenMP runtime it pulled in) mapped
   // until the process exits: mhmoe_model_free() dlcloses it, and unloading an
   // OpenMP runtime whose worker threads are still alive can crash them
@@ -414,7 +433,8 @@ double medianOf(std::vector<double> v) {
 /// --bench K: K more runs, median and min latency (and device time on CUDA).
 std::optional<Failure> benchmark(raw_ostream &os, mhmoe_model *m, int runs,
                                  const float *input, int64_t tokens,
-                                 float *output, int64_t *load) {
+                                 float *output, int64_t *load,
+                                 std::optional<double> &medianMs) {
   os.flush();
   std::vector<double> ms, deviceMs;
   for (int i = 0; i < runs; ++i) {
@@ -429,6 +449,7 @@ std::optional<Failure> benchmark(raw_ostream &os, mhmoe_model *m, int runs,
       deviceMs.push_back(dev);
   }
   double median = medianOf(ms);
+  medianMs = median;
   double seconds = std::max(median, 1e-6) / 1000.0;
   uint64_t tokPerSec = static_cast<uint64_t>(std::llround(tokens / seconds));
   os << formatv("median {0:F3} ms, min {1:F3} ms, {2} tokens/s\n", median,
@@ -472,12 +493,21 @@ int run(const Options &O) {
         return w ? (*w)(os) : w.takeError();
       }))
     return report(badInput(toString(std::move(e))));
+  RunTimings timings;
+  OutputWriter writeStats = [&](raw_ostream &os) {
+    writeStatsJSON(os, stats, timings);
+    return Error::success();
+  };
   if (O.statsPath.getNumOccurrences())
-    if (Error e = outputs.add(O.statsPath, "--stats", [&](raw_ostream &os) {
-          writeStatsJSON(os, stats);
-          return Error::success();
-        }))
+    if (Error e = outputs.add(O.statsPath, "--stats", writeStats))
       return report(badInput(toString(std::move(e))));
+  if (O.statsPngPath.getNumOccurrences()) {
+    Expected<StatsPlotter> plotter = findStatsPlotter(gArgv0);
+    if (!plotter)
+      return report(badInput(toString(plotter.takeError())));
+    if (Error e = addStatsPNG(outputs, O.statsPngPath, *plotter, writeStats))
+      return report(badInput(toString(std::move(e))));
+  }
 
   int64_t tokens = 1;
   Expected<NpyArray> inputOr = readInput(O.inputPath, config, tokens);
@@ -487,28 +517,39 @@ int run(const Options &O) {
   shape = input.shape;
 
   ModelHandle model;
-  if (std::optional<Failure> f = loadModel(O, config, compileOpts, model))
+  if (std::optional<Failure> f =
+          loadModel(O, config, compileOpts, model, timings))
     return report(*f);
 
   output.resize(input.data.size());
   std::vector<int64_t> load(
       static_cast<size_t>(config.numLayers * config.numExperts), 0);
+  auto t0 = std::chrono::steady_clock::now();
   mhmoe_status s = mhmoe_model_run(model.m, input.data.data(), tokens,
                                    output.data(), load.data());
   if (s != MHMOE_OK)
     return report(fromStatus(s));
+  timings.firstRunMs = millisecondsSince(t0);
   stats = makeStats(config, tokens, load);
+  // --bench before the outputs are written, so that --stats holds the
+  // steady-state time; its runs see the same input, so output and load stay.
+  std::string benchText;
+  if (O.benchRuns.getNumOccurrences()) {
+    raw_string_ostream benchOs(benchText);
+    std::vector<float> scratch(output.size());
+    std::vector<int64_t> scratchLoad(load.size());
+    if (std::optional<Failure> f =
+            benchmark(benchOs, model.m, O.benchRuns, input.data.data(), tokens,
+                      scratch.data(), scratchLoad.data(), timings.steadyRunMs))
+      return report(*f);
+  }
   if (Error err = outputs.commit())
     return report(runtimeFailure(toString(std::move(err))));
 
   // With --output - the array owns stdout; the text goes to stderr.
   raw_ostream &text = O.outputPath == "-" ? errs() : outs();
   printSummary(text, config, shape, tokens, output, stats);
-  if (O.benchRuns.getNumOccurrences())
-    if (std::optional<Failure> f =
-            benchmark(text, model.m, O.benchRuns, input.data.data(), tokens,
-                      output.data(), load.data()))
-      return report(*f);
+  text << benchText;
   return 0;
 }
 
@@ -521,7 +562,9 @@ int main(int argc, char **argv) {
     os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
        << MHMOE_LIBRARY_ABI_VERSION << ")\n";
   });
-  takeOverOptionNames({"input", "output", "threads", "stats", "bench",
+  gArgv0 = argv[0];
+  takeOverOptionNames({"input", "output", "threads", "stats", "stats-png",
+                       "bench",
                        "compiled", "device", "cpu", "gpu-chip", "gpu-math",
                        "verbose"});
   Options options;

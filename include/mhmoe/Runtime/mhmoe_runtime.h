@@ -96,6 +96,11 @@ MHMOE_API const char *mhmoe_model_device(const mhmoe_model *m);
  * for a NULL model and before the first successful run. */
 MHMOE_API double mhmoe_model_last_run_device_ms(const mhmoe_model *m);
 
+/* Milliseconds mhmoe_model_load spent in the library's mhmoe_pack (the
+ * one-time repacking of weights into the kernels' layouts); 0 when the
+ * library packs nothing, and for a NULL model. */
+MHMOE_API double mhmoe_model_pack_ms(const mhmoe_model *m);
+
 /* Model dimensions (0 if m is NULL). */
 MHMOE_API int64_t mhmoe_model_hidden_size(const mhmoe_model *m);
 MHMOE_API int64_t mhmoe_model_num_layers(const mhmoe_model *m);

@@ -12,7 +12,8 @@ Semantics (the contract the compiler is checked against):
        (idx -1, weight 0, no renormalisation)
     4. out_s = sum_kept w[s,c] * FFN_{idx[s,c]}(s)
     5. merge back to [N, D]; 6. out = merged @ out_proj.weight.T + out_proj.bias
-Stats per layer: expert_load[e] (kept pairs), dropped = S*k - sum(load), activation_ratio = #(load>0)/E.
+Stats per layer: expert_load[e] (kept pairs), dropped = S*k - sum(load), activation_ratio = #(load>0)/E,
+load_imbalance = max(load) * E / sum(load) (0 when nothing was routed).
 
 Also re-exports the numpy-only I/O helpers of mhmoe_io (safetensors reader/writer, config, npy).
 """
@@ -190,7 +191,8 @@ def compute_stats(cfg, infos):
         load = torch.bincount(kept, minlength=E).tolist() if kept.numel() else [0] * E
         layers.append({"layer": i, "sub_tokens": int(S), "expert_load": [int(v) for v in load],
                        "dropped": int(S * k - sum(load)),
-                       "activation_ratio": sum(1 for v in load if v > 0) / float(E)})
+                       "activation_ratio": sum(1 for v in load if v > 0) / float(E),
+                       "load_imbalance": max(load) * E / sum(load) if sum(load) else 0.0})
     return {"layers": layers}
 
 

@@ -1,0 +1,148 @@
+//===- RunStats.cpp - mhmoe-run --stats and --stats-png -------------------===//
+#include "RunStats.h"
+
+#include "mhmoe/ToolSupport/LLVMError.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+using namespace llvm;
+
+namespace mhmoe {
+
+std::vector<LayerStats> makeStats(const ModelConfig &c, int64_t tokens,
+                                  const std::vector<int64_t> &load) {
+  std::vector<LayerStats> layers(static_cast<size_t>(c.numLayers));
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    LayerStats &ls = layers[l];
+    ls.subTokens = tokens * c.heads;
+    ls.load.assign(load.begin() + l * c.numExperts,
+                   load.begin() + (l + 1) * c.numExperts);
+    int64_t sum = 0, max = 0;
+    for (int64_t v : ls.load) {
+      sum += v;
+      max = std::max(max, v);
+      ls.activeExperts += v > 0;
+    }
+    ls.dropped = ls.subTokens * c.topK - sum;
+    ls.activationRatio = double(ls.activeExperts) / double(c.numExperts);
+    ls.loadImbalance = sum > 0 ? double(max) * double(c.numExperts) / sum : 0;
+  }
+  return layers;
+}
+
+/// Always a JSON float ("1.0", not "1"), exact.
+static std::string jsonFloat(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;
+  if (s.find_first_of(".e") == std::string::npos)
+    s += ".0";
+  return s;
+}
+
+void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
+                    const RunTimings &t) {
+  os << "{\"layers\": [";
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerStats &ls = layers[l];
+    os << (l ? ",\n  " : "\n  ");
+    os << "{\"layer\": " << l << ", \"sub_tokens\": " << ls.subTokens
+       << ", \"expert_load\": [";
+    for (size_t e = 0; e < ls.load.size(); ++e)
+      os << (e ? ", " : "") << ls.load[e];
+    os << "], \"dropped\": " << ls.dropped
+       << ", \"activation_ratio\": " << jsonFloat(ls.activationRatio)
+       << ", \"load_imbalance\": " << jsonFloat(ls.loadImbalance) << "}";
+  }
+  // Timings to the microsecond.
+  auto ms = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return std::string(buf);
+  };
+  os << "\n],\n\"timings_ms\": {";
+  if (t.compileMs)
+    os << "\"compile\": " << ms(*t.compileMs) << ", ";
+  os << "\"load\": " << ms(t.loadMs) << ", \"pack\": " << ms(t.packMs)
+     << ", \"first_run\": " << ms(t.firstRunMs);
+  if (t.steadyRunMs)
+    os << ", \"steady_run\": " << ms(*t.steadyRunMs);
+  os << "}}\n";
+}
+
+/// True when `python` runs and imports matplotlib.
+static bool hasMatplotlib(StringRef python) {
+  std::optional<StringRef> quiet[] = {StringRef(""), StringRef(""),
+                                      StringRef("")};
+  StringRef args[] = {python, "-c", "import matplotlib"};
+  return sys::ExecuteAndWait(python, args, std::nullopt, quiet) == 0;
+}
+
+Expected<StatsPlotter> findStatsPlotter(const char *argv0) {
+  StatsPlotter p;
+  std::string exe = sys::fs::getMainExecutable(
+      argv0, reinterpret_cast<void *>(&findStatsPlotter));
+  SmallString<256> script(sys::path::parent_path(sys::path::parent_path(exe)));
+  sys::path::append(script, "share", "mhmoe", "plot_expert_load.py");
+  if (!sys::fs::exists(script))
+    return makeError("--stats-png: the plotting script " + script +
+                     " is missing (a broken installation?)");
+  p.script = script.str().str();
+  std::vector<std::string> candidates;
+  if (const char *env = std::getenv("MHMOE_PYTHON"))
+    candidates.push_back(env);
+  candidates.push_back("/usr/bin/python3");
+  if (ErrorOr<std::string> onPath = sys::findProgramByName("python3"))
+    candidates.push_back(*onPath);
+  for (const std::string &python : candidates)
+    if (sys::fs::can_execute(python) && hasMatplotlib(python)) {
+      p.python = python;
+      return p;
+    }
+  return makeError("--stats-png needs Python 3 with matplotlib (Debian: apt "
+                   "install python3-matplotlib; or set MHMOE_PYTHON to such "
+                   "an interpreter)");
+}
+
+Error addStatsPNG(OutputFiles &outputs, StringRef pngPath,
+                  const StatsPlotter &plotter, OutputWriter writeJSON) {
+  return outputs.addProduced(
+      pngPath, "--stats-png", [plotter, writeJSON](StringRef tmpPng) -> Error {
+        // The JSON goes beside the PNG's temporary, so that it is swept with
+        // it if this process dies.
+        std::string json = (tmpPng + ".json").str();
+        {
+          std::error_code ec;
+          raw_fd_ostream os(json, ec);
+          if (ec)
+            return makeError(json + ": " + ec.message());
+          if (Error e = writeJSON(os))
+            return e;
+        }
+        std::string log = (tmpPng + ".log").str();
+        std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                                StringRef(log)};
+        StringRef args[] = {plotter.python, plotter.script, json, tmpPng};
+        int rc = sys::ExecuteAndWait(plotter.python, args, std::nullopt,
+                                     redirects);
+        std::string text;
+        if (auto buf = MemoryBuffer::getFile(log))
+          text = StringRef((*buf)->getBuffer()).trim().str();
+        sys::fs::remove(json);
+        sys::fs::remove(log);
+        if (rc != 0)
+          return makeError("--stats-png: drawing the heat map failed: " +
+                           text);
+        return Error::success();
+      });
+}
+
+} // namespace mhmoe

@@ -1,0 +1,67 @@
+//===- RunStats.h - mhmoe-run --stats and --stats-png -----------*- C++ -*-===//
+//
+// What a run did (docs/stats.md): per layer the expert load the generated
+// code counted, the drops, the active experts and the load imbalance; and
+// where the time went (compile, load, pack, first run, steady run).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MHMOE_TOOLS_MHMOE_RUN_RUNSTATS_H
+#define MHMOE_TOOLS_MHMOE_RUN_RUNSTATS_H
+
+#include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mhmoe {
+
+struct LayerStats {
+  int64_t subTokens = 0, dropped = 0, activeExperts = 0;
+  double activationRatio = 0;
+  /// Largest expert load over the mean load (1.0 = perfectly balanced; 0
+  /// when nothing was routed).
+  double loadImbalance = 0;
+  std::vector<int64_t> load;
+};
+
+/// Milliseconds; a phase that did not happen is absent.
+struct RunTimings {
+  std::optional<double> compileMs; // only when this run compiled the model
+  double loadMs = 0;               // mhmoe_model_load, packing included
+  double packMs = 0;               // mhmoe_pack inside the load
+  double firstRunMs = 0;
+  std::optional<double> steadyRunMs; // median of --bench K runs
+};
+
+/// The per-layer statistics of `load` ([num_layers * num_experts]).
+std::vector<LayerStats> makeStats(const ModelConfig &config, int64_t tokens,
+                                  const std::vector<int64_t> &load);
+
+/// {"layers": [...], "timings_ms": {...}}, one layer per line.
+void writeStatsJSON(llvm::raw_ostream &os, llvm::ArrayRef<LayerStats> layers,
+                    const RunTimings &timings);
+
+/// A Python 3 with matplotlib for --stats-png ($MHMOE_PYTHON, else
+/// /usr/bin/python3, else python3 on PATH) and the plotting script
+/// (<tool dir>/../share/mhmoe/plot_expert_load.py), or a message saying
+/// what is missing. Checked before the model runs.
+struct StatsPlotter {
+  std::string python, script;
+};
+llvm::Expected<StatsPlotter> findStatsPlotter(const char *argv0);
+
+/// Adds `pngPath` to `outputs`: the heat map of the stats `writeJSON`
+/// produces, drawn by the plotter into the output's temporary.
+llvm::Error addStatsPNG(OutputFiles &outputs, llvm::StringRef pngPath,
+                        const StatsPlotter &plotter, OutputWriter writeJSON);
+
+} // namespace mhmoe
+
+#endif
