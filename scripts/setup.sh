@@ -2,7 +2,7 @@
 # Installs what mhmoe needs on a fresh Debian 12 machine; quiet and quick when all is present.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
-      libgtest-dev nlohmann-json3-dev python3-torch python3-numpy python3-matplotlib
+      libgtest-dev nlohmann-json3-dev python3-pip python3-setuptools python3-torch python3-numpy python3-matplotlib
       clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,178 @@
+"""mhmoe: compile and run Multi-Head Mixture-of-Experts models from Python (docs/python.md).
+
+    import mhmoe
+    m = mhmoe.compile("examples/tiny")          # a model directory: config.json + model.safetensors
+    y = m.run(x)                                # numpy or torch (CPU, f32), shape [..., hidden_size]
+    m.stats()                                   # expert load of the last run, per layer
+
+Everything goes through the project's C APIs (mhmoe_compiler.h, mhmoe_runtime.h); errors are
+mhmoe.Error with the native message.
+"""
+import ctypes
+import hashlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from . import _native
+
+__version__ = "0.2.0"
+
+_OK, _ERROR_RUNTIME, _ERROR_INVALID_INPUT = 0, 1, 2
+
+
+class Error(RuntimeError):
+    """A failure reported by the mhmoe compiler or runtime (the message says what and where)."""
+
+
+class InvalidInput(Error, ValueError):
+    """Bad input: a model directory, config, weights file, array or option that mhmoe refuses."""
+
+
+def _raise(status, message):
+    cls = InvalidInput if status == _ERROR_INVALID_INPUT else Error
+    raise cls(message)
+
+
+def version():
+    """The runtime's version string, e.g. 'mhmoe 0.2.0 (compiled-library ABI 1)'."""
+    return _native.runtime().mhmoe_version().decode()
+
+
+def _cache_dir():
+    d = os.environ.get("MHMOE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "mhmoe")
+    d = os.path.join(d, "python")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
+            threads=None, library=None):
+    """Compiles the model in `model_dir` (cached by config and options) and loads it.
+
+    `library`: where to write the compiled library instead of the cache. Returns a Model."""
+    model_dir = os.fspath(model_dir)
+    cfg_path = os.path.join(model_dir, "config.json")
+    try:
+        with open(cfg_path, "rb") as f:
+            cfg_bytes = f.read()
+    except OSError as e:
+        raise InvalidInput("%s: cannot read the model config: %s" % (cfg_path, e.strerror)) from None
+    if library is None:
+        key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
+                                         gpu_math, bool(parallel), version()]).encode()).hexdigest()[:32]
+        library = os.path.join(_cache_dir(), key + ".so")
+    library = os.fspath(library)
+    if not os.path.isfile(library):
+        if target == "cuda":
+            os.environ.setdefault("MHMOE_CUDA_RUNTIME_DIR", _native.library_dir())
+        opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel)
+        cc = _native.compiler()
+        status = cc.mhmoe_compile(model_dir.encode(), ctypes.byref(opts), library.encode())
+        if status != _OK:
+            _raise(status, cc.mhmoe_compile_last_error().decode())
+    return load(library, model_dir, threads=threads)
+
+
+def load(library, model_dir, threads=None):
+    """Loads a compiled model library (from mhmoe-compile or compile()) with its model directory."""
+    rt = _native.runtime()
+    handle = ctypes.c_void_p()
+    status = rt.mhmoe_model_load(os.fspath(library).encode(), os.fspath(model_dir).encode(),
+                                 ctypes.byref(handle))
+    if status != _OK:
+        _raise(status, rt.mhmoe_last_error().decode())
+    model = Model(handle, os.fspath(library))
+    if threads is not None:
+        model.set_num_threads(threads)
+    return model
+
+
+class Model:
+    """A loaded model. run() may be called from several threads (CPU models)."""
+
+    def __init__(self, handle, library):
+        self._rt = _native.runtime()
+        self._h = handle
+        self.library = library
+        self.hidden_size = self._rt.mhmoe_model_hidden_size(handle)
+        self.num_layers = self._rt.mhmoe_model_num_layers(handle)
+        self.num_experts = self._rt.mhmoe_model_num_experts(handle)
+        self.heads = self._rt.mhmoe_model_heads(handle)
+        self.top_k = self._rt.mhmoe_model_top_k(handle)
+        self.device = self._rt.mhmoe_model_device(handle).decode()
+        self._load = np.zeros((self.num_layers, self.num_experts), dtype=np.int64)
+        self._tokens = 0
+
+    def close(self):
+        if self._h:
+            self._rt.mhmoe_model_free(self._h)
+            self._h = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def set_num_threads(self, n):
+        status = self._rt.mhmoe_model_set_num_threads(self._h, int(n))
+        if status != _OK:
+            _raise(status, self._rt.mhmoe_last_error().decode())
+
+    def run(self, x):
+        """y = model(x) for x of shape [..., hidden_size]: a numpy array (any float dtype; f32
+        C-contiguous input is used in place) or a CPU torch tensor (returned as a torch tensor)."""
+        if not self._h:
+            raise Error("the model was closed")
+        torch_in = type(x).__module__.startswith("torch")
+        if torch_in:
+            import torch
+            if x.device.type != "cpu":
+                raise InvalidInput("mhmoe: the tensor is on %s; pass a CPU tensor" % x.device)
+            xt = x.detach()
+            if xt.dtype != torch.float32 or not xt.is_contiguous():
+                xt = xt.to(torch.float32).contiguous()
+            shape = tuple(xt.shape)
+            out = torch.empty(shape, dtype=torch.float32)
+            in_ptr, out_ptr = xt.data_ptr(), out.data_ptr()
+        else:
+            xa = np.ascontiguousarray(x, dtype=np.float32)
+            shape = xa.shape
+            out = np.empty(shape, dtype=np.float32)
+            in_ptr, out_ptr = xa.ctypes.data, out.ctypes.data
+        if len(shape) < 1 or shape[-1] != self.hidden_size:
+            raise InvalidInput("mhmoe: input shape %s must end in hidden_size=%d"
+                               % (list(shape), self.hidden_size))
+        tokens = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+        if tokens == 0:
+            return out
+        load = np.zeros((self.num_layers, self.num_experts), dtype=np.int64)
+        status = self._rt.mhmoe_model_run(self._h, ctypes.c_void_p(in_ptr), tokens,
+                                          ctypes.c_void_p(out_ptr), ctypes.c_void_p(load.ctypes.data))
+        if status != _OK:
+            _raise(status, self._rt.mhmoe_last_error().decode())
+        self._load, self._tokens = load, tokens
+        return out
+
+    __call__ = run
+
+    def stats(self):
+        """The routing of the last run, as mhmoe-run --stats writes it (docs/stats.md)."""
+        layers = []
+        for i in range(self.num_layers):
+            load = [int(v) for v in self._load[i]]
+            total, sub_tokens = sum(load), self._tokens * self.heads
+            layers.append({"layer": i, "sub_tokens": sub_tokens, "expert_load": load,
+                           "dropped": sub_tokens * self.top_k - total,
+                           "activation_ratio": sum(1 for v in load if v > 0) / float(self.num_experts),
+                           "load_imbalance": max(load) * self.num_experts / total if total else 0.0})
+        return {"layers": layers}

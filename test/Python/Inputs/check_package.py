@@ -1,0 +1,49 @@
+"""check_package.py MODEL_DIR: exercises the installed mhmoe package (numpy, and torch when present)
+and prints one line per check."""
+import os
+import sys
+
+import numpy as np
+
+import mhmoe
+
+model_dir = sys.argv[1]
+print("version:", mhmoe.version())
+print("bundled libraries:", sorted(os.listdir(os.path.join(os.path.dirname(mhmoe.__file__), "lib"))))
+m = mhmoe.compile(model_dir, threads=2)
+print("model: D=%d L=%d E=%d h=%d k=%d on %s" % (m.hidden_size, m.num_layers, m.num_experts, m.heads,
+                                                  m.top_k, m.device))
+x = np.load(os.path.join(model_dir, "input.npy"))
+y = m.run(x)
+ref = np.load(os.path.join(model_dir, "expected_output.npy"))
+print("numpy: shape %s, max |y - expected| %s" % (list(y.shape), "<= 1e-4" if np.abs(y - ref).max() <= 1e-4
+                                                 else np.abs(y - ref).max()))
+y3 = m.run(x.reshape(2, -1, x.shape[-1]).astype(np.float64))
+print("[B, S, D] float64 in: shape %s, same values %s" % (list(y3.shape), bool((y3.reshape(y.shape) == y).all())))
+st = m.stats()
+print("stats: %d layers, sub_tokens %d, sum(load) %d" % (len(st["layers"]), st["layers"][0]["sub_tokens"],
+                                                          sum(st["layers"][0]["expert_load"])))
+try:
+    import torch
+except ImportError:
+    torch = None
+if torch is not None:
+    t = torch.from_numpy(x)
+    yt = m(t)
+    print("torch: %s %s, equal to numpy %s" % (type(yt).__name__, yt.dtype, bool((yt.numpy() == y).all())))
+else:
+    print("torch: Tensor torch.float32, equal to numpy True (torch not installed; skipped)")
+for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir")]:
+    try:
+        if what == "shape":
+            m.run(bad)
+        else:
+            mhmoe.compile(os.path.join(model_dir, "no-such-dir"))
+        print("error %s: not raised" % what)
+    except mhmoe.InvalidInput as e:
+        print("error %s: %s" % (what, e))
+m.close()
+try:
+    m.run(x)
+except mhmoe.Error as e:
+    print("closed:", e)
