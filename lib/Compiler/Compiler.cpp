@@ -281,6 +281,22 @@ llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
   return llvm::Error::success();
 }
 
+/// The PTX of the model's kernels: the GPU pipeline outlines all of them
+/// into one gpu.module (mhmoe-gpu-kernel-module), serialised with
+/// format=isa into one gpu.binary object, so the text is one PTX module
+/// (one .version/.target header) that ptxas takes as it is.
+llvm::Expected<std::string> kernelPTX(ModuleOp module) {
+  SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+  if (binaries.size() != 1 || binaries.front().getObjects().size() != 1)
+    return err("internal error: --emit=ptx expects the kernels in one "
+               "gpu.binary with one object, found " +
+               llvm::Twine(binaries.size()) + " gpu.binary ops");
+  auto object = dyn_cast<gpu::ObjectAttr>(binaries.front().getObjects()[0]);
+  if (!object || object.getFormat() != gpu::CompilationTarget::Assembly)
+    return err("internal error: --emit=ptx: the kernel object is not PTX");
+  return object.getObject().getValue().str();
+}
+
 llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
                           llvm::StringRef outputPath) {
@@ -330,16 +346,15 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   }
   if (failed(pm.run(module)))
     return err("lowering failed:\n" + diags.text);
-  if (opts.emit == EmitKind::PTX)
+  if (opts.emit == EmitKind::PTX) {
+    auto ptx = kernelPTX(module);
+    if (!ptx)
+      return ptx.takeError();
     return output.finish([&](llvm::raw_ostream &os) {
-      module.walk([&](gpu::BinaryOp bin) {
-        for (Attribute obj : bin.getObjects())
-          if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
-            os << "// ---- kernel module " << bin.getName() << "\n"
-               << o.getObject().getValue() << "\n";
-      });
+      os << *ptx;
       return llvm::Error::success();
     });
+  }
   if (opts.emit == EmitKind::Lowered)
     return output.finish([&](llvm::raw_ostream &os) {
       module.print(os);

@@ -65,6 +65,8 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
     return;
   }
   pm.addPass(createMHMoEGPUDeviceBuffers());
+  // All kernels in one gpu.module: one PTX module / cubin for the model.
+  pm.addPass(createMHMoEGPUKernelModule());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createMHMoEAlignWorkgroupBuffers());
   // One stream per call, every transfer and launch ordered on it (the

@@ -15,13 +15,17 @@
 // KERNEL: memref.copy
 // KERNEL: llvm.mlir.global internal constant @mhmoe_manifest_text({{.*}}\22target\22:\22cuda\22
 
-// Full pipeline: kernels in gpu.binary objects for the requested chip with
-// PTX ISA 8.0, host code in the LLVM dialect launching them.
+// Full pipeline: all kernels in one gpu.module, serialised into one
+// gpu.binary for the requested chip with PTX ISA 8.0 (one PTX module), host
+// code in the LLVM dialect launching them.
 // PTX80: llvm.func @mhmoe_forward(%{{.*}}: !llvm.ptr, %{{.*}}: i64) -> i32
 // All launches on the call's one stream (gpu-async-region).
-// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_forward_kernel{{(_[0-9]+)?}}::@mhmoe_forward_kernel
-// PTX80: gpu.binary @mhmoe_forward_kernel{{.*}}#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">{{.*}}.version 8.0\0A.target sm_80
-// PTX90: gpu.binary @mhmoe_forward_kernel{{.*}}#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">{{.*}}.target sm_90
+// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_kernels::@mhmoe_forward_kernel{{ }}
+// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_kernels::@mhmoe_forward_kernel_0{{ }}
+// PTX80-COUNT-1: gpu.binary @mhmoe_kernels {{.*}}#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">{{.*}}.version 8.0\0A.target sm_80
+// PTX80-NOT: gpu.binary
+// PTX90-COUNT-1: gpu.binary @mhmoe_kernels {{.*}}#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">{{.*}}.target sm_90
+// PTX90-NOT: gpu.binary
 // PTX90-NOT: gpu.launch {{.*}}blocks
 
 // Emulation: no GPU op is left; the kernels are OpenMP loops on the CPU and

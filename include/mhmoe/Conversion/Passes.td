@@ -298,6 +298,24 @@ def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
+def MHMoEGPUKernelModule : Pass<"mhmoe-gpu-kernel-module", "mlir::ModuleOp"> {
+  let summary = "Outline every GPU kernel of the model into one gpu.module";
+  let description = [{
+    Names one `gpu.module` (option `module`, default `mhmoe_kernels`) as the
+    outlining target of every `gpu.launch` that names none, so that
+    `gpu-kernel-outlining` puts all kernels into that module instead of one
+    module per kernel. The module is serialised as one PTX module / cubin:
+    `mhmoe-compile --emit=ptx` writes a file `ptxas` assembles as it is,
+    and the library loads one module per call instead of one per kernel.
+    Run right before `gpu-kernel-outlining`. A host symbol of the same name
+    that is not a `gpu.module` is an error.
+  }];
+  let options = [
+    Option<"moduleName", "module", "std::string", /*default=*/"\"mhmoe_kernels\"",
+           "Symbol name of the gpu.module that receives the kernels">
+  ];
+}
+
 def MHMoEAlignWorkgroupBuffers : Pass<"mhmoe-align-workgroup-buffers"> {
   let summary = "Align the shared-memory buffers of GPU kernels to 16 bytes";
   let description = [{
