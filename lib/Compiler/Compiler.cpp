@@ -303,6 +303,11 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   using ::mhmoe::EmitKind;
   if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
     return err("--emit=ptx needs --target=cuda");
+  if (!mlir::mhmoe::parseGPUMathMode(opts.gpuMath))
+    return llvm::createStringError(std::errc::invalid_argument,
+                                   "unknown GPU math mode '%s' (available: "
+                                   "simt, tf32, 3xtf32)",
+                                   opts.gpuMath.c_str());
   if (outputPath == "-" &&
       (opts.emit == EmitKind::Obj || opts.emit == EmitKind::Lib))
     return err(llvm::Twine("refusing to write ") +
@@ -339,8 +344,10 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   } else {
     mlir::mhmoe::GPUPipelineOptions pipelineOpts;
     pipelineOpts.chip = opts.gpuChip;
-    pipelineOpts.math = opts.gpuMath;
-    pipelineOpts.format = opts.emit == EmitKind::PTX ? "isa" : "fatbin";
+    pipelineOpts.math = *mlir::mhmoe::parseGPUMathMode(opts.gpuMath);
+    pipelineOpts.format = opts.emit == EmitKind::PTX
+                              ? mlir::mhmoe::GPUKernelFormat::ISA
+                              : mlir::mhmoe::GPUKernelFormat::Fatbin;
     pipelineOpts.emulate = opts.target == ::mhmoe::Target::CUDAEmulator;
     mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
   }

@@ -2,6 +2,12 @@
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-chip=sm_80 gpu-format=isa" | FileCheck %s --check-prefix=PTX80
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-chip=sm_90 gpu-format=isa" | FileCheck %s --check-prefix=PTX90
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="emulate=true" | FileCheck %s --check-prefix=EMU
+// gpu-math and gpu-format are typed: a value outside the list is rejected
+// when the pipeline is parsed.
+// RUN: mhmoe-opt %s --mhmoe-gpu-kernel-pipeline | FileCheck %s --check-prefix=MMA
+// RUN: mhmoe-opt %s --mhmoe-gpu-kernel-pipeline="gpu-math=simt" | FileCheck %s --check-prefix=SIMT
+// RUN: not mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-math=fp16" 2>&1 | FileCheck %s --check-prefix=BADMATH
+// RUN: not mhmoe-opt %s --pass-pipeline="builtin.module(mhmoe-gpu-pipeline{gpu-format=elf})" 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 
 // Kernel half: every computation is a gpu.launch; host code only allocates,
 // computes launch sizes and copies results; the manifest says cuda.
@@ -34,6 +40,14 @@
 // EMU: llvm.func @mhmoe_forward
 // EMU: omp.parallel
 // EMU: \22target\22:\22cpu\22
+
+// MMA: nvgpu.mma.sync
+// SIMT-NOT: nvgpu.mma.sync
+// SIMT-LABEL: func.func @mhmoe_forward
+// SIMT-NOT: nvgpu.mma.sync
+// BADMATH: for the --gpu-math option: Cannot find option named 'fp16'!
+// BADFORMAT: for the --gpu-format option: Cannot find option named 'elf'!
+// BADFORMAT: error: failed to add `mhmoe-gpu-pipeline` with options `gpu-format=elf`
 
 module attributes {mhmoe.config = "{}"} {
 func.func @forward(%x: tensor<?x64xf32> {mhmoe.name = "input", bufferization.writable = false},

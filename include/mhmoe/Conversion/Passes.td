@@ -233,9 +233,11 @@ def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
            "Token count the tile cost model sizes for (tokens are dynamic)">,
-    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+    Option<"math", "math", "mlir::mhmoe::GPUMathMode",
+           /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
@@ -258,9 +260,11 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
            "Token count the tile cost model sizes for (tokens are dynamic)">,
-    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+    Option<"math", "math", "mlir::mhmoe::GPUMathMode",
+           /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
