@@ -23,6 +23,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -131,7 +132,9 @@ cpuTargetMachine(const mlir::mhmoe::CPUTargetDescription &cpu) {
 
 /// The compiler's one output, checked before any work is done (a bad -o
 /// fails in milliseconds, not after a whole compile) and written all or
-/// nothing through an OutputFiles set ("-" = stdout for textual kinds).
+/// nothing: a file through an OutputFiles set, "-" (stdout, any kind) only
+/// once the whole artifact exists in memory, so a failed compile writes
+/// nothing there either.
 class ArtifactOutput {
 public:
   /// Text and object artifacts stream through `write`; a shared library is
@@ -152,24 +155,65 @@ public:
   }
   llvm::Error finish(std::function<llvm::Error(llvm::raw_ostream &)> w) {
     if (path == "-") {
-      llvm::Error e = w(llvm::outs());
-      llvm::outs().flush();
-      return e;
+      std::string bytes;
+      llvm::raw_string_ostream os(bytes);
+      if (llvm::Error e = w(os))
+        return e;
+      return writeStdout(bytes);
     }
     write = std::move(w);
     return files.commit();
   }
   llvm::Error finishProduced(std::function<llvm::Error(llvm::StringRef)> p) {
+    if (path == "-")
+      return produceToStdout(p);
     produce = std::move(p);
     return files.commit();
   }
 
 private:
+  static llvm::Error writeStdout(llvm::StringRef bytes);
+  static llvm::Error
+  produceToStdout(const std::function<llvm::Error(llvm::StringRef)> &p);
+
   std::string path;
   ::mhmoe::OutputFiles files;
   std::function<llvm::Error(llvm::raw_ostream &)> write;
   std::function<llvm::Error(llvm::StringRef)> produce;
 };
+
+/// A write error on stdout (a full disk, a closed pipe) is reported like any
+/// other failure instead of raw_fd_ostream's fatal error at exit.
+llvm::Error ArtifactOutput::writeStdout(llvm::StringRef bytes) {
+  llvm::raw_fd_ostream &out = llvm::outs();
+  out << bytes;
+  out.flush();
+  if (!out.has_error())
+    return llvm::Error::success();
+  std::error_code ec = out.error();
+  out.clear_error();
+  return err("cannot write the output to stdout: " + ec.message());
+}
+
+/// A shared library comes from the linker as a file: it is linked at a
+/// private temporary path, copied to stdout and removed.
+llvm::Error ArtifactOutput::produceToStdout(
+    const std::function<llvm::Error(llvm::StringRef)> &p) {
+  llvm::SmallString<256> tmp;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("mhmoe-compile", "so", tmp))
+    return err("cannot create a temporary file for the library: " +
+               ec.message());
+  llvm::FileRemover remover(tmp);
+  if (llvm::Error e = p(tmp))
+    return e;
+  auto lib = llvm::MemoryBuffer::getFile(tmp, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!lib)
+    return err("cannot read the linked library '" + tmp +
+               "': " + lib.getError().message());
+  return writeStdout((*lib)->getBuffer());
+}
 
 /// Directory of libMHMoECudaRuntime.so: $MHMOE_CUDA_RUNTIME_DIR, else
 /// <dir of this executable>/../lib (build and install trees), else the build
@@ -308,12 +352,6 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                                    "unknown GPU math mode '%s' (available: "
                                    "simt, tf32, 3xtf32)",
                                    opts.gpuMath.c_str());
-  if (outputPath == "-" &&
-      (opts.emit == EmitKind::Obj || opts.emit == EmitKind::Lib))
-    return err(llvm::Twine("refusing to write ") +
-               (opts.emit == EmitKind::Obj ? "an object file"
-                                           : "a shared library") +
-               " to stdout");
   ArtifactOutput output;
   if (llvm::Error e = output.open(opts, outputPath))
     return e;

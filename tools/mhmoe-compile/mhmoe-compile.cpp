@@ -6,8 +6,9 @@
 //                 [--time-passes]
 //
 // A model directory (or its config.json) is compiled with compileModel(), an
-// .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes the
-// textual kinds (mlir, lowered, llvm) to stdout.
+// .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes any
+// kind to stdout, once it is complete (nothing on failure); the binary kinds
+// (obj, lib) only when stdout is not a terminal.
 //
 // Exit codes: 0 success, 1 internal compiler failure, 2 bad usage or input.
 // Errors are reported as one `mhmoe-compile: error: ...` line on stderr.
@@ -28,6 +29,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -52,7 +54,8 @@ struct Options {
       cl::desc("<model dir | config.json | file.mlir>"), cl::cat(category)};
   cl::opt<std::string> outputPath{
       "o", cl::Required,
-      cl::desc("Output file ('-' = stdout for textual kinds)"),
+      cl::desc("Output file ('-' = stdout; obj and lib only when stdout "
+               "is not a terminal)"),
       cl::value_desc("file"), cl::cat(category)};
   cl::opt<std::string> target{
       "target", cl::init("cpu"),
@@ -256,11 +259,14 @@ int main(int argc, char **argv) {
 
   if (outputPath.empty())
     return reportError(kExitBadInput, "output path (-o) is empty");
-  if (outputPath == "-" && !isTextual(emitKind))
+  // Binary kinds go to stdout only when it is redirected: bytes of an ELF
+  // file on a terminal are never what was meant (as with gzip).
+  if (outputPath == "-" && !isTextual(emitKind) &&
+      sys::Process::StandardOutIsDisplayed())
     return reportError(kExitBadInput,
-                       "cannot write binary output (--emit=" +
+                       "refusing to write binary output (--emit=" +
                            emitName(emitKind) +
-                           ") to stdout; use -o FILE");
+                           ") to a terminal; redirect stdout or use -o FILE");
   CompileOptions opts;
   opts.emit = emitKind;
   opts.target = tgt;
