@@ -24,6 +24,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -132,7 +133,9 @@ cpuTargetMachine(const mlir::mhmoe::CPUTargetDescription &cpu) {
 
 /// The compiler's one output, checked before any work is done (a bad -o
 /// fails in milliseconds, not after a whole compile) and written all or
-/// nothing through an OutputFiles set ("-" = stdout for textual kinds).
+/// nothing: a file through an OutputFiles set, "-" (stdout, any kind) only
+/// once the whole artifact exists in memory, so a failed compile writes
+/// nothing there either.
 class ArtifactOutput {
 public:
   /// Text and object artifacts stream through `write`; a shared library is
@@ -153,24 +156,81 @@ public:
   }
   llvm::Error finish(std::function<llvm::Error(llvm::raw_ostream &)> w) {
     if (path == "-") {
-      llvm::Error e = w(llvm::outs());
-      llvm::outs().flush();
-      return e;
+      std::string bytes;
+      llvm::raw_string_ostream os(bytes);
+      if (llvm::Error e = w(os))
+        return e;
+      return writeStdout(bytes);
     }
     write = std::move(w);
     return files.commit();
   }
   llvm::Error finishProduced(std::function<llvm::Error(llvm::StringRef)> p) {
+    if (path == "-")
+      return produceToStdout(p);
     produce = std::move(p);
     return files.commit();
   }
 
 private:
+  static llvm::Error writeStdout(llvm::StringRef bytes);
+  static llvm::Error
+  produceToStdout(const std::function<llvm::Error(llvm::StringRef)> &p);
+
   std::string path;
   ::mhmoe::OutputFiles files;
   std::function<llvm::Error(llvm::raw_ostream &)> write;
   std::function<llvm::Error(llvm::StringRef)> produce;
 };
+
+/// A write error on stdout (a full disk, a closed pipe) is reported like any
+/// other failure instead of raw_fd_ostream's fatal error at exit.
+llvm::Error ArtifactOutput::writeStdout(llvm::StringRef bytes) {
+  llvm::raw_fd_ostream &out = llvm::outs();
+  out << bytes;
+  out.flush();
+  if (!out.has_error())
+    return llvm::Error::success();
+  std::error_code ec = out.error();
+  out.clear_error();
+  return err("cannot write the output to stdout: " + ec.message());
+}
+
+/// A shared library comes from the linker as a file: it is linked at a
+/// private temporary path, copied to stdout and removed.
+llvm::Error ArtifactOutput::produceToStdout(
+    const std::function<llvm::Error(llvm::StringRef)> &p) {
+  llvm::SmallString<256> tmp;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("mhmoe-compile", "so", tmp))
+    return err("cannot create a temporary file for the library: " +
+               ec.message());
+  llvm::FileRemover remover(tmp);
+  if (llvm::Error e = p(tmp))
+    return e;
+  auto lib = llvm::MemoryBuffer::getFile(tmp, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!lib)
+    return err("cannot read the linked library '" + tmp +
+               "': " + lib.getError().message());
+  return writeStdout((*lib)->getBuffer());
+}
+
+/// The PTX of the model's kernels: the GPU pipeline outlines all of them
+/// into one gpu.module (mhmoe-gpu-kernel-module), serialised with
+/// format=isa into one gpu.binary object, so the text is one PTX module
+/// (one .version/.target header) that ptxas takes as it is.
+llvm::Expected<std::string> kernelPTX(ModuleOp module) {
+  SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+  if (binaries.size() != 1 || binaries.front().getObjects().size() != 1)
+    return err("internal error: --emit=ptx expects the kernels in one "
+               "gpu.binary with one object, found " +
+               llvm::Twine(binaries.size()) + " gpu.binary ops");
+  auto object = dyn_cast<gpu::ObjectAttr>(binaries.front().getObjects()[0]);
+  if (!object || object.getFormat() != gpu::CompilationTarget::Assembly)
+    return err("internal error: --emit=ptx: the kernel object is not PTX");
+  return object.getObject().getValue().str();
+}
 
 llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
@@ -178,12 +238,11 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   using ::mhmoe::EmitKind;
   if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
     return err("--emit=ptx needs --target=cuda");
-  if (outputPath == "-" &&
-      (opts.emit == EmitKind::Obj || opts.emit == EmitKind::Lib))
-    return err(llvm::Twine("refusing to write ") +
-               (opts.emit == EmitKind::Obj ? "an object file"
-                                           : "a shared library") +
-               " to stdout");
+  if (!mlir::mhmoe::parseGPUMathMode(opts.gpuMath))
+    return llvm::createStringError(std::errc::invalid_argument,
+                                   "unknown GPU math mode '%s' (available: "
+                                   "simt, tf32, 3xtf32)",
+                                   opts.gpuMath.c_str());
   ArtifactOutput output;
   if (llvm::Error e = output.open(opts, outputPath))
     return e;
@@ -214,23 +273,24 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   } else {
     mlir::mhmoe::GPUPipelineOptions pipelineOpts;
     pipelineOpts.chip = opts.gpuChip;
-    pipelineOpts.math = opts.gpuMath;
-    pipelineOpts.format = opts.emit == EmitKind::PTX ? "isa" : "fatbin";
+    pipelineOpts.math = *mlir::mhmoe::parseGPUMathMode(opts.gpuMath);
+    pipelineOpts.format = opts.emit == EmitKind::PTX
+                              ? mlir::mhmoe::GPUKernelFormat::ISA
+                              : mlir::mhmoe::GPUKernelFormat::Fatbin;
     pipelineOpts.emulate = opts.target == ::mhmoe::Target::CUDAEmulator;
     mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
   }
   if (failed(pm.run(module)))
     return err("lowering failed:\n" + diags.text);
-  if (opts.emit == EmitKind::PTX)
+  if (opts.emit == EmitKind::PTX) {
+    auto ptx = kernelPTX(module);
+    if (!ptx)
+      return ptx.takeError();
     return output.finish([&](llvm::raw_ostream &os) {
-      module.walk([&](gpu::BinaryOp bin) {
-        for (Attribute obj : bin.getObjects())
-          if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
-            os << "// ---- kernel module " << bin.getName() << "\n"
-               << o.getObject().getValue() << "\n";
-      });
+      os << *ptx;
       return llvm::Error::success();
     });
+  }
   if (opts.emit == EmitKind::Lowered)
     return output.finish([&](llvm::raw_ostream &os) {
       module.print(os);

@@ -14,6 +14,21 @@
 
 using namespace mlir;
 
+namespace {
+/// gpu-module-to-binary's spelling of `format`.
+std::string kernelFormatName(mhmoe::GPUKernelFormat format) {
+  switch (format) {
+  case mhmoe::GPUKernelFormat::ISA:
+    return "isa";
+  case mhmoe::GPUKernelFormat::Bin:
+    return "bin";
+  case mhmoe::GPUKernelFormat::Fatbin:
+    return "fatbin";
+  }
+  return "fatbin";
+}
+} // namespace
+
 void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
                                    const GPUPipelineOptions &opts) {
   // Tensor level: the block into its ops, zero-copy head reshapes, routing
@@ -65,6 +80,8 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
     return;
   }
   pm.addPass(createMHMoEGPUDeviceBuffers());
+  // All kernels in one gpu.module: one PTX module / cubin for the model.
+  pm.addPass(createMHMoEGPUKernelModule());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createMHMoEAlignWorkgroupBuffers());
   // One stream per call, every transfer and launch ordered on it (the
@@ -73,7 +90,7 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = opts.chip;
   nvvm.cubinFeatures = opts.features;
-  nvvm.cubinFormat = opts.format;
+  nvvm.cubinFormat = kernelFormatName(opts.format);
   nvvm.optLevel = 3;
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
 }

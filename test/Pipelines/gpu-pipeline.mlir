@@ -2,6 +2,12 @@
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-chip=sm_80 gpu-format=isa" | FileCheck %s --check-prefix=PTX80
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-chip=sm_90 gpu-format=isa" | FileCheck %s --check-prefix=PTX90
 // RUN: mhmoe-opt %s --mhmoe-gpu-pipeline="emulate=true" | FileCheck %s --check-prefix=EMU
+// gpu-math and gpu-format are typed: a value outside the list is rejected
+// when the pipeline is parsed.
+// RUN: mhmoe-opt %s --mhmoe-gpu-kernel-pipeline | FileCheck %s --check-prefix=MMA
+// RUN: mhmoe-opt %s --mhmoe-gpu-kernel-pipeline="gpu-math=simt" | FileCheck %s --check-prefix=SIMT
+// RUN: not mhmoe-opt %s --mhmoe-gpu-pipeline="gpu-math=fp16" 2>&1 | FileCheck %s --check-prefix=BADMATH
+// RUN: not mhmoe-opt %s --pass-pipeline="builtin.module(mhmoe-gpu-pipeline{gpu-format=elf})" 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 
 // Kernel half: every computation is a gpu.launch; host code only allocates,
 // computes launch sizes and copies results; the manifest says cuda.
@@ -15,13 +21,17 @@
 // KERNEL: memref.copy
 // KERNEL: llvm.mlir.global internal constant @mhmoe_manifest_text({{.*}}\22target\22:\22cuda\22
 
-// Full pipeline: kernels in gpu.binary objects for the requested chip with
-// PTX ISA 8.0, host code in the LLVM dialect launching them.
+// Full pipeline: all kernels in one gpu.module, serialised into one
+// gpu.binary for the requested chip with PTX ISA 8.0 (one PTX module), host
+// code in the LLVM dialect launching them.
 // PTX80: llvm.func @mhmoe_forward(%{{.*}}: !llvm.ptr, %{{.*}}: i64) -> i32
 // All launches on the call's one stream (gpu-async-region).
-// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_forward_kernel{{(_[0-9]+)?}}::@mhmoe_forward_kernel
-// PTX80: gpu.binary @mhmoe_forward_kernel{{.*}}#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">{{.*}}.version 8.0\0A.target sm_80
-// PTX90: gpu.binary @mhmoe_forward_kernel{{.*}}#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">{{.*}}.target sm_90
+// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_kernels::@mhmoe_forward_kernel{{ }}
+// PTX80: gpu.launch_func <%{{.*}} : !llvm.ptr> @mhmoe_kernels::@mhmoe_forward_kernel_0{{ }}
+// PTX80-COUNT-1: gpu.binary @mhmoe_kernels {{.*}}#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">{{.*}}.version 8.0\0A.target sm_80
+// PTX80-NOT: gpu.binary
+// PTX90-COUNT-1: gpu.binary @mhmoe_kernels {{.*}}#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">{{.*}}.target sm_90
+// PTX90-NOT: gpu.binary
 // PTX90-NOT: gpu.launch {{.*}}blocks
 
 // Emulation: no GPU op is left; the kernels are OpenMP loops on the CPU and
@@ -30,6 +40,14 @@
 // EMU: llvm.func @mhmoe_forward
 // EMU: omp.parallel
 // EMU: \22target\22:\22cpu\22
+
+// MMA: nvgpu.mma.sync
+// SIMT-NOT: nvgpu.mma.sync
+// SIMT-LABEL: func.func @mhmoe_forward
+// SIMT-NOT: nvgpu.mma.sync
+// BADMATH: for the --gpu-math option: Cannot find option named 'fp16'!
+// BADFORMAT: for the --gpu-format option: Cannot find option named 'elf'!
+// BADFORMAT: error: failed to add `mhmoe-gpu-pipeline` with options `gpu-format=elf`
 
 module attributes {mhmoe.config = "{}"} {
 func.func @forward(%x: tensor<?x64xf32> {mhmoe.name = "input", bufferization.writable = false},

@@ -6,14 +6,16 @@
 //                 [--time-passes]
 //
 // A model directory (or its config.json) is compiled with compileModel(), an
-// .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes the
-// textual kinds (mlir, lowered, llvm) to stdout.
+// .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes any
+// kind to stdout, once it is complete (nothing on failure); the binary kinds
+// (obj, lib) only when stdout is not a terminal.
 //
 // Exit codes: 0 success, 1 internal compiler failure, 2 bad usage or input.
 // Errors are reported as one `mhmoe-compile: error: ...` line on stderr.
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
@@ -27,6 +29,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -51,7 +54,8 @@ struct Options {
       cl::desc("<model dir | config.json | file.mlir>"), cl::cat(category)};
   cl::opt<std::string> outputPath{
       "o", cl::Required,
-      cl::desc("Output file ('-' = stdout for textual kinds)"),
+      cl::desc("Output file ('-' = stdout; obj and lib only when stdout "
+               "is not a terminal)"),
       cl::value_desc("file"), cl::cat(category)};
   cl::opt<std::string> target{
       "target", cl::init("cpu"),
@@ -67,7 +71,8 @@ struct Options {
       cl::value_desc("host|x86-64-v3|x86-64-v4|NAME"), cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip", cl::init("sm_90"),
-      cl::desc("NVIDIA chip for --target=cuda (sm_80, sm_90, ...)"),
+      cl::desc("NVIDIA chip for --target=cuda (sm_80, sm_90, ...); with "
+               "cuda-emulator, the chip whose tile sizes are emulated"),
       cl::value_desc("sm_XY"), cl::cat(category)};
   cl::opt<std::string> gpuMath{
       "gpu-math", cl::init("3xtf32"),
@@ -89,7 +94,8 @@ struct Options {
                      "the kernels' PTX (--target=cuda)")),
       cl::cat(category)};
   cl::opt<bool> noParallel{
-      "no-parallel", cl::desc("Generate single-threaded code (no OpenMP)"),
+      "no-parallel",
+      cl::desc("Generate single-threaded code (no OpenMP; --target=cpu)"),
       cl::init(false), cl::cat(category)};
   cl::opt<bool> timePasses{"time-passes",
                            cl::desc("Print per-pass timing to stderr"),
@@ -161,6 +167,28 @@ StringRef emitName(EmitKind k) {
   return "?";
 }
 
+/// Flags that only one kind of target reads are refused elsewhere rather
+/// than silently ignored (a --gpu-math on a CPU build would otherwise
+/// produce a library that looks tuned and is not).
+Error checkTargetFlags(const Options &o, Target tgt) {
+  auto usage = [](const Twine &msg) {
+    return createStringError(errc::invalid_argument, msg);
+  };
+  bool gpu = tgt == Target::CUDA || tgt == Target::CUDAEmulator;
+  if (o.gpuMath.getNumOccurrences() && !gpu)
+    return usage("--gpu-math needs --target=cuda or cuda-emulator");
+  if (o.gpuChip.getNumOccurrences() && !gpu)
+    return usage("--gpu-chip needs --target=cuda or cuda-emulator");
+  if (o.cpu.getNumOccurrences() && tgt != Target::CPU)
+    return usage("--cpu needs --target=cpu (the " + targetName(tgt) +
+                 " target's host code is built for this machine)");
+  if (o.noParallel.getNumOccurrences() && tgt != Target::CPU)
+    return usage("--no-parallel needs --target=cpu");
+  if (o.emitKind == EmitKind::PTX && tgt != Target::CUDA)
+    return usage("--emit=ptx needs --target=cuda");
+  return Error::success();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -209,6 +237,8 @@ int main(int argc, char **argv) {
     return reportError(kExitBadInput, "unknown target '" + target +
                                           "' (available: cpu, cuda, "
                                           "cuda-emulator)");
+  if (Error e = checkTargetFlags(options, tgt))
+    return reportError(kExitBadInput, toString(std::move(e)));
   {
     // sm_XY[a]: the NVPTX back end would otherwise fail late and obscurely.
     StringRef chip = options.gpuChip;
@@ -220,23 +250,23 @@ int main(int argc, char **argv) {
                          "--gpu-chip must be sm_XY with XY >= 70 (got '" +
                              chip + "')");
   }
-  if (options.gpuMath != "simt" && options.gpuMath != "tf32" &&
-      options.gpuMath != "3xtf32")
+  if (!mlir::mhmoe::parseGPUMathMode(options.gpuMath))
     return reportError(kExitBadInput, "unknown --gpu-math '" +
                                           options.gpuMath +
                                           "' (available: simt, tf32, 3xtf32)");
-  if (emitKind == EmitKind::PTX && tgt != Target::CUDA)
-    return reportError(kExitBadInput, "--emit=ptx needs --target=cuda");
   if (llvm::Error e = checkCPUName(options.cpu))
     return reportError(kExitBadInput, "--cpu: " + toString(std::move(e)));
 
   if (outputPath.empty())
     return reportError(kExitBadInput, "output path (-o) is empty");
-  if (outputPath == "-" && !isTextual(emitKind))
+  // Binary kinds go to stdout only when it is redirected: bytes of an ELF
+  // file on a terminal are never what was meant (as with gzip).
+  if (outputPath == "-" && !isTextual(emitKind) &&
+      sys::Process::StandardOutIsDisplayed())
     return reportError(kExitBadInput,
-                       "cannot write binary output (--emit=" +
+                       "refusing to write binary output (--emit=" +
                            emitName(emitKind) +
-                           ") to stdout; use -o FILE");
+                           ") to a terminal; redirect stdout or use -o FILE");
   CompileOptions opts;
   opts.emit = emitKind;
   opts.target = tgt;

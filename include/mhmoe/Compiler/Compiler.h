@@ -58,8 +58,9 @@ llvm::StringRef targetName(Target t);
 llvm::StringRef compilerVersion();
 
 /// Compiles the model described by `config` and writes the requested
-/// artifact to `outputPath` ("-" = stdout for textual kinds). On failure
-/// nothing is left at `outputPath`.
+/// artifact to `outputPath` ("-" = stdout, any kind, written only once the
+/// artifact is complete). On failure nothing is left at `outputPath` and
+/// nothing is written to stdout.
 llvm::Error compileModel(const ModelConfig &config, const CompileOptions &opts,
                          llvm::StringRef outputPath);
 

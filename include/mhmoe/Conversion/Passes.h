@@ -2,6 +2,7 @@
 #ifndef MHMOE_CONVERSION_PASSES_H
 #define MHMOE_CONVERSION_PASSES_H
 
+#include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"

@@ -233,9 +233,11 @@ def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
            "Token count the tile cost model sizes for (tokens are dynamic)">,
-    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+    Option<"math", "math", "mlir::mhmoe::GPUMathMode",
+           /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
@@ -258,9 +260,11 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
            "NVIDIA chip whose SM count the tile cost model assumes">,
     Option<"expectedTokens", "expected-tokens", "int64_t", /*default=*/"2048",
            "Token count the tile cost model sizes for (tokens are dynamic)">,
-    Option<"math", "math", "std::string", /*default=*/"\"3xtf32\"",
+    Option<"math", "math", "mlir::mhmoe::GPUMathMode",
+           /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)">
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect",
@@ -296,6 +300,24 @@ def MHMoEGPUDeviceBuffers : Pass<"mhmoe-gpu-device-buffers", "mlir::ModuleOp"> {
     kernels.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def MHMoEGPUKernelModule : Pass<"mhmoe-gpu-kernel-module", "mlir::ModuleOp"> {
+  let summary = "Outline every GPU kernel of the model into one gpu.module";
+  let description = [{
+    Names one `gpu.module` (option `module`, default `mhmoe_kernels`) as the
+    outlining target of every `gpu.launch` that names none, so that
+    `gpu-kernel-outlining` puts all kernels into that module instead of one
+    module per kernel. The module is serialised as one PTX module / cubin:
+    `mhmoe-compile --emit=ptx` writes a file `ptxas` assembles as it is,
+    and the library loads one module per call instead of one per kernel.
+    Run right before `gpu-kernel-outlining`. A host symbol of the same name
+    that is not a `gpu.module` is an error.
+  }];
+  let options = [
+    Option<"moduleName", "module", "std::string", /*default=*/"\"mhmoe_kernels\"",
+           "Symbol name of the gpu.module that receives the kernels">
+  ];
 }
 
 def MHMoEAlignWorkgroupBuffers : Pass<"mhmoe-align-workgroup-buffers"> {

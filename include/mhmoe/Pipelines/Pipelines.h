@@ -2,6 +2,7 @@
 #ifndef MHMOE_PIPELINES_PIPELINES_H
 #define MHMOE_PIPELINES_PIPELINES_H
 
+#include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -31,6 +32,10 @@ void buildCPULowerToLLVMPipeline(OpPassManager &pm,
 /// The whole CPU pipeline: `mhmoe-cpu-pipeline`.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
 
+/// How the GPU pipeline serialises the kernel module (gpu-module-to-binary's
+/// format).
+enum class GPUKernelFormat { ISA, Bin, Fatbin };
+
 struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "gpu-chip", llvm::cl::desc("NVIDIA target chip (sm_80, sm_90, ...)"),
@@ -39,20 +44,20 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "gpu-features",
       llvm::cl::desc("PTX features (PTX ISA 8.0 is the first with sm_90)"),
       llvm::cl::init("+ptx80")};
-  PassOptions::Option<std::string> format{
-      *this, "gpu-format",
-      llvm::cl::desc("Kernel serialisation: isa (PTX), bin (cubin, runs "
-                     "ptxas), fatbin (cubin + PTX)"),
-      llvm::cl::init("fatbin")};
+  PassOptions::Option<GPUKernelFormat> format{
+      *this, "gpu-format", llvm::cl::desc("Kernel serialisation"),
+      llvm::cl::init(GPUKernelFormat::Fatbin),
+      llvm::cl::values(
+          clEnumValN(GPUKernelFormat::ISA, "isa", "PTX"),
+          clEnumValN(GPUKernelFormat::Bin, "bin", "cubin (runs ptxas)"),
+          clEnumValN(GPUKernelFormat::Fatbin, "fatbin", "cubin + PTX"))};
   PassOptions::Option<int64_t> expectedTokens{
       *this, "expected-tokens",
       llvm::cl::desc("Token count the GEMM tile cost model sizes for"),
       llvm::cl::init(2048)};
-  PassOptions::Option<std::string> math{
-      *this, "gpu-math",
-      llvm::cl::desc("GEMM arithmetic: simt (FP32 thread tiles), tf32 or "
-                     "3xtf32 (tensor cores; 3xtf32 keeps f32 accuracy)"),
-      llvm::cl::init("3xtf32")};
+  PassOptions::Option<GPUMathMode> math{
+      *this, "gpu-math", llvm::cl::desc("GEMM arithmetic"),
+      llvm::cl::init(GPUMathMode::TF32x3), gpuMathModeValues()};
   PassOptions::Option<bool> entryPoint{
       *this, "entry-point",
       llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI"),

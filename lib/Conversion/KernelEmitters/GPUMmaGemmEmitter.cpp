@@ -4,27 +4,14 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
 using namespace mlir::mhmoe;
 
-std::optional<GPUMathMode> mlir::mhmoe::parseGPUMathMode(StringRef name) {
-  return llvm::StringSwitch<std::optional<GPUMathMode>>(name)
-      .Case("simt", GPUMathMode::SIMT)
-      .Case("tf32", GPUMathMode::TF32)
-      .Case("3xtf32", GPUMathMode::TF32x3)
-      .Default(std::nullopt);
-}
-
-FailureOr<GPUGemmTarget>
-GPUGemmTarget::fromOptions(Operation *op, StringRef chip,
-                           int64_t expectedTokens, StringRef math) {
-  std::optional<GPUMathMode> mode = parseGPUMathMode(math);
-  if (!mode)
-    return op->emitError() << "unknown GPU math mode '" << math
-                           << "' (expected simt, tf32 or 3xtf32)";
-  return GPUGemmTarget{GPUMachine::forChip(chip), expectedTokens, *mode};
+GPUGemmTarget GPUGemmTarget::fromOptions(StringRef chip,
+                                         int64_t expectedTokens,
+                                         GPUMathMode math) {
+  return GPUGemmTarget{GPUMachine::forChip(chip), expectedTokens, math};
 }
 
 namespace {

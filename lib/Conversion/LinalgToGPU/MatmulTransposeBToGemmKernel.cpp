@@ -116,13 +116,11 @@ struct MHMoELowerProjectionGemmToGPUPass
           MHMoELowerProjectionGemmToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    FailureOr<GPUGemmTarget> target = GPUGemmTarget::fromOptions(
-        getOperation(), chip, expectedTokens, math);
-    if (failed(target))
-      return signalPassFailure();
+    GPUGemmTarget target =
+        GPUGemmTarget::fromOptions(chip, expectedTokens, math);
     RewritePatternSet patterns(&getContext());
     patterns.add<MatmulTransposeBToGemmKernel>(
-        &getContext(), *target);
+        &getContext(), target);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

@@ -401,13 +401,11 @@ struct ConvertMHMoEExpertApplyToGPUPass
   void runOnOperation() override {
     if (failed(requireF32Operands(getOperation(), "the GPU lowering")))
       return signalPassFailure();
-    FailureOr<GPUGemmTarget> target = GPUGemmTarget::fromOptions(
-        getOperation(), chip, expectedTokens, math);
-    if (failed(target))
-      return signalPassFailure();
+    GPUGemmTarget target =
+        GPUGemmTarget::fromOptions(chip, expectedTokens, math);
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemmKernels>(
-        &getContext(), *target);
+        &getContext(), target);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

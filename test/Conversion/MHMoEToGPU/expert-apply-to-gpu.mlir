@@ -109,7 +109,7 @@
 // TF32-NOT: arith.subf
 // TF32: gpu.barrier
 
-// BAD: unknown GPU math mode 'fp64' (expected simt, tf32 or 3xtf32)
+// BAD: for the --math option: Cannot find option named 'fp64'!
 func.func @swiglu(%x: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>,
                   %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>,
                   %w3: tensor<8x64x32xf32>) -> tensor<?x32xf32> {

@@ -20,25 +20,20 @@
 #define MHMOE_CONVERSION_KERNELEMITTERS_GPUMMAGEMMEMITTER_H
 
 #include "mhmoe/Conversion/KernelEmitters/GPUGemmEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include <optional>
 
 namespace mlir::mhmoe {
 
-/// How the GEMM kernels use the GPU: plain FP32 thread tiles (`simt`), or
-/// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`).
-enum class GPUMathMode { SIMT, TF32, TF32x3 };
-std::optional<GPUMathMode> parseGPUMathMode(StringRef name);
 /// What the GEMM lowerings (experts, projections) are built for: the chip,
 /// the expected token count (tokens are dynamic) and the arithmetic.
 struct GPUGemmTarget {
   GPUMachine machine;
   int64_t expectedTokens = 2048;
   GPUMathMode math = GPUMathMode::TF32x3;
-  /// From a pass's chip / expected-tokens / math options; an error on `op`
-  /// naming a bad math mode.
-  static FailureOr<GPUGemmTarget> fromOptions(Operation *op, StringRef chip,
-                                              int64_t expectedTokens,
-                                              StringRef math);
+  /// From a pass's chip / expected-tokens / math options.
+  static GPUGemmTarget fromOptions(StringRef chip, int64_t expectedTokens,
+                                   GPUMathMode math);
 };
 
 struct GPUMmaTiling {
