@@ -232,17 +232,41 @@ llvm::Expected<std::string> kernelPTX(ModuleOp module) {
   return object.getObject().getValue().str();
 }
 
+/// The CPU or GPU pipeline `opts` asks for.
+void addLoweringPipeline(PassManager &pm, const ::mhmoe::CompileOptions &opts) {
+  if (opts.target == ::mhmoe::Target::CPU) {
+    mlir::mhmoe::CPUPipelineOptions pipelineOpts;
+    switch (opts.stopAt) {
+    case ::mhmoe::StopAt::Tensor:
+      pipelineOpts.stopAt = mlir::mhmoe::CPUStopAt::Tensor;
+      break;
+    case ::mhmoe::StopAt::Buffer:
+      pipelineOpts.stopAt = mlir::mhmoe::CPUStopAt::Buffer;
+      break;
+    case ::mhmoe::StopAt::LLVM:
+      // Only the LLVM lowering reads it (the pipeline refuses it earlier).
+      pipelineOpts.parallel = opts.parallel;
+      break;
+    }
+    mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
+    return;
+  }
+  mlir::mhmoe::GPUPipelineOptions pipelineOpts;
+  pipelineOpts.chip = opts.gpuChip;
+  pipelineOpts.math = *mlir::mhmoe::parseGPUMathMode(opts.gpuMath);
+  pipelineOpts.format = opts.emit == ::mhmoe::EmitKind::PTX
+                            ? mlir::mhmoe::GPUKernelFormat::ISA
+                            : mlir::mhmoe::GPUKernelFormat::Fatbin;
+  pipelineOpts.emulate = opts.target == ::mhmoe::Target::CUDAEmulator;
+  mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
+}
+
 llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
                           llvm::StringRef outputPath) {
   using ::mhmoe::EmitKind;
-  if (opts.emit == EmitKind::PTX && opts.target != ::mhmoe::Target::CUDA)
-    return err("--emit=ptx needs --target=cuda");
-  if (!mlir::mhmoe::parseGPUMathMode(opts.gpuMath))
-    return llvm::createStringError(std::errc::invalid_argument,
-                                   "unknown GPU math mode '%s' (available: "
-                                   "simt, tf32, 3xtf32)",
-                                   opts.gpuMath.c_str());
+  if (llvm::Error e = ::mhmoe::checkCompileOptions(opts))
+    return e;
   ArtifactOutput output;
   if (llvm::Error e = output.open(opts, outputPath))
     return e;
@@ -266,20 +290,7 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   PassManager pm(&ctx);
   if (opts.timing)
     pm.enableTiming();
-  if (opts.target == ::mhmoe::Target::CPU) {
-    mlir::mhmoe::CPUPipelineOptions pipelineOpts;
-    pipelineOpts.parallel = opts.parallel;
-    mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
-  } else {
-    mlir::mhmoe::GPUPipelineOptions pipelineOpts;
-    pipelineOpts.chip = opts.gpuChip;
-    pipelineOpts.math = *mlir::mhmoe::parseGPUMathMode(opts.gpuMath);
-    pipelineOpts.format = opts.emit == EmitKind::PTX
-                              ? mlir::mhmoe::GPUKernelFormat::ISA
-                              : mlir::mhmoe::GPUKernelFormat::Fatbin;
-    pipelineOpts.emulate = opts.target == ::mhmoe::Target::CUDAEmulator;
-    mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
-  }
+  addLoweringPipeline(pm, opts);
   if (failed(pm.run(module)))
     return err("lowering failed:\n" + diags.text);
   if (opts.emit == EmitKind::PTX) {
@@ -371,6 +382,28 @@ llvm::StringRef targetName(Target t) {
     return "cuda-emulator";
   }
   return "unknown";
+}
+
+llvm::Error checkCompileOptions(const CompileOptions &opts) {
+  auto usage = [](const llvm::Twine &msg) {
+    return llvm::createStringError(std::errc::invalid_argument, "%s",
+                                   msg.str().c_str());
+  };
+  if (opts.emit == EmitKind::PTX && opts.target != Target::CUDA)
+    return usage("--emit=ptx needs --target=cuda");
+  if (!mlir::mhmoe::parseGPUMathMode(opts.gpuMath))
+    return usage("unknown --gpu-math '" + opts.gpuMath +
+                 "' (available: simt, tf32, 3xtf32)");
+  if (opts.stopAt != StopAt::LLVM && opts.emit != EmitKind::Lowered)
+    return usage("--stop-at=tensor|buffer needs --emit=lowered (the other "
+                 "kinds are built from the LLVM dialect)");
+  if (opts.stopAt != StopAt::LLVM && opts.target != Target::CPU)
+    return usage("--stop-at=tensor|buffer needs --target=cpu");
+  if (opts.stopAt != StopAt::LLVM && !opts.parallel)
+    return usage("--no-parallel needs --stop-at=llvm (before that, the "
+                 "scf.parallel loops are left to the pipeline that takes "
+                 "over)");
+  return llvm::Error::success();
 }
 
 llvm::Error checkCPUName(llvm::StringRef cpu) {

@@ -22,26 +22,55 @@ void mhmoe::addModelBufferization(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
 }
 
-void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
+llvm::Error mhmoe::checkCPUPipelineOptions(const CPUPipelineOptions &opts) {
+  auto error = [](const llvm::Twine &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+  };
+  // The C ABI describes buffers (memref descriptors in argv).
+  if (opts.stopAt == CPUStopAt::Tensor && opts.generatesEntryPoint())
+    return error("mhmoe-cpu-pipeline: entry-point=true needs stop-at=buffer "
+                 "or stop-at=llvm (the C ABI is generated on buffers)");
+  // Before LLVM the scf.parallel loops are left to the host's pipeline.
+  if (opts.stopAt != CPUStopAt::LLVM && opts.parallel.hasValue())
+    return error("mhmoe-cpu-pipeline: parallel only applies with "
+                 "stop-at=llvm (before that, scf.parallel loops are left to "
+                 "the pipeline that takes over)");
+  return llvm::Error::success();
+}
+
+void mhmoe::buildCPUTensorPipeline(OpPassManager &pm,
                                    const CPUPipelineOptions &opts) {
-  // Tensor level: the block into its ops, zero-copy head reshapes, fused
-  // routing and grouped-GEMM experts (loops over buffers behind
-  // to_buffer/to_tensor).
+  // The block into its ops, zero-copy head reshapes, fused routing and
+  // grouped-GEMM experts (loops over buffers behind to_buffer/to_tensor).
   pm.addPass(createMHMoEDecomposeLayer());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToSCF());
   pm.addPass(createConvertMHMoEExpertApplyToSCF());
   pm.addPass(createMHMoELowerProjectionGemm());
-  // Weight layouts the kernels asked for are produced once, at load.
-  pm.addPass(createMHMoEHoistWeightPacking());
+  // Weight layouts the kernels asked for: produced once, at load, through
+  // the C ABI's mhmoe_pack; without that ABI nothing would call the
+  // hoisted packers, so the packing stays in place.
+  if (opts.generatesEntryPoint())
+    pm.addPass(createMHMoEHoistWeightPacking());
+  else
+    pm.addPass(createMHMoELowerWeightPacking());
   pm.addPass(createCanonicalizerPass()); // folds the no-op pads of packing
+}
 
+void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
+                                   const CPUPipelineOptions &opts) {
+  buildCPUTensorPipeline(pm, opts);
+  if (opts.stopAt == CPUStopAt::Tensor) {
+    // The pipeline that takes over bufferizes and places every free.
+    pm.addPass(createMHMoELeaveDeallocation());
+    return;
+  }
   addModelBufferization(pm);
   pm.addPass(createMHMoELowerProjectionGemm());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createMHMoEDeallocateBuffers());
-  if (opts.entryPoint)
+  if (opts.generatesEntryPoint())
     pm.addPass(createMHMoEGenerateEntryPoint());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -84,18 +113,47 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
 void mhmoe::buildCPUPipeline(OpPassManager &pm,
                              const CPUPipelineOptions &opts) {
   buildCPUKernelPipeline(pm, opts);
-  buildCPULowerToLLVMPipeline(pm, opts);
+  if (opts.stopAt == CPUStopAt::LLVM)
+    buildCPULowerToLLVMPipeline(pm, opts);
 }
 
+namespace {
+/// PassPipelineRegistration, with the options checked for contradictions
+/// when the pipeline is parsed: one message, before any pass runs.
+template <typename Options>
+void registerCheckedPipeline(
+    StringRef arg, StringRef description,
+    void (*build)(OpPassManager &, const Options &),
+    llvm::Error (*check)(const Options &)) {
+  registerPassPipeline(
+      arg, description,
+      [build, check](OpPassManager &pm, StringRef optionsStr,
+                     function_ref<LogicalResult(const Twine &)> onError) {
+        Options options;
+        if (failed(options.parseFromString(optionsStr)))
+          return failure();
+        if (llvm::Error e = check(options))
+          return onError(llvm::toString(std::move(e)));
+        build(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(Options());
+      });
+}
+} // namespace
+
 void mhmoe::registerPipelines() {
-  PassPipelineRegistration<CPUPipelineOptions>(
+  registerCheckedPipeline<CPUPipelineOptions>(
       "mhmoe-cpu-pipeline",
-      "Lower mhmoe IR to fused, vectorised, multi-threaded LLVM-dialect code",
-      buildCPUPipeline);
-  PassPipelineRegistration<CPUPipelineOptions>(
+      "Lower mhmoe IR to fused, vectorised, multi-threaded LLVM-dialect code "
+      "(or, with stop-at, to tensors or buffers for another pipeline)",
+      buildCPUPipeline, checkCPUPipelineOptions);
+  registerCheckedPipeline<CPUPipelineOptions>(
       "mhmoe-cpu-kernel-pipeline",
-      "The first half of mhmoe-cpu-pipeline: fused loops on buffers",
-      buildCPUKernelPipeline);
+      "mhmoe-cpu-pipeline without its LLVM lowering: fused loops on buffers "
+      "(with the C ABI unless entry-point=false)",
+      buildCPUKernelPipeline, checkCPUPipelineOptions);
   PassPipelineRegistration<GPUPipelineOptions>(
       "mhmoe-gpu-pipeline",
       "Lower mhmoe IR to NVVM kernels (serialized for an NVIDIA chip) and "

@@ -1,9 +1,17 @@
 //===- mhmoe-compile.cpp - mhmoe model compiler driver --------------------===//
 //
 //   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT
-//                 [--target=cpu|cuda|cuda-emulator] [--gpu-chip=sm_XY]
-//                 [--emit=mlir|lowered|llvm|obj|lib|ptx] [--no-parallel]
+//                 [--target=cpu|cuda|cuda-emulator]
+//                 [--cpu=host|x86-64-v3|x86-64-v4|NAME] [--gpu-chip=sm_XY]
+//                 [--gpu-math=simt|tf32|3xtf32]
+//                 [--emit=mlir|lowered|llvm|obj|lib|ptx]
+//                 [--stop-at=tensor|buffer|llvm] [--no-parallel]
 //                 [--time-passes]
+//
+// Flags of another target (--gpu-* with cpu, --cpu/--no-parallel with the
+// GPU targets) are errors, not ignored. --stop-at=tensor|buffer (with
+// --emit=lowered, --target=cpu) emits the CPU pipeline's IR at that level
+// for another compiler's pipeline (docs/pipelines.md).
 //
 // A model directory (or its config.json) is compiled with compileModel(), an
 // .mlir file in the mhmoe dialect with compileMLIRFile(). `-o -` writes any
@@ -15,7 +23,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
-#include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
@@ -40,6 +47,13 @@ using namespace llvm;
 using namespace mhmoe;
 
 namespace {
+
+constexpr const char *kUsage =
+    "mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
+    "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
+    "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32] "
+    "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
+    "[--no-parallel] [--time-passes]";
 
 constexpr int kExitInternal = 1;
 constexpr int kExitBadInput = 2;
@@ -85,13 +99,25 @@ struct Options {
       cl::values(
           clEnumValN(EmitKind::MLIR, "mlir", "imported mhmoe-dialect MLIR"),
           clEnumValN(EmitKind::Lowered, "lowered",
-                     "MLIR after the CPU pipeline (LLVM dialect)"),
+                     "MLIR after the pipeline (LLVM dialect; for "
+                     "--target=cpu, see --stop-at)"),
           clEnumValN(EmitKind::LLVM, "llvm", "LLVM IR"),
           clEnumValN(EmitKind::Obj, "obj", "object file"),
           clEnumValN(EmitKind::Lib, "lib",
                      "shared library (docs/compiled-library-abi.md)"),
           clEnumValN(EmitKind::PTX, "ptx",
                      "the kernels' PTX (--target=cuda)")),
+      cl::cat(category)};
+  cl::opt<StopAt> stopAt{
+      "stop-at", cl::init(StopAt::LLVM),
+      cl::desc("Where --emit=lowered stops the cpu pipeline, for another "
+               "compiler's pipeline to take over (docs/pipelines.md)"),
+      cl::values(
+          clEnumValN(StopAt::Tensor, "tensor",
+                     "linalg/scf/vector on tensors, before bufferization"),
+          clEnumValN(StopAt::Buffer, "buffer",
+                     "fused loops on memrefs, before the LLVM lowering"),
+          clEnumValN(StopAt::LLVM, "llvm", "the LLVM dialect (default)")),
       cl::cat(category)};
   cl::opt<bool> noParallel{
       "no-parallel",
@@ -184,8 +210,6 @@ Error checkTargetFlags(const Options &o, Target tgt) {
                  " target's host code is built for this machine)");
   if (o.noParallel.getNumOccurrences() && tgt != Target::CPU)
     return usage("--no-parallel needs --target=cpu");
-  if (o.emitKind == EmitKind::PTX && tgt != Target::CUDA)
-    return usage("--emit=ptx needs --target=cuda");
   return Error::success();
 }
 
@@ -198,9 +222,8 @@ int main(int argc, char **argv) {
     os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
        << MHMOE_LIBRARY_ABI_VERSION << ")\n";
   });
-  takeOverOptionNames(
-      {"o", "target", "cpu", "gpu-chip", "gpu-math", "emit", "no-parallel",
-       "time-passes"});
+  takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
+                       "stop-at", "no-parallel", "time-passes"});
   Options options;
   const auto &inputPath = options.inputPath;
   const auto &outputPath = options.outputPath;
@@ -209,20 +232,12 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   std::string parseErrors;
   raw_string_ostream parseErrs(parseErrors);
-  if (!cl::ParseCommandLineOptions(
-          argc, argv,
-          "mhmoe model compiler\n\n"
-          "  mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
-          "[--emit=mlir|lowered|llvm|obj|lib]\n",
-          &parseErrs)) {
+  std::string overview =
+      (Twine("mhmoe model compiler\n\n  ") + kUsage + "\n").str();
+  if (!cl::ParseCommandLineOptions(argc, argv, overview, &parseErrs)) {
     parseErrs.flush();
     errs() << parseErrors;
-    errs() << "usage: mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
-              "[--target=cpu|cuda|cuda-emulator] "
-              "[--cpu=host|x86-64-v3|x86-64-v4|NAME] [--gpu-chip=sm_XY] "
-              "[--gpu-math=simt|tf32|3xtf32] "
-              "[--emit=mlir|lowered|llvm|obj|lib|ptx] "
-              "[--no-parallel] [--time-passes]\n";
+    errs() << "usage: " << kUsage << "\n";
     return kExitBadInput;
   }
 
@@ -250,10 +265,6 @@ int main(int argc, char **argv) {
                          "--gpu-chip must be sm_XY with XY >= 70 (got '" +
                              chip + "')");
   }
-  if (!mlir::mhmoe::parseGPUMathMode(options.gpuMath))
-    return reportError(kExitBadInput, "unknown --gpu-math '" +
-                                          options.gpuMath +
-                                          "' (available: simt, tf32, 3xtf32)");
   if (llvm::Error e = checkCPUName(options.cpu))
     return reportError(kExitBadInput, "--cpu: " + toString(std::move(e)));
 
@@ -274,7 +285,10 @@ int main(int argc, char **argv) {
   opts.gpuChip = options.gpuChip;
   opts.gpuMath = options.gpuMath;
   opts.parallel = !options.noParallel;
+  opts.stopAt = options.stopAt;
   opts.timing = options.timePasses;
+  if (Error e = checkCompileOptions(opts))
+    return reportError(kExitBadInput, toString(std::move(e)));
 
   StringRef in = inputPath;
   sys::fs::file_status status;

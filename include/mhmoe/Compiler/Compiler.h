@@ -28,8 +28,21 @@ enum class Target {
   CUDAEmulator,
 };
 
+/// Where --emit=lowered stops the CPU pipeline (mhmoe-cpu-pipeline's
+/// stop-at), so that another compiler's pipeline can take over.
+enum class StopAt {
+  /// linalg/scf/vector on tensors, before bufferization.
+  Tensor,
+  /// Fused loops on memrefs, before the LLVM lowering.
+  Buffer,
+  /// The LLVM dialect (the whole pipeline; the only stop a library has).
+  LLVM,
+};
+
 struct CompileOptions {
   EmitKind emit = EmitKind::Lib;
+  /// Only with EmitKind::Lowered and Target::CPU when not LLVM.
+  StopAt stopAt = StopAt::LLVM;
   Target target = Target::CPU;
   /// NVIDIA chip for Target::CUDA (sm_80, sm_90, ...).
   std::string gpuChip = "sm_90";
@@ -45,6 +58,12 @@ struct CompileOptions {
   /// Files the output must never replace (the tool's own inputs).
   std::vector<std::string> protectedInputs;
 };
+
+/// Fails (errc::invalid_argument, naming the mhmoe-compile flags) when the
+/// options contradict each other: --emit=ptx without --target=cuda, an
+/// unknown --gpu-math, a --stop-at other than llvm without --emit=lowered
+/// and --target=cpu. compileModel/compileMLIRFile check this first.
+llvm::Error checkCompileOptions(const CompileOptions &opts);
 
 /// Fails with the accepted forms when `cpu` is not a CPU the CPU target can
 /// generate code for (CompileOptions::cpu).

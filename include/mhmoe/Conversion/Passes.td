@@ -120,6 +120,20 @@ def MHMoEHoistWeightPacking : Pass<"mhmoe-hoist-weight-packing", "mlir::ModuleOp
                            "mlir::func::FuncDialect"];
 }
 
+def MHMoELowerWeightPacking : Pass<"mhmoe-lower-weight-packing"> {
+  let summary = "Lower every linalg.pack in place to pad, reshape and transpose";
+  let description = [{
+    The alternative to `mhmoe-hoist-weight-packing` when no C ABI is
+    generated: the kernels' packed weight layouts are computed inside the
+    function that asked for them (`tensor.pad` where a tile is partial,
+    `tensor.expand_shape`, `linalg.transpose`), so the model function keeps
+    the signature of its input and the result bufferizes with upstream
+    One-Shot Bufferize (which has no bufferization of `linalg.pack`). The
+    packing then runs on every call instead of once at load.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // BuffersToEntryPoint
 //===----------------------------------------------------------------------===//
@@ -135,6 +149,18 @@ def MHMoEDeallocateBuffers : Pass<"mhmoe-deallocate-buffers", "mlir::ModuleOp"> 
     memory to about one layer's buffers.
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
+def MHMoELeaveDeallocation : Pass<"mhmoe-leave-deallocation"> {
+  let summary = "Remove the lowerings' memref.dealloc ops, for upstream deallocation";
+  let description = [{
+    The route and expert lowerings free their scratch buffers themselves;
+    upstream `ownership-based-buffer-deallocation` refuses IR that already
+    has `memref.dealloc` ops. At the tensor stop of the CPU pipeline this
+    pass removes them, so the pipeline that takes over deallocates every
+    buffer the usual way (One-Shot Bufferize, then
+    `ownership-based-buffer-deallocation`), scratch included.
+  }];
 }
 
 def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp"> {

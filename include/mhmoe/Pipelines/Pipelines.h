@@ -5,31 +5,71 @@
 #include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
+#include "llvm/Support/Error.h"
 
 namespace mlir::mhmoe {
 
+/// Where mhmoe-cpu-pipeline stops, so that another compiler's pipeline can
+/// take over (docs/pipelines.md).
+enum class CPUStopAt {
+  /// The mhmoe ops as linalg / scf / vector on tensors, before
+  /// bufferization (the fused kernels work on buffers behind
+  /// bufferization.to_buffer / to_tensor).
+  Tensor,
+  /// Fused loops on memrefs, before the lowering to LLVM.
+  Buffer,
+  /// The LLVM dialect: the whole pipeline.
+  LLVM,
+};
+
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<CPUStopAt> stopAt{
+      *this, "stop-at",
+      llvm::cl::desc("The last level the pipeline lowers to"),
+      llvm::cl::init(CPUStopAt::LLVM),
+      llvm::cl::values(
+          clEnumValN(CPUStopAt::Tensor, "tensor",
+                     "linalg/scf/vector on tensors, before bufferization"),
+          clEnumValN(CPUStopAt::Buffer, "buffer",
+                     "fused loops on memrefs, before the LLVM lowering"),
+          clEnumValN(CPUStopAt::LLVM, "llvm", "the LLVM dialect"))};
   PassOptions::Option<bool> parallel{
       *this, "parallel",
-      llvm::cl::desc("Lower scf.parallel loops to OpenMP (multi-threaded)"),
+      llvm::cl::desc("Lower scf.parallel loops to OpenMP (multi-threaded; "
+                     "stop-at=llvm only)"),
       llvm::cl::init(true)};
   PassOptions::Option<bool> entryPoint{
       *this, "entry-point",
-      llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI"),
+      llvm::cl::desc("Generate the mhmoe_forward/mhmoe_manifest C ABI, with "
+                     "weight packing hoisted into mhmoe_pack (default: true "
+                     "with stop-at=llvm, false otherwise; needs buffers)"),
       llvm::cl::init(true)};
+
+  /// Whether the C ABI is generated: as asked, else only for stop-at=llvm.
+  bool generatesEntryPoint() const {
+    return entryPoint.hasValue() ? entryPoint.getValue()
+                                 : stopAt == CPUStopAt::LLVM;
+  }
 };
+
+/// Fails with a message naming the options when they contradict each other
+/// (entry-point=true with stop-at=tensor, parallel with a stop before LLVM).
+llvm::Error checkCPUPipelineOptions(const CPUPipelineOptions &opts);
 
 /// One-Shot Bufferize of a model module. Function boundaries keep identity
 /// layouts so the C entry point can describe every argument as a dense
 /// row-major array.
 void addModelBufferization(OpPassManager &pm);
 
-/// Tensor-level mhmoe IR -> fused loops on buffers (before LLVM lowering).
+/// mhmoe ops -> linalg/scf/vector on tensors (what stop-at=tensor emits).
+void buildCPUTensorPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
+/// Tensor-level mhmoe IR -> fused loops on buffers (before LLVM lowering);
+/// with stop-at=tensor, only the tensor part.
 void buildCPUKernelPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
 /// Buffers/loops/vectors -> LLVM dialect.
 void buildCPULowerToLLVMPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &opts);
-/// The whole CPU pipeline: `mhmoe-cpu-pipeline`.
+/// The whole CPU pipeline: `mhmoe-cpu-pipeline`, up to `opts.stopAt`.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &opts);
 
 /// How the GPU pipeline serialises the kernel module (gpu-module-to-binary's
