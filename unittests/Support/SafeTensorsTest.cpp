@@ -435,7 +435,7 @@ TEST_F(SafeTensorsTest, WriterToMissingDirectoryFailsCleanly) {
 }
 
 TEST(DType, NamesAndSizes) {
-  EXPECT_EQ(dtypeName(DType::BF16), "BF16");
+  EXPECT_STREQ(dtypeName(DType::BF16), "BF16");
   EXPECT_EQ(dtypeSize(DType::F64), 8u);
   EXPECT_EQ(dtypeSize(DType::BOOL), 1u);
   EXPECT_EQ(parseDType("F16"), DType::F16);
