@@ -141,9 +141,6 @@ public:
   /// Text and object artifacts stream through `write`; a shared library is
   /// produced at a temporary path through `produce`.
   llvm::Error open(const ::mhmoe::CompileOptions &opts, llvm::StringRef path) {
-    this->path = path.str();
-    if (path == "-")
-      return llvm::Error::success();
     for (const std::string &in : opts.protectedInputs)
       files.protectInput(in);
     if (opts.emit == ::mhmoe::EmitKind::Lib)
@@ -154,67 +151,21 @@ public:
       return write(os);
     });
   }
+  // "-" is stdout: OutputFiles writes it once the artifact is complete.
   llvm::Error finish(std::function<llvm::Error(llvm::raw_ostream &)> w) {
-    if (path == "-") {
-      std::string bytes;
-      llvm::raw_string_ostream os(bytes);
-      if (llvm::Error e = w(os))
-        return e;
-      return writeStdout(bytes);
-    }
     write = std::move(w);
     return files.commit();
   }
   llvm::Error finishProduced(std::function<llvm::Error(llvm::StringRef)> p) {
-    if (path == "-")
-      return produceToStdout(p);
     produce = std::move(p);
     return files.commit();
   }
 
 private:
-  static llvm::Error writeStdout(llvm::StringRef bytes);
-  static llvm::Error
-  produceToStdout(const std::function<llvm::Error(llvm::StringRef)> &p);
-
-  std::string path;
   ::mhmoe::OutputFiles files;
   std::function<llvm::Error(llvm::raw_ostream &)> write;
   std::function<llvm::Error(llvm::StringRef)> produce;
 };
-
-/// A write error on stdout (a full disk, a closed pipe) is reported like any
-/// other failure instead of raw_fd_ostream's fatal error at exit.
-llvm::Error ArtifactOutput::writeStdout(llvm::StringRef bytes) {
-  llvm::raw_fd_ostream &out = llvm::outs();
-  out << bytes;
-  out.flush();
-  if (!out.has_error())
-    return llvm::Error::success();
-  std::error_code ec = out.error();
-  out.clear_error();
-  return err("cannot write the output to stdout: " + ec.message());
-}
-
-/// A shared library comes from the linker as a file: it is linked at a
-/// private temporary path, copied to stdout and removed.
-llvm::Error ArtifactOutput::produceToStdout(
-    const std::function<llvm::Error(llvm::StringRef)> &p) {
-  llvm::SmallString<256> tmp;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("mhmoe-compile", "so", tmp))
-    return err("cannot create a temporary file for the library: " +
-               ec.message());
-  llvm::FileRemover remover(tmp);
-  if (llvm::Error e = p(tmp))
-    return e;
-  auto lib = llvm::MemoryBuffer::getFile(tmp, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
-  if (!lib)
-    return err("cannot read the linked library '" + tmp +
-               "': " + lib.getError().message());
-  return writeStdout((*lib)->getBuffer());
-}
 
 /// The PTX of the model's kernels: the GPU pipeline outlines all of them
 /// into one gpu.module (mhmoe-gpu-kernel-module), serialised with

@@ -273,7 +273,7 @@ static Error writeThrough(OutputFiles::Entry &e) {
   if (e.kind == OutputFiles::Entry::Stdout) {
     outs().flush();
     if (std::error_code ec = sys::fs::copy_file(e.tmp, STDOUT_FILENO))
-      return makeError("standard output: write failed: " + ec.message());
+      return makeError("cannot write the output to stdout: " + ec.message());
     return Error::success();
   }
   int fd = ::open(e.target.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
