@@ -83,22 +83,23 @@ std::string runtimeDirectory() {
 /// libMHMoECudaRuntime.so without recording where it is (no absolute build
 /// path in a model): when the loader cannot find it, this runtime loads the
 /// copy beside itself, which the model's DT_NEEDED entry then matches by
-/// soname, and tries once more.
-void *openModelLibrary(const std::string &lib) {
-  dlerror();
+/// soname, and tries once more. On failure `error` holds dlopen's message
+/// for the model library.
+void *openModelLibrary(const std::string &lib, std::string &error) {
   if (void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL))
     return handle;
   const char *msg = dlerror();
-  if (!msg || !std::strstr(msg, "libMHMoECudaRuntime.so"))
-    return nullptr;
+  error = msg ? msg : "unknown dlopen error";
   std::string cudaRuntime = runtimeDirectory() + "libMHMoECudaRuntime.so";
   // Kept loaded for the life of the process, as the model will need it.
-  if (!dlopen(cudaRuntime.c_str(), RTLD_NOW | RTLD_LOCAL)) {
-    dlerror();
-    dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL); // restores dlerror's message
+  if (error.find("libMHMoECudaRuntime.so") == std::string::npos ||
+      !dlopen(cudaRuntime.c_str(), RTLD_NOW | RTLD_LOCAL))
     return nullptr;
-  }
-  return dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL))
+    return handle;
+  msg = dlerror();
+  error = msg ? msg : "unknown dlopen error";
+  return nullptr;
 }
 
 /// Describes which config fields differ between the library and the model.
@@ -375,13 +376,12 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
   std::string lib = libPath;
   if (lib.find('/') == std::string::npos)
     lib = "./" + lib;
-  m->handle = openModelLibrary(lib);
-  if (!m->handle) {
-    const char *msg = dlerror();
-    return fail(MHMOE_ERROR_RUNTIME,
-                "cannot load compiled library '" + std::string(libPath) +
-                    "': " + (msg ? msg : "unknown dlopen error"));
-  }
+  std::string dlopenError;
+  m->handle = openModelLibrary(lib, dlopenError);
+  if (!m->handle)
+    return fail(MHMOE_ERROR_RUNTIME, "cannot load compiled library '" +
+                                         std::string(libPath) +
+                                         "': " + dlopenError);
   auto manifestFn =
       reinterpret_cast<ManifestFn>(dlsym(m->handle, "mhmoe_manifest"));
   if (!manifestFn)
