@@ -60,6 +60,19 @@ if python_imports("matplotlib"):
     config.available_features.add("matplotlib")
 
 
+# An ASan-instrumented mhmoe library cannot be loaded into an uninstrumented host (upstream
+# mlir-opt, the system's python, a plain consumer): "ASan runtime does not come first in initial
+# library list". Test directories that do that are unsupported in the MHMOE_SANITIZERS build.
+def _is_asan(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+if _is_asan(os.path.join(config.mhmoe_obj_root, "lib", "libMHMoERuntime.so")):
+    config.available_features.add("asan")
+
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
