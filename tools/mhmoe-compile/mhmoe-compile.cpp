@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Compiler/Compiler.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
+#include "mhmoe/ToolSupport/VersionPrinter.h"
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
 #include "mhmoe/Support/ModelConfig.h"
@@ -218,10 +219,7 @@ Error checkTargetFlags(const Options &o, Target tgt) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   mhmoe::installOutOfMemoryHandler("mhmoe-compile");
-  cl::AddExtraVersionPrinter([](raw_ostream &os) {
-    os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
-       << MHMOE_LIBRARY_ABI_VERSION << ")\n";
-  });
+  mhmoe::addVersionPrinter();
   takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
                        "stop-at", "no-parallel", "time-passes"});
   Options options;

@@ -1,16 +1,14 @@
 //===- mhmoe-opt.cpp - mlir-opt with the mhmoe dialect and passes ---------===//
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
+#include "mhmoe/ToolSupport/VersionPrinter.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
-  llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
-    os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
-       << MHMOE_LIBRARY_ABI_VERSION << ")\n";
-  });
+  mhmoe::addVersionPrinter();
   mlir::mhmoe::registerAllPasses();
   mlir::DialectRegistry registry;
   mlir::mhmoe::registerAllDialects(registry);

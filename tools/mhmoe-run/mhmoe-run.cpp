@@ -19,6 +19,7 @@
 #include "mhmoe/Compiler/Compiler.h"
 #include "mhmoe/Runtime/mhmoe_cuda.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
+#include "mhmoe/ToolSupport/VersionPrinter.h"
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
 #include "CompileCache.h"
@@ -558,10 +559,7 @@ int run(const Options &O) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   mhmoe::installOutOfMemoryHandler("mhmoe-run");
-  cl::AddExtraVersionPrinter([](raw_ostream &os) {
-    os << "mhmoe " MHMOE_VERSION_STRING " (compiled-library ABI "
-       << MHMOE_LIBRARY_ABI_VERSION << ")\n";
-  });
+  mhmoe::addVersionPrinter();
   gArgv0 = argv[0];
   takeOverOptionNames({"input", "output", "threads", "stats", "stats-png",
                        "bench",
