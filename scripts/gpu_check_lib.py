@@ -145,26 +145,26 @@ class CompiledModel:
                 raise RuntimeError("mhmoe_pack failed")
 
     def alloc_outputs(self, torch, device, num_tokens):
-        """-> (output [N, D] filled with NaN, [expert_load per layer], zeroed)."""
-        out, loads = None, []
+        """-> (output [N, D] filled with NaN, {"layers.i.expert_load" / "layers.i.expert_dropped":
+        zeroed counts})."""
+        out, counts = None, {}
         for e in self.outputs:
             if e["name"] == "output":
                 out = torch.full((num_tokens, e["shape"][1]), float("nan"), dtype=torch.float32,
                                  device=device)
             else:
-                m = re.match(r"layers\.(\d+)\.expert_load$", e["name"])
+                m = re.match(r"layers\.(\d+)\.expert_(load|dropped)$", e["name"])
                 if not m or e.get("dtype") != "i64":
                     raise RuntimeError("unexpected output %s" % json.dumps(e))
-                loads.append(torch.zeros(e["shape"], dtype=torch.int64, device=device))
+                counts[e["name"]] = torch.zeros(e["shape"], dtype=torch.int64, device=device)
         if out is None:
             raise RuntimeError("the manifest has no 'output'")
-        return out, loads
+        return out, counts
 
-    def argv(self, x, out, loads):
+    def argv(self, x, out, counts):
         ptrs = [x.data_ptr() if b is None else b.data_ptr() for b in self.bufs]
-        li = iter(loads)
         for e in self.outputs:
-            ptrs.append(out.data_ptr() if e["name"] == "output" else next(li).data_ptr())
+            ptrs.append(out.data_ptr() if e["name"] == "output" else counts[e["name"]].data_ptr())
         return (ctypes.c_void_p * len(ptrs))(*ptrs)
 
     def forward(self, argv, num_tokens):
@@ -315,7 +315,7 @@ def _load_model(lib, rt, emulate, problems):
 
 
 def _forward_once(model, xt, N, torch, device, rt, emulate):
-    """-> (output numpy, [expert_load numpy], ms, rc, CUDA error text)."""
+    """-> (output numpy, {count output name: numpy}, ms, rc, CUDA error text)."""
     out, loads = model.alloc_outputs(torch, device, N)
     argv = model.argv(xt, out, loads)
     if not emulate:
@@ -328,14 +328,18 @@ def _forward_once(model, xt, N, torch, device, rt, emulate):
     err = rt.error()
     if rc != 0 or err:
         return None, None, ms, rc, err
-    return out.cpu().numpy(), [l.cpu().numpy() for l in loads], ms, rc, err
+    return out.cpu().numpy(), {n: l.cpu().numpy() for n, l in loads.items()}, ms, rc, err
 
 
-def _loads_problems(got_loads, ref_stats):
+def _loads_problems(got_counts, ref_stats):
+    """Expert loads and drops per layer against the reference's, exactly."""
     problems = []
-    for i, (g, w) in enumerate(zip(got_loads, ref_stats["layers"])):
-        if [int(v) for v in g] != w["expert_load"]:
-            problems.append("layer %d expert_load %s, expected %s" % (i, [int(v) for v in g], w["expert_load"]))
+    for i, w in enumerate(ref_stats["layers"]):
+        for key in ("expert_load", "expert_dropped"):
+            g = got_counts.get("layers.%d.%s" % (i, key))
+            if g is None or [int(v) for v in g] != w[key]:
+                problems.append("layer %d %s %s, expected %s"
+                                % (i, key, None if g is None else [int(v) for v in g], w[key]))
     return problems
 
 
@@ -385,9 +389,10 @@ def run_config(bundle, name, torch, device, rt, emulate, io):
     lp = _loads_problems(got_loads, ref_stats)
     res["problems"] += lp
     res["loads_ok"] = not lp
-    res["dropped"] = [int(N * cfg["mhmoe_heads"] * cfg["top_k"] - int(g.sum())) for g in got_loads]
+    res["dropped"] = [int(got_loads["layers.%d.expert_dropped" % i].sum())
+                      for i in range(cfg["num_layers"])]
     det = (np.array_equal(runs[0][0].view(np.uint32), runs[1][0].view(np.uint32))
-           and all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1])))
+           and all(np.array_equal(runs[0][1][n], runs[1][1][n]) for n in runs[0][1]))
     res["deterministic"] = bool(det)
     if not det:
         diff = np.abs(runs[0][0].astype(np.float64) - runs[1][0])
@@ -518,7 +523,7 @@ def _bench_mode(torch, timer, rt, model, x, n, y, h, k, layers, warmup, iters, b
     state = {"rc": 0}
 
     def prep():
-        for l in loads:
+        for l in loads.values():
             l.zero_()
         timer.sync()  # the model's stream does not wait for torch's
 
@@ -542,7 +547,7 @@ def _bench_mode(torch, timer, rt, model, x, n, y, h, k, layers, warmup, iters, b
     r.update(timer.time(fwd, max(0, warmup - 1), it, prep=prep, check=check))
     r["first_ms"] = round(first_ms, 3)
     got = out.cpu().numpy()
-    total = int(sum(int(l.sum().item()) for l in loads))
+    total = int(sum(int(l.sum().item()) for n, l in loads.items() if n.endswith(".expert_load")))
     r["expert_load_total"] = total
     want = n * h * k * layers
     if total != want:

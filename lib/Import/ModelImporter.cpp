@@ -41,9 +41,11 @@ private:
   Value rowSum(Value x, Value center,
                function_ref<Value(OpBuilder &, Location, Value, Value)> f);
   Value norm(Value x, function_ref<Value(StringRef)> weight);
-  /// One block `x + MHMoE(norm(x))`; returns it and the routing histogram.
-  std::pair<Value, Value> emitBlock(Value x,
-                                    function_ref<Value(StringRef)> weight);
+  /// One block `x + MHMoE(norm(x))` with its routing counts per expert.
+  struct BlockResults {
+    Value output, load, dropped;
+  };
+  BlockResults emitBlock(Value x, function_ref<Value(StringRef)> weight);
   Value residualAdd(Value x, Value y);
 
   MLIRContext &ctx;
@@ -149,7 +151,7 @@ Value Importer::residualAdd(Value x, Value y) {
       .getResult(0);
 }
 
-std::pair<Value, Value>
+Importer::BlockResults
 Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
   auto act = [&] {
     switch (cfg.activation) {
@@ -159,10 +161,10 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
     }
     llvm_unreachable("activation");
   }();
-  auto loadType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
+  auto countsType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
   Value h = norm(x, weight);
   auto layer = mlir::mhmoe::LayerOp::create(
-      b, loc, TypeRange{tokensType(), loadType}, h,
+      b, loc, tokensType(), countsType, countsType, h,
       weight("multi_heads.weight"), weight("multi_heads.bias"),
       weight("gate.weight"), weight("experts.fc1.weight"),
       weight("experts.fc2.weight"), weight("experts.fc3.weight"),
@@ -172,7 +174,8 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       b.getI64IntegerAttr(cfg.topK),
       mlir::mhmoe::ActivationAttr::get(&ctx, act),
       b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor));
-  return {residualAdd(x, layer.getResult()), layer.getExpertLoad()};
+  return {residualAdd(x, layer.getResult()), layer.getExpertLoad(),
+          layer.getExpertDropped()};
 }
 
 OwningOpRef<ModuleOp> Importer::run() {
@@ -190,11 +193,12 @@ OwningOpRef<ModuleOp> Importer::run() {
   }
   SmallVector<Type> resultTypes = {tokensType()};
   SmallVector<std::string> resultNames = {"output"};
-  auto loadType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
-  for (int64_t i = 0; i < cfg.numLayers; ++i) {
-    resultTypes.push_back(loadType);
-    resultNames.push_back("layers." + std::to_string(i) + ".expert_load");
-  }
+  auto countsType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
+  for (int64_t i = 0; i < cfg.numLayers; ++i)
+    for (const char *counts : {".expert_load", ".expert_dropped"}) {
+      resultTypes.push_back(countsType);
+      resultNames.push_back("layers." + std::to_string(i) + counts);
+    }
   auto func = func::FuncOp::create(b, loc, "forward",
                                    b.getFunctionType(argTypes, resultTypes));
   for (auto [i, name] : llvm::enumerate(argNames)) {
@@ -214,10 +218,10 @@ OwningOpRef<ModuleOp> Importer::run() {
   // holds the block and forward calls it per layer: code size and compile
   // time stay flat in L.
   if (cfg.numLayers == 1) {
-    auto [y, load] = emitBlock(entry->getArgument(0), [&](StringRef name) {
+    BlockResults r = emitBlock(entry->getArgument(0), [&](StringRef name) {
       return weight(0, name);
     });
-    func::ReturnOp::create(b, loc, ValueRange{y, load});
+    func::ReturnOp::create(b, loc, ValueRange{r.output, r.load, r.dropped});
     return module;
   }
   std::string prefix = "layers.0.";
@@ -232,7 +236,7 @@ OwningOpRef<ModuleOp> Importer::run() {
   b.setInsertionPoint(func);
   auto blockFn = func::FuncOp::create(
       b, loc, "mhmoe_block",
-      b.getFunctionType(blockArgTypes, {tokensType(), loadType}));
+      b.getFunctionType(blockArgTypes, {tokensType(), countsType, countsType}));
   blockFn.setPrivate();
   for (size_t i = 0; i < blockArgTypes.size(); ++i)
     blockFn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
@@ -241,11 +245,11 @@ OwningOpRef<ModuleOp> Importer::run() {
   llvm::StringMap<Value> blockArgs;
   for (auto [i, name] : llvm::enumerate(blockArgNames))
     blockArgs[name] = body->getArgument(i);
-  auto [by, bload] = emitBlock(body->getArgument(0), [&](StringRef name) {
+  BlockResults r = emitBlock(body->getArgument(0), [&](StringRef name) {
     auto it = blockArgs.find(name);
     return it == blockArgs.end() ? Value() : it->second;
   });
-  func::ReturnOp::create(b, loc, ValueRange{by, bload});
+  func::ReturnOp::create(b, loc, ValueRange{r.output, r.load, r.dropped});
 
   b.setInsertionPointToEnd(entry);
   Value x = entry->getArgument(0);
@@ -257,6 +261,7 @@ OwningOpRef<ModuleOp> Importer::run() {
     auto call = func::CallOp::create(b, loc, blockFn, operands);
     x = call.getResult(0);
     results.push_back(call.getResult(1));
+    results.push_back(call.getResult(2));
   }
   results[0] = x;
   func::ReturnOp::create(b, loc, results);

@@ -114,7 +114,7 @@ bool CudaModel::growBuffers(int64_t numTokens, const CudaRunLayout &layout,
                             std::string &error) {
   if (!deviceLoad && layout.numLayers * layout.numExperts > 0) {
     uint64_t bytes =
-        uint64_t(layout.numLayers * layout.numExperts) * sizeof(int64_t);
+        uint64_t(2 * layout.numLayers * layout.numExperts) * sizeof(int64_t);
     deviceLoad = api.malloc(bytes);
     if (!deviceLoad) {
       error = takeError("mhmoe_model_run: cannot allocate " +
@@ -156,17 +156,18 @@ bool CudaModel::growBuffers(int64_t numTokens, const CudaRunLayout &layout,
 
 mhmoe_status CudaModel::run(const CudaRunLayout &layout, const float *input,
                             int64_t numTokens, float *output,
-                            int64_t *expertLoad, std::string &error) {
+                            int64_t *counts, std::string &error) {
   std::lock_guard<std::mutex> lock(runMutex);
   if (!growBuffers(numTokens, layout, error))
     return MHMOE_ERROR_RUNTIME;
   const uint64_t ioBytes =
       uint64_t(numTokens) * uint64_t(layout.hiddenSize) * sizeof(float);
-  const size_t loadCount = size_t(layout.numLayers * layout.numExperts);
-  // As on the CPU, expert_load is zeroed before each forward call.
-  std::vector<int64_t> zeros(loadCount, 0);
+  const size_t countBytes =
+      size_t(2 * layout.numLayers * layout.numExperts) * sizeof(int64_t);
+  // As on the CPU, the routing counts are zeroed before each forward call.
+  std::vector<int64_t> zeros(countBytes / sizeof(int64_t), 0);
   if (api.upload(deviceInput, input, ioBytes) != 0 ||
-      api.upload(deviceLoad, zeros.data(), loadCount * sizeof(int64_t)) != 0) {
+      api.upload(deviceLoad, zeros.data(), countBytes) != 0) {
     error = takeError("mhmoe_model_run: cannot upload the input",
                       "mhmoe_cuda_upload failed");
     return MHMOE_ERROR_RUNTIME;
@@ -175,9 +176,8 @@ mhmoe_status CudaModel::run(const CudaRunLayout &layout, const float *input,
   std::vector<void *> argv = *layout.argvTemplate;
   argv[layout.inputSlot] = deviceInput;
   argv[layout.outputSlot] = deviceOutput;
-  for (const auto &slot : *layout.loadSlots)
-    argv[slot.first] =
-        static_cast<int64_t *>(deviceLoad) + slot.second * layout.numExperts;
+  for (const auto &slot : *layout.countSlots)
+    argv[slot.first] = static_cast<int64_t *>(deviceLoad) + slot.second;
 
   if (api.eventRecord(startEvent) != 0) {
     error = takeError("mhmoe_model_run", "mhmoe_cuda_event_record failed");
@@ -208,8 +208,7 @@ mhmoe_status CudaModel::run(const CudaRunLayout &layout, const float *input,
   }
 
   if (api.download(output, deviceOutput, ioBytes) != 0 ||
-      (expertLoad && api.download(expertLoad, deviceLoad,
-                                  loadCount * sizeof(int64_t)) != 0)) {
+      api.download(counts, deviceLoad, countBytes) != 0) {
     error = takeError("mhmoe_model_run: cannot download the output",
                       "mhmoe_cuda_download failed");
     return MHMOE_ERROR_RUNTIME;

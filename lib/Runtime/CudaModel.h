@@ -45,8 +45,9 @@ struct CudaApi {
 struct CudaRunLayout {
   const std::vector<void *> *argvTemplate = nullptr;
   size_t inputSlot = 0, outputSlot = 0;
-  /// (argv slot, layer index) of each expert_load output.
-  const std::vector<std::pair<size_t, int64_t>> *loadSlots = nullptr;
+  /// (argv slot, offset in the [2, L, E] counts) of each expert_load
+  /// (offset l * E) and expert_dropped (offset (L + l) * E) output.
+  const std::vector<std::pair<size_t, int64_t>> *countSlots = nullptr;
   int64_t hiddenSize = 0, numLayers = 0, numExperts = 0;
   int32_t (*forward)(void **, int64_t) = nullptr;
 };
@@ -71,9 +72,10 @@ public:
   int64_t deviceMemory() const { return deviceMemory_; }
 
   /// Uploads `input`, runs forward on device buffers, downloads `output` and
-  /// `expertLoad` (may be null). Runs of one model are serialised.
+  /// the [2, L, E] routing counts (load, then dropped) into `counts`. Runs of
+  /// one model are serialised.
   mhmoe_status run(const CudaRunLayout &layout, const float *input,
-                   int64_t numTokens, float *output, int64_t *expertLoad,
+                   int64_t numTokens, float *output, int64_t *counts,
                    std::string &error);
 
   /// Device milliseconds of the last successful run's forward call, or -1.

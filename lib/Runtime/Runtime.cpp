@@ -207,8 +207,9 @@ struct mhmoe_model {
   /// load time, the others per run.
   std::vector<void *> argvTemplate;
   size_t inputSlot = 0, outputSlot = 0;
-  /// (argv slot, layer index) of each expert_load output.
-  std::vector<std::pair<size_t, int64_t>> loadSlots;
+  /// (argv slot, offset in the run's [2, L, E] counts) of each expert_load
+  /// (offset l * E) and expert_dropped (offset (L + l) * E) output.
+  std::vector<std::pair<size_t, int64_t>> countSlots;
   /// Set for "target": "cuda" libraries: device weights and run buffers.
   std::unique_ptr<CudaModel> cuda;
 
@@ -331,10 +332,15 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
   size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
   for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
     const ManifestEntry &e = m.manifest.outputs[j];
+    const int64_t numExperts = m.manifest.config.numExperts;
     if (e.name == "output")
       m.outputSlot = base + j;
+    else if (int64_t l = expertLoadLayerIndex(e.name); l >= 0)
+      m.countSlots.push_back({base + j, l * numExperts});
     else
-      m.loadSlots.push_back({base + j, expertLoadLayerIndex(e.name)});
+      m.countSlots.push_back(
+          {base + j, (m.manifest.config.numLayers +
+                      expertDroppedLayerIndex(e.name)) * numExperts});
   }
   return MHMOE_OK;
 }
@@ -504,9 +510,21 @@ MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
   return MHMOE_OK;
 }
 
-MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
-                                       int64_t num_tokens, float *output,
-                                       int64_t *expert_load) {
+namespace {
+
+/// Copies the run's [2, L, E] routing counts to the caller's buffers.
+void copyCounts(const std::vector<int64_t> &counts, int64_t *expertLoad,
+                int64_t *expertDropped) {
+  const size_t half = counts.size() / 2;
+  if (expertLoad)
+    std::memcpy(expertLoad, counts.data(), half * sizeof(int64_t));
+  if (expertDropped)
+    std::memcpy(expertDropped, counts.data() + half, half * sizeof(int64_t));
+}
+
+mhmoe_status runModel(mhmoe_model *m, const float *input, int64_t num_tokens,
+                      float *output, int64_t *expert_load,
+                      int64_t *expert_dropped) {
   if (!m)
     return fail(MHMOE_ERROR_INVALID_INPUT, "mhmoe_model_run: model is NULL");
   if (!input || !output)
@@ -559,37 +577,32 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 "mhmoe_model_run: input and output buffers overlap");
 
+  // [2, L, E]: expert_load, then expert_dropped; zero before each call.
+  std::vector<int64_t> counts(static_cast<size_t>(2 * c.numLayers * c.numExperts));
   if (m->cuda) {
     CudaRunLayout layout;
     layout.argvTemplate = &m->argvTemplate;
     layout.inputSlot = m->inputSlot;
     layout.outputSlot = m->outputSlot;
-    layout.loadSlots = &m->loadSlots;
+    layout.countSlots = &m->countSlots;
     layout.hiddenSize = c.hiddenSize;
     layout.numLayers = c.numLayers;
     layout.numExperts = c.numExperts;
     layout.forward = m->forward;
     std::string err;
     mhmoe_status s =
-        m->cuda->run(layout, input, num_tokens, output, expert_load, err);
-    return s == MHMOE_OK ? s : fail(s, err);
-  }
-
-  const size_t loadCount = static_cast<size_t>(c.numLayers * c.numExperts);
-  std::vector<int64_t> scratch;
-  int64_t *load = expert_load;
-  if (!load) {
-    scratch.resize(loadCount);
-    load = scratch.data();
-  } else {
-    std::memset(load, 0, loadCount * sizeof(int64_t));
+        m->cuda->run(layout, input, num_tokens, output, counts.data(), err);
+    if (s != MHMOE_OK)
+      return fail(s, err);
+    copyCounts(counts, expert_load, expert_dropped);
+    return MHMOE_OK;
   }
 
   std::vector<void *> argv = m->argvTemplate;
   argv[m->inputSlot] = const_cast<float *>(input);
   argv[m->outputSlot] = output;
-  for (const auto &slot : m->loadSlots)
-    argv[slot.first] = load + slot.second * c.numExperts;
+  for (const auto &slot : m->countSlots)
+    argv[slot.first] = counts.data() + slot.second;
 
   applyThreadCount(*m, addressSpaceLeft);
   int32_t rc = m->forward(argv.data(), num_tokens);
@@ -597,7 +610,25 @@ MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
     return fail(MHMOE_ERROR_RUNTIME,
                 "compiled model forward failed with code " +
                     std::to_string(rc));
+  copyCounts(counts, expert_load, expert_dropped);
   return MHMOE_OK;
+}
+
+} // namespace
+
+MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
+                                       int64_t num_tokens, float *output,
+                                       int64_t *expert_load) {
+  return runModel(m, input, num_tokens, output, expert_load, nullptr);
+}
+
+MHMOE_API mhmoe_status mhmoe_model_run_counted(mhmoe_model *m,
+                                               const float *input,
+                                               int64_t num_tokens,
+                                               float *output,
+                                               int64_t *expert_load,
+                                               int64_t *expert_dropped) {
+  return runModel(m, input, num_tokens, output, expert_load, expert_dropped);
 }
 
 MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m,

@@ -18,9 +18,10 @@ Manifest buildManifest(const ModelConfig &config) {
     m.inputs.push_back({std::move(w.name), std::move(w.shape), "f32"});
   m.outputs.push_back({"output", {-1, config.hiddenSize}, "f32"});
   for (int64_t i = 0; i < config.numLayers; ++i)
-    m.outputs.push_back({"layers." + std::to_string(i) + ".expert_load",
-                         {config.numExperts},
-                         "i64"});
+    for (const char *counts : {".expert_load", ".expert_dropped"})
+      m.outputs.push_back({"layers." + std::to_string(i) + counts,
+                           {config.numExperts},
+                           "i64"});
   return m;
 }
 
@@ -75,8 +76,8 @@ missingHostCPUFeatures(const std::vector<std::string> &required) {
   return missing;
 }
 
-int64_t expertLoadLayerIndex(std::string_view name) {
-  const std::string_view prefix = "layers.", suffix = ".expert_load";
+static int64_t layerIndexOf(std::string_view name, std::string_view suffix) {
+  const std::string_view prefix = "layers.";
   if (name.size() < prefix.size() + suffix.size() ||
       name.substr(0, prefix.size()) != prefix ||
       name.substr(name.size() - suffix.size()) != suffix)
@@ -91,6 +92,14 @@ int64_t expertLoadLayerIndex(std::string_view name) {
     i = i * 10 + (c - '0');
   }
   return i;
+}
+
+int64_t expertLoadLayerIndex(std::string_view name) {
+  return layerIndexOf(name, ".expert_load");
+}
+
+int64_t expertDroppedLayerIndex(std::string_view name) {
+  return layerIndexOf(name, ".expert_dropped");
 }
 
 /// The string member `key` of `o`, if it is one.
@@ -264,7 +273,8 @@ Result<Manifest> parseManifest(std::string_view jsonText,
                          formatShape(tokenShape));
       continue;
     }
-    int64_t layer = expertLoadLayerIndex(e.name);
+    int64_t layer = std::max(expertLoadLayerIndex(e.name),
+                             expertDroppedLayerIndex(e.name));
     if (layer < 0)
       return Status::error(src + ": manifest has unknown output '" + e.name + "'");
     if (layer >= c.numLayers)

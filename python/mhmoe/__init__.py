@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _native
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _OK, _ERROR_RUNTIME, _ERROR_INVALID_INPUT = 0, 1, 2
 
@@ -37,7 +37,7 @@ def _raise(status, message):
 
 
 def version():
-    """The runtime's version string, e.g. 'mhmoe 0.2.0 (compiled-library ABI 1)'."""
+    """The runtime's version string, e.g. 'mhmoe 0.3.0 (compiled-library ABI 2)'."""
     return _native.runtime().mhmoe_version().decode()
 
 
@@ -104,6 +104,7 @@ class Model:
         self.top_k = self._rt.mhmoe_model_top_k(handle)
         self.device = self._rt.mhmoe_model_device(handle).decode()
         self._load = np.zeros((self.num_layers, self.num_experts), dtype=np.int64)
+        self._dropped = np.zeros_like(self._load)
         self._tokens = 0
 
     def close(self):
@@ -156,11 +157,13 @@ class Model:
         if tokens == 0:
             return out
         load = np.zeros((self.num_layers, self.num_experts), dtype=np.int64)
-        status = self._rt.mhmoe_model_run(self._h, ctypes.c_void_p(in_ptr), tokens,
-                                          ctypes.c_void_p(out_ptr), ctypes.c_void_p(load.ctypes.data))
+        dropped = np.zeros_like(load)
+        status = self._rt.mhmoe_model_run_counted(
+            self._h, ctypes.c_void_p(in_ptr), tokens, ctypes.c_void_p(out_ptr),
+            ctypes.c_void_p(load.ctypes.data), ctypes.c_void_p(dropped.ctypes.data))
         if status != _OK:
             _raise(status, self._rt.mhmoe_last_error().decode())
-        self._load, self._tokens = load, tokens
+        self._load, self._dropped, self._tokens = load, dropped, tokens
         return out
 
     __call__ = run
@@ -170,9 +173,10 @@ class Model:
         layers = []
         for i in range(self.num_layers):
             load = [int(v) for v in self._load[i]]
+            dropped = [int(v) for v in self._dropped[i]]
             total, sub_tokens = sum(load), self._tokens * self.heads
             layers.append({"layer": i, "sub_tokens": sub_tokens, "expert_load": load,
-                           "dropped": sub_tokens * self.top_k - total,
+                           "expert_dropped": dropped, "dropped": sum(dropped),
                            "activation_ratio": sum(1 for v in load if v > 0) / float(self.num_experts),
                            "load_imbalance": max(load) * self.num_experts / total if total else 0.0})
         return {"layers": layers}

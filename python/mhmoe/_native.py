@@ -41,8 +41,8 @@ def runtime():
         rt.mhmoe_last_error.restype = ctypes.c_char_p
         rt.mhmoe_model_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(p)]
         rt.mhmoe_model_load.restype = ctypes.c_int
-        rt.mhmoe_model_run.argtypes = [p, p, i64, p, p]
-        rt.mhmoe_model_run.restype = ctypes.c_int
+        rt.mhmoe_model_run_counted.argtypes = [p, p, i64, p, p, p]
+        rt.mhmoe_model_run_counted.restype = ctypes.c_int
         rt.mhmoe_model_set_num_threads.argtypes = [p, ctypes.c_int32]
         rt.mhmoe_model_set_num_threads.restype = ctypes.c_int
         rt.mhmoe_model_free.argtypes = [p]

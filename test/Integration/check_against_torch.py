@@ -21,7 +21,7 @@ that f32 vs f64 cannot flip it), then
 
 is run (a PATH ending in .py is run with this python).  Checks: exit code 0, output shape == input
 shape, |out - ref| <= rtol * max(1, |ref|) elementwise, and per layer: layer index, sub_tokens == N*h,
-expert_load (exact), dropped (exact), activation_ratio.  Prints one line starting with PASS or FAIL
+expert_load and expert_dropped (exact), dropped (exact), activation_ratio.  Prints one line starting with PASS or FAIL
 (details follow a FAIL on further lines); exit code 0 on PASS, 1 on FAIL.
 """
 
@@ -60,14 +60,16 @@ def compare_stats(got, want, cfg, num_tokens):
             problems.append("stats layer %d: \"layer\" is %r" % (i, g.get("layer")))
         if g.get("sub_tokens") != S:
             problems.append("stats layer %d: sub_tokens %r, expected %d" % (i, g.get("sub_tokens"), S))
-        if g.get("expert_load") != w["expert_load"]:
-            gload = g.get("expert_load")
+        for key in ("expert_load", "expert_dropped"):
+            if g.get(key) == w[key]:
+                continue
+            gcounts = g.get(key)
             diff = ""
-            if isinstance(gload, list) and len(gload) == len(w["expert_load"]):
+            if isinstance(gcounts, list) and len(gcounts) == len(w[key]):
                 diff = " (differs at experts %s)" % [e for e, (a, b) in
-                                                    enumerate(zip(gload, w["expert_load"])) if a != b]
-            problems.append("stats layer %d: expert_load %s, expected %s%s"
-                            % (i, json.dumps(gload), fmt_list(w["expert_load"]), diff))
+                                                    enumerate(zip(gcounts, w[key])) if a != b]
+            problems.append("stats layer %d: %s %s, expected %s%s"
+                            % (i, key, json.dumps(gcounts), fmt_list(w[key]), diff))
         if g.get("dropped") != w["dropped"]:
             problems.append("stats layer %d: dropped %r, expected %d" % (i, g.get("dropped"), w["dropped"]))
         ar = g.get("activation_ratio")

@@ -18,20 +18,24 @@ using namespace llvm;
 namespace mhmoe {
 
 std::vector<LayerStats> makeStats(const ModelConfig &c, int64_t tokens,
-                                  const std::vector<int64_t> &load) {
+                                  const std::vector<int64_t> &load,
+                                  const std::vector<int64_t> &dropped) {
   std::vector<LayerStats> layers(static_cast<size_t>(c.numLayers));
   for (int64_t l = 0; l < c.numLayers; ++l) {
     LayerStats &ls = layers[l];
     ls.subTokens = tokens * c.heads;
     ls.load.assign(load.begin() + l * c.numExperts,
                    load.begin() + (l + 1) * c.numExperts);
+    ls.droppedPerExpert.assign(dropped.begin() + l * c.numExperts,
+                               dropped.begin() + (l + 1) * c.numExperts);
     int64_t sum = 0, max = 0;
     for (int64_t v : ls.load) {
       sum += v;
       max = std::max(max, v);
       ls.activeExperts += v > 0;
     }
-    ls.dropped = ls.subTokens * c.topK - sum;
+    for (int64_t v : ls.droppedPerExpert)
+      ls.dropped += v;
     ls.activationRatio = double(ls.activeExperts) / double(c.numExperts);
     ls.loadImbalance = sum > 0 ? double(max) * double(c.numExperts) / sum : 0;
   }
@@ -58,6 +62,9 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
        << ", \"expert_load\": [";
     for (size_t e = 0; e < ls.load.size(); ++e)
       os << (e ? ", " : "") << ls.load[e];
+    os << "], \"expert_dropped\": [";
+    for (size_t e = 0; e < ls.droppedPerExpert.size(); ++e)
+      os << (e ? ", " : "") << ls.droppedPerExpert[e];
     os << "], \"dropped\": " << ls.dropped
        << ", \"activation_ratio\": " << jsonFloat(ls.activationRatio)
        << ", \"load_imbalance\": " << jsonFloat(ls.loadImbalance) << "}";

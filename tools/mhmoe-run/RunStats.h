@@ -28,7 +28,7 @@ struct LayerStats {
   /// Largest expert load over the mean load (1.0 = perfectly balanced; 0
   /// when nothing was routed).
   double loadImbalance = 0;
-  std::vector<int64_t> load;
+  std::vector<int64_t> load, droppedPerExpert;
 };
 
 /// Milliseconds; a phase that did not happen is absent.
@@ -40,9 +40,11 @@ struct RunTimings {
   std::optional<double> steadyRunMs; // median of --bench K runs
 };
 
-/// The per-layer statistics of `load` ([num_layers * num_experts]).
+/// The per-layer statistics of the kept and dropped (sub-token, choice)
+/// pairs per expert (`load`, `dropped`: [num_layers * num_experts]).
 std::vector<LayerStats> makeStats(const ModelConfig &config, int64_t tokens,
-                                  const std::vector<int64_t> &load);
+                                  const std::vector<int64_t> &load,
+                                  const std::vector<int64_t> &dropped);
 
 /// {"layers": [...], "timings_ms": {...}}, one layer per line.
 void writeStatsJSON(llvm::raw_ostream &os, llvm::ArrayRef<LayerStats> layers,

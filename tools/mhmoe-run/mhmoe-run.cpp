@@ -523,15 +523,17 @@ int run(const Options &O) {
     return report(*f);
 
   output.resize(input.data.size());
-  std::vector<int64_t> load(
-      static_cast<size_t>(config.numLayers * config.numExperts), 0);
+  const size_t numCounts =
+      static_cast<size_t>(config.numLayers * config.numExperts);
+  std::vector<int64_t> load(numCounts, 0), dropped(numCounts, 0);
   auto t0 = std::chrono::steady_clock::now();
-  mhmoe_status s = mhmoe_model_run(model.m, input.data.data(), tokens,
-                                   output.data(), load.data());
+  mhmoe_status s =
+      mhmoe_model_run_counted(model.m, input.data.data(), tokens,
+                              output.data(), load.data(), dropped.data());
   if (s != MHMOE_OK)
     return report(fromStatus(s));
   timings.firstRunMs = millisecondsSince(t0);
-  stats = makeStats(config, tokens, load);
+  stats = makeStats(config, tokens, load, dropped);
   // --bench before the outputs are written, so that --stats holds the
   // steady-state time; its runs see the same input, so output and load stay.
   std::string benchText;

@@ -4,6 +4,7 @@
 // fixed small config with a trivial, easily checked computation:
 //   output[t, j] = input[t, j] + sum_l layers.l.out_proj.bias[j]
 //   layers.l.expert_load[e] += num_tokens * 100 + l * 10 + e
+//   layers.l.expert_dropped[e] += num_tokens + l * 10 + e
 // (the runtime zeroes expert_load before each call). mhmoe_forward returns 7
 // when num_tokens == 13 (to test error reporting).
 //
@@ -119,11 +120,14 @@ FAKE_EXPORT int32_t mhmoe_forward(void **argv, int64_t numTokens) {
       store(argv[slot], output.data(), output.size() * sizeof(float));
     } else {
       int64_t layer = expertLoadLayerIndex(e.name);
-      std::vector<int64_t> load(E);
-      fetch(load.data(), argv[slot], E * sizeof(int64_t));
+      const bool dropped = layer < 0;
+      if (dropped)
+        layer = expertDroppedLayerIndex(e.name);
+      std::vector<int64_t> counts(E);
+      fetch(counts.data(), argv[slot], E * sizeof(int64_t));
       for (int64_t x = 0; x < E; ++x)
-        load[x] += numTokens * 100 + layer * 10 + x;
-      store(argv[slot], load.data(), E * sizeof(int64_t));
+        counts[x] += (dropped ? numTokens : numTokens * 100) + layer * 10 + x;
+      store(argv[slot], counts.data(), E * sizeof(int64_t));
     }
     ++slot;
   }

@@ -70,9 +70,12 @@ std::string runAndCompare(mhmoe_model *model, int64_t tokens,
   std::vector<float> in(tokens * D), out(tokens * D, -1.0f);
   for (size_t i = 0; i < in.size(); ++i)
     in[i] = static_cast<float>(i) * 0.5f;
-  std::vector<int64_t> load(L * E, -1);
-  if (mhmoe_model_run(model, in.data(), tokens, out.data(),
-                      withLoad ? load.data() : nullptr) != MHMOE_OK)
+  std::vector<int64_t> load(L * E, -1), dropped(L * E, -1);
+  mhmoe_status s =
+      withLoad ? mhmoe_model_run_counted(model, in.data(), tokens, out.data(),
+                                         load.data(), dropped.data())
+               : mhmoe_model_run(model, in.data(), tokens, out.data(), nullptr);
+  if (s != MHMOE_OK)
     return std::string("mhmoe_model_run failed: ") + mhmoe_last_error();
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t j = 0; j < D; ++j) {
@@ -86,10 +89,12 @@ std::string runAndCompare(mhmoe_model *model, int64_t tokens,
   if (withLoad)
     for (int64_t l = 0; l < L; ++l)
       for (int64_t e = 0; e < E; ++e)
-        if (load[l * E + e] != tokens * 100 + l * 10 + e)
-          return "expert_load l=" + std::to_string(l) +
+        if (load[l * E + e] != tokens * 100 + l * 10 + e ||
+            dropped[l * E + e] != tokens + l * 10 + e)
+          return "expert_load/dropped l=" + std::to_string(l) +
                  " e=" + std::to_string(e) + ": " +
-                 std::to_string(load[l * E + e]);
+                 std::to_string(load[l * E + e]) + "/" +
+                 std::to_string(dropped[l * E + e]);
   return "";
 }
 
@@ -370,8 +375,8 @@ TEST_F(RuntimeTest, LibraryWithoutForwardSymbol) {
 
 TEST_F(RuntimeTest, UnsupportedAbiVersion) {
   expectLoadError(writeModelDir(), MHMOE_ERROR_RUNTIME,
-                  "unsupported compiled library ABI version 2",
-                  MHMOE_FAKE_LIB_ABI2);
+                  "unsupported compiled library ABI version 1",
+                  MHMOE_FAKE_LIB_ABI1);
 }
 
 TEST_F(RuntimeTest, NullArguments) {

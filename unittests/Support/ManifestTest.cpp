@@ -27,9 +27,12 @@ TEST(Manifest, BuildAndParseRoundTrip) {
   ASSERT_EQ(m.inputs.front().name, "input");
   EXPECT_EQ(m.inputs.front().shape, (std::vector<int64_t>{-1, 8}));
   EXPECT_EQ(m.inputs.size(), 1 + expectedWeights(smallConfig()).size());
-  ASSERT_EQ(m.outputs.size(), 3u);
+  // smallConfig has two layers: the output, then per layer load and drops.
+  ASSERT_EQ(m.outputs.size(), 5u);
   EXPECT_EQ(m.outputs[1].name, "layers.0.expert_load");
-  EXPECT_EQ(m.outputs[2].dtype, "i64");
+  EXPECT_EQ(m.outputs[2].name, "layers.0.expert_dropped");
+  EXPECT_EQ(m.outputs[4].name, "layers.1.expert_dropped");
+  EXPECT_EQ(m.outputs[4].dtype, "i64");
   std::string text = manifestJSON(m);
   auto p = parseManifest(text, "lib.so");
   MHMOE_ASSERT_OK(p);
@@ -44,6 +47,9 @@ TEST(Manifest, ExpertLoadLayerIndex) {
   EXPECT_EQ(expertLoadLayerIndex("layers..expert_load"), -1);
   EXPECT_EQ(expertLoadLayerIndex("layers.x.expert_load"), -1);
   EXPECT_EQ(expertLoadLayerIndex("output"), -1);
+  EXPECT_EQ(expertLoadLayerIndex("layers.0.expert_dropped"), -1);
+  EXPECT_EQ(expertDroppedLayerIndex("layers.3.expert_dropped"), 3);
+  EXPECT_EQ(expertDroppedLayerIndex("layers.3.expert_load"), -1);
 }
 
 std::string mutate(void (*f)(llvm::json::Object &)) {
@@ -61,8 +67,8 @@ std::string mutate(void (*f)(llvm::json::Object &)) {
 
 TEST(Manifest, WrongAbiVersion) {
   auto p = parseManifest(
-      mutate([](llvm::json::Object &o) { o["abi_version"] = 2; }), "lib.so");
-  EXPECT_NE(errorMessage(p).find("unsupported compiled library ABI version 2"),
+      mutate([](llvm::json::Object &o) { o["abi_version"] = 1; }), "lib.so");
+  EXPECT_NE(errorMessage(p).find("unsupported compiled library ABI version 1"),
             std::string::npos);
 }
 

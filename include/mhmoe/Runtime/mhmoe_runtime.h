@@ -27,8 +27,8 @@ typedef struct mhmoe_model mhmoe_model;
 
 /* The mhmoe release this header belongs to, and the compiled-library ABI
  * (docs/compiled-library-abi.md) its runtime loads. */
-#define MHMOE_VERSION_STRING "0.2.0"
-#define MHMOE_LIBRARY_ABI_VERSION 1
+#define MHMOE_VERSION_STRING "0.3.0"
+#define MHMOE_LIBRARY_ABI_VERSION 2
 
 /* "mhmoe X.Y.Z (compiled-library ABI N)" of the runtime library actually
  * loaded, to compare with MHMOE_VERSION_STRING. The string is static. */
@@ -78,6 +78,18 @@ MHMOE_API mhmoe_status mhmoe_model_load(const char *compiled_library_path,
 MHMOE_API mhmoe_status mhmoe_model_run(mhmoe_model *m, const float *input,
                                        int64_t num_tokens, float *output,
                                        int64_t *expert_load);
+
+/* mhmoe_model_run that also reports, when `expert_dropped` is not NULL,
+ * [num_layers * num_experts] int64 counts of the (sub-token, choice) pairs
+ * the capacity limit dropped, per layer and expert (all 0 when the model is
+ * dropless). Per layer, the loads plus the drops sum to
+ * num_tokens * heads * top_k. Either count pointer may be NULL. */
+MHMOE_API mhmoe_status mhmoe_model_run_counted(mhmoe_model *m,
+                                               const float *input,
+                                               int64_t num_tokens,
+                                               float *output,
+                                               int64_t *expert_load,
+                                               int64_t *expert_dropped);
 
 /* Sets the number of OpenMP threads the model's runs use, from whichever
  * thread they are called (the runtime applies it on the calling thread at

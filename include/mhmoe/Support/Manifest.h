@@ -18,7 +18,8 @@
 
 namespace mhmoe {
 
-constexpr int64_t kCompiledLibraryAbiVersion = 1;
+/// 2: outputs gained "layers.{i}.expert_dropped" (0.3.0).
+constexpr int64_t kCompiledLibraryAbiVersion = 2;
 
 struct ManifestEntry {
   std::string name;
@@ -28,7 +29,7 @@ struct ManifestEntry {
 
 struct Manifest {
   int64_t abiVersion = kCompiledLibraryAbiVersion;
-  /// The compiler that generated the library ("mhmoe 0.2.0"); empty when the
+  /// The compiler that generated the library ("mhmoe 0.3.0"); empty when the
   /// manifest does not say (libraries from before 0.2.0).
   std::string compiler;
   /// Where argv's buffers live: "cpu" (host pointers) or "cuda" (device
@@ -69,6 +70,8 @@ missingHostCPUFeatures(const std::vector<std::string> &required);
 
 /// If `name` is "layers.{i}.expert_load", returns i; otherwise -1.
 int64_t expertLoadLayerIndex(std::string_view name);
+/// If `name` is "layers.{i}.expert_dropped", returns i; otherwise -1.
+int64_t expertDroppedLayerIndex(std::string_view name);
 
 } // namespace mhmoe
 

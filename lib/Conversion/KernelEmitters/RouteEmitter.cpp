@@ -142,9 +142,20 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
   }
 }
 
+void mlir::mhmoe::emitZeroCounts(OpBuilder &b, Location loc, Value counts) {
+  int64_t e = cast<MemRefType>(counts.getType()).getDimSize(0);
+  Value zero = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
+  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, e),
+                     cIndex(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &lb, Location l, Value i, ValueRange) {
+                       store(lb, l, zero, counts, i);
+                       scf::YieldOp::create(lb, l);
+                     });
+}
+
 void mlir::mhmoe::emitCapacity(OpBuilder &b, Location loc, RouteOp op,
                                 Value idxBuf, Value wBuf, Value numSub,
-                                Value counts) {
+                                Value counts, Value dropped) {
   int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
   int64_t k = op.getTopK();
   double cf = op.getCapacityFactor().convertToDouble();
@@ -167,12 +178,7 @@ void mlir::mhmoe::emitCapacity(OpBuilder &b, Location loc, RouteOp op,
       b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
       arith::ConstantIntOp::create(b, loc, i64, k));
 
-  Value zero64 = arith::ConstantIntOp::create(b, loc, i64, 0);
-  scf::ForOp::create(b, loc, c0, cIndex(b, loc, e), c1, ValueRange{},
-                     [&](OpBuilder &lb, Location l, Value i, ValueRange) {
-                       store(lb, l, zero64, counts, i);
-                       scf::YieldOp::create(lb, l);
-                     });
+  emitZeroCounts(b, loc, counts);
   scf::ForOp::create(
       b, loc, c0, cIndex(b, loc, k), c1, ValueRange{},
       [&](OpBuilder &cb, Location l, Value c, ValueRange) {
@@ -197,6 +203,12 @@ void mlir::mhmoe::emitCapacity(OpBuilder &b, Location loc, RouteOp op,
                     store(fb, l3, arith::ConstantIntOp::create(fb, l3, i32, -1),
                           idxBuf, ValueRange{s, c});
                     store(fb, l3, cF32(fb, l3, 0), wBuf, ValueRange{s, c});
+                    if (dropped)
+                      store(fb, l3,
+                            arith::AddIOp::create(
+                                fb, l3, load(fb, l3, dropped, exIdx),
+                                arith::ConstantIntOp::create(fb, l3, i64, 1)),
+                            dropped, exIdx);
                     scf::YieldOp::create(fb, l3);
                   });
               scf::YieldOp::create(sb, l2);

@@ -4,7 +4,7 @@
 // lowering (gate GEMV, softmax statistics, top-k, renormalisation), its
 // [E]-sized scratch in thread-private memory. Capacity depends on sub-token
 // order, so it stays one sequential pass (a single-thread kernel: it is off
-// by default, and O(S*k) trivial steps). The expert-load histogram is one
+// by default, and O(S*k) trivial steps) that also counts drops per expert. The expert-load histogram is one
 // thread per sub-token with integer atomics, which are order-independent.
 //
 //===----------------------------------------------------------------------===//
@@ -49,6 +49,10 @@ struct RouteToKernel : OpRewritePattern<RouteOp> {
     Value wBuf = allocBuffer(b, loc, wType,
                              dynamicSizes(b, loc, wType, op.getInput()));
     int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+    Value droppedBuf;
+    if (Value dropped = op.getDropped())
+      droppedBuf =
+          allocBuffer(b, loc, cast<RankedTensorType>(dropped.getType()), {});
 
     emitLaunch1D(b, loc, numSub, kThreadsPerBlock,
                  [&](OpBuilder &kb, Location l, Value s) {
@@ -59,17 +63,32 @@ struct RouteToKernel : OpRewritePattern<RouteOp> {
                        kb, l, MemRefType::get({e}, kb.getI8Type()));
                    emitRouteOne(kb, l, op, x, gate, idxBuf, wBuf, logits, taken,
                                 s);
+                   // Thread 0 zeroes the drop counts: no extra launch when
+                   // dropless; the capacity kernel below runs after it.
+                   if (droppedBuf) {
+                     Value first = arith::CmpIOp::create(
+                         kb, l, arith::CmpIPredicate::eq, s, cIndex(kb, l, 0));
+                     scf::IfOp::create(kb, l, first,
+                                       [&](OpBuilder &tb, Location l2) {
+                                         emitZeroCounts(tb, l2, droppedBuf);
+                                         scf::YieldOp::create(tb, l2);
+                                       });
+                   }
                  });
     if (op.getCapacityFactor().convertToDouble() > 0) {
       Value counts = memref::AllocOp::create(
           b, loc, MemRefType::get({e}, b.getI64Type()));
       emitSerialKernel(b, loc, [&](OpBuilder &kb, Location l) {
-        emitCapacity(kb, l, op, idxBuf, wBuf, numSub, counts);
+        emitCapacity(kb, l, op, idxBuf, wBuf, numSub, counts, droppedBuf);
       });
       memref::DeallocOp::create(b, loc, counts);
     }
-    rewriter.replaceOp(op, {asTensor(b, loc, idxBuf, idxType),
-                            asTensor(b, loc, wBuf, wType)});
+    SmallVector<Value> results = {asTensor(b, loc, idxBuf, idxType),
+                                  asTensor(b, loc, wBuf, wType)};
+    if (droppedBuf)
+      results.push_back(asTensor(b, loc, droppedBuf,
+                                 cast<RankedTensorType>(op.getDropped().getType())));
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

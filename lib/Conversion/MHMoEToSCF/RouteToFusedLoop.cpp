@@ -4,8 +4,8 @@
 // [S, E] tensor: the gate GEMV (register-tiled dot products), softmax
 // statistics, top-k by repeated arg-max (ties to the lower expert index) and
 // renormalisation. Capacity, which depends on sub-token order, is a short
-// sequential pass over the [S, k] choices afterwards. mhmoe.expert_load
-// (the routing histogram) lowers here too.
+// sequential pass over the [S, k] choices afterwards, which also counts the
+// drops per expert. mhmoe.expert_load (the routing histogram) lowers here too.
 //
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
@@ -78,15 +78,25 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
           memref::DeallocOp::create(pb, l, logits);
           memref::DeallocOp::create(pb, l, taken);
         });
+    Value droppedBuf;
+    if (Value dropped = op.getDropped()) {
+      droppedBuf = allocBuffer(rewriter, loc,
+                               cast<RankedTensorType>(dropped.getType()), {});
+      emitZeroCounts(rewriter, loc, droppedBuf);
+    }
     if (op.getCapacityFactor().convertToDouble() > 0) {
       Value counts = memref::AllocOp::create(
           rewriter, loc, MemRefType::get({e}, rewriter.getI64Type()));
-      emitCapacity(rewriter, loc, op, idxBuf, wBuf, numSub, counts);
+      emitCapacity(rewriter, loc, op, idxBuf, wBuf, numSub, counts, droppedBuf);
       memref::DeallocOp::create(rewriter, loc, counts);
     }
 
-    rewriter.replaceOp(op, {asTensor(rewriter, loc, idxBuf, idxType),
-                            asTensor(rewriter, loc, wBuf, wType)});
+    SmallVector<Value> results = {asTensor(rewriter, loc, idxBuf, idxType),
+                                  asTensor(rewriter, loc, wBuf, wType)};
+    if (droppedBuf)
+      results.push_back(asTensor(rewriter, loc, droppedBuf,
+                                 cast<RankedTensorType>(op.getDropped().getType())));
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

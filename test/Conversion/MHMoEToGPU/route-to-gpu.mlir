@@ -56,3 +56,23 @@ func.func @capacity(%x: tensor<?x16xf32>, %g: tensor<4x16xf32>) -> (tensor<?x1xi
   %i, %w = mhmoe.route %x, %g top_k(1) capacity_factor(1.0) : tensor<?x16xf32>, tensor<4x16xf32> -> tensor<?x1xi32>, tensor<?x1xf32>
   return %i, %w : tensor<?x1xi32>, tensor<?x1xf32>
 }
+
+// -----
+
+// Drop counts: thread 0 of the routing kernel zeroes them (no extra launch);
+// the capacity kernel counts each dropped choice for its expert.
+// CHECK-LABEL: func @drop_counts
+// CHECK: %[[D:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4xi64>
+// CHECK: gpu.launch
+// CHECK:   %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
+// CHECK:   scf.if %[[FIRST]] {
+// CHECK:     memref.store %c0_i64, %[[D]]
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c1, %{{.*}} = %c1, %{{.*}} = %c1)
+// CHECK:   memref.store %c-1_i32
+// CHECK:   memref.load %[[D]]
+// CHECK:   memref.store %{{.*}}, %[[D]]
+// CHECK: bufferization.to_tensor %[[D]]
+func.func @drop_counts(%x: tensor<?x16xf32>, %g: tensor<4x16xf32>) -> tensor<4xi64> {
+  %i, %w, %d = mhmoe.route %x, %g top_k(1) capacity_factor(1.0) : tensor<?x16xf32>, tensor<4x16xf32> -> tensor<?x1xi32>, tensor<?x1xf32>, tensor<4xi64>
+  return %d : tensor<4xi64>
+}

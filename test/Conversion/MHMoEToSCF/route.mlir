@@ -92,3 +92,35 @@ func.func @expert_load(%i: tensor<?x2xi32>) -> tensor<8xi64> {
   %l = mhmoe.expert_load %i num_experts(8) : tensor<?x2xi32> -> tensor<8xi64>
   return %l : tensor<8xi64>
 }
+
+// -----
+
+// The drop counts: zeroed, then one more for the expert of each choice the
+// capacity pass drops.
+// CHECK-LABEL: func @drop_counts
+// CHECK: %[[D:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
+// CHECK: scf.for %[[E:.*]] = %c0 to %c8 step %c1 {
+// CHECK:   memref.store %c0_i64, %[[D]][%[[E]]] : memref<8xi64>
+// CHECK: } else {
+// CHECK:   memref.store %c-1_i32
+// CHECK:   %[[N:.*]] = memref.load %[[D]][%[[X:.*]]] : memref<8xi64>
+// CHECK:   %[[N1:.*]] = arith.addi %[[N]], %c1_i64 : i64
+// CHECK:   memref.store %[[N1]], %[[D]][%[[X]]] : memref<8xi64>
+// CHECK: bufferization.to_tensor %[[D]] restrict writable : memref<8xi64>
+func.func @drop_counts(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> tensor<8xi64> {
+  %i, %w, %d = mhmoe.route %s, %g top_k(2) capacity_factor(1.0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
+  return %d : tensor<8xi64>
+}
+
+// -----
+
+// Dropless: the drop counts are zero.
+// CHECK-LABEL: func @drop_counts_dropless
+// CHECK: %[[D:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
+// CHECK: memref.store %c0_i64, %[[D]]
+// CHECK-NOT: %c-1_i32
+// CHECK: bufferization.to_tensor %[[D]]
+func.func @drop_counts_dropless(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> tensor<8xi64> {
+  %i, %w, %d = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
+  return %d : tensor<8xi64>
+}

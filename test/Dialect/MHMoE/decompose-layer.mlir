@@ -47,3 +47,21 @@ func.func @layer_bias(%x: tensor<3x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<
       out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) {normalize = false} : tensor<3x64xf32> -> tensor<3x64xf32>
   return %y : tensor<3x64xf32>
 }
+
+// -----
+
+// The layer's drop counts are the route's third result; its load the
+// histogram of the kept indices.
+// CHECK-LABEL: func @layer_counts
+// CHECK: %[[I:.*]], %[[W:.*]], %[[D:.*]] = mhmoe.route %{{.*}} top_k(2) capacity_factor(1.000000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
+// CHECK: %[[L:.*]] = mhmoe.expert_load %[[I]] num_experts(8) : tensor<?x2xi32> -> tensor<8xi64>
+// CHECK: return %{{.*}}, %[[L]], %[[D]]
+func.func @layer_counts(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                        %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>,
+                        %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) -> (tensor<?x64xf32>, tensor<8xi64>, tensor<8xi64>) {
+  %y, %load, %dropped = mhmoe.layer %x heads(2) top_k(2) capacity_factor(1.0) activation(gelu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>, tensor<8xi64> dropped(tensor<8xi64>)
+  return %y, %load, %dropped : tensor<?x64xf32>, tensor<8xi64>, tensor<8xi64>
+}

@@ -302,3 +302,23 @@ func.func @merge_overflow(%s: tensor<4x32xf32>) {
   %y = mhmoe.merge %s heads(2) : tensor<4x32xf32> -> tensor<9223372036854775806x64xf32>
   return
 }
+
+// -----
+
+func.func @route_dropped_size(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{result 'dropped' has 4 entries, expected E = 8}}
+  %i, %w, %d = mhmoe.route %s, %g top_k(2) capacity_factor(1.0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func @layer_dropped_dynamic(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+                      %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
+  // expected-error @+1 {{result 'expert_dropped' must have a static size (E = 8)}}
+  %y, %d = mhmoe.layer %x heads(2) top_k(2) activation(gelu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32> dropped(tensor<?xi64>)
+  return
+}

@@ -51,3 +51,18 @@ func.func @layer(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf3
       out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+
+// The optional per-expert drop counts of route and layer.
+// CHECK-LABEL: func @drop_counts
+// CHECK: mhmoe.route %{{.*}}, %{{.*}} top_k(2) capacity_factor(1.000000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
+// CHECK: mhmoe.layer {{.*}} : tensor<?x64xf32> -> tensor<?x64xf32>, tensor<8xi64> dropped(tensor<8xi64>)
+func.func @drop_counts(%s: tensor<?x32xf32>, %x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>,
+                       %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>,
+                       %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) -> (tensor<8xi64>, tensor<8xi64>) {
+  %i, %w, %d = mhmoe.route %s, %g top_k(2) capacity_factor(1.0) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
+  %y, %load, %dropped = mhmoe.layer %x heads(2) top_k(2) capacity_factor(1.0) activation(gelu)
+      head(%hw, %hb : tensor<64x64xf32>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
+      out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>, tensor<8xi64> dropped(tensor<8xi64>)
+  return %d, %dropped : tensor<8xi64>, tensor<8xi64>
+}

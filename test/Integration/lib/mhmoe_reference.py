@@ -12,7 +12,8 @@ Semantics (the contract the compiler is checked against):
        (idx -1, weight 0, no renormalisation)
     4. out_s = sum_kept w[s,c] * FFN_{idx[s,c]}(s)
     5. merge back to [N, D]; 6. out = merged @ out_proj.weight.T + out_proj.bias
-Stats per layer: expert_load[e] (kept pairs), dropped = S*k - sum(load), activation_ratio = #(load>0)/E,
+Stats per layer: expert_load[e] (kept pairs), expert_dropped[e] (pairs over capacity),
+dropped = S*k - sum(load) = sum(expert_dropped), activation_ratio = #(load>0)/E,
 load_imbalance = max(load) * E / sum(load) (0 when nothing was routed).
 
 Also re-exports the numpy-only I/O helpers of mhmoe_io (safetensors reader/writer, config, npy).
@@ -82,9 +83,12 @@ def route(s, gate_w, cfg):
             kj = pos < C
             keep[:, j] = kj
             counts += (onehot * kj[:, None].to(torch.int64)).sum(0)
+        dropped = idx[~keep]
         idx = torch.where(keep, idx, torch.full_like(idx, -1))
         w = torch.where(keep, w, torch.zeros_like(w))
-    return {"logits": logits, "probs": p, "idx": idx, "weights": w,
+    else:
+        dropped = torch.zeros(0, dtype=torch.int64)
+    return {"logits": logits, "probs": p, "idx": idx, "weights": w, "dropped_experts": dropped,
             "margin": routing_margin_from_probs(p, cfg), "capacity": C}
 
 
@@ -189,7 +193,9 @@ def compute_stats(cfg, infos):
         S = idx.shape[0]
         kept = idx[idx >= 0]
         load = torch.bincount(kept, minlength=E).tolist() if kept.numel() else [0] * E
+        dropped = torch.bincount(info["dropped_experts"], minlength=E).tolist()
         layers.append({"layer": i, "sub_tokens": int(S), "expert_load": [int(v) for v in load],
+                       "expert_dropped": [int(v) for v in dropped],
                        "dropped": int(S * k - sum(load)),
                        "activation_ratio": sum(1 for v in load if v > 0) / float(E),
                        "load_imbalance": max(load) * E / sum(load) if sum(load) else 0.0})

@@ -81,6 +81,7 @@ def naive_forward(cfg, W, x):
                 w = [t / sw for t in w]
             choices.append(ch)
             weights.append(w)
+        expert_dropped = [0] * E
         if cfg["capacity_factor"] > 0:
             C = k * math.ceil(cfg["capacity_factor"] * S / E)
             used = [0] * E
@@ -90,6 +91,7 @@ def naive_forward(cfg, W, x):
                     if used[e] < C:
                         used[e] += 1
                     else:
+                        expert_dropped[e] += 1
                         choices[si][j] = -1
                         weights[si][j] = 0.0
         # experts
@@ -121,7 +123,8 @@ def naive_forward(cfg, W, x):
             o = np.array([np.dot(g("out_proj.weight")[r], merged) for r in range(D)]) + g("out_proj.bias")
             newx[n] = x[n] + o
         x = newx
-        stats.append({"layer": i, "sub_tokens": S, "expert_load": load, "dropped": S * k - sum(load),
+        stats.append({"layer": i, "sub_tokens": S, "expert_load": load,
+                      "expert_dropped": expert_dropped, "dropped": S * k - sum(load),
                       "activation_ratio": sum(1 for t in load if t > 0) / E})
     return x.reshape(shape), {"layers": stats}
 
@@ -208,6 +211,7 @@ def main():
     stats = compare("uniform-ties-capacity", cfg, W, x, expect_drops=True)
     # S = 16, C = 2 * ceil(0.5*16/4) = 4; choice 0 all -> expert 0 (4 kept), choice 1 -> expert 1 (4 kept)
     check("uniform-ties-capacity load", stats["layers"][0]["expert_load"] == [4, 4, 0, 0]
+          and stats["layers"][0]["expert_dropped"] == [12, 12, 0, 0]
           and stats["layers"][0]["dropped"] == 24, str(stats))
     m = ref.min_routing_margin(cfg, W, x)
     check("uniform margin is 0", m == 0.0, str(m))

@@ -23,6 +23,10 @@ print("[B, S, D] float64 in: shape %s, same values %s" % (list(y3.shape), bool((
 st = m.stats()
 print("stats: %d layers, sub_tokens %d, sum(load) %d" % (len(st["layers"]), st["layers"][0]["sub_tokens"],
                                                           sum(st["layers"][0]["expert_load"])))
+import json
+with open(os.path.join(model_dir, "expected_stats.json")) as f:
+    want = json.load(f)
+print("stats equal to expected_stats.json:", st["layers"] == want["layers"])
 try:
     import torch
 except ImportError:

@@ -24,9 +24,14 @@ void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
 
 /// Capacity C = k * ceil(c * S / E), sequentially: first choices claim slots
 /// in sub-token order, then second choices, ...; a choice over capacity
-/// becomes (-1, 0). `counts` is [E] i64 scratch.
+/// becomes (-1, 0) and, when `dropped` ([E] i64, zeroed by the caller) is
+/// given, counts one for its expert there. `counts` is [E] i64 scratch.
 void emitCapacity(OpBuilder &b, Location loc, RouteOp op, Value idxBuf,
-                  Value wBuf, Value numSub, Value counts);
+                  Value wBuf, Value numSub, Value counts,
+                  Value dropped = Value());
+
+/// Stores 0 into every entry of the [E] i64 buffer `counts`.
+void emitZeroCounts(OpBuilder &b, Location loc, Value counts);
 
 } // namespace mlir::mhmoe
 

@@ -268,6 +268,21 @@ LogicalResult MergeOp::reifyResultShapes(OpBuilder &b,
 // route
 //===----------------------------------------------------------------------===//
 
+/// A per-expert count result (`expert_load`, `dropped`) must be `[E]`.
+static LogicalResult verifyPerExpertCounts(Operation *op, StringRef name,
+                                           Value counts, int64_t e) {
+  if (!counts)
+    return success();
+  int64_t got = rt(counts).getDimSize(0);
+  if (ShapedType::isDynamic(got))
+    return op->emitOpError() << "result '" << name
+                             << "' must have a static size (E = " << e << ")";
+  if (conflict(got, e))
+    return op->emitOpError() << "result '" << name << "' has " << got
+                             << " entries, expected E = " << e;
+  return success();
+}
+
 LogicalResult RouteOp::verify() {
   auto x = rt(getInput()), gate = rt(getGate());
   int64_t s = x.getDimSize(0), d = x.getDimSize(1), e = gate.getDimSize(0);
@@ -290,7 +305,7 @@ LogicalResult RouteOp::verify() {
                            << dimStr(t.getDimSize(1)) << "], expected ["
                            << dimStr(s) << ", " << getTopK() << "]";
   }
-  return success();
+  return verifyPerExpertCounts(*this, "dropped", getDropped(), e);
 }
 
 LogicalResult RouteOp::reifyResultShapes(OpBuilder &b,
@@ -298,6 +313,8 @@ LogicalResult RouteOp::reifyResultShapes(OpBuilder &b,
   OpFoldResult rows = staticOrDim(b, getLoc(), getInput(), 0);
   shapes.push_back({rows, b.getIndexAttr(getTopK())});
   shapes.push_back({rows, b.getIndexAttr(getTopK())});
+  if (getDropped())
+    shapes.push_back({b.getIndexAttr(rt(getGate()).getDimSize(0))});
   return success();
 }
 
@@ -388,25 +405,18 @@ LogicalResult LayerOp::verify() {
   if (getResult().getType() != x)
     return emitOpError() << "result type " << getResult().getType()
                          << " must equal the input type " << x;
-  if (Value load = getExpertLoad())
-    if (rt(load).isDynamicDim(0))
-      return emitOpError() << "result 'expert_load' must have a static size "
-                              "(E = "
-                           << e << ")";
-  if (Value load = getExpertLoad())
-    if (conflict(rt(load).getDimSize(0), e))
-      return emitOpError() << "result 'expert_load' has "
-                           << rt(load).getDimSize(0)
-                           << " entries, expected E = " << e;
-  return success();
+  if (failed(verifyPerExpertCounts(*this, "expert_load", getExpertLoad(), e)))
+    return failure();
+  return verifyPerExpertCounts(*this, "expert_dropped", getExpertDropped(), e);
 }
 
 LogicalResult LayerOp::reifyResultShapes(OpBuilder &b,
                                          ReifiedRankedShapedTypeDims &shapes) {
   shapes.push_back({staticOrDim(b, getLoc(), getInput(), 0),
                     staticOrDim(b, getLoc(), getInput(), 1)});
-  if (getExpertLoad())
-    shapes.push_back({b.getIndexAttr(rt(getGate()).getDimSize(0))});
+  for (Value counts : {getExpertLoad(), getExpertDropped()})
+    if (counts)
+      shapes.push_back({b.getIndexAttr(rt(getGate()).getDimSize(0))});
   return success();
 }
 

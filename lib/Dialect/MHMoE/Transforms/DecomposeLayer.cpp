@@ -54,10 +54,12 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
     Value y = buildProjection(rewriter, loc, op.getInput(), op.getHeadWeight(),
                               op.getHeadBias());
     Value sub = HeadSplitOp::create(rewriter, loc, subType, y, heads);
+    Value dropped = op.getExpertDropped();
     auto route = RouteOp::create(
         rewriter, loc,
         RankedTensorType::get({subRows, k}, rewriter.getI32Type()),
-        RankedTensorType::get({subRows, k}, rewriter.getF32Type()), sub,
+        RankedTensorType::get({subRows, k}, rewriter.getF32Type()),
+        dropped ? dropped.getType() : Type(), sub,
         op.getGate(), op.getTopKAttr(), op.getNormalizeAttr(),
         op.getCapacityFactorAttr());
     Value experts = ExpertApplyOp::create(
@@ -73,6 +75,8 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
           rewriter, loc, load.getType(), route.getIndices(),
           rewriter.getI64IntegerAttr(
               cast<RankedTensorType>(op.getGate().getType()).getDimSize(0))));
+    if (dropped)
+      results.push_back(route.getDropped());
     rewriter.replaceOp(op, results);
     return success();
   }

@@ -89,12 +89,16 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
     (the other weights are not renormalised again). `c = 0` is dropless.
 
     Results: expert indices `[S, top_k]` (i32) and combine weights
-    `[S, top_k]` (f32), choice 0 being the most probable.
+    `[S, top_k]` (f32), choice 0 being the most probable. The optional third
+    result `dropped : [E]` (i64) counts, per expert, the choices the capacity
+    limit dropped (all zero when dropless); the kept ones are
+    `mhmoe.expert_load` of the indices.
 
     Example:
     ```mlir
-    %idx, %w = mhmoe.route %s, %gate top_k(2) capacity_factor(1.25)
-        : tensor<?x384xf32>, tensor<40x384xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+    %idx, %w, %dropped = mhmoe.route %s, %gate top_k(2) capacity_factor(1.25)
+        : tensor<?x384xf32>, tensor<40x384xf32>
+        -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<40xi64>
     ```
   }];
   let arguments = (ins MHMoE_FloatTensor2D:$input,
@@ -103,11 +107,13 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
                        DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
   let results = (outs MHMoE_IndexTensor:$indices,
-                      MHMoE_WeightTensor:$weights);
+                      MHMoE_WeightTensor:$weights,
+                      Optional<1DTensorOf<[I64]>>:$dropped);
   let assemblyFormat = [{
     $input `,` $gate `top_k` `(` $top_k `)`
     (`capacity_factor` `(` $capacity_factor^ `)`)? attr-dict
     `:` type($input) `,` type($gate) `->` type($indices) `,` type($weights)
+    (`,` type($dropped)^)?
   }];
 }
 
@@ -174,7 +180,8 @@ def MHMoE_ExpertApplyOp : MHMoE_ShapedOp<"expert_apply",
 // layer
 //===----------------------------------------------------------------------===//
 
-def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
+def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
+                                              AttrSizedResultSegments]> {
   let summary = "a whole MH-MoE block";
   let description = [{
     The MH-MoE block on tokens `x : [N, D]`:
@@ -184,7 +191,9 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
     meanings are those of the individual ops; `mhmoe-decompose-layer`
     rewrites this op into them plus `linalg` for the two projections.
     The optional second result is the layer's `mhmoe.expert_load` histogram
-    (`tensor<E x i64>`), for runtimes that report routing statistics.
+    (`tensor<E x i64>`), and the optional `dropped` one the route's per-expert
+    count of choices over capacity (`tensor<E x i64>`), for runtimes that
+    report routing statistics.
 
     Example:
     ```mlir
@@ -215,7 +224,8 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
                        DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
   let results = (outs MHMoE_FloatTensor2D:$result,
-                      Optional<1DTensorOf<[I64]>>:$expert_load);
+                      Optional<1DTensorOf<[I64]>>:$expert_load,
+                      Optional<1DTensorOf<[I64]>>:$expert_dropped);
   let assemblyFormat = [{
     $input `heads` `(` $heads `)` `top_k` `(` $top_k `)`
     (`capacity_factor` `(` $capacity_factor^ `)`)?
@@ -230,6 +240,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments]> {
     (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
     `out` `(` $out_weight `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`
     attr-dict `:` type($input) `->` type($result) (`,` type($expert_load)^)?
+    (`dropped` `(` type($expert_dropped)^ `)`)?
   }];
 }
 
