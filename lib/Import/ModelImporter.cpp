@@ -41,7 +41,8 @@ private:
   Value rowSum(Value x, Value center,
                function_ref<Value(OpBuilder &, Location, Value, Value)> f);
   Value norm(Value x, function_ref<Value(StringRef)> weight);
-  /// One block `x + MHMoE(norm(x))` with its routing counts per expert.
+  /// One block `x + MHMoE(norm(x))` (without the residual add when the config
+  /// says so) with its routing counts per expert.
   struct BlockResults {
     Value output, load, dropped;
   };
@@ -174,7 +175,8 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       b.getI64IntegerAttr(cfg.topK),
       mlir::mhmoe::ActivationAttr::get(&ctx, act),
       b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor));
-  return {residualAdd(x, layer.getResult()), layer.getExpertLoad(),
+  Value y = cfg.residual ? residualAdd(x, layer.getResult()) : layer.getResult();
+  return {y, layer.getExpertLoad(),
           layer.getExpertDropped()};
 }
 

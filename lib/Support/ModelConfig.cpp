@@ -210,6 +210,10 @@ Result<ModelConfig> parseModelConfig(std::string_view jsonText,
     return e;
   if (Status e = r.readBool("normalize_top_k", c.normalizeTopK))
     return e;
+  if (Status e = r.readBool("head_projections", c.headProjections))
+    return e;
+  if (Status e = r.readBool("residual", c.residual))
+    return e;
 
   bool present = false;
   if (Status e = r.readNumber("capacity_factor", c.capacityFactor, present))
@@ -277,6 +281,8 @@ configFields(const ModelConfig &c) {
       {"capacity_factor", jsonDouble(c.capacityFactor)},
       {"norm", jsonString(normKindName(c.norm))},
       {"norm_eps", jsonDouble(c.normEps)},
+      {"head_projections", b(c.headProjections)},
+      {"residual", b(c.residual)},
   };
   std::sort(f.begin(), f.end());
   return f;
@@ -303,8 +309,10 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
       w.push_back({p + "norm.weight", {D}});
     if (c.norm == NormKind::LayerNorm)
       w.push_back({p + "norm.bias", {D}});
-    w.push_back({p + "multi_heads.weight", {D, D}});
-    w.push_back({p + "multi_heads.bias", {D}});
+    if (c.headProjections) {
+      w.push_back({p + "multi_heads.weight", {D, D}});
+      w.push_back({p + "multi_heads.bias", {D}});
+    }
     w.push_back({p + "gate.weight", {E, d}});
     w.push_back({p + "experts.fc1.weight", {E, F, d}});
     if (c.expertBias)
@@ -316,8 +324,10 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
       w.push_back({p + "experts.fc3.weight", {E, F, d}});
     if (swiglu && c.expertBias)
       w.push_back({p + "experts.fc3.bias", {E, F}});
-    w.push_back({p + "out_proj.weight", {D, D}});
-    w.push_back({p + "out_proj.bias", {D}});
+    if (c.headProjections) {
+      w.push_back({p + "out_proj.weight", {D, D}});
+      w.push_back({p + "out_proj.bias", {D}});
+    }
   }
   return w;
 }

@@ -41,6 +41,12 @@ struct ModelConfig {
   double capacityFactor = 0; // 0 = dropless
   NormKind norm = NormKind::RMSNorm;
   double normEps = 1e-6;
+  /// The block has the multi-head (multi_heads) and merge (out_proj)
+  /// projections; without them and with h = 1 it is a plain sparse MoE.
+  bool headProjections = true;
+  /// Each layer is x + block(norm(x)); without, block(norm(x)) (with norm
+  /// "none", a block as a host model calls it).
+  bool residual = true;
 
   int64_t headDim() const { return hiddenSize / heads; }
 };

@@ -131,7 +131,7 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
                     })
                     .getResult(0);
 
-  if (k > 1 && op.getNormalize()) {
+  if (op.getNormalize()) { // for every k, as transformers' norm_topk_prob
     scf::ForOp::create(b, loc, c0, cIndex(b, loc, k), c1, ValueRange{},
                        [&](OpBuilder &nb, Location l, Value c, ValueRange) {
                          Value w = load(nb, l, wBuf, ValueRange{s, c});

@@ -65,3 +65,24 @@ func.func @layer_counts(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tenso
       out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>, tensor<8xi64> dropped(tensor<8xi64>)
   return %y, %load, %dropped : tensor<?x64xf32>, tensor<8xi64>, tensor<8xi64>
 }
+
+// -----
+
+// Without head(...) and out(...) the projections are the identity: a plain
+// sparse MoE block routes the tokens themselves (heads(1)).
+// CHECK-LABEL: func @sparse_moe_block
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x32xf32>, %[[G:[^:]*]]: tensor<8x32xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[S:.*]] = mhmoe.head_split %[[X]] heads(1)
+// CHECK: %[[I:.*]], %[[W:.*]] = mhmoe.route %[[S]], %[[G]] top_k(2)
+// CHECK: %[[A:.*]] = mhmoe.expert_apply %[[S]], %[[I]], %[[W]]
+// CHECK: %[[M:.*]] = mhmoe.merge %[[A]] heads(1)
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[M]]
+func.func @sparse_moe_block(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                            %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>) -> tensor<?x32xf32> {
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(swiglu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}

@@ -322,3 +322,14 @@ func.func @layer_dropped_dynamic(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %
       out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32> dropped(tensor<?xi64>)
   return
 }
+
+// -----
+
+func.func @layer_head_weight_without_bias(%x: tensor<?x32xf32>, %hw: tensor<32x32xf32>, %g: tensor<8x32xf32>,
+                                          %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
+  // expected-error @+1 {{a projection needs both its weight and its bias}}
+  %y = "mhmoe.layer"(%x, %hw, %g, %w1, %w2) <{heads = 1 : i64, top_k = 2 : i64, activation = 1 : i32,
+      operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0>}>
+      : (tensor<?x32xf32>, tensor<32x32xf32>, tensor<8x32xf32>, tensor<8x16x32xf32>, tensor<8x32x16xf32>) -> tensor<?x32xf32>
+  return
+}

@@ -66,3 +66,14 @@ func.func @drop_counts(%s: tensor<?x32xf32>, %x: tensor<?x64xf32>, %hw: tensor<6
       out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>, tensor<8xi64> dropped(tensor<8xi64>)
   return %d, %dropped : tensor<8xi64>, tensor<8xi64>
 }
+
+// A plain sparse MoE block: no projections.
+// CHECK-LABEL: func @sparse_moe_block
+// CHECK: mhmoe.layer %{{.*}} heads(1) top_k(2) activation(swiglu) gate(%{{.*}} : tensor<8x32xf32>) fc1(%{{.*}} : tensor<8x16x32xf32>) fc2(%{{.*}} : tensor<8x32x16xf32>) fc3(%{{.*}} : tensor<8x16x32xf32>) : tensor<?x32xf32> -> tensor<?x32xf32>
+func.func @sparse_moe_block(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                            %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>) -> tensor<?x32xf32> {
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(swiglu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}

@@ -39,6 +39,8 @@ CONFIG_DEFAULTS = {
     "capacity_factor": 0.0,
     "norm": "rmsnorm",
     "norm_eps": 1e-6,
+    "head_projections": True,
+    "residual": True,
 }
 
 REQUIRED_KEYS = ("model_type", "hidden_size", "num_layers", "mhmoe_heads", "num_experts", "top_k",
@@ -233,7 +235,7 @@ def canonical_config(cfg, what="config.json"):
                                % (what, "|".join(ACTIVATIONS), c["expert_activation"]))
     if c["norm"] not in NORMS:
         raise ModelFormatError("%s: field 'norm' must be one of %s, got %r" % (what, "|".join(NORMS), c["norm"]))
-    for k in ("expert_bias", "normalize_top_k"):
+    for k in ("expert_bias", "normalize_top_k", "head_projections", "residual"):
         if not isinstance(c[k], bool):
             raise ModelFormatError("%s: field '%s' must be a boolean, got %r" % (what, k, c[k]))
     for k in ("capacity_factor", "norm_eps"):
@@ -258,8 +260,9 @@ def expected_tensor_shapes(cfg):
             shapes[p + "norm.weight"] = [D]
         if cfg["norm"] == "layernorm":
             shapes[p + "norm.bias"] = [D]
-        shapes[p + "multi_heads.weight"] = [D, D]
-        shapes[p + "multi_heads.bias"] = [D]
+        if cfg["head_projections"]:
+            shapes[p + "multi_heads.weight"] = [D, D]
+            shapes[p + "multi_heads.bias"] = [D]
         shapes[p + "gate.weight"] = [E, d]
         shapes[p + "experts.fc1.weight"] = [E, F, d]
         shapes[p + "experts.fc2.weight"] = [E, d, F]
@@ -270,8 +273,9 @@ def expected_tensor_shapes(cfg):
             shapes[p + "experts.fc2.bias"] = [E, d]
             if swiglu:
                 shapes[p + "experts.fc3.bias"] = [E, F]
-        shapes[p + "out_proj.weight"] = [D, D]
-        shapes[p + "out_proj.bias"] = [D]
+        if cfg["head_projections"]:
+            shapes[p + "out_proj.weight"] = [D, D]
+            shapes[p + "out_proj.bias"] = [D]
     return shapes
 
 
@@ -401,6 +405,10 @@ def add_model_args(p):
     g.add_argument("--capacity-factor", type=float, default=0.0, help="0 = dropless (default)")
     g.add_argument("--norm", choices=NORMS, default="rmsnorm")
     g.add_argument("--norm-eps", type=float, default=1e-6)
+    g.add_argument("--no-head-projections", dest="head_projections", action="store_false", default=True,
+                   help="no multi_heads/out_proj (head_projections=false): a plain sparse MoE block")
+    g.add_argument("--no-residual", dest="residual", action="store_false", default=True,
+                   help="layers compute block(norm(x)) without the residual add (residual=false)")
     g.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32",
                    help="storage dtype of the weights in model.safetensors")
     g.add_argument("--seed", type=int, default=0, help="seed for weights (and input)")
@@ -424,6 +432,8 @@ def config_from_args(a):
         "capacity_factor": a.capacity_factor,
         "norm": a.norm,
         "norm_eps": a.norm_eps,
+        "head_projections": a.head_projections,
+        "residual": a.residual,
     }, "model options")
 
 

@@ -3,15 +3,16 @@
 Semantics (the contract the compiler is checked against):
   model:  L blocks, x = x + MHMoE(norm(x))
   MHMoE(x), x [N, D]:
-    1. y = x @ multi_heads.weight.T + multi_heads.bias
+    1. y = x @ multi_heads.weight.T + multi_heads.bias (y = x without head_projections)
     2. sub-tokens s = y.reshape(N*h, d)        (row n*h + j = channels [j*d, (j+1)*d) of token n)
     3. logits = s @ gate.weight.T; p = softmax(logits); top-k with ties -> lower expert index;
-       w = top-k probs, renormalised when k > 1 and normalize_top_k;
+       w = top-k probs, renormalised (divided by their sum, for every k) when normalize_top_k;
        capacity (c > 0): C = k * ceil(c * S / E) slots per expert, filled by all choice-0 pairs in
        sub-token order, then all choice-1 pairs, ...; a pair whose expert is full is dropped
        (idx -1, weight 0, no renormalisation)
     4. out_s = sum_kept w[s,c] * FFN_{idx[s,c]}(s)
-    5. merge back to [N, D]; 6. out = merged @ out_proj.weight.T + out_proj.bias
+    5. merge back to [N, D]; 6. out = merged @ out_proj.weight.T + out_proj.bias (or merged)
+    Each layer: x = x + block(norm(x)), or x = block(norm(x)) without residual.
 Stats per layer: expert_load[e] (kept pairs), expert_dropped[e] (pairs over capacity),
 dropped = S*k - sum(load) = sum(expert_dropped), activation_ratio = #(load>0)/E,
 load_imbalance = max(load) * E / sum(load) (0 when nothing was routed).
@@ -69,7 +70,7 @@ def route(s, gate_w, cfg):
     order = torch.sort(-p, dim=-1, stable=True).indices
     idx = order[:, :k].clone()
     w = torch.gather(p, 1, idx)
-    if k > 1 and cfg["normalize_top_k"]:
+    if cfg["normalize_top_k"]:
         w = w / w.sum(-1, keepdim=True)
     C = expert_capacity(cfg, S)
     if C is not None:
@@ -132,7 +133,7 @@ def mhmoe_layer(x, cfg, lw):
     N, D = x.shape
     h, E = cfg["mhmoe_heads"], cfg["num_experts"]
     d = D // h
-    y = x @ lw["multi_heads.weight"].T + lw["multi_heads.bias"]
+    y = x @ lw["multi_heads.weight"].T + lw["multi_heads.bias"] if cfg["head_projections"] else x
     s = y.reshape(N * h, d)
     r = route(s, lw["gate.weight"], cfg)
     idx, w = r["idx"], r["weights"]
@@ -144,7 +145,7 @@ def mhmoe_layer(x, cfg, lw):
         fe = expert_ffn(s[rows], cfg, lw, e)
         out_s.index_add_(0, rows, w[rows, cols][:, None] * fe)
     merged = out_s.reshape(N, D)
-    out = merged @ lw["out_proj.weight"].T + lw["out_proj.bias"]
+    out = merged @ lw["out_proj.weight"].T + lw["out_proj.bias"] if cfg["head_projections"] else merged
     return out, r
 
 
@@ -171,7 +172,7 @@ class MHMoEModel(torch.nn.Module):
         for lw in self.layers:
             hn = apply_norm(x, cfg, lw.get("norm.weight"), lw.get("norm.bias"))
             o, info = mhmoe_layer(hn, cfg, lw)
-            x = x + o
+            x = x + o if cfg["residual"] else o
             infos.append(info)
         return x.reshape(shape), infos
 

@@ -63,7 +63,10 @@ def naive_forward(cfg, W, x):
                 mu = sum(v) / D
                 var = sum((t - mu) ** 2 for t in v) / D
                 v = (v - mu) / math.sqrt(var + cfg["norm_eps"]) * g("norm.weight") + g("norm.bias")
-            y = np.array([np.dot(g("multi_heads.weight")[o], v) for o in range(D)]) + g("multi_heads.bias")
+            if cfg.get("head_projections", True):
+                y = np.array([np.dot(g("multi_heads.weight")[o], v) for o in range(D)]) + g("multi_heads.bias")
+            else:
+                y = v
             for j in range(h):
                 subs.append(y[j * d:(j + 1) * d])
         # routing
@@ -76,7 +79,7 @@ def naive_forward(cfg, W, x):
             p = [t / tot for t in ex]
             ch = sorted(range(E), key=lambda e: (-p[e], e))[:k]
             w = [p[e] for e in ch]
-            if k > 1 and cfg["normalize_top_k"]:
+            if cfg["normalize_top_k"]:
                 sw = sum(w)
                 w = [t / sw for t in w]
             choices.append(ch)
@@ -120,23 +123,27 @@ def naive_forward(cfg, W, x):
         newx = x.copy()
         for n in range(N):
             merged = np.concatenate(outs[n * h:(n + 1) * h])
-            o = np.array([np.dot(g("out_proj.weight")[r], merged) for r in range(D)]) + g("out_proj.bias")
-            newx[n] = x[n] + o
+            if cfg.get("head_projections", True):
+                o = np.array([np.dot(g("out_proj.weight")[r], merged) for r in range(D)]) + g("out_proj.bias")
+            else:
+                o = merged
+            newx[n] = x[n] + o if cfg.get("residual", True) else o
         x = newx
         stats.append({"layer": i, "sub_tokens": S, "expert_load": load,
                       "expert_dropped": expert_dropped, "dropped": S * k - sum(load),
-                      "activation_ratio": sum(1 for t in load if t > 0) / E})
+                      "activation_ratio": sum(1 for t in load if t > 0) / E,
+                      "load_imbalance": max(load) * E / sum(load) if sum(load) else 0.0})
     return x.reshape(shape), {"layers": stats}
 
 
 # --------------------------------------------------------------------------------------------------
 def cfg_of(D=16, L=1, h=2, E=4, k=2, F=8, act="swiglu", bias=False, norm_k=True, cap=0.0,
-           norm="rmsnorm", eps=1e-6):
+           norm="rmsnorm", eps=1e-6, proj=True, residual=True):
     return ref.canonical_config({
         "model_type": "mhmoe", "hidden_size": D, "num_layers": L, "mhmoe_heads": h,
         "num_experts": E, "top_k": k, "expert_ffn_dim": F, "expert_activation": act,
         "expert_bias": bias, "normalize_top_k": norm_k, "capacity_factor": cap, "norm": norm,
-        "norm_eps": eps})
+        "norm_eps": eps, "head_projections": proj, "residual": residual})
 
 
 FAILS = []
@@ -177,6 +184,8 @@ def main():
         ("cap0.75-k2-L2", cfg_of(h=4, E=4, k=2, cap=0.75, L=2, act="gelu"), 6),
         ("cap1.0-k3-relu-bias", cfg_of(h=4, E=8, k=3, cap=1.0, act="relu", bias=True, norm="layernorm"), 9),
         ("cap-e1", cfg_of(h=2, E=1, k=1, cap=0.5), 5),
+        ("sparse-moe-block", cfg_of(h=1, E=8, k=2, proj=False, residual=False, norm="none"), 6),
+        ("h2-noproj-L2-k1", cfg_of(h=2, E=4, k=1, proj=False, L=2), 5),
     ]
     for name, cfg, N in configs:
         W = ref.random_weights(cfg, seed=len(name))

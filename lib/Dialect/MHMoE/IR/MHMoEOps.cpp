@@ -371,12 +371,20 @@ LogicalResult LayerOp::verify() {
     return emitOpError() << "'input' channel dimension D = " << dModel
                          << " is not divisible by heads = " << getHeads();
   int64_t d = dModel / getHeads();
-  if (failed(checkShape(*this, "head_weight", getHeadWeight(),
-                        {dModel, dModel}, {"D_out", "D_in"})) ||
-      failed(checkShape(*this, "head_bias", getHeadBias(), {dModel}, {"D"})) ||
-      failed(checkShape(*this, "out_weight", getOutWeight(), {dModel, dModel},
-                        {"D_out", "D_in"})) ||
-      failed(checkShape(*this, "out_bias", getOutBias(), {dModel}, {"D"})))
+  // The format parses each projection's weight and bias as one group; the
+  // generic form could still give one without the other.
+  if (bool(getHeadWeight()) != bool(getHeadBias()) ||
+      bool(getOutWeight()) != bool(getOutBias()))
+    return emitOpError("a projection needs both its weight and its bias");
+  if (getHeadWeight() &&
+      (failed(checkShape(*this, "head_weight", getHeadWeight(),
+                         {dModel, dModel}, {"D_out", "D_in"})) ||
+       failed(checkShape(*this, "head_bias", getHeadBias(), {dModel}, {"D"}))))
+    return failure();
+  if (getOutWeight() &&
+      (failed(checkShape(*this, "out_weight", getOutWeight(), {dModel, dModel},
+                         {"D_out", "D_in"})) ||
+       failed(checkShape(*this, "out_bias", getOutBias(), {dModel}, {"D"}))))
     return failure();
   for (auto [name, v] :
        {std::pair<StringRef, Value>{"head_weight", getHeadWeight()},
@@ -384,7 +392,7 @@ LogicalResult LayerOp::verify() {
         {"gate", getGate()},
         {"out_weight", getOutWeight()},
         {"out_bias", getOutBias()}})
-    if (failed(checkElementType(*this, name, v, elem)))
+    if (v && failed(checkElementType(*this, name, v, elem)))
       return failure();
   int64_t e = rt(getGate()).getDimSize(0);
   if (failed(requireStatic(*this, "gate", getGate(), 0, "E",

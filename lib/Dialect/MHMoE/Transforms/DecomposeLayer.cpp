@@ -51,8 +51,10 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
     Type elem = xType.getElementType();
     auto subType = RankedTensorType::get({subRows, d}, elem);
 
-    Value y = buildProjection(rewriter, loc, op.getInput(), op.getHeadWeight(),
-                              op.getHeadBias());
+    Value y = op.getHeadWeight()
+                  ? buildProjection(rewriter, loc, op.getInput(),
+                                    op.getHeadWeight(), op.getHeadBias())
+                  : op.getInput();
     Value sub = HeadSplitOp::create(rewriter, loc, subType, y, heads);
     Value dropped = op.getExpertDropped();
     auto route = RouteOp::create(
@@ -67,8 +69,10 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
         op.getFc1(), op.getFc2(), op.getFc3(), op.getFc1Bias(),
         op.getFc2Bias(), op.getFc3Bias(), op.getActivationAttr());
     Value merged = MergeOp::create(rewriter, loc, xType, experts, heads);
-    Value out = buildProjection(rewriter, loc, merged, op.getOutWeight(),
-                                op.getOutBias());
+    Value out = op.getOutWeight()
+                    ? buildProjection(rewriter, loc, merged, op.getOutWeight(),
+                                      op.getOutBias())
+                    : merged;
     SmallVector<Value> results = {out};
     if (Value load = op.getExpertLoad())
       results.push_back(ExpertLoadOp::create(

@@ -79,8 +79,9 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
     For sub-tokens `x : [S, d]` and gate weight `W : [E, d]`: logits =
     `x · Wᵀ` (no bias), softmax over all `E` experts in f32, then the `top_k`
     most probable experts (ties go to the lower expert index). With
-    `normalize` and `top_k > 1` the selected probabilities are renormalised to
-    sum to 1.
+    `normalize` the selected probabilities are divided by their sum, for every
+    `top_k` (so with `top_k = 1` the weight is 1), as transformers'
+    `norm_topk_prob` does.
 
     With `capacity_factor = c > 0` each expert takes at most
     `C = top_k * ceil(c * S / E)` (sub-token, choice) pairs: all first choices
@@ -187,7 +188,9 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     The MH-MoE block on tokens `x : [N, D]`:
     `y = x · head_wᵀ + head_b` (multi-head projection), `head_split` into
     `heads` sub-tokens, `route`, `expert_apply`, `merge`, and
-    `out = merged · out_wᵀ + out_b` (merge projection). Operand and attribute
+    `out = merged · out_wᵀ + out_b` (merge projection). Without `head(...)`
+    and `out(...)` both projections are the identity: with `heads(1)` a plain
+    sparse MoE block (Mixtral, OLMoE, Qwen-MoE). Operand and attribute
     meanings are those of the individual ops; `mhmoe-decompose-layer`
     rewrites this op into them plus `linalg` for the two projections.
     The optional second result is the layer's `mhmoe.expert_load` histogram
@@ -207,8 +210,8 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     ```
   }];
   let arguments = (ins MHMoE_FloatTensor2D:$input,
-                       MHMoE_FloatTensor2D:$head_weight,
-                       MHMoE_FloatTensor1D:$head_bias,
+                       Optional<MHMoE_FloatTensor2D>:$head_weight,
+                       Optional<MHMoE_FloatTensor1D>:$head_bias,
                        MHMoE_FloatTensor2D:$gate,
                        MHMoE_FloatTensor3D:$fc1,
                        MHMoE_FloatTensor3D:$fc2,
@@ -216,8 +219,8 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                        Optional<MHMoE_FloatTensor2D>:$fc1_bias,
                        Optional<MHMoE_FloatTensor2D>:$fc2_bias,
                        Optional<MHMoE_FloatTensor2D>:$fc3_bias,
-                       MHMoE_FloatTensor2D:$out_weight,
-                       MHMoE_FloatTensor1D:$out_bias,
+                       Optional<MHMoE_FloatTensor2D>:$out_weight,
+                       Optional<MHMoE_FloatTensor1D>:$out_bias,
                        ConfinedAttr<I64Attr, [IntPositive]>:$heads,
                        I64Attr:$top_k,
                        MHMoE_ActivationAttr:$activation,
@@ -230,7 +233,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     $input `heads` `(` $heads `)` `top_k` `(` $top_k `)`
     (`capacity_factor` `(` $capacity_factor^ `)`)?
     `activation` `(` $activation `)`
-    `head` `(` $head_weight `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`
+    (`head` `(` $head_weight^ `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`)?
     `gate` `(` $gate `:` type($gate) `)`
     `fc1` `(` $fc1 `:` type($fc1) `)`
     `fc2` `(` $fc2 `:` type($fc2) `)`
@@ -238,7 +241,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     (`fc1_bias` `(` $fc1_bias^ `:` type($fc1_bias) `)`)?
     (`fc2_bias` `(` $fc2_bias^ `:` type($fc2_bias) `)`)?
     (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
-    `out` `(` $out_weight `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`
+    (`out` `(` $out_weight^ `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`)?
     attr-dict `:` type($input) `->` type($result) (`,` type($expert_load)^)?
     (`dropped` `(` type($expert_dropped)^ `)`)?
   }];
