@@ -32,13 +32,8 @@ if [ ! -x "$root/build/bin/mhmoe-run" ] || [ ! -x "$root/build/bin/mhmoe-compile
   bash "$root/scripts/build.sh"
 fi
 
-venv=${MHMOE_TORCH_VENV:-$HOME/.cache/mhmoe/torch-venv}
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
-  echo "bench: making the torch 2.x venv in $venv (about 3 GB, once)" >&2
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q torch numpy
-fi
+venv_python=$(bash "$root/scripts/torch-venv.sh")
+venv=$(dirname "$(dirname "$venv_python")")
 
 mkdir -p "$bin"
 CC=${CC:-gcc}

@@ -59,6 +59,19 @@ if python_imports("numpy"):
 if python_imports("matplotlib"):
     config.available_features.add("matplotlib")
 
+# torch 2.x + transformers as users install them from PyPI (scripts/torch-venv.sh), for the drop-in.
+torch2_python = os.path.join(os.environ.get("MHMOE_TORCH_VENV") or
+                             os.path.join(os.path.expanduser("~"), ".cache", "mhmoe", "torch-venv"),
+                             "bin", "python")
+config.substitutions.append(("%torch2_python", torch2_python))
+try:
+    subprocess.run([torch2_python, "-c", "import numpy, transformers, torch; "
+                    "assert int(torch.__version__.split('.')[0]) >= 2"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    config.available_features.add("transformers")
+except Exception:
+    pass
+
 
 # An ASan-instrumented mhmoe library cannot be loaded into an uninstrumented host (upstream
 # mlir-opt, the system's python, a plain consumer): "ASan runtime does not come first in initial

@@ -1,0 +1,217 @@
+"""Drop-in replacement of transformers' MoE blocks by mhmoe-compiled code.
+
+    import mhmoe.torch
+    n = mhmoe.torch.patch(model)      # replaces every supported MoE block in place, returns how many
+
+A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE; a softmax top-k router, fused
+`experts.gate_up_proj` [E, 2F, D] / `experts.down_proj` [E, D, F] with a SiLU gate) is turned into a
+one-layer mhmoe model directory (h = 1, no projections, no norm, no residual: docs/model-format.md),
+written once to the cache under a hash of its weights and routing rule, compiled once (cached the same
+way), and loaded; the new module then runs that code on each call and returns what the block returned
+(the hidden states, in the input's dtype and shape). Blocks of other kinds (e.g. Qwen2-MoE's shared
+expert) are left alone and named in one warning. Inference only: the new module has no gradient.
+"""
+import hashlib
+import json
+import os
+import struct
+import warnings
+
+import numpy as np
+import torch
+
+import mhmoe
+
+
+class UnsupportedBlock(mhmoe.InvalidInput):
+    """The module is not a MoE block mhmoe can stand in for (the message says why)."""
+
+
+def _router_rule(block):
+    """-> normalize_top_k of the block's softmax top-k router, or raise UnsupportedBlock."""
+    gate = getattr(block, "gate", None)
+    if gate is None or not isinstance(getattr(gate, "weight", None), torch.Tensor):
+        raise UnsupportedBlock("no router weight 'gate.weight'")
+    if getattr(gate, "bias", None) is not None:
+        raise UnsupportedBlock("a router with a bias (GPT-OSS style) is not supported yet")
+    cls = type(block).__name__
+    if cls.startswith("Mixtral"):
+        return True  # Mixtral always renormalises the top-k weights
+    norm = getattr(gate, "norm_topk_prob", getattr(block, "norm_topk_prob", None))
+    if not isinstance(norm, bool):
+        raise UnsupportedBlock("the router's norm_topk_prob is unknown")
+    return norm
+
+
+def _block_config(block):
+    """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
+    cls = type(block).__name__
+    if not cls.endswith("SparseMoeBlock"):
+        raise UnsupportedBlock("not a sparse MoE block")
+    for extra in ("shared_expert", "shared_experts"):
+        if getattr(block, extra, None) is not None:
+            raise UnsupportedBlock("shared experts are not supported yet")
+    normalize = _router_rule(block)
+    experts = getattr(block, "experts", None)
+    gate_up = getattr(experts, "gate_up_proj", None)
+    down = getattr(experts, "down_proj", None)
+    if not isinstance(gate_up, torch.Tensor) or not isinstance(down, torch.Tensor):
+        raise UnsupportedBlock("experts are not fused 'gate_up_proj'/'down_proj' tensors")
+    act = getattr(experts, "act_fn", None)
+    probe = torch.linspace(-6.0, 6.0, 25)
+    with torch.no_grad():
+        silu = callable(act) and torch.allclose(act(probe), torch.nn.functional.silu(probe), atol=1e-6)
+    if not silu:  # by value: transformers has its own SiLU classes
+        raise UnsupportedBlock("expert activation %s is not SiLU" % type(act).__name__)
+    if getattr(experts, "gate_up_proj_bias", None) is not None or getattr(experts, "has_bias", False):
+        raise UnsupportedBlock("expert biases are not supported by this importer")
+    gate_w = block.gate.weight
+    E, D = gate_w.shape
+    if gate_up.dim() != 3 or gate_up.shape[0] != E or gate_up.shape[2] != D or gate_up.shape[1] % 2:
+        raise UnsupportedBlock("experts.gate_up_proj has shape %s, expected [%d, 2F, %d]"
+                               % (list(gate_up.shape), E, D))
+    F = gate_up.shape[1] // 2
+    if list(down.shape) != [E, D, F]:
+        raise UnsupportedBlock("experts.down_proj has shape %s, expected [%d, %d, %d]"
+                               % (list(down.shape), E, D, F))
+    top_k = getattr(block, "top_k", None) or getattr(block.gate, "top_k", None)
+    if not isinstance(top_k, int) or not 1 <= top_k <= E:
+        raise UnsupportedBlock("top_k %r is not in [1, %d]" % (top_k, E))
+
+    def f32(t):
+        return t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
+
+    gu = f32(gate_up)
+    # transformers: act(gate) * up with gate = rows [0, F); mhmoe's swiglu is fc1(x) * silu(fc3(x)).
+    weights = {"layers.0.gate.weight": f32(gate_w),
+               "layers.0.experts.fc1.weight": np.ascontiguousarray(gu[:, F:, :]),
+               "layers.0.experts.fc2.weight": f32(down),
+               "layers.0.experts.fc3.weight": np.ascontiguousarray(gu[:, :F, :])}
+    config = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
+              "num_experts": int(E), "top_k": int(top_k), "expert_ffn_dim": int(F),
+              "expert_activation": "swiglu", "normalize_top_k": normalize, "capacity_factor": 0,
+              "norm": "none", "head_projections": False, "residual": False}
+    return config, weights
+
+
+def _write_safetensors(path, tensors):
+    header, offset = {}, 0
+    for name, a in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for a in tensors.values():
+            f.write(a.tobytes())
+
+
+def _model_dir(config, weights):
+    """The block's mhmoe model directory in the cache, named by a hash of config and weights; written
+    to a temporary directory and renamed, so a reader never sees a partial one."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name in sorted(weights):
+        h.update(name.encode())
+        h.update(weights[name].tobytes())
+    root = os.path.join(mhmoe._cache_dir(), "blocks")
+    final = os.path.join(root, h.hexdigest()[:32])
+    if os.path.isfile(os.path.join(final, "model.safetensors")):
+        return final
+    os.makedirs(root, exist_ok=True)
+    tmp = final + ".tmp-%d" % os.getpid()
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another process made it first
+        for n in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, n))
+        os.rmdir(tmp)
+    return final
+
+
+class MoEBlock(torch.nn.Module):
+    """A transformers sparse MoE block running mhmoe-compiled code; forward returns the hidden states
+    [B, S, D] in the input's dtype, like the block it replaced."""
+
+    def __init__(self, model, replaced):
+        super().__init__()
+        self.mhmoe_model = model
+        self.hidden_size = model.hidden_size
+        self.replaced = type(replaced).__name__
+
+    @classmethod
+    def from_block(cls, block, threads=None):
+        config, weights = _block_config(block)
+        return cls(mhmoe.compile(_model_dir(config, weights), threads=threads), block)
+
+    def forward(self, hidden_states):
+        if hidden_states.device.type != "cpu":
+            raise mhmoe.InvalidInput("mhmoe.torch: %s runs on the CPU; got a tensor on %s"
+                                     % (self.replaced, hidden_states.device))
+        x = hidden_states.reshape(-1, self.hidden_size)
+        y = self.mhmoe_model.run(x.detach())
+        return y.to(hidden_states.dtype).reshape(hidden_states.shape)
+
+    def extra_repr(self):
+        return "replaces %s, hidden_size=%d, library=%s" % (self.replaced, self.hidden_size,
+                                                           self.mhmoe_model.library)
+
+
+def _is_moe_block(module):
+    name = type(module).__name__
+    return name.endswith("SparseMoeBlock") or name.endswith("MoE") or name.endswith("Moe")
+
+
+def patch(model, threads=None):
+    """Replaces, in place, every supported MoE block of `model` (a torch.nn.Module, e.g. a
+    transformers model) by a MoEBlock; returns how many it replaced. All blocks are compiled before
+    any is swapped, so on an error the model is left exactly as it was. Unsupported MoE blocks are
+    left alone and named in one warning."""
+    if not isinstance(model, torch.nn.Module):
+        raise mhmoe.InvalidInput("mhmoe.torch.patch: expected a torch.nn.Module, got %s"
+                                 % type(model).__name__)
+    replacements, skipped = [], []
+    for name, module in model.named_modules():
+        if isinstance(module, MoEBlock) or not _is_moe_block(module):
+            continue
+        if any(name.startswith(done + ".") for done, _ in replacements):
+            continue
+        if not name:
+            skipped.append("the model itself (%s: patch its parent)" % type(module).__name__)
+            continue
+        try:
+            replacements.append((name, MoEBlock.from_block(module, threads=threads)))
+        except UnsupportedBlock as e:
+            skipped.append("%s (%s: %s)" % (name, type(module).__name__, e))
+    for name, new in replacements:
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, new)
+    if skipped:
+        warnings.warn("mhmoe.torch.patch left %d MoE block(s) unchanged: %s"
+                      % (len(skipped), "; ".join(skipped)), stacklevel=2)
+    return len(replacements)
+
+
+class MHMoE(torch.nn.Module):
+    """An mhmoe model directory (config.json + model.safetensors, docs/model-format.md) as an
+    nn.Module: forward(x [..., D]) -> [..., D], run by the compiled library (inference only)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.mhmoe_model = model
+        self.hidden_size = model.hidden_size
+
+    @classmethod
+    def from_pretrained(cls, model_dir, threads=None, **compile_options):
+        return cls(mhmoe.compile(model_dir, threads=threads, **compile_options))
+
+    def forward(self, x):
+        if x.device.type != "cpu":
+            raise mhmoe.InvalidInput("mhmoe.torch.MHMoE runs on the CPU; got a tensor on %s" % x.device)
+        return self.mhmoe_model.run(x.detach()).to(x.dtype)

@@ -1,0 +1,71 @@
+"""check_torch_patch.py TINY_MODEL_DIR: mhmoe.torch.patch on tiny random-init transformers models (no download), one per
+supported family, and one with a block it must leave alone. Prints one line per check."""
+import os
+import sys
+import warnings
+
+import numpy as np
+
+import torch
+import transformers
+
+import mhmoe
+import mhmoe.torch
+
+torch.manual_seed(0)
+SMALL = dict(vocab_size=96, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=128)
+
+
+def families():
+    yield "mixtral", transformers.MixtralConfig(**SMALL, num_local_experts=8, num_experts_per_tok=2)
+    yield "olmoe", transformers.OlmoeConfig(**SMALL, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False)
+    yield "qwen3_moe", transformers.Qwen3MoeConfig(**SMALL, num_experts=8, num_experts_per_tok=2,
+                                                   moe_intermediate_size=48, norm_topk_prob=True,
+                                                   decoder_sparse_step=1, mlp_only_layers=[])
+    yield "qwen3_moe-k1", transformers.Qwen3MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=1,
+                                                      moe_intermediate_size=32, norm_topk_prob=True,
+                                                      decoder_sparse_step=1, mlp_only_layers=[])
+
+
+def logits_close(a, b):
+    err = ((a - b).abs() / b.abs().clamp(min=1.0)).max().item()
+    return err <= 1e-4, err
+
+
+for name, cfg in families():
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    ids = torch.randint(0, cfg.vocab_size, (2, 11))
+    with torch.no_grad():
+        want = model(ids).logits
+        want_gen = model.generate(ids[:1], max_new_tokens=8, do_sample=False)
+        n = mhmoe.torch.patch(model, threads=2)
+        got = model(ids).logits
+        got_gen = model.generate(ids[:1], max_new_tokens=8, do_sample=False)
+    ok, err = logits_close(got, want)
+    print("%s: replaced %d blocks, logits within 1e-4 %s, greedy generate identical %s"
+          % (name, n, ok, bool(torch.equal(got_gen, want_gen))))
+    if not ok:
+        print("  max relative error %.3g" % err)
+
+# Qwen2-MoE has a gated shared expert: left alone, named in a warning, the model unchanged.
+cfg = transformers.Qwen2MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                                  shared_expert_intermediate_size=32)
+model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    n = mhmoe.torch.patch(model)
+print("qwen2_moe: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:160]))
+try:
+    mhmoe.torch.patch("not a model")
+except mhmoe.InvalidInput as e:
+    print("error:", e)
+
+# An mhmoe model directory as an nn.Module.
+tiny = sys.argv[1]
+block = mhmoe.torch.MHMoE.from_pretrained(tiny, threads=2)
+x = torch.from_numpy(np.load(os.path.join(tiny, "input.npy")))
+ref = torch.from_numpy(np.load(os.path.join(tiny, "expected_output.npy")))
+y = block(x.to(torch.float64))
+print("from_pretrained: %s %s, max |y - expected| <= 1e-4 %s"
+      % (type(block).__name__, y.dtype, bool((y - ref.to(y.dtype)).abs().max() <= 1e-4)))
