@@ -1,0 +1,114 @@
+"""compare_transformers.py: one transformers 5.x MoE block against the same block after
+mhmoe.torch.patch, side by side in one process (issue #14's targets).
+
+Shapes: OLMoE-like (D=2048, E=64, k=8, F=1024) and Mixtral-like scaled to fit (D=1024, E=8, k=2,
+F=3584), f32, at 1 and 512 tokens, on --threads threads. transformers is timed with each of its experts
+implementations (eager, batched_mm, grouped_mm) and the best is the baseline. Also printed: the
+bandwidth bound of a decode call (the bytes of the k routed experts' weights over the read bandwidth
+measured in the same run) and the end-to-end forward time of a tiny 2-layer model of each family.
+
+Run with the venv of scripts/torch-venv.sh and PYTHONPATH pointing at an installed mhmoe package
+(bench/run-transformers.sh does both).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import transformers
+
+import mhmoe.torch
+
+
+def median_ms(fn, iters, warmup=2):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def read_bandwidth_gbs():
+    a = torch.ones(256 * 1024 * 1024 // 4)  # 256 MiB
+    ms = median_ms(lambda: a.sum(), 7)
+    return a.numel() * 4 / (ms * 1e-3) / 1e9
+
+
+def init_(module, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+    return module
+
+
+SHAPES = {
+    "olmoe-like D2048-E64-k8-F1024": (transformers.OlmoeConfig, "olmoe",
+                                      dict(hidden_size=2048, intermediate_size=1024, num_experts=64,
+                                           num_experts_per_tok=8, norm_topk_prob=False)),
+    "mixtral-like D1024-E8-k2-F3584": (transformers.MixtralConfig, "mixtral",
+                                       dict(hidden_size=1024, intermediate_size=3584, num_local_experts=8,
+                                            num_experts_per_tok=2)),
+}
+
+
+def block_of(config_cls, family, kw, impl):
+    cfg = config_cls(**kw, num_hidden_layers=1, num_attention_heads=8, num_key_value_heads=8,
+                     vocab_size=128)
+    cfg._experts_implementation = impl
+    if family == "olmoe":
+        from transformers.models.olmoe.modeling_olmoe import OlmoeSparseMoeBlock as B
+    else:
+        from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock as B
+    return init_(B(cfg), 1).eval(), cfg
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tokens", default="1,512")
+    p.add_argument("--iters", type=int, default=9)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    tokens = [int(t) for t in a.tokens.split(",")]
+    bw = read_bandwidth_gbs()
+    print("torch %s, transformers %s, %d threads; read bandwidth %.1f GB/s (this run)"
+          % (torch.__version__, transformers.__version__, a.threads, bw))
+    print("| block | tokens | transformers eager / batched_mm / grouped_mm ms | mhmoe ms | best transformers / mhmoe"
+          " | max abs diff | decode bound ms |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (config_cls, family, kw) in SHAPES.items():
+        blocks = {impl: block_of(config_cls, family, kw, impl)[0]
+                  for impl in ("eager", "batched_mm", "grouped_mm")}
+        ref = blocks["eager"]
+        t0 = time.perf_counter()
+        patched = mhmoe.torch.MoEBlock.from_block(ref, threads=a.threads)
+        setup_s = time.perf_counter() - t0
+        D, k = kw["hidden_size"], kw["num_experts_per_tok"]
+        F = kw["intermediate_size"]
+        for n in tokens:
+            x = torch.randn(1, n, D, generator=torch.Generator().manual_seed(n))
+            with torch.no_grad():
+                times = {}
+                for impl, b in blocks.items():
+                    try:
+                        times[impl] = median_ms(lambda: b(x), a.iters)
+                    except Exception as e:  # an implementation this torch build lacks
+                        times[impl] = float("nan")
+                        print("  (%s unavailable: %s)" % (impl, str(e)[:80]))
+                ours = median_ms(lambda: patched(x), a.iters)
+                diff = (patched(x) - ref(x)).abs().max().item()
+            best = min(v for v in times.values() if v == v)
+            bound = k * 3 * D * F * 4 / (bw * 1e9) * 1e3 if n == 1 else float("nan")
+            print("| %s | %d | %s | %.2f | %.2fx | %.1e | %s |"
+                  % (name, n, " / ".join("%.2f" % times[i] for i in ("eager", "batched_mm", "grouped_mm")),
+                     ours, best / ours, diff, "%.2f" % bound if n == 1 else "-"))
+        print("  (%s: write + compile + load of the mhmoe block %.1f s, once; cached afterwards)"
+              % (name, setup_s))
+
+
+if __name__ == "__main__":
+    main()
