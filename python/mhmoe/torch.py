@@ -115,22 +115,27 @@ def _model_dir(config, weights):
     for name in sorted(weights):
         h.update(name.encode())
         h.update(weights[name].tobytes())
-    root = os.path.join(mhmoe._cache_dir(), "blocks")
-    final = os.path.join(root, h.hexdigest()[:32])
-    if os.path.isfile(os.path.join(final, "model.safetensors")):
-        return final
-    os.makedirs(root, exist_ok=True)
-    tmp = final + ".tmp-%d" % os.getpid()
-    os.makedirs(tmp, exist_ok=True)
-    with open(os.path.join(tmp, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
-    _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
     try:
-        os.rename(tmp, final)
-    except OSError:  # another process made it first
-        for n in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, n))
-        os.rmdir(tmp)
+        root = os.path.join(mhmoe._cache_dir(), "blocks")
+        final = os.path.join(root, h.hexdigest()[:32])
+        if os.path.isfile(os.path.join(final, "model.safetensors")):
+            return final
+        os.makedirs(root, exist_ok=True)
+        tmp = final + ".tmp-%d" % os.getpid()
+        os.makedirs(tmp, exist_ok=True)
+        try:
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(config, f, indent=1)
+            _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
+            os.rename(tmp, final)
+        finally:  # a failed write, or another process that made it first
+            if os.path.isdir(tmp):
+                for n in os.listdir(tmp):
+                    os.unlink(os.path.join(tmp, n))
+                os.rmdir(tmp)
+    except OSError as e:
+        raise mhmoe.Error("mhmoe.torch: cannot write the block's model directory under %s: %s"
+                          % (e.filename or "the cache", e.strerror or e)) from None
     return final
 
 

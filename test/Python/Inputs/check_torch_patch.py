@@ -56,6 +56,20 @@ with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     n = mhmoe.torch.patch(model)
 print("qwen2_moe: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:160]))
+# A failure while preparing the blocks (here: the cache is not writable) leaves the model as it was.
+cfg = transformers.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2)
+model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+before = [type(m).__name__ for m in model.modules()]
+cache = os.environ["MHMOE_CACHE_DIR"]
+os.environ["MHMOE_CACHE_DIR"] = os.path.join(sys.argv[2], "a-file")
+try:
+    mhmoe.torch.patch(model)
+    print("unwritable cache: no error")
+except mhmoe.Error as e:
+    print("unwritable cache: %s; model unchanged %s"
+          % (type(e).__name__, [type(m).__name__ for m in model.modules()] == before))
+    print("  message:", e)
+os.environ["MHMOE_CACHE_DIR"] = cache
 try:
     mhmoe.torch.patch("not a model")
 except mhmoe.InvalidInput as e:
