@@ -214,6 +214,15 @@ Result<ModelConfig> parseModelConfig(std::string_view jsonText,
     return e;
   if (Status e = r.readBool("residual", c.residual))
     return e;
+  if (r.get("shared_expert_ffn_dim", /*required=*/false))
+    if (Status e = r.readInt("shared_expert_ffn_dim", 0, kMaxExpertFfnDim,
+                             c.sharedExpertFfnDim))
+      return e;
+  if (Status e = r.readBool("shared_expert_gate", c.sharedExpertGate))
+    return e;
+  if (c.sharedExpertGate && c.sharedExpertFfnDim == 0)
+    return r.fieldErr("shared_expert_gate",
+                      "needs a shared expert (shared_expert_ffn_dim > 0)");
 
   bool present = false;
   if (Status e = r.readNumber("capacity_factor", c.capacityFactor, present))
@@ -283,6 +292,8 @@ configFields(const ModelConfig &c) {
       {"norm_eps", jsonDouble(c.normEps)},
       {"head_projections", b(c.headProjections)},
       {"residual", b(c.residual)},
+      {"shared_expert_ffn_dim", i(c.sharedExpertFfnDim)},
+      {"shared_expert_gate", b(c.sharedExpertGate)},
   };
   std::sort(f.begin(), f.end());
   return f;
@@ -324,6 +335,14 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
       w.push_back({p + "experts.fc3.weight", {E, F, d}});
     if (swiglu && c.expertBias)
       w.push_back({p + "experts.fc3.bias", {E, F}});
+    if (const int64_t fs = c.sharedExpertFfnDim) {
+      w.push_back({p + "shared_experts.fc1.weight", {1, fs, d}});
+      w.push_back({p + "shared_experts.fc2.weight", {1, d, fs}});
+      if (swiglu)
+        w.push_back({p + "shared_experts.fc3.weight", {1, fs, d}});
+      if (c.sharedExpertGate)
+        w.push_back({p + "shared_experts.gate.weight", {1, d}});
+    }
     if (c.headProjections) {
       w.push_back({p + "out_proj.weight", {D, D}});
       w.push_back({p + "out_proj.bias", {D}});

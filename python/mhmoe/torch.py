@@ -3,13 +3,14 @@
     import mhmoe.torch
     n = mhmoe.torch.patch(model)      # replaces every supported MoE block in place, returns how many
 
-A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE; a softmax top-k router, fused
-`experts.gate_up_proj` [E, 2F, D] / `experts.down_proj` [E, D, F] with a SiLU gate) is turned into a
-one-layer mhmoe model directory (h = 1, no projections, no norm, no residual: docs/model-format.md),
-written once to the cache under a hash of its weights and routing rule, compiled once (cached the same
-way), and loaded; the new module then runs that code on each call and returns what the block returned
-(the hidden states, in the input's dtype and shape). Blocks of other kinds (e.g. Qwen2-MoE's shared
-expert) are left alone and named in one warning. Inference only: the new module has no gradient.
+A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE, Qwen2-MoE; a softmax top-k router,
+fused `experts.gate_up_proj` [E, 2F, D] / `experts.down_proj` [E, D, F] with a SiLU gate, Qwen2-MoE's
+sigmoid-gated shared expert) is turned into a one-layer mhmoe model directory (h = 1, no projections,
+no norm, no residual: docs/model-format.md), written once to the cache under a hash of its weights and
+routing rule, compiled once (cached the same way), and loaded; the new module then runs that code on
+each call and returns what the block returned (the hidden states, in the input's dtype and shape).
+Blocks of other kinds (DeepSeek's sigmoid grouped router and shared experts, GPT-OSS's biased router)
+are left alone and named in one warning. Inference only: the new module has no gradient.
 """
 import hashlib
 import json
@@ -43,14 +44,53 @@ def _router_rule(block):
     return norm
 
 
+def _is_silu(act):
+    probe = torch.linspace(-6.0, 6.0, 25)
+    with torch.no_grad():  # by value: transformers has its own SiLU classes
+        return callable(act) and torch.allclose(act(probe), torch.nn.functional.silu(probe), atol=1e-6)
+
+
+def _f32(t):
+    return t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
+
+
+def _shared_expert(block, D):
+    """-> ({shared-expert weights}, Fs, gated) of a Qwen2-MoE block's `shared_expert` (a SiLU-gated
+    MLP with gate_proj/up_proj/down_proj) and `shared_expert_gate` (Linear(D, 1)), or ({}, 0, False)."""
+    if getattr(block, "shared_experts", None) is not None:
+        raise UnsupportedBlock("DeepSeek-style shared experts are not mapped yet")
+    mlp = getattr(block, "shared_expert", None)
+    if mlp is None:
+        return {}, 0, False
+    projs = [getattr(getattr(mlp, n, None), "weight", None) for n in ("gate_proj", "up_proj", "down_proj")]
+    if any(not isinstance(p, torch.Tensor) for p in projs) or not _is_silu(getattr(mlp, "act_fn", None)):
+        raise UnsupportedBlock("the shared expert is not a SiLU-gated gate_proj/up_proj/down_proj MLP")
+    if any(getattr(getattr(mlp, n), "bias", None) is not None for n in ("gate_proj", "up_proj", "down_proj")):
+        raise UnsupportedBlock("the shared expert has biases")
+    gate_proj, up_proj, down_proj = projs
+    Fs = gate_proj.shape[0]
+    if list(gate_proj.shape) != [Fs, D] or list(up_proj.shape) != [Fs, D] or list(down_proj.shape) != [D, Fs]:
+        raise UnsupportedBlock("the shared expert's projections do not have shapes [Fs, %d], [Fs, %d], [%d, Fs]"
+                               % (D, D, D))
+    w = {"layers.0.shared_experts.fc1.weight": _f32(up_proj)[None],
+         "layers.0.shared_experts.fc2.weight": _f32(down_proj)[None],
+         "layers.0.shared_experts.fc3.weight": _f32(gate_proj)[None]}
+    gate = getattr(block, "shared_expert_gate", None)
+    if gate is None:
+        return w, Fs, False
+    gw = getattr(gate, "weight", None)
+    if not isinstance(gw, torch.Tensor) or list(gw.shape) != [1, D] or getattr(gate, "bias", None) is not None:
+        raise UnsupportedBlock("shared_expert_gate is not a Linear(%d, 1) without bias" % D)
+    w["layers.0.shared_experts.gate.weight"] = _f32(gw)
+    return w, Fs, True
+
+
 def _block_config(block):
     """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
     cls = type(block).__name__
     if not cls.endswith("SparseMoeBlock"):
-        raise UnsupportedBlock("not a sparse MoE block")
-    for extra in ("shared_expert", "shared_experts"):
-        if getattr(block, extra, None) is not None:
-            raise UnsupportedBlock("shared experts are not supported yet")
+        raise UnsupportedBlock("only transformers' *SparseMoeBlock classes (softmax top-k routers) are "
+                               "supported; sigmoid or grouped routers are not yet")
     normalize = _router_rule(block)
     experts = getattr(block, "experts", None)
     gate_up = getattr(experts, "gate_up_proj", None)
@@ -58,10 +98,7 @@ def _block_config(block):
     if not isinstance(gate_up, torch.Tensor) or not isinstance(down, torch.Tensor):
         raise UnsupportedBlock("experts are not fused 'gate_up_proj'/'down_proj' tensors")
     act = getattr(experts, "act_fn", None)
-    probe = torch.linspace(-6.0, 6.0, 25)
-    with torch.no_grad():
-        silu = callable(act) and torch.allclose(act(probe), torch.nn.functional.silu(probe), atol=1e-6)
-    if not silu:  # by value: transformers has its own SiLU classes
+    if not _is_silu(act):
         raise UnsupportedBlock("expert activation %s is not SiLU" % type(act).__name__)
     if getattr(experts, "gate_up_proj_bias", None) is not None or getattr(experts, "has_bias", False):
         raise UnsupportedBlock("expert biases are not supported by this importer")
@@ -78,19 +115,19 @@ def _block_config(block):
     if not isinstance(top_k, int) or not 1 <= top_k <= E:
         raise UnsupportedBlock("top_k %r is not in [1, %d]" % (top_k, E))
 
-    def f32(t):
-        return t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
-
-    gu = f32(gate_up)
+    shared, Fs, gated = _shared_expert(block, D)
+    gu = _f32(gate_up)
     # transformers: act(gate) * up with gate = rows [0, F); mhmoe's swiglu is fc1(x) * silu(fc3(x)).
-    weights = {"layers.0.gate.weight": f32(gate_w),
+    weights = {"layers.0.gate.weight": _f32(gate_w),
                "layers.0.experts.fc1.weight": np.ascontiguousarray(gu[:, F:, :]),
-               "layers.0.experts.fc2.weight": f32(down),
+               "layers.0.experts.fc2.weight": _f32(down),
                "layers.0.experts.fc3.weight": np.ascontiguousarray(gu[:, :F, :])}
+    weights.update(shared)
     config = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
               "num_experts": int(E), "top_k": int(top_k), "expert_ffn_dim": int(F),
               "expert_activation": "swiglu", "normalize_top_k": normalize, "capacity_factor": 0,
-              "norm": "none", "head_projections": False, "residual": False}
+              "norm": "none", "head_projections": False, "residual": False,
+              "shared_expert_ffn_dim": int(Fs), "shared_expert_gate": gated}
     return config, weights
 
 

@@ -47,6 +47,10 @@ struct ModelConfig {
   /// Each layer is x + block(norm(x)); without, block(norm(x)) (with norm
   /// "none", a block as a host model calls it).
   bool residual = true;
+  /// One shared expert (every sub-token, no routing) of this width, 0 = none;
+  /// with sharedExpertGate its output is scaled by sigmoid(s · gate).
+  int64_t sharedExpertFfnDim = 0;
+  bool sharedExpertGate = false;
 
   int64_t headDim() const { return hiddenSize / heads; }
 };

@@ -86,3 +86,46 @@ func.func @sparse_moe_block(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: ten
       : tensor<?x32xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// -----
+
+// A gated shared expert: a one-expert expert_apply every sub-token chooses
+// (indices 0) with weight sigmoid(s · gᵀ), added to the routed experts.
+// CHECK-LABEL: func @shared_expert
+// CHECK-SAME: %[[SG:[^:]*]]: tensor<1x32xf32>
+// CHECK: %[[S:.*]] = mhmoe.head_split
+// CHECK: %[[A:.*]] = mhmoe.expert_apply %[[S]], %{{.*}}, %{{.*}} fc1(%{{.*}} : tensor<8x16x32xf32>)
+// CHECK: %[[Z:.*]] = linalg.fill ins(%c0_i32 : i32) outs(%{{.*}} : tensor<?x1xi32>)
+// CHECK: %[[DOT:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[S]], %[[SG]] : tensor<?x32xf32>, tensor<1x32xf32>)
+// CHECK: %[[GW:.*]] = linalg.generic {{.*}} ins(%[[DOT]] : tensor<?x1xf32>)
+// CHECK:   math.exp
+// CHECK: %[[SH:.*]] = mhmoe.expert_apply %[[S]], %[[Z]], %[[GW]] fc1(%{{.*}} : tensor<1x24x32xf32>) fc2(%{{.*}} : tensor<1x32x24xf32>) fc3(%{{.*}} : tensor<1x24x32xf32>) activation(swiglu)
+// CHECK: %[[SUM:.*]] = linalg.add ins(%[[A]], %[[SH]] : tensor<?x32xf32>, tensor<?x32xf32>)
+// CHECK: mhmoe.merge %[[SUM]] heads(1)
+func.func @shared_expert(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                         %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>, %s1: tensor<1x24x32xf32>,
+                         %s2: tensor<1x32x24xf32>, %s3: tensor<1x24x32xf32>, %sg: tensor<1x32xf32>) -> tensor<?x32xf32> {
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(swiglu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x24xf32>)
+      shared_fc3(%s3 : tensor<1x24x32xf32>) shared_gate(%sg : tensor<1x32xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// Without a gate the shared expert's weight is 1 (DeepSeek's shared experts).
+// CHECK-LABEL: func @shared_expert_ungated
+// CHECK: %[[ONE:.*]] = linalg.fill ins(%cst{{.*}} : f32) outs(%{{.*}} : tensor<?x1xf32>)
+// CHECK-NOT: math.exp
+// CHECK: mhmoe.expert_apply %{{.*}}, %{{.*}}, %[[ONE]] fc1(%{{.*}} : tensor<1x24x32xf32>) fc2(%{{.*}} : tensor<1x32x24xf32>) activation(gelu)
+func.func @shared_expert_ungated(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                                 %w2: tensor<8x32x16xf32>, %s1: tensor<1x24x32xf32>,
+                                 %s2: tensor<1x32x24xf32>) -> tensor<?x32xf32> {
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(gelu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
+      shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x24xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}

@@ -329,7 +329,32 @@ func.func @layer_head_weight_without_bias(%x: tensor<?x32xf32>, %hw: tensor<32x3
                                           %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
   // expected-error @+1 {{a projection needs both its weight and its bias}}
   %y = "mhmoe.layer"(%x, %hw, %g, %w1, %w2) <{heads = 1 : i64, top_k = 2 : i64, activation = 1 : i32,
-      operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0>}>
+      operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0>}>
       : (tensor<?x32xf32>, tensor<32x32xf32>, tensor<8x32xf32>, tensor<8x16x32xf32>, tensor<8x32x16xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @shared_expert_needs_fc3(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                                   %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>,
+                                   %s1: tensor<1x24x32xf32>, %s2: tensor<1x32x24xf32>) {
+  // expected-error @+1 {{operand 'shared_fc3' is needed exactly when the activation is swiglu (it is swiglu)}}
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(swiglu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
+      shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x24xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @shared_expert_shape(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
+                               %w2: tensor<8x32x16xf32>, %s1: tensor<1x24x32xf32>, %s2: tensor<1x32x20xf32>) {
+  // expected-error @+1 {{operand 'shared_fc2' dimension 2 (Fs) is 20, expected 24}}
+  %y = mhmoe.layer %x heads(1) top_k(2) activation(gelu) gate(%g : tensor<8x32xf32>)
+      fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
+      shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x20xf32>)
+      : tensor<?x32xf32> -> tensor<?x32xf32>
   return
 }

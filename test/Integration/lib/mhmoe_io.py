@@ -41,6 +41,8 @@ CONFIG_DEFAULTS = {
     "norm_eps": 1e-6,
     "head_projections": True,
     "residual": True,
+    "shared_expert_ffn_dim": 0,
+    "shared_expert_gate": False,
 }
 
 REQUIRED_KEYS = ("model_type", "hidden_size", "num_layers", "mhmoe_heads", "num_experts", "top_k",
@@ -235,7 +237,10 @@ def canonical_config(cfg, what="config.json"):
                                % (what, "|".join(ACTIVATIONS), c["expert_activation"]))
     if c["norm"] not in NORMS:
         raise ModelFormatError("%s: field 'norm' must be one of %s, got %r" % (what, "|".join(NORMS), c["norm"]))
-    for k in ("expert_bias", "normalize_top_k", "head_projections", "residual"):
+    if (not isinstance(c["shared_expert_ffn_dim"], int) or isinstance(c["shared_expert_ffn_dim"], bool)
+            or c["shared_expert_ffn_dim"] < 0):
+        raise ModelFormatError("%s: field 'shared_expert_ffn_dim' must be an integer >= 0" % what)
+    for k in ("expert_bias", "normalize_top_k", "head_projections", "residual", "shared_expert_gate"):
         if not isinstance(c[k], bool):
             raise ModelFormatError("%s: field '%s' must be a boolean, got %r" % (what, k, c[k]))
     for k in ("capacity_factor", "norm_eps"):
@@ -273,6 +278,14 @@ def expected_tensor_shapes(cfg):
             shapes[p + "experts.fc2.bias"] = [E, d]
             if swiglu:
                 shapes[p + "experts.fc3.bias"] = [E, F]
+        fs = cfg["shared_expert_ffn_dim"]
+        if fs:
+            shapes[p + "shared_experts.fc1.weight"] = [1, fs, d]
+            shapes[p + "shared_experts.fc2.weight"] = [1, d, fs]
+            if swiglu:
+                shapes[p + "shared_experts.fc3.weight"] = [1, fs, d]
+            if cfg["shared_expert_gate"]:
+                shapes[p + "shared_experts.gate.weight"] = [1, d]
         if cfg["head_projections"]:
             shapes[p + "out_proj.weight"] = [D, D]
             shapes[p + "out_proj.bias"] = [D]
@@ -352,6 +365,10 @@ def random_weights(cfg, seed, gate_scale=2.0):
             a = rng.standard_normal(shape) / math.sqrt(F)
         elif base == "out_proj.weight":
             a = 0.5 * rng.standard_normal(shape) / math.sqrt(D)
+        elif base in ("shared_experts.fc1.weight", "shared_experts.fc3.weight", "shared_experts.gate.weight"):
+            a = rng.standard_normal(shape) / math.sqrt(d)
+        elif base == "shared_experts.fc2.weight":
+            a = rng.standard_normal(shape) / math.sqrt(shape[2])
         elif base.endswith(".bias"):
             a = 0.1 * rng.standard_normal(shape)
         else:
@@ -409,6 +426,10 @@ def add_model_args(p):
                    help="no multi_heads/out_proj (head_projections=false): a plain sparse MoE block")
     g.add_argument("--no-residual", dest="residual", action="store_false", default=True,
                    help="layers compute block(norm(x)) without the residual add (residual=false)")
+    g.add_argument("--shared-expert-ffn", type=int, default=0,
+                   help="width of one shared expert every sub-token uses (0 = none)")
+    g.add_argument("--shared-expert-gate", action="store_true", default=False,
+                   help="scale the shared expert by sigmoid(s . shared_experts.gate.weight)")
     g.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32",
                    help="storage dtype of the weights in model.safetensors")
     g.add_argument("--seed", type=int, default=0, help="seed for weights (and input)")
@@ -434,6 +455,8 @@ def config_from_args(a):
         "norm_eps": a.norm_eps,
         "head_projections": a.head_projections,
         "residual": a.residual,
+        "shared_expert_ffn_dim": a.shared_expert_ffn,
+        "shared_expert_gate": a.shared_expert_gate,
     }, "model options")
 
 

@@ -128,6 +128,22 @@ def expert_ffn(x, cfg, lw, e):
     return fc(2, hmid)
 
 
+def shared_expert(s, cfg, lw):
+    """The shared expert every sub-token uses (no biases), scaled by sigmoid(s . gate) if gated."""
+    w = {n: lw["shared_experts.fc%d.weight" % n][0] for n in (1, 2, 3) if "shared_experts.fc%d.weight" % n in lw}
+    act = cfg["expert_activation"]
+    if act == "swiglu":
+        hmid = (s @ w[1].T) * Fn.silu(s @ w[3].T)
+    elif act == "gelu":
+        hmid = Fn.gelu(s @ w[1].T)
+    else:
+        hmid = torch.relu(s @ w[1].T)
+    out = hmid @ w[2].T
+    if cfg["shared_expert_gate"]:
+        out = torch.sigmoid(s @ lw["shared_experts.gate.weight"].T) * out
+    return out
+
+
 def mhmoe_layer(x, cfg, lw):
     """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info)."""
     N, D = x.shape
@@ -144,6 +160,8 @@ def mhmoe_layer(x, cfg, lw):
             continue
         fe = expert_ffn(s[rows], cfg, lw, e)
         out_s.index_add_(0, rows, w[rows, cols][:, None] * fe)
+    if cfg["shared_expert_ffn_dim"]:
+        out_s = out_s + shared_expert(s, cfg, lw)
     merged = out_s.reshape(N, D)
     out = merged @ lw["out_proj.weight"].T + lw["out_proj.bias"] if cfg["head_projections"] else merged
     return out, r

@@ -119,6 +119,19 @@ def naive_forward(cfg, W, x):
                 else:
                     hm = naive_act(cfg, fc(1, s))
                 acc = acc + w * fc(2, hm)
+            if cfg.get("shared_expert_ffn_dim", 0):
+                def sfc(nn, inp):
+                    Wm = g("shared_experts.fc%d.weight" % nn)[0]
+                    return np.array([np.dot(Wm[o], inp) for o in range(Wm.shape[0])])
+
+                if cfg["expert_activation"] == "swiglu":
+                    hm = naive_act(cfg, sfc(1, s), sfc(3, s))
+                else:
+                    hm = naive_act(cfg, sfc(1, s))
+                scale = 1.0
+                if cfg.get("shared_expert_gate"):
+                    scale = 1.0 / (1.0 + math.exp(-np.dot(g("shared_experts.gate.weight")[0], s)))
+                acc = acc + scale * sfc(2, hm)
             outs.append(acc)
         newx = x.copy()
         for n in range(N):
@@ -138,12 +151,13 @@ def naive_forward(cfg, W, x):
 
 # --------------------------------------------------------------------------------------------------
 def cfg_of(D=16, L=1, h=2, E=4, k=2, F=8, act="swiglu", bias=False, norm_k=True, cap=0.0,
-           norm="rmsnorm", eps=1e-6, proj=True, residual=True):
+           norm="rmsnorm", eps=1e-6, proj=True, residual=True, shared=0, shared_gate=False):
     return ref.canonical_config({
         "model_type": "mhmoe", "hidden_size": D, "num_layers": L, "mhmoe_heads": h,
         "num_experts": E, "top_k": k, "expert_ffn_dim": F, "expert_activation": act,
         "expert_bias": bias, "normalize_top_k": norm_k, "capacity_factor": cap, "norm": norm,
-        "norm_eps": eps, "head_projections": proj, "residual": residual})
+        "norm_eps": eps, "head_projections": proj, "residual": residual,
+        "shared_expert_ffn_dim": shared, "shared_expert_gate": shared_gate})
 
 
 FAILS = []
@@ -186,6 +200,9 @@ def main():
         ("cap-e1", cfg_of(h=2, E=1, k=1, cap=0.5), 5),
         ("sparse-moe-block", cfg_of(h=1, E=8, k=2, proj=False, residual=False, norm="none"), 6),
         ("h2-noproj-L2-k1", cfg_of(h=2, E=4, k=1, proj=False, L=2), 5),
+        ("shared-gated-h1", cfg_of(h=1, E=4, k=2, proj=False, residual=False, norm="none", shared=12,
+                                   shared_gate=True), 5),
+        ("shared-h2-gelu", cfg_of(h=2, E=4, k=1, act="gelu", shared=10), 4),
     ]
     for name, cfg, N in configs:
         W = ref.random_weights(cfg, seed=len(name))

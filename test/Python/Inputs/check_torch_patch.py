@@ -23,6 +23,9 @@ def families():
     yield "qwen3_moe", transformers.Qwen3MoeConfig(**SMALL, num_experts=8, num_experts_per_tok=2,
                                                    moe_intermediate_size=48, norm_topk_prob=True,
                                                    decoder_sparse_step=1, mlp_only_layers=[])
+    yield "qwen2_moe", transformers.Qwen2MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=2,
+                                                   moe_intermediate_size=32, shared_expert_intermediate_size=40,
+                                                   norm_topk_prob=False)
     yield "qwen3_moe-k1", transformers.Qwen3MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=1,
                                                       moe_intermediate_size=32, norm_topk_prob=True,
                                                       decoder_sparse_step=1, mlp_only_layers=[])
@@ -48,14 +51,15 @@ for name, cfg in families():
     if not ok:
         print("  max relative error %.3g" % err)
 
-# Qwen2-MoE has a gated shared expert: left alone, named in a warning, the model unchanged.
-cfg = transformers.Qwen2MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
-                                  shared_expert_intermediate_size=32)
+# DeepSeek-V3's sigmoid, group-limited router is not supported: left alone, named in a warning.
+cfg = transformers.DeepseekV3Config(**SMALL, n_routed_experts=8, num_experts_per_tok=2, n_group=2, topk_group=1,
+                                    moe_intermediate_size=32, first_k_dense_replace=0, q_lora_rank=None,
+                                    kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
 model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     n = mhmoe.torch.patch(model)
-print("qwen2_moe: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:160]))
+print("deepseek_v3: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:200]))
 # A failure while preparing the blocks (here: the cache is not writable) leaves the model as it was.
 cfg = transformers.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2)
 model = transformers.AutoModelForCausalLM.from_config(cfg).eval()

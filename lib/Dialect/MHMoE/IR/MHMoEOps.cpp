@@ -141,6 +141,36 @@ static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
   return e;
 }
 
+/// Verifies the optional shared expert of a layer: `[1, Fs, d]` fc1 (and fc3
+/// for swiglu), `[1, d, Fs]` fc2, `[1, d]` gate.
+static LogicalResult verifySharedExpert(Operation *op, Value fc1, Value fc2,
+                                        Value fc3, Value gate, int64_t d,
+                                        Activation act, Type elemType) {
+  if (!fc1 && !fc2 && !fc3 && !gate)
+    return success();
+  if (!fc1 || !fc2)
+    return op->emitOpError("a shared expert needs operands 'shared_fc1' and "
+                           "'shared_fc2'");
+  if (bool(fc3) != (act == Activation::swiglu))
+    return op->emitOpError() << "operand 'shared_fc3' is needed exactly when "
+                                "the activation is swiglu (it is "
+                             << stringifyActivation(act) << ")";
+  if (failed(requireStatic(op, "shared_fc1", fc1, 1, "Fs",
+                           "the shared expert width sizes the GEMM tiles")))
+    return failure();
+  int64_t fs = rt(fc1).getDimSize(1);
+  for (auto [name, v, shape, dims] :
+       {std::tuple<StringRef, Value, SmallVector<int64_t>, SmallVector<StringRef>>{
+            "shared_fc1", fc1, {1, fs, d}, {"1", "Fs", "d"}},
+        {"shared_fc2", fc2, {1, d, fs}, {"1", "d", "Fs"}},
+        {"shared_fc3", fc3, {1, fs, d}, {"1", "Fs", "d"}},
+        {"shared_gate", gate, {1, d}, {"1", "d"}}})
+    if (v && (failed(checkShape(op, name, v, shape, dims)) ||
+              failed(checkElementType(op, name, v, elemType))))
+      return failure();
+  return success();
+}
+
 /// Verifies a split of `[N, D]` tokens into `[S, d]` sub-tokens by `heads`.
 static LogicalResult verifySplit(Operation *op, int64_t heads,
                                  RankedTensorType tokens,
@@ -402,7 +432,10 @@ LogicalResult LayerOp::verify() {
   ExpertOperands w{getFc1(),     getFc2(),     getFc3(),
                    getFc1Bias(), getFc2Bias(), getFc3Bias()};
   FailureOr<int64_t> experts = verifyExperts(*this, w, d, getActivation(), elem);
-  if (failed(experts))
+  if (failed(experts) ||
+      failed(verifySharedExpert(*this, getSharedFc1(), getSharedFc2(),
+                                getSharedFc3(), getSharedGate(), d,
+                                getActivation(), elem)))
     return failure();
   if (conflict(*experts, e))
     return emitOpError() << "operand 'fc1' has E = " << *experts

@@ -2,6 +2,7 @@
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mhmoe/Dialect/MHMoE/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -36,6 +37,82 @@ Value buildProjection(PatternRewriter &rewriter, Location loc, Value x,
       ->getResult(0);
 }
 
+/// A filled `[rows of like, 1]` tensor of `elem`.
+Value buildColumn(PatternRewriter &rewriter, Location loc, Value like,
+                  Type elem, TypedAttr value) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  auto type = RankedTensorType::get({likeType.getDimSize(0), 1}, elem);
+  SmallVector<Value> dynSizes;
+  if (type.isDynamicDim(0))
+    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, like, 0));
+  Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+  Value cst = arith::ConstantOp::create(rewriter, loc, value);
+  return linalg::FillOp::create(rewriter, loc, cst, empty).getResult(0);
+}
+
+/// `sigmoid(s · gᵀ)` per sub-token, `[S, 1]`: a row reduction, then the
+/// logistic function (the shared expert's gate, Qwen2-MoE's
+/// `shared_expert_gate`).
+Value buildSharedGate(PatternRewriter &rewriter, Location loc, Value sub,
+                      Value gate) {
+  Type f32 = rewriter.getF32Type();
+  Value acc = buildColumn(rewriter, loc, sub, f32, rewriter.getF32FloatAttr(0));
+  MLIRContext *ctx = rewriter.getContext();
+  AffineExpr s = getAffineDimExpr(0, ctx), j = getAffineDimExpr(1, ctx);
+  AffineExpr zero = getAffineConstantExpr(0, ctx);
+  SmallVector<AffineMap> maps = {AffineMap::get(2, 0, {s, j}, ctx),
+                                 AffineMap::get(2, 0, {zero, j}, ctx),
+                                 AffineMap::get(2, 0, {s, zero}, ctx)};
+  Value dot =
+      linalg::GenericOp::create(
+          rewriter, loc, acc.getType(), ValueRange{sub, gate}, ValueRange{acc},
+          maps, {utils::IteratorType::parallel, utils::IteratorType::reduction},
+          [](OpBuilder &b, Location l, ValueRange a) {
+            Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+            linalg::YieldOp::create(b, l,
+                                    arith::AddFOp::create(b, l, a[2], p).getResult());
+          })
+          .getResult(0);
+  AffineMap id = rewriter.getMultiDimIdentityMap(2);
+  return linalg::GenericOp::create(
+             rewriter, loc, dot.getType(), ValueRange{dot}, ValueRange{acc},
+             SmallVector<AffineMap>{id, id},
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [](OpBuilder &b, Location l, ValueRange a) {
+               Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1));
+               Value e = math::ExpOp::create(b, l, arith::NegFOp::create(b, l, a[0]));
+               Value sig = arith::DivFOp::create(
+                   b, l, one, arith::AddFOp::create(b, l, one, e));
+               linalg::YieldOp::create(b, l, sig);
+             })
+      .getResult(0);
+}
+
+/// The shared expert as a one-expert `mhmoe.expert_apply` that every
+/// sub-token chooses, with the gate (or 1) as its weight, added to the routed
+/// experts' output: the grouped-GEMM kernels serve it as they serve the rest.
+Value addSharedExpert(PatternRewriter &rewriter, Location loc, LayerOp op,
+                      Value sub, Value routed) {
+  Value indices = buildColumn(rewriter, loc, sub, rewriter.getI32Type(),
+                              rewriter.getI32IntegerAttr(0));
+  Value weights = op.getSharedGate()
+                      ? buildSharedGate(rewriter, loc, sub, op.getSharedGate())
+                      : buildColumn(rewriter, loc, sub, rewriter.getF32Type(),
+                                    rewriter.getF32FloatAttr(1));
+  Value shared = ExpertApplyOp::create(
+      rewriter, loc, sub.getType(), sub, indices, weights, op.getSharedFc1(),
+      op.getSharedFc2(), op.getSharedFc3(), Value(), Value(), Value(),
+      op.getActivationAttr());
+  auto type = cast<RankedTensorType>(routed.getType());
+  SmallVector<Value> dynSizes;
+  if (type.isDynamicDim(0))
+    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, routed, 0));
+  Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+  return linalg::AddOp::create(rewriter, loc, TypeRange{type},
+                               ValueRange{routed, shared}, ValueRange{empty})
+      .getResult(0);
+}
+
 struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -68,6 +145,8 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
         rewriter, loc, subType, sub, route.getIndices(), route.getWeights(),
         op.getFc1(), op.getFc2(), op.getFc3(), op.getFc1Bias(),
         op.getFc2Bias(), op.getFc3Bias(), op.getActivationAttr());
+    if (op.getSharedFc1())
+      experts = addSharedExpert(rewriter, loc, op, sub, experts);
     Value merged = MergeOp::create(rewriter, loc, xType, experts, heads);
     Value out = op.getOutWeight()
                     ? buildProjection(rewriter, loc, merged, op.getOutWeight(),

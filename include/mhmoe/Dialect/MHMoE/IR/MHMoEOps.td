@@ -190,7 +190,12 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     `heads` sub-tokens, `route`, `expert_apply`, `merge`, and
     `out = merged · out_wᵀ + out_b` (merge projection). Without `head(...)`
     and `out(...)` both projections are the identity: with `heads(1)` a plain
-    sparse MoE block (Mixtral, OLMoE, Qwen-MoE). Operand and attribute
+    sparse MoE block (Mixtral, OLMoE, Qwen-MoE). With `shared_fc1/fc2[/fc3]`
+    (`[1, Fs, d]`, `[1, d, Fs]`, `[1, Fs, d]`, no biases, the same activation)
+    every sub-token also goes through one shared expert, whose output is added
+    to the routed experts' before the merge, scaled by
+    `sigmoid(s · shared_gateᵀ)` when `shared_gate : [1, d]` is given
+    (Qwen2-MoE) and by 1 otherwise (DeepSeek). Operand and attribute
     meanings are those of the individual ops; `mhmoe-decompose-layer`
     rewrites this op into them plus `linalg` for the two projections.
     The optional second result is the layer's `mhmoe.expert_load` histogram
@@ -219,6 +224,10 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                        Optional<MHMoE_FloatTensor2D>:$fc1_bias,
                        Optional<MHMoE_FloatTensor2D>:$fc2_bias,
                        Optional<MHMoE_FloatTensor2D>:$fc3_bias,
+                       Optional<MHMoE_FloatTensor3D>:$shared_fc1,
+                       Optional<MHMoE_FloatTensor3D>:$shared_fc2,
+                       Optional<MHMoE_FloatTensor3D>:$shared_fc3,
+                       Optional<MHMoE_FloatTensor2D>:$shared_gate,
                        Optional<MHMoE_FloatTensor2D>:$out_weight,
                        Optional<MHMoE_FloatTensor1D>:$out_bias,
                        ConfinedAttr<I64Attr, [IntPositive]>:$heads,
@@ -241,6 +250,10 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     (`fc1_bias` `(` $fc1_bias^ `:` type($fc1_bias) `)`)?
     (`fc2_bias` `(` $fc2_bias^ `:` type($fc2_bias) `)`)?
     (`fc3_bias` `(` $fc3_bias^ `:` type($fc3_bias) `)`)?
+    (`shared_fc1` `(` $shared_fc1^ `:` type($shared_fc1) `)`)?
+    (`shared_fc2` `(` $shared_fc2^ `:` type($shared_fc2) `)`)?
+    (`shared_fc3` `(` $shared_fc3^ `:` type($shared_fc3) `)`)?
+    (`shared_gate` `(` $shared_gate^ `:` type($shared_gate) `)`)?
     (`out` `(` $out_weight^ `,` $out_bias `:` type($out_weight) `,` type($out_bias) `)`)?
     attr-dict `:` type($input) `->` type($result) (`,` type($expert_load)^)?
     (`dropped` `(` type($expert_dropped)^ `)`)?

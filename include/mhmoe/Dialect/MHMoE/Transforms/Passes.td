@@ -16,7 +16,8 @@ def MHMoEDecomposeLayer : Pass<"mhmoe-decompose-layer"> {
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect",
                            "mlir::tensor::TensorDialect",
-                           "mlir::arith::ArithDialect"];
+                           "mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect"];
 }
 
 #endif
