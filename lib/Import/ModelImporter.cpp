@@ -167,7 +167,8 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
   auto layer = mlir::mhmoe::LayerOp::create(
       b, loc, tokensType(), countsType, countsType, h,
       weight("multi_heads.weight"), weight("multi_heads.bias"),
-      weight("gate.weight"), weight("experts.fc1.weight"),
+      weight("gate.weight"), weight("gate.correction_bias"),
+      weight("experts.fc1.weight"),
       weight("experts.fc2.weight"), weight("experts.fc3.weight"),
       weight("experts.fc1.bias"), weight("experts.fc2.bias"),
       weight("experts.fc3.bias"), weight("shared_experts.fc1.weight"),
@@ -176,7 +177,14 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       weight("out_proj.bias"), b.getI64IntegerAttr(cfg.heads),
       b.getI64IntegerAttr(cfg.topK),
       mlir::mhmoe::ActivationAttr::get(&ctx, act),
-      b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor));
+      b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor),
+      mlir::mhmoe::RouterKindAttr::get(
+          &ctx, cfg.router == ::mhmoe::RouterKind::SigmoidTopK
+                    ? mlir::mhmoe::RouterKind::sigmoid_topk
+                    : mlir::mhmoe::RouterKind::softmax_topk),
+      b.getI64IntegerAttr(cfg.routerGroups),
+      b.getI64IntegerAttr(cfg.routerTopkGroups),
+      b.getF64FloatAttr(cfg.routedScalingFactor));
   Value y = cfg.residual ? residualAdd(x, layer.getResult()) : layer.getResult();
   return {y, layer.getExpertLoad(),
           layer.getExpertDropped()};

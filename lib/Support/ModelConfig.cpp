@@ -155,6 +155,52 @@ private:
 
 } // namespace
 
+/// "router", "router_groups", "router_topk_groups", "router_correction_bias"
+/// and "routed_scaling_factor" (after num_experts and top_k).
+static Status readRouter(ConfigReader &r, ModelConfig &c) {
+  std::optional<std::string> s;
+  if (Status e = r.readString("router", /*required=*/false, s))
+    return e;
+  if (s && *s == "sigmoid_topk")
+    c.router = RouterKind::SigmoidTopK;
+  else if (s && *s != "softmax_topk")
+    return r.fieldErr("router", "must be \"softmax_topk\" or \"sigmoid_topk\"");
+  const bool sigmoid = c.router == RouterKind::SigmoidTopK;
+  if (r.get("router_groups", /*required=*/false)) {
+    if (Status e = r.readInt("router_groups", 1, c.numExperts, c.routerGroups))
+      return e;
+    if (!sigmoid && c.routerGroups != 1)
+      return r.fieldErr("router_groups", "needs \"router\": \"sigmoid_topk\"");
+    if (c.routerGroups > 1 &&
+        (c.numExperts % c.routerGroups || c.numExperts / c.routerGroups < 2))
+      return r.fieldErr("router_groups",
+                        "must split num_experts=" + std::to_string(c.numExperts) +
+                            " into equal groups of at least 2");
+  }
+  c.routerTopkGroups = c.routerGroups;
+  if (r.get("router_topk_groups", /*required=*/false)) {
+    if (Status e = r.readInt("router_topk_groups", 1, c.routerGroups,
+                             c.routerTopkGroups))
+      return e;
+    if (c.topK > c.routerTopkGroups * (c.numExperts / c.routerGroups))
+      return r.fieldErr("router_topk_groups",
+                        "leaves fewer than top_k=" + std::to_string(c.topK) +
+                            " experts to choose from");
+  }
+  if (Status e = r.readBool("router_correction_bias", c.routerCorrectionBias))
+    return e;
+  if (c.routerCorrectionBias && !sigmoid)
+    return r.fieldErr("router_correction_bias",
+                      "needs \"router\": \"sigmoid_topk\"");
+  bool present = false;
+  if (Status e = r.readNumber("routed_scaling_factor", c.routedScalingFactor,
+                              present))
+    return e;
+  if (present && !(c.routedScalingFactor > 0 && std::isfinite(c.routedScalingFactor)))
+    return r.fieldErr("routed_scaling_factor", "must be finite and > 0");
+  return Status::success();
+}
+
 Result<ModelConfig> parseModelConfig(std::string_view jsonText,
                                      const std::string &fileNameForMessages) {
   const std::string &file = fileNameForMessages;
@@ -252,6 +298,8 @@ Result<ModelConfig> parseModelConfig(std::string_view jsonText,
   if (present && !(c.normEps > 0))
     return r.fieldErr("norm_eps", "must be > 0");
 
+  if (Status e = readRouter(r, c))
+    return e;
   return c;
 }
 
@@ -294,6 +342,12 @@ configFields(const ModelConfig &c) {
       {"residual", b(c.residual)},
       {"shared_expert_ffn_dim", i(c.sharedExpertFfnDim)},
       {"shared_expert_gate", b(c.sharedExpertGate)},
+      {"router", jsonString(c.router == RouterKind::SigmoidTopK ? "sigmoid_topk"
+                                                                 : "softmax_topk")},
+      {"router_groups", i(c.routerGroups)},
+      {"router_topk_groups", i(c.routerTopkGroups)},
+      {"router_correction_bias", b(c.routerCorrectionBias)},
+      {"routed_scaling_factor", jsonDouble(c.routedScalingFactor)},
   };
   std::sort(f.begin(), f.end());
   return f;
@@ -325,6 +379,8 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
       w.push_back({p + "multi_heads.bias", {D}});
     }
     w.push_back({p + "gate.weight", {E, d}});
+    if (c.routerCorrectionBias)
+      w.push_back({p + "gate.correction_bias", {E}});
     w.push_back({p + "experts.fc1.weight", {E, F, d}});
     if (c.expertBias)
       w.push_back({p + "experts.fc1.bias", {E, F}});

@@ -29,19 +29,37 @@ class UnsupportedBlock(mhmoe.InvalidInput):
 
 
 def _router_rule(block):
-    """-> normalize_top_k of the block's softmax top-k router, or raise UnsupportedBlock."""
+    """-> (config fields, {weights}) of the block's router: a softmax top-k router (Mixtral, OLMoE,
+    Qwen) or DeepSeek-V3's sigmoid router; raises UnsupportedBlock otherwise."""
     gate = getattr(block, "gate", None)
+    if gate is None:
+        gate = getattr(block, "router", None)  # GPT-OSS
     if gate is None or not isinstance(getattr(gate, "weight", None), torch.Tensor):
         raise UnsupportedBlock("no router weight 'gate.weight'")
     if getattr(gate, "bias", None) is not None:
         raise UnsupportedBlock("a router with a bias (GPT-OSS style) is not supported yet")
+    weights = {"layers.0.gate.weight": _f32(gate.weight)}
     cls = type(block).__name__
-    if cls.startswith("Mixtral"):
-        return True  # Mixtral always renormalises the top-k weights
     norm = getattr(gate, "norm_topk_prob", getattr(block, "norm_topk_prob", None))
+    if cls.startswith("Mixtral"):
+        norm = True  # Mixtral always renormalises the top-k weights
     if not isinstance(norm, bool):
         raise UnsupportedBlock("the router's norm_topk_prob is unknown")
-    return norm
+    fields = {"normalize_top_k": norm}
+    bias = getattr(gate, "e_score_correction_bias", None)
+    if bias is None:
+        if not cls.endswith("SparseMoeBlock"):
+            raise UnsupportedBlock("only softmax top-k routers (transformers' *SparseMoeBlock) and "
+                                   "DeepSeek-V3's sigmoid router are supported")
+        return fields, weights
+    groups, topk_groups = getattr(gate, "num_group", None), getattr(gate, "topk_group", None)
+    scaling = getattr(gate, "routed_scaling_factor", None)
+    if not all(isinstance(v, int) for v in (groups, topk_groups)) or not isinstance(scaling, (int, float)):
+        raise UnsupportedBlock("the sigmoid router's num_group/topk_group/routed_scaling_factor are unknown")
+    fields.update(router="sigmoid_topk", router_groups=groups, router_topk_groups=topk_groups,
+                  router_correction_bias=True, routed_scaling_factor=float(scaling))
+    weights["layers.0.gate.correction_bias"] = _f32(bias)
+    return fields, weights
 
 
 def _is_silu(act):
@@ -57,9 +75,9 @@ def _f32(t):
 def _shared_expert(block, D):
     """-> ({shared-expert weights}, Fs, gated) of a Qwen2-MoE block's `shared_expert` (a SiLU-gated
     MLP with gate_proj/up_proj/down_proj) and `shared_expert_gate` (Linear(D, 1)), or ({}, 0, False)."""
-    if getattr(block, "shared_experts", None) is not None:
-        raise UnsupportedBlock("DeepSeek-style shared experts are not mapped yet")
     mlp = getattr(block, "shared_expert", None)
+    if mlp is None:
+        mlp = getattr(block, "shared_experts", None)  # DeepSeek: one ungated MLP of all shared experts
     if mlp is None:
         return {}, 0, False
     projs = [getattr(getattr(mlp, n, None), "weight", None) for n in ("gate_proj", "up_proj", "down_proj")]
@@ -87,11 +105,7 @@ def _shared_expert(block, D):
 
 def _block_config(block):
     """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
-    cls = type(block).__name__
-    if not cls.endswith("SparseMoeBlock"):
-        raise UnsupportedBlock("only transformers' *SparseMoeBlock classes (softmax top-k routers) are "
-                               "supported; sigmoid or grouped routers are not yet")
-    normalize = _router_rule(block)
+    router_fields, router_weights = _router_rule(block)
     experts = getattr(block, "experts", None)
     gate_up = getattr(experts, "gate_up_proj", None)
     down = getattr(experts, "down_proj", None)
@@ -102,8 +116,7 @@ def _block_config(block):
         raise UnsupportedBlock("expert activation %s is not SiLU" % type(act).__name__)
     if getattr(experts, "gate_up_proj_bias", None) is not None or getattr(experts, "has_bias", False):
         raise UnsupportedBlock("expert biases are not supported by this importer")
-    gate_w = block.gate.weight
-    E, D = gate_w.shape
+    E, D = block.gate.weight.shape
     if gate_up.dim() != 3 or gate_up.shape[0] != E or gate_up.shape[2] != D or gate_up.shape[1] % 2:
         raise UnsupportedBlock("experts.gate_up_proj has shape %s, expected [%d, 2F, %d]"
                                % (list(gate_up.shape), E, D))
@@ -118,16 +131,16 @@ def _block_config(block):
     shared, Fs, gated = _shared_expert(block, D)
     gu = _f32(gate_up)
     # transformers: act(gate) * up with gate = rows [0, F); mhmoe's swiglu is fc1(x) * silu(fc3(x)).
-    weights = {"layers.0.gate.weight": _f32(gate_w),
+    weights = {**router_weights,
                "layers.0.experts.fc1.weight": np.ascontiguousarray(gu[:, F:, :]),
                "layers.0.experts.fc2.weight": _f32(down),
                "layers.0.experts.fc3.weight": np.ascontiguousarray(gu[:, :F, :])}
     weights.update(shared)
     config = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
               "num_experts": int(E), "top_k": int(top_k), "expert_ffn_dim": int(F),
-              "expert_activation": "swiglu", "normalize_top_k": normalize, "capacity_factor": 0,
+              "expert_activation": "swiglu", "capacity_factor": 0,
               "norm": "none", "head_projections": False, "residual": False,
-              "shared_expert_ffn_dim": int(Fs), "shared_expert_gate": gated}
+              "shared_expert_ffn_dim": int(Fs), "shared_expert_gate": gated, **router_fields}
     return config, weights
 
 
@@ -205,8 +218,9 @@ class MoEBlock(torch.nn.Module):
 
 
 def _is_moe_block(module):
-    name = type(module).__name__
-    return name.endswith("SparseMoeBlock") or name.endswith("MoE") or name.endswith("Moe")
+    """A module with experts and a router (by structure: the class names differ per model)."""
+    return (isinstance(getattr(module, "experts", None), torch.nn.Module)
+            and isinstance(getattr(module, "gate", getattr(module, "router", None)), torch.nn.Module))
 
 
 def patch(model, threads=None):

@@ -20,6 +20,9 @@ namespace mhmoe {
 
 enum class Activation { SwiGLU, GeLU, ReLU };
 enum class NormKind { RMSNorm, LayerNorm, None };
+/// softmax_topk: softmax over all experts, then top-k; sigmoid_topk: per-expert
+/// sigmoid, top-k of score + correction bias within the best groups.
+enum class RouterKind { SoftmaxTopK, SigmoidTopK };
 
 /// Spelling used in config.json ("swiglu", "gelu", "relu").
 const char *activationName(Activation a);
@@ -51,6 +54,15 @@ struct ModelConfig {
   /// with sharedExpertGate its output is scaled by sigmoid(s · gate).
   int64_t sharedExpertFfnDim = 0;
   bool sharedExpertGate = false;
+  RouterKind router = RouterKind::SoftmaxTopK;
+  /// sigmoid_topk only: experts in `routerGroups` equal groups, the top-k
+  /// taken from the best `routerTopkGroups`; a per-expert correction bias
+  /// (`layers.{i}.gate.correction_bias`) added to the scores for the choice.
+  int64_t routerGroups = 1, routerTopkGroups = 1;
+  bool routerCorrectionBias = false;
+  /// The routing weights are multiplied by this (DeepSeek's
+  /// routed_scaling_factor).
+  double routedScalingFactor = 1.0;
 
   int64_t headDim() const { return hiddenSize / heads; }
 };

@@ -25,121 +25,252 @@ Value cF32(OpBuilder &b, Location loc, float v) {
 }
 } // namespace
 
-void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
-                                Value gate, Value idxBuf, Value wBuf,
-                                Value logits, Value taken, Value s,
-                                int64_t lanes) {
-  auto gateType = cast<RankedTensorType>(op.getGate().getType());
-  int64_t e = gateType.getDimSize(0), d = gateType.getDimSize(1);
-  int64_t k = op.getTopK();
-  Type i8 = b.getI8Type(), i32 = b.getI32Type();
-  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, e);
+namespace {
 
+/// Per-sub-token routing state: the op, its buffers and the loop constants.
+struct RouteOne {
+  mutable RouteOp op; // generated accessors are not const
+  Value x, gate, bias, idxBuf, wBuf, logits, taken, s;
+  int64_t e, d, k, lanes;
+};
 
-  // logits[e] = x[s] · gate[e]
+/// logits[e] = x[s] · gate[e] (register-tiled GEMV); taken[e] = 0.
+void emitGateLogits(OpBuilder &b, Location loc, const RouteOne &r) {
+  Value c1 = cIndex(b, loc, 1);
   NTGemmSpec gemv;
-  gemv.a = {x, [](OpBuilder &, Location, Value r) { return SmallVector<Value>{r}; }};
-  gemv.bs = {{gate, [](OpBuilder &, Location, Value r) {
-                return SmallVector<Value>{r};
+  gemv.a = {r.x, [](OpBuilder &, Location, Value row) {
+              return SmallVector<Value>{row};
+            }};
+  gemv.bs = {{r.gate, [](OpBuilder &, Location, Value row) {
+                return SmallVector<Value>{row};
               }}};
-  gemv.k = d;
-  gemv.rowBegin = s;
-  gemv.rowEnd = arith::AddIOp::create(b, loc, s, c1);
-  gemv.colBegin = c0;
-  gemv.numCols = e;
+  gemv.k = r.d;
+  gemv.rowBegin = r.s;
+  gemv.rowEnd = arith::AddIOp::create(b, loc, r.s, c1);
+  gemv.colBegin = cIndex(b, loc, 0);
+  gemv.numCols = r.e;
   gemv.mr = 1;
-  gemv.nr = pickTileWidth(e, 4);
-  gemv.vectorWidth = lanes;
+  gemv.nr = pickTileWidth(r.e, 4);
+  gemv.vectorWidth = r.lanes;
   gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
                       ArrayRef<Value> dots) {
-    store(eb, l, dots[0], logits, col);
-    store(eb, l, arith::ConstantIntOp::create(eb, l, i8, 0), taken, col);
+    store(eb, l, dots[0], r.logits, col);
+    store(eb, l, arith::ConstantIntOp::create(eb, l, eb.getI8Type(), 0),
+          r.taken, col);
   };
   emitNTGemm(b, loc, gemv);
+}
 
-  // Softmax statistics: max and Σ exp(l - max).
+/// Σ or max over the E logits of f(logit).
+Value reduceLogits(OpBuilder &b, Location loc, const RouteOne &r, Value init,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> step) {
+  return scf::ForOp::create(
+             b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.e), cIndex(b, loc, 1),
+             ValueRange{init},
+             [&](OpBuilder &lb, Location l, Value i, ValueRange acc) {
+               scf::YieldOp::create(lb, l,
+                                    step(lb, l, acc[0], load(lb, l, r.logits, i)));
+             })
+      .getResult(0);
+}
+
+Value sigmoid(OpBuilder &b, Location loc, Value v) {
+  Value one = cF32(b, loc, 1);
+  return arith::DivFOp::create(
+      b, loc, one,
+      arith::AddFOp::create(b, loc, one,
+                            math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, v))));
+}
+
+using ValueAt = function_ref<Value(OpBuilder &, Location, Value)>;
+
+/// Group-limited selection (DeepSeek-V3): the T groups with the largest sum
+/// of their two best choice values stay selectable (taken 0), all other
+/// experts are marked taken (1). Selected groups are first marked 2.
+void emitGroupMask(OpBuilder &b, Location loc, const RouteOne &r,
+                   ValueAt choiceValue) {
+  int64_t groups = r.op.getNumGroups(), size = r.e / groups;
+  Type i8 = b.getI8Type(), i32 = b.getI32Type();
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cSize = cIndex(b, loc, size);
   Value negInf = cF32(b, loc, -std::numeric_limits<float>::infinity());
-  Value maxV = scf::ForOp::create(
-                   b, loc, c0, cE, c1, ValueRange{negInf},
-                   [&](OpBuilder &lb, Location l, Value i, ValueRange acc) {
-                     Value v = load(lb, l, logits, i);
-                     scf::YieldOp::create(
-                         lb, l, arith::MaxNumFOp::create(lb, l, acc[0], v)
-                                    .getResult());
-                   })
-                   .getResult(0);
-  Value sum = scf::ForOp::create(
-                  b, loc, c0, cE, c1, ValueRange{cF32(b, loc, 0)},
-                  [&](OpBuilder &lb, Location l, Value i, ValueRange acc) {
-                    Value v = arith::SubFOp::create(lb, l, load(lb, l, logits, i),
-                                                    maxV);
-                    Value ex = math::ExpOp::create(lb, l, v);
-                    scf::YieldOp::create(
-                        lb, l, arith::AddFOp::create(lb, l, acc[0], ex).getResult());
-                  })
-                  .getResult(0);
-
-  // Top-k by repeated arg-max over untaken experts. Strict '>' while scanning
-  // upwards sends ties to the lower index; `best < 0` guarantees a pick even
-  // when the remaining logits are NaN or -inf.
-  Value total = scf::ForOp::create(
-                    b, loc, c0, cIndex(b, loc, k), c1,
-                    ValueRange{cF32(b, loc, 0)},
-                    [&](OpBuilder &cb, Location l, Value c, ValueRange accW) {
-                      Value none = arith::ConstantIntOp::create(cb, l, i32, -1);
-                      auto scan = scf::ForOp::create(
-                          cb, l, c0, cE, c1, ValueRange{none, negInf},
-                          [&](OpBuilder &sb, Location l2, Value i,
-                              ValueRange best) {
-                            Value v = load(sb, l2, logits, i);
-                            Value free = arith::CmpIOp::create(
-                                sb, l2, arith::CmpIPredicate::eq,
-                                load(sb, l2, taken, i),
-                                arith::ConstantIntOp::create(sb, l2, i8, 0));
-                            Value noneYet = arith::CmpIOp::create(
-                                sb, l2, arith::CmpIPredicate::slt, best[0],
-                                arith::ConstantIntOp::create(sb, l2, i32, 0));
-                            Value greater = arith::CmpFOp::create(
-                                sb, l2, arith::CmpFPredicate::OGT, v, best[1]);
-                            Value better = arith::AndIOp::create(
-                                sb, l2, free,
-                                arith::OrIOp::create(sb, l2, noneYet, greater));
-                            Value iv = arith::IndexCastOp::create(sb, l2, i32, i);
-                            scf::YieldOp::create(
-                                sb, l2,
-                                ValueRange{arith::SelectOp::create(sb, l2, better,
-                                                                   iv, best[0]),
-                                           arith::SelectOp::create(
-                                               sb, l2, better, v, best[1])});
-                          });
-                      Value bestI = scan.getResult(0);
-                      Value bestIdx = arith::IndexCastOp::create(
-                          cb, l, cb.getIndexType(), bestI);
-                      store(cb, l, arith::ConstantIntOp::create(cb, l, i8, 1),
-                            taken, bestIdx);
-                      Value p = arith::DivFOp::create(
-                          cb, l,
-                          math::ExpOp::create(
-                              cb, l,
-                              arith::SubFOp::create(cb, l, scan.getResult(1),
-                                                    maxV)),
-                          sum);
-                      store(cb, l, bestI, idxBuf, ValueRange{s, c});
-                      store(cb, l, p, wBuf, ValueRange{s, c});
-                      scf::YieldOp::create(
-                          cb, l, arith::AddFOp::create(cb, l, accW[0], p).getResult());
-                    })
-                    .getResult(0);
-
-  if (op.getNormalize()) { // for every k, as transformers' norm_topk_prob
-    scf::ForOp::create(b, loc, c0, cIndex(b, loc, k), c1, ValueRange{},
-                       [&](OpBuilder &nb, Location l, Value c, ValueRange) {
-                         Value w = load(nb, l, wBuf, ValueRange{s, c});
-                         store(nb, l, arith::DivFOp::create(nb, l, w, total),
-                               wBuf, ValueRange{s, c});
-                         scf::YieldOp::create(nb, l);
+  Value two = arith::ConstantIntOp::create(b, loc, i8, 2);
+  scf::ForOp::create(b, loc, c0, cIndex(b, loc, r.op.getTopkGroups()), c1,
+                     ValueRange{}, [&](OpBuilder &pb, Location l, Value, ValueRange) {
+    auto scan = scf::ForOp::create(
+        pb, l, c0, cIndex(pb, l, groups), c1,
+        ValueRange{arith::ConstantIntOp::create(pb, l, i32, -1), negInf},
+        [&](OpBuilder &gb, Location l2, Value g, ValueRange best) {
+          Value first = arith::MulIOp::create(gb, l2, g, cSize);
+          auto top2 = scf::ForOp::create(
+              gb, l2, c0, cSize, c1, ValueRange{negInf, negInf},
+              [&](OpBuilder &tb, Location l3, Value j, ValueRange m) {
+                Value v = choiceValue(tb, l3, arith::AddIOp::create(tb, l3, first, j));
+                Value top = arith::CmpFOp::create(tb, l3, arith::CmpFPredicate::OGT, v, m[0]);
+                Value second = arith::MaximumFOp::create(
+                    tb, l3, m[1], arith::MinimumFOp::create(tb, l3, v, m[0]));
+                scf::YieldOp::create(
+                    tb, l3, ValueRange{arith::SelectOp::create(tb, l3, top, v, m[0]),
+                                       second});
+              });
+          Value score = arith::AddFOp::create(gb, l2, top2.getResult(0), top2.getResult(1));
+          Value free = arith::CmpIOp::create(gb, l2, arith::CmpIPredicate::ne,
+                                             load(gb, l2, r.taken, first), two);
+          Value better = arith::AndIOp::create(
+              gb, l2, free,
+              arith::OrIOp::create(
+                  gb, l2,
+                  arith::CmpIOp::create(gb, l2, arith::CmpIPredicate::slt, best[0],
+                                        arith::ConstantIntOp::create(gb, l2, i32, 0)),
+                  arith::CmpFOp::create(gb, l2, arith::CmpFPredicate::OGT, score, best[1])));
+          Value gi = arith::IndexCastOp::create(gb, l2, i32, g);
+          scf::YieldOp::create(
+              gb, l2, ValueRange{arith::SelectOp::create(gb, l2, better, gi, best[0]),
+                                 arith::SelectOp::create(gb, l2, better, score, best[1])});
+        });
+    Value first = arith::MulIOp::create(
+        pb, l, arith::IndexCastOp::create(pb, l, pb.getIndexType(), scan.getResult(0)),
+        cSize);
+    scf::ForOp::create(pb, l, c0, cSize, c1, ValueRange{},
+                       [&](OpBuilder &mb, Location l2, Value j, ValueRange) {
+                         Value e = arith::AddIOp::create(mb, l2, first, j);
+                         store(mb, l2, two, r.taken, e);
+                         scf::YieldOp::create(mb, l2);
                        });
+    scf::YieldOp::create(pb, l);
+  });
+  scf::ForOp::create(b, loc, c0, cIndex(b, loc, r.e), c1, ValueRange{},
+                     [&](OpBuilder &mb, Location l, Value i, ValueRange) {
+                       Value selected = arith::CmpIOp::create(
+                           mb, l, arith::CmpIPredicate::eq, load(mb, l, r.taken, i), two);
+                       store(mb, l,
+                             arith::SelectOp::create(
+                                 mb, l, selected, arith::ConstantIntOp::create(mb, l, i8, 0),
+                                 arith::ConstantIntOp::create(mb, l, i8, 1)),
+                             r.taken, i);
+                       scf::YieldOp::create(mb, l);
+                     });
+}
+
+/// Top-k by repeated arg-max of `choiceValue` over untaken experts. Strict
+/// '>' while scanning upwards sends ties to the lower index; `best < 0`
+/// guarantees a pick even when the remaining values are NaN or -inf. Writes
+/// row s of the indices and the weights `weightOf(expert, value)`; returns
+/// the sum of the weights.
+Value emitPickTopK(OpBuilder &b, Location loc, const RouteOne &r,
+                   ValueAt choiceValue,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
+  Type i8 = b.getI8Type(), i32 = b.getI32Type();
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, r.e);
+  Value negInf = cF32(b, loc, -std::numeric_limits<float>::infinity());
+  return scf::ForOp::create(
+             b, loc, c0, cIndex(b, loc, r.k), c1, ValueRange{cF32(b, loc, 0)},
+             [&](OpBuilder &cb, Location l, Value c, ValueRange accW) {
+               Value none = arith::ConstantIntOp::create(cb, l, i32, -1);
+               auto scan = scf::ForOp::create(
+                   cb, l, c0, cE, c1, ValueRange{none, negInf},
+                   [&](OpBuilder &sb, Location l2, Value i, ValueRange best) {
+                     Value v = choiceValue(sb, l2, i);
+                     Value free = arith::CmpIOp::create(
+                         sb, l2, arith::CmpIPredicate::eq, load(sb, l2, r.taken, i),
+                         arith::ConstantIntOp::create(sb, l2, i8, 0));
+                     Value noneYet = arith::CmpIOp::create(
+                         sb, l2, arith::CmpIPredicate::slt, best[0],
+                         arith::ConstantIntOp::create(sb, l2, i32, 0));
+                     Value greater = arith::CmpFOp::create(
+                         sb, l2, arith::CmpFPredicate::OGT, v, best[1]);
+                     Value better = arith::AndIOp::create(
+                         sb, l2, free, arith::OrIOp::create(sb, l2, noneYet, greater));
+                     Value iv = arith::IndexCastOp::create(sb, l2, i32, i);
+                     scf::YieldOp::create(
+                         sb, l2,
+                         ValueRange{arith::SelectOp::create(sb, l2, better, iv, best[0]),
+                                    arith::SelectOp::create(sb, l2, better, v, best[1])});
+                   });
+               Value bestI = scan.getResult(0);
+               Value bestIdx = arith::IndexCastOp::create(cb, l, cb.getIndexType(), bestI);
+               store(cb, l, arith::ConstantIntOp::create(cb, l, i8, 1), r.taken, bestIdx);
+               Value p = weightOf(cb, l, bestIdx, scan.getResult(1));
+               store(cb, l, bestI, r.idxBuf, ValueRange{r.s, c});
+               store(cb, l, p, r.wBuf, ValueRange{r.s, c});
+               scf::YieldOp::create(cb, l,
+                                    arith::AddFOp::create(cb, l, accW[0], p).getResult());
+             })
+      .getResult(0);
+}
+
+/// w[s, c] = (w[s, c] / (total + eps)) * scale over the k choices, either
+/// step left out when it is the identity.
+void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
+  bool normalize = r.op.getNormalize();
+  double scale = r.op.getScalingFactor().convertToDouble();
+  if (!normalize && scale == 1.0)
+    return;
+  if (normalize && r.op.getRouter() == RouterKind::sigmoid_topk)
+    total = arith::AddFOp::create(b, loc, total, cF32(b, loc, 1e-20f)); // as DeepSeek-V3
+  scf::ForOp::create(
+      b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.k), cIndex(b, loc, 1), ValueRange{},
+      [&](OpBuilder &nb, Location l, Value c, ValueRange) {
+        Value w = load(nb, l, r.wBuf, ValueRange{r.s, c});
+        if (normalize)
+          w = arith::DivFOp::create(nb, l, w, total);
+        if (scale != 1.0)
+          w = arith::MulFOp::create(nb, l, w, cF32(nb, l, float(scale)));
+        store(nb, l, w, r.wBuf, ValueRange{r.s, c});
+        scf::YieldOp::create(nb, l);
+      });
+}
+
+} // namespace
+
+void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
+                                Value gate, Value correctionBias, Value idxBuf,
+                                Value wBuf, Value logits, Value taken, Value s,
+                                int64_t lanes) {
+  auto gateType = cast<RankedTensorType>(op.getGate().getType());
+  RouteOne r{op,     x,  gate,   correctionBias,     idxBuf, wBuf, logits,
+             taken,  s,  gateType.getDimSize(0), gateType.getDimSize(1),
+             op.getTopK(), lanes};
+  emitGateLogits(b, loc, r);
+  Value total;
+  if (op.getRouter() == RouterKind::softmax_topk) {
+    // Softmax statistics: max and Σ exp(l - max); the weight of the pick is
+    // exp(l - max) / Σ.
+    Value maxV = reduceLogits(
+        b, loc, r, cF32(b, loc, -std::numeric_limits<float>::infinity()),
+        [](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
+          return arith::MaxNumFOp::create(lb, l, acc, v);
+        });
+    Value sum = reduceLogits(
+        b, loc, r, cF32(b, loc, 0),
+        [&](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
+          Value ex = math::ExpOp::create(lb, l, arith::SubFOp::create(lb, l, v, maxV));
+          return arith::AddFOp::create(lb, l, acc, ex);
+        });
+    total = emitPickTopK(
+        b, loc, r,
+        [&](OpBuilder &vb, Location l, Value i) { return load(vb, l, logits, i); },
+        [&](OpBuilder &wb, Location l, Value, Value best) -> Value {
+          return arith::DivFOp::create(
+              wb, l, math::ExpOp::create(wb, l, arith::SubFOp::create(wb, l, best, maxV)),
+              sum);
+        });
+  } else {
+    // sigmoid scores; the choice adds the correction bias, the weight does not.
+    auto choiceValue = [&](OpBuilder &vb, Location l, Value i) -> Value {
+      Value score = sigmoid(vb, l, load(vb, l, logits, i));
+      return correctionBias ? arith::AddFOp::create(vb, l, score,
+                                                    load(vb, l, correctionBias, i))
+                                  .getResult()
+                            : score;
+    };
+    if (op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups())
+      emitGroupMask(b, loc, r, choiceValue);
+    total = emitPickTopK(b, loc, r, choiceValue,
+                         [&](OpBuilder &wb, Location l, Value i, Value) {
+                           return sigmoid(wb, l, load(wb, l, logits, i));
+                         });
   }
+  emitRescale(b, loc, r, total);
 }
 
 void mlir::mhmoe::emitZeroCounts(OpBuilder &b, Location loc, Value counts) {

@@ -41,6 +41,9 @@ struct RouteToKernel : OpRewritePattern<RouteOp> {
     OpBuilder &b = rewriter;
     Value x = readBuffer(b, loc, op.getInput());
     Value gate = readBuffer(b, loc, op.getGate());
+    Value bias = op.getCorrectionBias()
+                     ? readBuffer(b, loc, op.getCorrectionBias())
+                     : Value();
     auto idxType = cast<RankedTensorType>(op.getIndices().getType());
     auto wType = cast<RankedTensorType>(op.getWeights().getType());
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
@@ -61,8 +64,8 @@ struct RouteToKernel : OpRewritePattern<RouteOp> {
                        kb, l, MemRefType::get({e}, kb.getF32Type()));
                    Value taken = memref::AllocaOp::create(
                        kb, l, MemRefType::get({e}, kb.getI8Type()));
-                   emitRouteOne(kb, l, op, x, gate, idxBuf, wBuf, logits, taken,
-                                s);
+                   emitRouteOne(kb, l, op, x, gate, bias, idxBuf, wBuf, logits,
+                                taken, s);
                    // Thread 0 zeroes the drop counts: no extra launch when
                    // dropless; the capacity kernel below runs after it.
                    if (droppedBuf) {

@@ -44,6 +44,9 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
     Location loc = op.getLoc();
     Value x = readBuffer(rewriter, loc, op.getInput());
     Value gate = readBuffer(rewriter, loc, op.getGate());
+    Value bias = op.getCorrectionBias()
+                     ? readBuffer(rewriter, loc, op.getCorrectionBias())
+                     : Value();
     auto idxType = cast<RankedTensorType>(op.getIndices().getType());
     auto wType = cast<RankedTensorType>(op.getWeights().getType());
     Value numSub = tensor::DimOp::create(rewriter, loc, op.getInput(), 0);
@@ -71,8 +74,8 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
               pb, l, arith::AddIOp::create(pb, l, s0, cBlock), numSub);
           scf::ForOp::create(pb, l, s0, sEnd, c1, ValueRange{},
                              [&](OpBuilder &sb, Location l2, Value s, ValueRange) {
-                               emitRouteOne(sb, l2, op, x, gate, idxBuf, wBuf,
-                                            logits, taken, s, lanes);
+                               emitRouteOne(sb, l2, op, x, gate, bias, idxBuf,
+                                            wBuf, logits, taken, s, lanes);
                                scf::YieldOp::create(sb, l2);
                              });
           memref::DeallocOp::create(pb, l, logits);

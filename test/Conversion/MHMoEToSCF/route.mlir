@@ -124,3 +124,30 @@ func.func @drop_counts_dropless(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> t
   %i, %w, %d = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<8xi64>
   return %d : tensor<8xi64>
 }
+
+// -----
+
+// The sigmoid router: scores sigmoid(l) (1 / (1 + exp(-l))) plus the
+// correction bias for the choice; the best 2 of 4 groups (sum of each group's
+// two best values) stay selectable; weights divided by their sum + 1e-20,
+// then scaled.
+// CHECK-LABEL: func @sigmoid_router
+// CHECK-SAME: %[[B:[^:]*]]: tensor<8xf32>
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant 2.500000e+00 : f32
+// CHECK-DAG: %[[EPS:.*]] = arith.constant 9.99999968E-21 : f32
+// CHECK: scf.parallel
+// CHECK-NOT: arith.maxnumf
+// Group selection: two group picks over 4 groups of 2.
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 {
+// CHECK:   scf.for %{{.*}} = %c0 to %c4 step %c1 iter_args
+// CHECK:     arith.negf
+// CHECK:     math.exp
+// CHECK:     tensor.extract %[[B]]
+// CHECK:     arith.minimumf
+// CHECK: arith.addf %{{.*}}, %[[EPS]] : f32
+// CHECK: arith.divf
+// CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
+func.func @sigmoid_router(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %i, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}

@@ -329,7 +329,7 @@ func.func @layer_head_weight_without_bias(%x: tensor<?x32xf32>, %hw: tensor<32x3
                                           %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
   // expected-error @+1 {{a projection needs both its weight and its bias}}
   %y = "mhmoe.layer"(%x, %hw, %g, %w1, %w2) <{heads = 1 : i64, top_k = 2 : i64, activation = 1 : i32,
-      operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0>}>
+      operandSegmentSizes = array<i32: 1, 1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0>}>
       : (tensor<?x32xf32>, tensor<32x32xf32>, tensor<8x32xf32>, tensor<8x16x32xf32>, tensor<8x32x16xf32>) -> tensor<?x32xf32>
   return
 }
@@ -356,5 +356,29 @@ func.func @shared_expert_shape(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: 
       fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>)
       shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x20xf32>)
       : tensor<?x32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @route_bias_needs_sigmoid(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{operand 'correction_bias' and groups(...) need router(sigmoid_topk)}}
+  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_groups_split(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{groups(3, 1) must split E = 8 into equal groups of at least 2 experts}}
+  %i, %w = mhmoe.route %s, %g top_k(2) router(sigmoid_topk) groups(3, 1) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_groups_too_few(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{top_k = 3 exceeds the 2 experts of the 1 selected groups}}
+  %i, %w = mhmoe.route %s, %g top_k(3) router(sigmoid_topk) groups(4, 1) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
   return
 }

@@ -77,3 +77,11 @@ func.func @sparse_moe_block(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: ten
       : tensor<?x32xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// DeepSeek-V3's router.
+// CHECK-LABEL: func @sigmoid_router
+// CHECK: mhmoe.route %{{.*}}, %{{.*}} correction_bias(%{{.*}} : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.500000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+func.func @sigmoid_router(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x2xf32> {
+  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %w : tensor<?x2xf32>
+}

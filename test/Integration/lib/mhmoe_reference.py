@@ -59,19 +59,44 @@ def expert_capacity(cfg, num_sub_tokens):
     return cfg["top_k"] * int(math.ceil(c * num_sub_tokens / cfg["num_experts"]))
 
 
-def route(s, gate_w, cfg):
+def sigmoid_choice(logits, cfg, bias):
+    """DeepSeek-V3: -> (scores [S,E], choice values [S,E] with the groups outside the best
+    router_topk_groups of router_groups set to -inf, margin of the group choice [S])."""
+    scores = torch.sigmoid(logits)
+    choice = scores + bias if bias is not None else scores.clone()
+    G, T = cfg["router_groups"], cfg["router_topk_groups"]
+    group_margin = torch.full((choice.shape[0],), math.inf, dtype=choice.dtype)
+    if G > 1 and T < G:
+        S, E = choice.shape
+        group_val = choice.view(S, G, E // G).topk(2, dim=-1)[0].sum(-1)          # [S, G]
+        order = torch.sort(-group_val, dim=-1, stable=True).indices[:, :T]        # ties: lower group
+        keep = torch.zeros(S, G, dtype=torch.bool).scatter_(1, order, True)
+        choice = choice.masked_fill(~keep.repeat_interleave(E // G, dim=1), float("-inf"))
+        gv = torch.sort(group_val, dim=-1, descending=True).values
+        group_margin = gv[:, T - 1] - gv[:, T]
+    return scores, choice, group_margin
+
+
+def route(s, gate_w, cfg, bias=None):
     """s [S, d], gate_w [E, d] -> dict with probs [S,E], idx [S,k] (int64, -1 = dropped),
     weights [S,k], margin [S] (routing margin, see routing_margin_from_probs)."""
     E, k = cfg["num_experts"], cfg["top_k"]
     S = s.shape[0]
     logits = s @ gate_w.T
-    p = torch.softmax(logits, dim=-1)
+    if cfg["router"] == "sigmoid_topk":
+        p, choice, margin = sigmoid_choice(logits, cfg, bias)
+        margin = torch.minimum(margin, routing_margin_from_probs(choice, cfg))
+    else:
+        p = choice = torch.softmax(logits, dim=-1)
+        margin = routing_margin_from_probs(p, cfg)
     # Explicit tie-breaking: stable sort of -p keeps the lower expert index first among equals.
-    order = torch.sort(-p, dim=-1, stable=True).indices
+    order = torch.sort(-choice, dim=-1, stable=True).indices
     idx = order[:, :k].clone()
     w = torch.gather(p, 1, idx)
     if cfg["normalize_top_k"]:
-        w = w / w.sum(-1, keepdim=True)
+        eps = 1e-20 if cfg["router"] == "sigmoid_topk" else 0.0
+        w = w / (w.sum(-1, keepdim=True) + eps)
+    w = w * cfg["routed_scaling_factor"]
     C = expert_capacity(cfg, S)
     if C is not None:
         counts = torch.zeros(E, dtype=torch.int64)
@@ -90,7 +115,7 @@ def route(s, gate_w, cfg):
     else:
         dropped = torch.zeros(0, dtype=torch.int64)
     return {"logits": logits, "probs": p, "idx": idx, "weights": w, "dropped_experts": dropped,
-            "margin": routing_margin_from_probs(p, cfg), "capacity": C}
+            "margin": margin, "capacity": C}
 
 
 def routing_margin_from_probs(p, cfg):
@@ -151,7 +176,7 @@ def mhmoe_layer(x, cfg, lw):
     d = D // h
     y = x @ lw["multi_heads.weight"].T + lw["multi_heads.bias"] if cfg["head_projections"] else x
     s = y.reshape(N * h, d)
-    r = route(s, lw["gate.weight"], cfg)
+    r = route(s, lw["gate.weight"], cfg, lw.get("gate.correction_bias"))
     idx, w = r["idx"], r["weights"]
     out_s = torch.zeros_like(s)
     for e in range(E):

@@ -26,6 +26,10 @@ def families():
     yield "qwen2_moe", transformers.Qwen2MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=2,
                                                    moe_intermediate_size=32, shared_expert_intermediate_size=40,
                                                    norm_topk_prob=False)
+    yield "deepseek_v3", transformers.DeepseekV3Config(
+        **SMALL, n_routed_experts=8, num_experts_per_tok=2, n_group=2, topk_group=1, routed_scaling_factor=2.5,
+        n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1, q_lora_rank=None,
+        kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
     yield "qwen3_moe-k1", transformers.Qwen3MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=1,
                                                       moe_intermediate_size=32, norm_topk_prob=True,
                                                       decoder_sparse_step=1, mlp_only_layers=[])
@@ -38,6 +42,9 @@ def logits_close(a, b):
 
 for name, cfg in families():
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    for m in model.modules():  # DeepSeek-V3's correction bias starts at zero: make it matter
+        if isinstance(getattr(m, "e_score_correction_bias", None), torch.Tensor):
+            m.e_score_correction_bias.copy_(torch.randn(m.e_score_correction_bias.shape) * 0.05)
     ids = torch.randint(0, cfg.vocab_size, (2, 11))
     with torch.no_grad():
         want = model(ids).logits
@@ -51,15 +58,14 @@ for name, cfg in families():
     if not ok:
         print("  max relative error %.3g" % err)
 
-# DeepSeek-V3's sigmoid, group-limited router is not supported: left alone, named in a warning.
-cfg = transformers.DeepseekV3Config(**SMALL, n_routed_experts=8, num_experts_per_tok=2, n_group=2, topk_group=1,
-                                    moe_intermediate_size=32, first_k_dense_replace=0, q_lora_rank=None,
-                                    kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
+# GPT-OSS's router has a bias (and its experts a clamped SwiGLU): left alone, named in a warning.
+cfg = transformers.GptOssConfig(**{**SMALL, "num_key_value_heads": 4}, num_local_experts=4, num_experts_per_tok=2,
+                                head_dim=16)
 model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     n = mhmoe.torch.patch(model)
-print("deepseek_v3: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:200]))
+print("gpt_oss: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:200]))
 # A failure while preparing the blocks (here: the cache is not writable) leaves the model as it was.
 cfg = transformers.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2)
 model = transformers.AutoModelForCausalLM.from_config(cfg).eval()

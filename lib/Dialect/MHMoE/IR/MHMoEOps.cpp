@@ -86,6 +86,41 @@ static LogicalResult verifyTopK(Operation *op, int64_t topK, int64_t experts,
   return success();
 }
 
+/// The router kind and its parameters (route and layer).
+static LogicalResult verifyRouter(Operation *op, RouterKind router,
+                                  int64_t numGroups, int64_t topkGroups,
+                                  double scaling, Value correctionBias,
+                                  int64_t experts, int64_t topK,
+                                  Type elemType) {
+  if (router == RouterKind::softmax_topk && (correctionBias || numGroups != 1))
+    return op->emitOpError("operand 'correction_bias' and groups(...) need "
+                           "router(sigmoid_topk)");
+  if (!(scaling > 0) || !std::isfinite(scaling))
+    return op->emitOpError() << "scaling_factor = " << scaling
+                             << " must be finite and > 0";
+  if (numGroups < 1 || topkGroups < 1 || topkGroups > numGroups)
+    return op->emitOpError() << "groups(" << numGroups << ", " << topkGroups
+                             << ") must satisfy 1 <= T <= G";
+  if (correctionBias &&
+      (failed(checkShape(op, "correction_bias", correctionBias, {experts},
+                         {"E"})) ||
+       failed(checkElementType(op, "correction_bias", correctionBias,
+                               elemType))))
+    return failure();
+  if (numGroups == 1 || ShapedType::isDynamic(experts))
+    return success();
+  if (experts % numGroups != 0 || experts / numGroups < 2)
+    return op->emitOpError() << "groups(" << numGroups << ", " << topkGroups
+                             << ") must split E = " << experts
+                             << " into equal groups of at least 2 experts";
+  if (topK > topkGroups * (experts / numGroups))
+    return op->emitOpError() << "top_k = " << topK << " exceeds the "
+                             << topkGroups * (experts / numGroups)
+                             << " experts of the " << topkGroups
+                             << " selected groups";
+  return success();
+}
+
 /// Expert weight stacks shared by expert_apply and layer.
 struct ExpertOperands {
   Value fc1, fc2, fc3, fc1Bias, fc2Bias, fc3Bias;
@@ -324,7 +359,11 @@ LogicalResult RouteOp::verify() {
   if (failed(checkShape(*this, "gate", getGate(), {e, d}, {"E", "d"})) ||
       failed(checkElementType(*this, "gate", getGate(), x.getElementType())) ||
       failed(verifyTopK(*this, getTopK(), e,
-                        getCapacityFactor().convertToDouble())))
+                        getCapacityFactor().convertToDouble())) ||
+      failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),
+                          getScalingFactor().convertToDouble(),
+                          getCorrectionBias(), e, getTopK(),
+                          x.getElementType())))
     return failure();
   for (auto [name, v] : {std::pair<StringRef, Value>{"indices", getIndices()},
                          {"weights", getWeights()}}) {
@@ -441,7 +480,10 @@ LogicalResult LayerOp::verify() {
     return emitOpError() << "operand 'fc1' has E = " << *experts
                          << " experts but 'gate' has E = " << e;
   if (failed(verifyTopK(*this, getTopK(), e,
-                        getCapacityFactor().convertToDouble())))
+                        getCapacityFactor().convertToDouble())) ||
+      failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),
+                          getScalingFactor().convertToDouble(),
+                          getCorrectionBias(), e, getTopK(), elem)))
     return failure();
   if (getResult().getType() != x)
     return emitOpError() << "result type " << getResult().getType()

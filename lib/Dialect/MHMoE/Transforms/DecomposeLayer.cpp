@@ -138,9 +138,10 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
         rewriter, loc,
         RankedTensorType::get({subRows, k}, rewriter.getI32Type()),
         RankedTensorType::get({subRows, k}, rewriter.getF32Type()),
-        dropped ? dropped.getType() : Type(), sub,
-        op.getGate(), op.getTopKAttr(), op.getNormalizeAttr(),
-        op.getCapacityFactorAttr());
+        dropped ? dropped.getType() : Type(), sub, op.getGate(),
+        op.getCorrectionBias(), op.getTopKAttr(), op.getNormalizeAttr(),
+        op.getCapacityFactorAttr(), op.getRouterAttr(), op.getNumGroupsAttr(),
+        op.getTopkGroupsAttr(), op.getScalingFactorAttr());
     Value experts = ExpertApplyOp::create(
         rewriter, loc, subType, sub, route.getIndices(), route.getWeights(),
         op.getFc1(), op.getFc2(), op.getFc3(), op.getFc1Bias(),

@@ -15,4 +15,16 @@ def MHMoE_ActivationAttr : I32EnumAttr<"Activation", "expert FFN activation",
   let cppNamespace = "::mlir::mhmoe";
 }
 
+def MHMoE_RouterSoftmaxTopK : I32EnumAttrCase<"softmax_topk", 0>;
+def MHMoE_RouterSigmoidTopK : I32EnumAttrCase<"sigmoid_topk", 1>;
+
+// How the router scores experts: softmax_topk = softmax over all experts,
+// then top-k (Mixtral, Qwen, OLMoE, MH-MoE); sigmoid_topk = per-expert
+// sigmoid, top-k on the scores plus an optional correction bias, optionally
+// limited to the best groups of experts (DeepSeek-V3).
+def MHMoE_RouterKindAttr : I32EnumAttr<"RouterKind", "router scoring rule",
+    [MHMoE_RouterSoftmaxTopK, MHMoE_RouterSigmoidTopK]> {
+  let cppNamespace = "::mlir::mhmoe";
+}
+
 #endif // MHMOE_ATTRS_TD

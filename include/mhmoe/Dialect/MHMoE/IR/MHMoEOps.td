@@ -83,6 +83,13 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
     `top_k` (so with `top_k = 1` the weight is 1), as transformers'
     `norm_topk_prob` does.
 
+    With `router(sigmoid_topk)` (DeepSeek-V3) the score of expert e is
+    `sigmoid(logit_e)`; the choice uses `score_e + correction_bias[e]`
+    (`[E]`, optional), restricted with `groups(G, T)` to the T best of G
+    equal groups of experts (a group's value: the sum of its two best choice
+    values); the weights are the chosen scores, divided by their sum plus
+    1e-20 with `normalize`, times `scaling_factor`.
+
     With `capacity_factor = c > 0` each expert takes at most
     `C = top_k * ceil(c * S / E)` (sub-token, choice) pairs: all first choices
     claim slots in sub-token order, then all second choices, and so on. A
@@ -104,14 +111,25 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
   }];
   let arguments = (ins MHMoE_FloatTensor2D:$input,
                        MHMoE_FloatTensor2D:$gate,
+                       Optional<MHMoE_FloatTensor1D>:$correction_bias,
                        I64Attr:$top_k,
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
-                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor,
+                       DefaultValuedAttr<MHMoE_RouterKindAttr,
+                                         "RouterKind::softmax_topk">:$router,
+                       DefaultValuedAttr<I64Attr, "1">:$num_groups,
+                       DefaultValuedAttr<I64Attr, "1">:$topk_groups,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scaling_factor);
   let results = (outs MHMoE_IndexTensor:$indices,
                       MHMoE_WeightTensor:$weights,
                       Optional<1DTensorOf<[I64]>>:$dropped);
   let assemblyFormat = [{
-    $input `,` $gate `top_k` `(` $top_k `)`
+    $input `,` $gate
+    (`correction_bias` `(` $correction_bias^ `:` type($correction_bias) `)`)?
+    `top_k` `(` $top_k `)`
+    (`router` `(` $router^ `)`)?
+    (`groups` `(` $num_groups^ `,` $topk_groups `)`)?
+    (`scaling_factor` `(` $scaling_factor^ `)`)?
     (`capacity_factor` `(` $capacity_factor^ `)`)? attr-dict
     `:` type($input) `,` type($gate) `->` type($indices) `,` type($weights)
     (`,` type($dropped)^)?
@@ -218,6 +236,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                        Optional<MHMoE_FloatTensor2D>:$head_weight,
                        Optional<MHMoE_FloatTensor1D>:$head_bias,
                        MHMoE_FloatTensor2D:$gate,
+                       Optional<MHMoE_FloatTensor1D>:$correction_bias,
                        MHMoE_FloatTensor3D:$fc1,
                        MHMoE_FloatTensor3D:$fc2,
                        Optional<MHMoE_FloatTensor3D>:$fc3,
@@ -234,16 +253,25 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                        I64Attr:$top_k,
                        MHMoE_ActivationAttr:$activation,
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
-                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor,
+                       DefaultValuedAttr<MHMoE_RouterKindAttr,
+                                         "RouterKind::softmax_topk">:$router,
+                       DefaultValuedAttr<I64Attr, "1">:$num_groups,
+                       DefaultValuedAttr<I64Attr, "1">:$topk_groups,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scaling_factor);
   let results = (outs MHMoE_FloatTensor2D:$result,
                       Optional<1DTensorOf<[I64]>>:$expert_load,
                       Optional<1DTensorOf<[I64]>>:$expert_dropped);
   let assemblyFormat = [{
     $input `heads` `(` $heads `)` `top_k` `(` $top_k `)`
+    (`router` `(` $router^ `)`)?
+    (`groups` `(` $num_groups^ `,` $topk_groups `)`)?
+    (`scaling_factor` `(` $scaling_factor^ `)`)?
     (`capacity_factor` `(` $capacity_factor^ `)`)?
     `activation` `(` $activation `)`
     (`head` `(` $head_weight^ `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`)?
     `gate` `(` $gate `:` type($gate) `)`
+    (`correction_bias` `(` $correction_bias^ `:` type($correction_bias) `)`)?
     `fc1` `(` $fc1 `:` type($fc1) `)`
     `fc2` `(` $fc2 `:` type($fc2) `)`
     (`fc3` `(` $fc3^ `:` type($fc3) `)`)?
