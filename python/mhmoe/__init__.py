@@ -62,7 +62,8 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
         raise InvalidInput("%s: cannot read the model config: %s" % (cfg_path, e.strerror)) from None
     if library is None:
         key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
-                                         gpu_math, bool(parallel), version()]).encode()).hexdigest()[:32]
+                                         gpu_math, bool(parallel), version(),
+                                         _native.compiler_digest()]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
     library = os.fspath(library)
     if not os.path.isfile(library):

@@ -59,6 +59,23 @@ def runtime():
     return _runtime
 
 
+_compiler_digest = None
+
+
+def compiler_digest():
+    """SHA-256 of the compiler library: generated code depends on all of it, so compiled libraries
+    are cached under it (as mhmoe-run's cache keys on its executable), not on the version string."""
+    global _compiler_digest
+    if _compiler_digest is None:
+        import hashlib
+        h = hashlib.sha256()
+        with open(os.path.join(library_dir(), "libMHMoECompilerCAPI.so"), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _compiler_digest = h.hexdigest()
+    return _compiler_digest
+
+
 def compiler():
     global _compiler
     if _compiler is None:
