@@ -48,6 +48,17 @@ def _cache_dir():
     return d
 
 
+def _host_cpu():
+    """The model name and flags of this machine's CPU, for cache keys of cpu="host" libraries (a
+    cache directory may be shared by machines whose CPUs differ)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [l for l in f if l.startswith(("model name", "flags"))][:2]
+    except OSError:
+        return ""
+    return "".join(lines)
+
+
 def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
             threads=None, library=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
@@ -63,7 +74,8 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     if library is None:
         key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
                                          gpu_math, bool(parallel), version(),
-                                         _native.compiler_digest()]).encode()).hexdigest()[:32]
+                                         _native.compiler_digest(),
+                                         _host_cpu() if cpu == "host" else ""]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
     library = os.fspath(library)
     if not os.path.isfile(library):
