@@ -47,6 +47,17 @@ private:
     Value output, load, dropped;
   };
   BlockResults emitBlock(Value x, function_ref<Value(StringRef)> weight);
+  mlir::mhmoe::RouterKind routerKind() const {
+    switch (cfg.router) {
+    case ::mhmoe::RouterKind::SoftmaxTopK:
+      return mlir::mhmoe::RouterKind::softmax_topk;
+    case ::mhmoe::RouterKind::SigmoidTopK:
+      return mlir::mhmoe::RouterKind::sigmoid_topk;
+    case ::mhmoe::RouterKind::TopKSoftmax:
+      return mlir::mhmoe::RouterKind::topk_softmax;
+    }
+    llvm_unreachable("router kind");
+  }
   Value residualAdd(Value x, Value y);
 
   MLIRContext &ctx;
@@ -157,6 +168,7 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
   auto act = [&] {
     switch (cfg.activation) {
     case ::mhmoe::Activation::SwiGLU: return mlir::mhmoe::Activation::swiglu;
+    case ::mhmoe::Activation::SwiGLUOAI: return mlir::mhmoe::Activation::swiglu_oai;
     case ::mhmoe::Activation::GeLU: return mlir::mhmoe::Activation::gelu;
     case ::mhmoe::Activation::ReLU: return mlir::mhmoe::Activation::relu;
     }
@@ -167,7 +179,7 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
   auto layer = mlir::mhmoe::LayerOp::create(
       b, loc, tokensType(), countsType, countsType, h,
       weight("multi_heads.weight"), weight("multi_heads.bias"),
-      weight("gate.weight"), weight("gate.correction_bias"),
+      weight("gate.weight"), weight("gate.bias"),
       weight("experts.fc1.weight"),
       weight("experts.fc2.weight"), weight("experts.fc3.weight"),
       weight("experts.fc1.bias"), weight("experts.fc2.bias"),
@@ -178,10 +190,7 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       b.getI64IntegerAttr(cfg.topK),
       mlir::mhmoe::ActivationAttr::get(&ctx, act),
       b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor),
-      mlir::mhmoe::RouterKindAttr::get(
-          &ctx, cfg.router == ::mhmoe::RouterKind::SigmoidTopK
-                    ? mlir::mhmoe::RouterKind::sigmoid_topk
-                    : mlir::mhmoe::RouterKind::softmax_topk),
+      mlir::mhmoe::RouterKindAttr::get(&ctx, routerKind()),
       b.getI64IntegerAttr(cfg.routerGroups),
       b.getI64IntegerAttr(cfg.routerTopkGroups),
       b.getF64FloatAttr(cfg.routedScalingFactor));

@@ -19,8 +19,14 @@ const char *activationName(Activation a) {
     return "gelu";
   case Activation::ReLU:
     return "relu";
+  case Activation::SwiGLUOAI:
+    return "swiglu_oai";
   }
   return "unknown";
+}
+
+bool isGated(Activation a) {
+  return a == Activation::SwiGLU || a == Activation::SwiGLUOAI;
 }
 
 const char *normKindName(NormKind n) {
@@ -42,6 +48,8 @@ std::optional<Activation> parseActivation(std::string_view s) {
     return Activation::GeLU;
   if (s == "relu")
     return Activation::ReLU;
+  if (s == "swiglu_oai")
+    return Activation::SwiGLUOAI;
   return std::nullopt;
 }
 
@@ -155,7 +163,7 @@ private:
 
 } // namespace
 
-/// "router", "router_groups", "router_topk_groups", "router_correction_bias"
+/// "router", "router_groups", "router_topk_groups", "router_bias"
 /// and "routed_scaling_factor" (after num_experts and top_k).
 static Status readRouter(ConfigReader &r, ModelConfig &c) {
   std::optional<std::string> s;
@@ -163,8 +171,11 @@ static Status readRouter(ConfigReader &r, ModelConfig &c) {
     return e;
   if (s && *s == "sigmoid_topk")
     c.router = RouterKind::SigmoidTopK;
+  else if (s && *s == "topk_softmax")
+    c.router = RouterKind::TopKSoftmax;
   else if (s && *s != "softmax_topk")
-    return r.fieldErr("router", "must be \"softmax_topk\" or \"sigmoid_topk\"");
+    return r.fieldErr("router", "must be \"softmax_topk\", \"sigmoid_topk\" or "
+                                "\"topk_softmax\"");
   const bool sigmoid = c.router == RouterKind::SigmoidTopK;
   if (r.get("router_groups", /*required=*/false)) {
     if (Status e = r.readInt("router_groups", 1, c.numExperts, c.routerGroups))
@@ -187,11 +198,8 @@ static Status readRouter(ConfigReader &r, ModelConfig &c) {
                         "leaves fewer than top_k=" + std::to_string(c.topK) +
                             " experts to choose from");
   }
-  if (Status e = r.readBool("router_correction_bias", c.routerCorrectionBias))
+  if (Status e = r.readBool("router_bias", c.routerBias))
     return e;
-  if (c.routerCorrectionBias && !sigmoid)
-    return r.fieldErr("router_correction_bias",
-                      "needs \"router\": \"sigmoid_topk\"");
   bool present = false;
   if (Status e = r.readNumber("routed_scaling_factor", c.routedScalingFactor,
                               present))
@@ -249,7 +257,8 @@ Result<ModelConfig> parseModelConfig(std::string_view jsonText,
   std::optional<Activation> act = parseActivation(*s);
   if (!act)
     return r.fieldErr("expert_activation",
-                      "must be one of \"swiglu\", \"gelu\", \"relu\"");
+                      "must be one of \"swiglu\", \"gelu\", \"relu\", "
+                      "\"swiglu_oai\"");
   c.activation = *act;
 
   if (Status e = r.readBool("expert_bias", c.expertBias))
@@ -320,6 +329,18 @@ static std::string jsonDouble(double v) {
 
 static std::string jsonString(const char *s) { return std::string("\"") + s + "\""; }
 
+static const char *routerKindName(RouterKind k) {
+  switch (k) {
+  case RouterKind::SoftmaxTopK:
+    return "softmax_topk";
+  case RouterKind::SigmoidTopK:
+    return "sigmoid_topk";
+  case RouterKind::TopKSoftmax:
+    return "topk_softmax";
+  }
+  return "unknown";
+}
+
 std::vector<std::pair<std::string, std::string>>
 configFields(const ModelConfig &c) {
   auto b = [](bool v) { return std::string(v ? "true" : "false"); };
@@ -342,11 +363,10 @@ configFields(const ModelConfig &c) {
       {"residual", b(c.residual)},
       {"shared_expert_ffn_dim", i(c.sharedExpertFfnDim)},
       {"shared_expert_gate", b(c.sharedExpertGate)},
-      {"router", jsonString(c.router == RouterKind::SigmoidTopK ? "sigmoid_topk"
-                                                                 : "softmax_topk")},
+      {"router", jsonString(routerKindName(c.router))},
       {"router_groups", i(c.routerGroups)},
       {"router_topk_groups", i(c.routerTopkGroups)},
-      {"router_correction_bias", b(c.routerCorrectionBias)},
+      {"router_bias", b(c.routerBias)},
       {"routed_scaling_factor", jsonDouble(c.routedScalingFactor)},
   };
   std::sort(f.begin(), f.end());
@@ -366,7 +386,7 @@ std::string canonicalConfigJSON(const ModelConfig &c) {
 std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
   const int64_t D = c.hiddenSize, E = c.numExperts, F = c.expertFfnDim;
   const int64_t d = c.headDim();
-  const bool swiglu = c.activation == Activation::SwiGLU;
+  const bool swiglu = isGated(c.activation); // has fc3
   std::vector<TensorSpec> w;
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string p = "layers." + std::to_string(i) + ".";
@@ -379,8 +399,8 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
       w.push_back({p + "multi_heads.bias", {D}});
     }
     w.push_back({p + "gate.weight", {E, d}});
-    if (c.routerCorrectionBias)
-      w.push_back({p + "gate.correction_bias", {E}});
+    if (c.routerBias)
+      w.push_back({p + "gate.bias", {E}});
     w.push_back({p + "experts.fc1.weight", {E, F, d}});
     if (c.expertBias)
       w.push_back({p + "experts.fc1.bias", {E, F}});

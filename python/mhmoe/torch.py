@@ -30,16 +30,18 @@ class UnsupportedBlock(mhmoe.InvalidInput):
 
 def _router_rule(block):
     """-> (config fields, {weights}) of the block's router: a softmax top-k router (Mixtral, OLMoE,
-    Qwen) or DeepSeek-V3's sigmoid router; raises UnsupportedBlock otherwise."""
-    gate = getattr(block, "gate", None)
-    if gate is None:
-        gate = getattr(block, "router", None)  # GPT-OSS
+    Qwen), DeepSeek-V3's sigmoid router or GPT-OSS's top-k-then-softmax router; raises
+    UnsupportedBlock otherwise."""
+    gate = _router_of(block)
     if gate is None or not isinstance(getattr(gate, "weight", None), torch.Tensor):
         raise UnsupportedBlock("no router weight 'gate.weight'")
-    if getattr(gate, "bias", None) is not None:
-        raise UnsupportedBlock("a router with a bias (GPT-OSS style) is not supported yet")
     weights = {"layers.0.gate.weight": _f32(gate.weight)}
     cls = type(block).__name__
+    if getattr(gate, "bias", None) is not None:
+        if not type(gate).__name__.startswith("GptOss"):
+            raise UnsupportedBlock("a biased router other than GPT-OSS's is not supported")
+        weights["layers.0.gate.bias"] = _f32(gate.bias)
+        return {"router": "topk_softmax", "router_bias": True, "normalize_top_k": False}, weights
     norm = getattr(gate, "norm_topk_prob", getattr(block, "norm_topk_prob", None))
     if cls.startswith("Mixtral"):
         norm = True  # Mixtral always renormalises the top-k weights
@@ -57,8 +59,8 @@ def _router_rule(block):
     if not all(isinstance(v, int) for v in (groups, topk_groups)) or not isinstance(scaling, (int, float)):
         raise UnsupportedBlock("the sigmoid router's num_group/topk_group/routed_scaling_factor are unknown")
     fields.update(router="sigmoid_topk", router_groups=groups, router_topk_groups=topk_groups,
-                  router_correction_bias=True, routed_scaling_factor=float(scaling))
-    weights["layers.0.gate.correction_bias"] = _f32(bias)
+                  router_bias=True, routed_scaling_factor=float(scaling))
+    weights["layers.0.gate.bias"] = _f32(bias)
     return fields, weights
 
 
@@ -103,10 +105,49 @@ def _shared_expert(block, D):
     return w, Fs, True
 
 
+def _router_of(block):
+    gate = getattr(block, "gate", None)
+    return gate if gate is not None else getattr(block, "router", None)  # GPT-OSS: router
+
+
+def _oai_experts(experts, E, D):
+    """GPT-OSS's experts -> ({weights}, F): gate_up_proj [E, D, 2F] applied as x @ W with the gate
+    and up columns interleaved (::2 gate, 1::2 up), biases, down_proj [E, F, D], and the clamped
+    SwiGLU with alpha 1.702 and limit 7 (mhmoe's swiglu_oai)."""
+    gu, gub = experts.gate_up_proj, experts.gate_up_proj_bias
+    down, downb = getattr(experts, "down_proj", None), getattr(experts, "down_proj_bias", None)
+    if getattr(experts, "alpha", None) != 1.702 or getattr(experts, "limit", None) != 7.0:
+        raise UnsupportedBlock("GPT-OSS experts with alpha %r, limit %r (supported: 1.702, 7.0)"
+                               % (getattr(experts, "alpha", None), getattr(experts, "limit", None)))
+    if gu.dim() != 3 or list(gu.shape[:2]) != [E, D] or gu.shape[2] % 2 or down is None or downb is None:
+        raise UnsupportedBlock("GPT-OSS experts.gate_up_proj has shape %s, expected [%d, %d, 2F]"
+                               % (list(gu.shape), E, D))
+    F = gu.shape[2] // 2
+    gu, gub = _f32(gu), _f32(gub)
+    t = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1))  # noqa: E731  [E, D, F] -> [E, F, D]
+    return {"layers.0.experts.fc1.weight": t(gu[:, :, 1::2]),
+            "layers.0.experts.fc1.bias": np.ascontiguousarray(gub[:, 1::2]),
+            "layers.0.experts.fc3.weight": t(gu[:, :, 0::2]),
+            "layers.0.experts.fc3.bias": np.ascontiguousarray(gub[:, 0::2]),
+            "layers.0.experts.fc2.weight": t(_f32(down)),
+            "layers.0.experts.fc2.bias": _f32(downb)}, F
+
+
 def _block_config(block):
     """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
     router_fields, router_weights = _router_rule(block)
     experts = getattr(block, "experts", None)
+    E, D = _router_of(block).weight.shape
+    top_k = getattr(block, "top_k", None) or getattr(_router_of(block), "top_k", None)
+    if not isinstance(top_k, int) or not 1 <= top_k <= E:
+        raise UnsupportedBlock("top_k %r is not in [1, %d]" % (top_k, E))
+    base = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
+            "num_experts": int(E), "top_k": int(top_k), "capacity_factor": 0, "norm": "none",
+            "head_projections": False, "residual": False, **router_fields}
+    if isinstance(getattr(experts, "gate_up_proj_bias", None), torch.Tensor):
+        expert_weights, F = _oai_experts(experts, E, D)
+        config = {**base, "expert_ffn_dim": int(F), "expert_activation": "swiglu_oai", "expert_bias": True}
+        return config, {**router_weights, **expert_weights}
     gate_up = getattr(experts, "gate_up_proj", None)
     down = getattr(experts, "down_proj", None)
     if not isinstance(gate_up, torch.Tensor) or not isinstance(down, torch.Tensor):
@@ -114,9 +155,8 @@ def _block_config(block):
     act = getattr(experts, "act_fn", None)
     if not _is_silu(act):
         raise UnsupportedBlock("expert activation %s is not SiLU" % type(act).__name__)
-    if getattr(experts, "gate_up_proj_bias", None) is not None or getattr(experts, "has_bias", False):
+    if getattr(experts, "has_bias", False):
         raise UnsupportedBlock("expert biases are not supported by this importer")
-    E, D = block.gate.weight.shape
     if gate_up.dim() != 3 or gate_up.shape[0] != E or gate_up.shape[2] != D or gate_up.shape[1] % 2:
         raise UnsupportedBlock("experts.gate_up_proj has shape %s, expected [%d, 2F, %d]"
                                % (list(gate_up.shape), E, D))
@@ -124,10 +164,6 @@ def _block_config(block):
     if list(down.shape) != [E, D, F]:
         raise UnsupportedBlock("experts.down_proj has shape %s, expected [%d, %d, %d]"
                                % (list(down.shape), E, D, F))
-    top_k = getattr(block, "top_k", None) or getattr(block.gate, "top_k", None)
-    if not isinstance(top_k, int) or not 1 <= top_k <= E:
-        raise UnsupportedBlock("top_k %r is not in [1, %d]" % (top_k, E))
-
     shared, Fs, gated = _shared_expert(block, D)
     gu = _f32(gate_up)
     # transformers: act(gate) * up with gate = rows [0, F); mhmoe's swiglu is fc1(x) * silu(fc3(x)).
@@ -136,11 +172,8 @@ def _block_config(block):
                "layers.0.experts.fc2.weight": _f32(down),
                "layers.0.experts.fc3.weight": np.ascontiguousarray(gu[:, :F, :])}
     weights.update(shared)
-    config = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
-              "num_experts": int(E), "top_k": int(top_k), "expert_ffn_dim": int(F),
-              "expert_activation": "swiglu", "capacity_factor": 0,
-              "norm": "none", "head_projections": False, "residual": False,
-              "shared_expert_ffn_dim": int(Fs), "shared_expert_gate": gated, **router_fields}
+    config = {**base, "expert_ffn_dim": int(F), "expert_activation": "swiglu",
+              "shared_expert_ffn_dim": int(Fs), "shared_expert_gate": gated}
     return config, weights
 
 
@@ -198,6 +231,9 @@ class MoEBlock(torch.nn.Module):
         self.mhmoe_model = model
         self.hidden_size = model.hidden_size
         self.replaced = type(replaced).__name__
+        # GPT-OSS's block also returns its routing weights [N, k] (its decoder layer drops them):
+        # recomputed in torch from the router's own parameters, only to return the same thing.
+        self._scores_router = _router_of(replaced) if self.replaced.startswith("GptOss") else None
 
     @classmethod
     def from_block(cls, block, threads=None):
@@ -209,8 +245,12 @@ class MoEBlock(torch.nn.Module):
             raise mhmoe.InvalidInput("mhmoe.torch: %s runs on the CPU; got a tensor on %s"
                                      % (self.replaced, hidden_states.device))
         x = hidden_states.reshape(-1, self.hidden_size)
-        y = self.mhmoe_model.run(x.detach())
-        return y.to(hidden_states.dtype).reshape(hidden_states.shape)
+        y = self.mhmoe_model.run(x.detach()).to(hidden_states.dtype).reshape(hidden_states.shape)
+        if self._scores_router is None:
+            return y
+        r = self._scores_router
+        top = torch.topk(torch.nn.functional.linear(x, r.weight, r.bias), r.top_k, dim=-1).values
+        return y, torch.softmax(top, dim=1, dtype=top.dtype)
 
     def extra_repr(self):
         return "replaces %s, hidden_size=%d, library=%s" % (self.replaced, self.hidden_size,

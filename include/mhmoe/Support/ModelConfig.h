@@ -18,13 +18,16 @@
 
 namespace mhmoe {
 
-enum class Activation { SwiGLU, GeLU, ReLU };
+/// SwiGLUOAI: GPT-OSS's clamped SwiGLU (see the mhmoe dialect's activation).
+enum class Activation { SwiGLU, GeLU, ReLU, SwiGLUOAI };
 enum class NormKind { RMSNorm, LayerNorm, None };
 /// softmax_topk: softmax over all experts, then top-k; sigmoid_topk: per-expert
 /// sigmoid, top-k of score + correction bias within the best groups.
-enum class RouterKind { SoftmaxTopK, SigmoidTopK };
+enum class RouterKind { SoftmaxTopK, SigmoidTopK, TopKSoftmax };
 
-/// Spelling used in config.json ("swiglu", "gelu", "relu").
+/// Spelling used in config.json ("swiglu", "gelu", "relu", "swiglu_oai").
+/// The gated ones (swiglu, swiglu_oai) have a second projection, fc3.
+bool isGated(Activation a);
 const char *activationName(Activation a);
 /// Spelling used in config.json ("rmsnorm", "layernorm", "none").
 const char *normKindName(NormKind n);
@@ -56,10 +59,12 @@ struct ModelConfig {
   bool sharedExpertGate = false;
   RouterKind router = RouterKind::SoftmaxTopK;
   /// sigmoid_topk only: experts in `routerGroups` equal groups, the top-k
-  /// taken from the best `routerTopkGroups`; a per-expert correction bias
-  /// (`layers.{i}.gate.correction_bias`) added to the scores for the choice.
+  /// taken from the best `routerTopkGroups`.
   int64_t routerGroups = 1, routerTopkGroups = 1;
-  bool routerCorrectionBias = false;
+  /// A per-expert router bias (`layers.{i}.gate.bias`): added to the logits
+  /// (softmax_topk, topk_softmax) or, for the choice only, to the sigmoid
+  /// scores (sigmoid_topk: DeepSeek-V3's correction bias).
+  bool routerBias = false;
   /// The routing weights are multiplied by this (DeepSeek's
   /// routed_scaling_factor).
   double routedScalingFactor = 1.0;

@@ -47,6 +47,18 @@ Value mlir::mhmoe::emitActivation(OpBuilder &b, Location loc, Activation act,
   }
   case Activation::relu:
     return arith::MaximumFOp::create(b, loc, z1, cLike(b, loc, t, 0.0f));
+  case Activation::swiglu_oai: {
+    // GPT-OSS: g = min(z3, 7), u = clamp(z1, -7, 7); (u + 1) * g * sigmoid(1.702 g).
+    Value limit = cLike(b, loc, t, 7.0f), one = cLike(b, loc, t, 1.0f);
+    Value g = arith::MinimumFOp::create(b, loc, z3, limit);
+    Value u = arith::MaximumFOp::create(
+        b, loc, arith::MinimumFOp::create(b, loc, z1, limit),
+        cLike(b, loc, t, -7.0f));
+    Value e = math::ExpOp::create(
+        b, loc, arith::MulFOp::create(b, loc, g, cLike(b, loc, t, -1.702f)));
+    Value glu = arith::DivFOp::create(b, loc, g, arith::AddFOp::create(b, loc, one, e));
+    return arith::MulFOp::create(b, loc, arith::AddFOp::create(b, loc, u, one), glu);
+  }
   }
   llvm_unreachable("unknown activation");
 }

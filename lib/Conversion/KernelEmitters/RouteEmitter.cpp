@@ -198,10 +198,48 @@ Value emitPickTopK(OpBuilder &b, Location loc, const RouteOne &r,
       .getResult(0);
 }
 
+/// logits[e] += bias[e] (the router bias of the softmax kinds).
+void emitAddLogitBias(OpBuilder &b, Location loc, const RouteOne &r) {
+  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.e),
+                     cIndex(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &lb, Location l, Value i, ValueRange) {
+                       Value v = arith::AddFOp::create(lb, l, load(lb, l, r.logits, i),
+                                                       load(lb, l, r.bias, i));
+                       store(lb, l, v, r.logits, i);
+                       scf::YieldOp::create(lb, l);
+                     });
+}
+
+/// topk_softmax: the picks stored their logits (largest first); replace
+/// them by the softmax over the k, exp(l - l_0) / Σ exp(l_j - l_0).
+void emitSoftmaxOverPicks(OpBuilder &b, Location loc, const RouteOne &r) {
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cK = cIndex(b, loc, r.k);
+  Value top = load(b, loc, r.wBuf, ValueRange{r.s, c0});
+  Value sum = scf::ForOp::create(
+                  b, loc, c0, cK, c1, ValueRange{cF32(b, loc, 0)},
+                  [&](OpBuilder &lb, Location l, Value c, ValueRange acc) {
+                    Value ex = math::ExpOp::create(
+                        lb, l, arith::SubFOp::create(
+                                   lb, l, load(lb, l, r.wBuf, ValueRange{r.s, c}), top));
+                    store(lb, l, ex, r.wBuf, ValueRange{r.s, c});
+                    scf::YieldOp::create(lb, l,
+                                         arith::AddFOp::create(lb, l, acc[0], ex).getResult());
+                  })
+                  .getResult(0);
+  scf::ForOp::create(b, loc, c0, cK, c1, ValueRange{},
+                     [&](OpBuilder &lb, Location l, Value c, ValueRange) {
+                       Value w = load(lb, l, r.wBuf, ValueRange{r.s, c});
+                       store(lb, l, arith::DivFOp::create(lb, l, w, sum), r.wBuf,
+                             ValueRange{r.s, c});
+                       scf::YieldOp::create(lb, l);
+                     });
+}
+
 /// w[s, c] = (w[s, c] / (total + eps)) * scale over the k choices, either
 /// step left out when it is the identity.
 void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
-  bool normalize = r.op.getNormalize();
+  bool normalize =
+      r.op.getNormalize() && r.op.getRouter() != RouterKind::topk_softmax;
   double scale = r.op.getScalingFactor().convertToDouble();
   if (!normalize && scale == 1.0)
     return;
@@ -223,16 +261,24 @@ void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
 } // namespace
 
 void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
-                                Value gate, Value correctionBias, Value idxBuf,
+                                Value gate, Value routerBias, Value idxBuf,
                                 Value wBuf, Value logits, Value taken, Value s,
                                 int64_t lanes) {
   auto gateType = cast<RankedTensorType>(op.getGate().getType());
-  RouteOne r{op,     x,  gate,   correctionBias,     idxBuf, wBuf, logits,
+  RouteOne r{op,     x,  gate,   routerBias,     idxBuf, wBuf, logits,
              taken,  s,  gateType.getDimSize(0), gateType.getDimSize(1),
-             op.getTopK(), lanes};
+             int64_t(op.getTopK()), lanes};
   emitGateLogits(b, loc, r);
+  if (routerBias && op.getRouter() != RouterKind::sigmoid_topk)
+    emitAddLogitBias(b, loc, r);
   Value total;
-  if (op.getRouter() == RouterKind::softmax_topk) {
+  if (op.getRouter() == RouterKind::topk_softmax) {
+    total = emitPickTopK(
+        b, loc, r,
+        [&](OpBuilder &vb, Location l, Value i) { return load(vb, l, logits, i); },
+        [](OpBuilder &, Location, Value, Value best) { return best; });
+    emitSoftmaxOverPicks(b, loc, r);
+  } else if (op.getRouter() == RouterKind::softmax_topk) {
     // Softmax statistics: max and Σ exp(l - max); the weight of the pick is
     // exp(l - max) / Σ.
     Value maxV = reduceLogits(
@@ -258,8 +304,8 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
     // sigmoid scores; the choice adds the correction bias, the weight does not.
     auto choiceValue = [&](OpBuilder &vb, Location l, Value i) -> Value {
       Value score = sigmoid(vb, l, load(vb, l, logits, i));
-      return correctionBias ? arith::AddFOp::create(vb, l, score,
-                                                    load(vb, l, correctionBias, i))
+      return routerBias ? arith::AddFOp::create(vb, l, score,
+                                                    load(vb, l, routerBias, i))
                                   .getResult()
                             : score;
     };

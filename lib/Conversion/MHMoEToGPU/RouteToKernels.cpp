@@ -41,8 +41,8 @@ struct RouteToKernel : OpRewritePattern<RouteOp> {
     OpBuilder &b = rewriter;
     Value x = readBuffer(b, loc, op.getInput());
     Value gate = readBuffer(b, loc, op.getGate());
-    Value bias = op.getCorrectionBias()
-                     ? readBuffer(b, loc, op.getCorrectionBias())
+    Value bias = op.getRouterBias()
+                     ? readBuffer(b, loc, op.getRouterBias())
                      : Value();
     auto idxType = cast<RankedTensorType>(op.getIndices().getType());
     auto wType = cast<RankedTensorType>(op.getWeights().getType());

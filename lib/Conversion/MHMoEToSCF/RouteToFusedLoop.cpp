@@ -44,8 +44,8 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
     Location loc = op.getLoc();
     Value x = readBuffer(rewriter, loc, op.getInput());
     Value gate = readBuffer(rewriter, loc, op.getGate());
-    Value bias = op.getCorrectionBias()
-                     ? readBuffer(rewriter, loc, op.getCorrectionBias())
+    Value bias = op.getRouterBias()
+                     ? readBuffer(rewriter, loc, op.getRouterBias())
                      : Value();
     auto idxType = cast<RankedTensorType>(op.getIndices().getType());
     auto wType = cast<RankedTensorType>(op.getWeights().getType());

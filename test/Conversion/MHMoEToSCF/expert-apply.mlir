@@ -120,3 +120,20 @@ func.func @relu_tail(%s: tensor<?x12xf32>, %i: tensor<?x1xi32>, %w: tensor<?x1xf
   %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<4x20x12xf32>) fc2(%w2 : tensor<4x12x20xf32>) activation(relu) : tensor<?x12xf32>, tensor<?x1xi32>, tensor<?x1xf32> -> tensor<?x12xf32>
   return %a : tensor<?x12xf32>
 }
+
+// -----
+
+// GPT-OSS's clamped SwiGLU in the fused fc1+fc3 epilogue: g = min(z3, 7),
+// u = clamp(z1, -7, 7), (u + 1) * g * sigmoid(1.702 g), on vectors.
+// CHECK-LABEL: func @swiglu_oai
+// CHECK-DAG: arith.constant dense<7.000000e+00> : vector<8xf32>
+// CHECK-DAG: arith.constant dense<-7.000000e+00> : vector<8xf32>
+// CHECK-DAG: arith.constant dense<-1.702000e+00> : vector<8xf32>
+// CHECK: scf.parallel
+// CHECK: arith.minimumf %{{.*}} : vector<8xf32>
+// CHECK: arith.maximumf %{{.*}} : vector<8xf32>
+// CHECK: math.exp %{{.*}} : vector<8xf32>
+func.func @swiglu_oai(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x48x32xf32>, %w2: tensor<8x32x48xf32>, %w3: tensor<8x48x32xf32>) -> tensor<?x32xf32> {
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) fc3(%w3 : tensor<8x48x32xf32>) activation(swiglu_oai) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return %a : tensor<?x32xf32>
+}

@@ -148,6 +148,27 @@ func.func @drop_counts_dropless(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> t
 // CHECK: arith.divf
 // CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
 func.func @sigmoid_router(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
-  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %i, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// GPT-OSS's router: logits plus the router bias, the top-k logits, then the
+// softmax over those k (exp(l - l_0) / Σ); no renormalisation by `normalize`.
+// CHECK-LABEL: func @topk_softmax
+// CHECK-SAME: %[[B:[^:]*]]: tensor<8xf32>
+// CHECK: scf.parallel
+// CHECK: tensor.extract %[[B]]
+// CHECK: arith.addf
+// CHECK-NOT: arith.maxnumf
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args
+// CHECK:   arith.cmpf ogt
+// CHECK: %[[TOP:.*]] = memref.load %{{.*}}[%{{.*}}, %c0] : memref<?x2xf32>
+// CHECK: arith.subf %{{.*}}, %[[TOP]] : f32
+// CHECK: math.exp
+// CHECK: arith.divf
+func.func @topk_softmax(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<8xf32>) top_k(2) router(topk_softmax) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %i, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }

@@ -145,7 +145,7 @@ func.func @apply_swiglu_needs_fc3(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w:
 // -----
 
 func.func @apply_fc3_unused(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
-  // expected-error @+1 {{operand 'fc3' is only used by swiglu, but activation is gelu}}
+  // expected-error @+1 {{operand 'fc3' is only used by gated activations, but activation is gelu}}
   %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) fc3(%w1 : tensor<8x64x32xf32>) activation(gelu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
   return
 }
@@ -185,7 +185,7 @@ func.func @apply_k_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tenso
 // -----
 
 func.func @apply_unknown_activation(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf32>, %w2: tensor<8x32x64xf32>) {
-  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'activation' [swiglu, gelu, relu]}}
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'activation' [swiglu, gelu, relu, swiglu_oai]}}
   %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf32>) fc2(%w2 : tensor<8x32x64xf32>) activation(tanh) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
   return
 }
@@ -339,7 +339,7 @@ func.func @layer_head_weight_without_bias(%x: tensor<?x32xf32>, %hw: tensor<32x3
 func.func @shared_expert_needs_fc3(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: tensor<8x16x32xf32>,
                                    %w2: tensor<8x32x16xf32>, %w3: tensor<8x16x32xf32>,
                                    %s1: tensor<1x24x32xf32>, %s2: tensor<1x32x24xf32>) {
-  // expected-error @+1 {{operand 'shared_fc3' is needed exactly when the activation is swiglu (it is swiglu)}}
+  // expected-error @+1 {{operand 'shared_fc3' is needed exactly when the activation is gated (it is swiglu)}}
   %y = mhmoe.layer %x heads(1) top_k(2) activation(swiglu) gate(%g : tensor<8x32xf32>)
       fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) fc3(%w3 : tensor<8x16x32xf32>)
       shared_fc1(%s1 : tensor<1x24x32xf32>) shared_fc2(%s2 : tensor<1x32x24xf32>)
@@ -361,9 +361,17 @@ func.func @shared_expert_shape(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: 
 
 // -----
 
-func.func @route_bias_needs_sigmoid(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) {
-  // expected-error @+1 {{operand 'correction_bias' and groups(...) need router(sigmoid_topk)}}
-  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+func.func @route_groups_need_sigmoid(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
+  // expected-error @+1 {{groups(...) need router(sigmoid_topk)}}
+  %i, %w = mhmoe.route %s, %g top_k(2) router(topk_softmax) groups(4, 2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_bias_size(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{operand 'router_bias' dimension 0 (E) is 4, expected 8}}
+  %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<4xf32>) top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return
 }
 

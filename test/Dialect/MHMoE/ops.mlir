@@ -80,8 +80,18 @@ func.func @sparse_moe_block(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: ten
 
 // DeepSeek-V3's router.
 // CHECK-LABEL: func @sigmoid_router
-// CHECK: mhmoe.route %{{.*}}, %{{.*}} correction_bias(%{{.*}} : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.500000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+// CHECK: mhmoe.route %{{.*}}, %{{.*}} router_bias(%{{.*}} : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.500000e+00) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
 func.func @sigmoid_router(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x2xf32> {
-  %i, %w = mhmoe.route %s, %g correction_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<8xf32>) top_k(2) router(sigmoid_topk) groups(4, 2) scaling_factor(2.5) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %w : tensor<?x2xf32>
+}
+
+// GPT-OSS's router and activation.
+// CHECK-LABEL: func @gpt_oss
+// CHECK: mhmoe.route %{{.*}}, %{{.*}} router_bias(%{{.*}} : tensor<8xf32>) top_k(2) router(topk_softmax) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+// CHECK: activation(swiglu_oai)
+func.func @gpt_oss(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>, %w1: tensor<8x48x32xf32>, %w2: tensor<8x32x48xf32>, %w3: tensor<8x48x32xf32>) -> tensor<?x32xf32> {
+  %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<8xf32>) top_k(2) router(topk_softmax) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) fc3(%w3 : tensor<8x48x32xf32>) activation(swiglu_oai) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return %a : tensor<?x32xf32>
 }

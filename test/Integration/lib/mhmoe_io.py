@@ -29,7 +29,8 @@ class ModelFormatError(ValueError):
     """A malformed model directory / safetensors file / input; the message names the culprit."""
 
 
-ACTIVATIONS = ("swiglu", "gelu", "relu")
+ACTIVATIONS = ("swiglu", "gelu", "relu", "swiglu_oai")
+ROUTERS = ("softmax_topk", "sigmoid_topk", "topk_softmax")
 NORMS = ("rmsnorm", "layernorm", "none")
 DTYPES = {"F32": 4, "F16": 2, "BF16": 2}
 
@@ -45,7 +46,7 @@ CONFIG_DEFAULTS = {
     "shared_expert_gate": False,
     "router": "softmax_topk",
     "router_groups": 1,
-    "router_correction_bias": False,
+    "router_bias": False,
     "routed_scaling_factor": 1.0,
 }
 
@@ -251,11 +252,11 @@ def canonical_config(cfg, what="config.json"):
         v = c[k]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
             raise ModelFormatError("%s: field '%s' must be a finite number >= 0, got %r" % (what, k, v))
-    if c["router"] not in ("softmax_topk", "sigmoid_topk"):
-        raise ModelFormatError("%s: field 'router' must be softmax_topk or sigmoid_topk" % what)
+    if c["router"] not in ROUTERS:
+        raise ModelFormatError("%s: field 'router' must be one of %s" % (what, "|".join(ROUTERS)))
     c.setdefault("router_topk_groups", c["router_groups"])
-    if c["router"] == "softmax_topk" and (c["router_groups"] != 1 or c["router_correction_bias"]):
-        raise ModelFormatError("%s: router groups and correction bias need router sigmoid_topk" % what)
+    if c["router"] != "sigmoid_topk" and c["router_groups"] != 1:
+        raise ModelFormatError("%s: router groups need router sigmoid_topk" % what)
     c["routed_scaling_factor"] = float(c["routed_scaling_factor"])
     c["capacity_factor"] = float(c["capacity_factor"])
     c["norm_eps"] = float(c["norm_eps"])
@@ -266,7 +267,7 @@ def expected_tensor_shapes(cfg):
     """Ordered dict name -> shape for a canonical config."""
     D, h, E, F = cfg["hidden_size"], cfg["mhmoe_heads"], cfg["num_experts"], cfg["expert_ffn_dim"]
     d = D // h
-    swiglu = cfg["expert_activation"] == "swiglu"
+    swiglu = cfg["expert_activation"] in ("swiglu", "swiglu_oai")  # gated: has fc3
     bias = cfg["expert_bias"]
     shapes = {}
     for i in range(cfg["num_layers"]):
@@ -279,8 +280,8 @@ def expected_tensor_shapes(cfg):
             shapes[p + "multi_heads.weight"] = [D, D]
             shapes[p + "multi_heads.bias"] = [D]
         shapes[p + "gate.weight"] = [E, d]
-        if cfg["router_correction_bias"]:
-            shapes[p + "gate.correction_bias"] = [E]
+        if cfg["router_bias"]:
+            shapes[p + "gate.bias"] = [E]
         shapes[p + "experts.fc1.weight"] = [E, F, d]
         shapes[p + "experts.fc2.weight"] = [E, d, F]
         if swiglu:
@@ -379,7 +380,7 @@ def random_weights(cfg, seed, gate_scale=2.0):
             a = 0.5 * rng.standard_normal(shape) / math.sqrt(D)
         elif base in ("shared_experts.fc1.weight", "shared_experts.fc3.weight", "shared_experts.gate.weight"):
             a = rng.standard_normal(shape) / math.sqrt(d)
-        elif base == "gate.correction_bias":
+        elif base == "gate.bias":
             a = 0.5 * rng.standard_normal(shape)
         elif base == "shared_experts.fc2.weight":
             a = rng.standard_normal(shape) / math.sqrt(shape[2])
@@ -444,11 +445,11 @@ def add_model_args(p):
                    help="width of one shared expert every sub-token uses (0 = none)")
     g.add_argument("--shared-expert-gate", action="store_true", default=False,
                    help="scale the shared expert by sigmoid(s . shared_experts.gate.weight)")
-    g.add_argument("--router", choices=("softmax_topk", "sigmoid_topk"), default="softmax_topk")
+    g.add_argument("--router", choices=ROUTERS, default="softmax_topk")
     g.add_argument("--router-groups", type=int, nargs=2, metavar=("G", "T"), default=None,
                    help="sigmoid_topk: choose within the T best of G expert groups")
-    g.add_argument("--router-correction-bias", action="store_true", default=False,
-                   help="sigmoid_topk: a per-expert bias added to the scores for the choice")
+    g.add_argument("--router-bias", action="store_true", default=False,
+                   help="a per-expert router bias (sigmoid_topk: added to the scores for the choice only)")
     g.add_argument("--routed-scaling-factor", type=float, default=1.0)
     g.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32",
                    help="storage dtype of the weights in model.safetensors")
@@ -480,7 +481,7 @@ def config_from_args(a):
         "router": a.router,
         "router_groups": a.router_groups[0] if a.router_groups else 1,
         "router_topk_groups": a.router_groups[1] if a.router_groups else 1,
-        "router_correction_bias": a.router_correction_bias,
+        "router_bias": a.router_bias,
         "routed_scaling_factor": a.routed_scaling_factor,
     }, "model options")
 

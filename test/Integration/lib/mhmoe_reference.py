@@ -83,9 +83,14 @@ def route(s, gate_w, cfg, bias=None):
     E, k = cfg["num_experts"], cfg["top_k"]
     S = s.shape[0]
     logits = s @ gate_w.T
+    if bias is not None and cfg["router"] != "sigmoid_topk":
+        logits = logits + bias
     if cfg["router"] == "sigmoid_topk":
         p, choice, margin = sigmoid_choice(logits, cfg, bias)
         margin = torch.minimum(margin, routing_margin_from_probs(choice, cfg))
+    elif cfg["router"] == "topk_softmax":  # GPT-OSS: top-k logits, softmax over those k
+        p = choice = logits
+        margin = routing_margin_from_probs(logits, cfg)
     else:
         p = choice = torch.softmax(logits, dim=-1)
         margin = routing_margin_from_probs(p, cfg)
@@ -93,7 +98,9 @@ def route(s, gate_w, cfg, bias=None):
     order = torch.sort(-choice, dim=-1, stable=True).indices
     idx = order[:, :k].clone()
     w = torch.gather(p, 1, idx)
-    if cfg["normalize_top_k"]:
+    if cfg["router"] == "topk_softmax":
+        w = torch.softmax(w, dim=-1)
+    elif cfg["normalize_top_k"]:
         eps = 1e-20 if cfg["router"] == "sigmoid_topk" else 0.0
         w = w / (w.sum(-1, keepdim=True) + eps)
     w = w * cfg["routed_scaling_factor"]
@@ -144,6 +151,8 @@ def expert_ffn(x, cfg, lw, e):
     act = cfg["expert_activation"]
     if act == "swiglu":
         hmid = fc(1, x) * Fn.silu(fc(3, x))
+    elif act == "swiglu_oai":
+        hmid = swiglu_oai(fc(1, x), fc(3, x))
     elif act == "gelu":
         hmid = Fn.gelu(fc(1, x))  # erf form (approximate='none')
     elif act == "relu":
@@ -153,12 +162,21 @@ def expert_ffn(x, cfg, lw, e):
     return fc(2, hmid)
 
 
+def swiglu_oai(up, gate):
+    """GPT-OSS's clamped SwiGLU (transformers GptOssExperts._apply_gate, alpha 1.702, limit 7)."""
+    gate = gate.clamp(max=7.0)
+    up = up.clamp(min=-7.0, max=7.0)
+    return (up + 1) * (gate * torch.sigmoid(gate * 1.702))
+
+
 def shared_expert(s, cfg, lw):
     """The shared expert every sub-token uses (no biases), scaled by sigmoid(s . gate) if gated."""
     w = {n: lw["shared_experts.fc%d.weight" % n][0] for n in (1, 2, 3) if "shared_experts.fc%d.weight" % n in lw}
     act = cfg["expert_activation"]
     if act == "swiglu":
         hmid = (s @ w[1].T) * Fn.silu(s @ w[3].T)
+    elif act == "swiglu_oai":
+        hmid = swiglu_oai(s @ w[1].T, s @ w[3].T)
     elif act == "gelu":
         hmid = Fn.gelu(s @ w[1].T)
     else:
@@ -176,7 +194,7 @@ def mhmoe_layer(x, cfg, lw):
     d = D // h
     y = x @ lw["multi_heads.weight"].T + lw["multi_heads.bias"] if cfg["head_projections"] else x
     s = y.reshape(N * h, d)
-    r = route(s, lw["gate.weight"], cfg, lw.get("gate.correction_bias"))
+    r = route(s, lw["gate.weight"], cfg, lw.get("gate.bias"))
     idx, w = r["idx"], r["weights"]
     out_s = torch.zeros_like(s)
     for e in range(E):

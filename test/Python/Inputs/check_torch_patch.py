@@ -30,6 +30,8 @@ def families():
         **SMALL, n_routed_experts=8, num_experts_per_tok=2, n_group=2, topk_group=1, routed_scaling_factor=2.5,
         n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1, q_lora_rank=None,
         kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
+    yield "gpt_oss", transformers.GptOssConfig(**{**SMALL, "num_key_value_heads": 4}, num_local_experts=4,
+                                               num_experts_per_tok=2, head_dim=16)
     yield "qwen3_moe-k1", transformers.Qwen3MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=1,
                                                       moe_intermediate_size=32, norm_topk_prob=True,
                                                       decoder_sparse_step=1, mlp_only_layers=[])
@@ -42,9 +44,12 @@ def logits_close(a, b):
 
 for name, cfg in families():
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
-    for m in model.modules():  # DeepSeek-V3's correction bias starts at zero: make it matter
-        if isinstance(getattr(m, "e_score_correction_bias", None), torch.Tensor):
-            m.e_score_correction_bias.copy_(torch.randn(m.e_score_correction_bias.shape) * 0.05)
+    with torch.no_grad():
+        for m in model.modules():  # router biases start at zero (DeepSeek-V3, GPT-OSS): make them matter
+            for attr in ("e_score_correction_bias", "bias"):
+                t = getattr(m, attr, None)
+                if type(m).__name__.endswith(("TopkRouter", "TopKRouter")) and isinstance(t, torch.Tensor):
+                    t.copy_(torch.randn(t.shape) * 0.05)
     ids = torch.randint(0, cfg.vocab_size, (2, 11))
     with torch.no_grad():
         want = model(ids).logits
@@ -58,14 +63,20 @@ for name, cfg in families():
     if not ok:
         print("  max relative error %.3g" % err)
 
-# GPT-OSS's router has a bias (and its experts a clamped SwiGLU): left alone, named in a warning.
-cfg = transformers.GptOssConfig(**{**SMALL, "num_key_value_heads": 4}, num_local_experts=4, num_experts_per_tok=2,
-                                head_dim=16)
-model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+# A MoE block of a kind mhmoe does not know (experts as a list of Linear modules): left alone, named in a
+# warning, the model still works.
+class ToyMoE(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = torch.nn.Linear(8, 2, bias=False)
+        self.experts = torch.nn.ModuleList([torch.nn.Linear(8, 8) for _ in range(2)])
+
+
+toy = torch.nn.Sequential(ToyMoE())
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
-    n = mhmoe.torch.patch(model)
-print("gpt_oss: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:200]))
+    n = mhmoe.torch.patch(toy)
+print("toy: replaced %d blocks; warning: %s" % (n, "; ".join(str(x.message) for x in w)[:200]))
 # A failure while preparing the blocks (here: the cache is not writable) leaves the model as it was.
 cfg = transformers.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2)
 model = transformers.AutoModelForCausalLM.from_config(cfg).eval()

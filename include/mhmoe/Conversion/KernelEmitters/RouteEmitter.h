@@ -15,13 +15,13 @@ namespace mlir::mhmoe {
 
 /// Routes sub-token `s` by the op's router kind: gate GEMV into `logits`
 /// ([E] f32 scratch), softmax statistics or sigmoid scores (plus
-/// `correctionBias`, an [E] buffer or null, and the group limit), top-k by
+/// `routerBias`, an [E] buffer or null, and the group limit), top-k by
 /// repeated arg-max over untaken experts (`taken`, [E] i8 scratch; ties to
 /// the lower index), renormalisation and scaling; writes row `s` of `idxBuf`
 /// ([S, k] i32) and `wBuf` ([S, k] f32). The gate GEMV uses vectors of
 /// `lanes` f32 (the CPU target's width).
 void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
-                  Value correctionBias, Value idxBuf, Value wBuf, Value logits,
+                  Value routerBias, Value idxBuf, Value wBuf, Value logits,
                   Value taken, Value s, int64_t lanes = 8);
 
 /// Capacity C = k * ceil(c * S / E), sequentially: first choices claim slots

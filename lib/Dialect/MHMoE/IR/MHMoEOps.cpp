@@ -86,25 +86,29 @@ static LogicalResult verifyTopK(Operation *op, int64_t topK, int64_t experts,
   return success();
 }
 
+/// The gated activations read a second expert projection, fc3.
+static bool usesFc3(Activation act) {
+  return act == Activation::swiglu || act == Activation::swiglu_oai;
+}
+
 /// The router kind and its parameters (route and layer).
 static LogicalResult verifyRouter(Operation *op, RouterKind router,
                                   int64_t numGroups, int64_t topkGroups,
-                                  double scaling, Value correctionBias,
+                                  double scaling, Value routerBias,
                                   int64_t experts, int64_t topK,
                                   Type elemType) {
-  if (router == RouterKind::softmax_topk && (correctionBias || numGroups != 1))
-    return op->emitOpError("operand 'correction_bias' and groups(...) need "
-                           "router(sigmoid_topk)");
+  if (router != RouterKind::sigmoid_topk && numGroups != 1)
+    return op->emitOpError("groups(...) need router(sigmoid_topk)");
   if (!(scaling > 0) || !std::isfinite(scaling))
     return op->emitOpError() << "scaling_factor = " << scaling
                              << " must be finite and > 0";
   if (numGroups < 1 || topkGroups < 1 || topkGroups > numGroups)
     return op->emitOpError() << "groups(" << numGroups << ", " << topkGroups
                              << ") must satisfy 1 <= T <= G";
-  if (correctionBias &&
-      (failed(checkShape(op, "correction_bias", correctionBias, {experts},
+  if (routerBias &&
+      (failed(checkShape(op, "router_bias", routerBias, {experts},
                          {"E"})) ||
-       failed(checkElementType(op, "correction_bias", correctionBias,
+       failed(checkElementType(op, "router_bias", routerBias,
                                elemType))))
     return failure();
   if (numGroups == 1 || ShapedType::isDynamic(experts))
@@ -146,11 +150,12 @@ static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
       failed(checkElementType(op, "fc1", w.fc1, elemType)) ||
       failed(checkElementType(op, "fc2", w.fc2, elemType)))
     return failure();
-  if (act == Activation::swiglu && !w.fc3)
-    return op->emitOpError("activation swiglu requires operand 'fc3'");
-  if (act != Activation::swiglu && w.fc3)
-    return op->emitOpError() << "operand 'fc3' is only used by swiglu, but "
-                                "activation is "
+  if (usesFc3(act) && !w.fc3)
+    return op->emitOpError() << "activation " << stringifyActivation(act)
+                             << " requires operand 'fc3'";
+  if (!usesFc3(act) && w.fc3)
+    return op->emitOpError() << "operand 'fc3' is only used by gated "
+                                "activations, but activation is "
                              << stringifyActivation(act);
   if (w.fc3 && (failed(checkShape(op, "fc3", w.fc3, {e, f, d},
                                   {"E", "F", "d"})) ||
@@ -186,9 +191,9 @@ static LogicalResult verifySharedExpert(Operation *op, Value fc1, Value fc2,
   if (!fc1 || !fc2)
     return op->emitOpError("a shared expert needs operands 'shared_fc1' and "
                            "'shared_fc2'");
-  if (bool(fc3) != (act == Activation::swiglu))
+  if (bool(fc3) != usesFc3(act))
     return op->emitOpError() << "operand 'shared_fc3' is needed exactly when "
-                                "the activation is swiglu (it is "
+                                "the activation is gated (it is "
                              << stringifyActivation(act) << ")";
   if (failed(requireStatic(op, "shared_fc1", fc1, 1, "Fs",
                            "the shared expert width sizes the GEMM tiles")))
@@ -362,7 +367,7 @@ LogicalResult RouteOp::verify() {
                         getCapacityFactor().convertToDouble())) ||
       failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),
                           getScalingFactor().convertToDouble(),
-                          getCorrectionBias(), e, getTopK(),
+                          getRouterBias(), e, getTopK(),
                           x.getElementType())))
     return failure();
   for (auto [name, v] : {std::pair<StringRef, Value>{"indices", getIndices()},
@@ -483,7 +488,7 @@ LogicalResult LayerOp::verify() {
                         getCapacityFactor().convertToDouble())) ||
       failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),
                           getScalingFactor().convertToDouble(),
-                          getCorrectionBias(), e, getTopK(), elem)))
+                          getRouterBias(), e, getTopK(), elem)))
     return failure();
   if (getResult().getType() != x)
     return emitOpError() << "result type " << getResult().getType()

@@ -139,7 +139,7 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
         RankedTensorType::get({subRows, k}, rewriter.getI32Type()),
         RankedTensorType::get({subRows, k}, rewriter.getF32Type()),
         dropped ? dropped.getType() : Type(), sub, op.getGate(),
-        op.getCorrectionBias(), op.getTopKAttr(), op.getNormalizeAttr(),
+        op.getRouterBias(), op.getTopKAttr(), op.getNormalizeAttr(),
         op.getCapacityFactorAttr(), op.getRouterAttr(), op.getNumGroupsAttr(),
         op.getTopkGroupsAttr(), op.getScalingFactorAttr());
     Value experts = ExpertApplyOp::create(

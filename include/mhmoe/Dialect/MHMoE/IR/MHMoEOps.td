@@ -77,18 +77,24 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
   let summary = "softmax top-k router over sub-tokens";
   let description = [{
     For sub-tokens `x : [S, d]` and gate weight `W : [E, d]`: logits =
-    `x · Wᵀ` (no bias), softmax over all `E` experts in f32, then the `top_k`
-    most probable experts (ties go to the lower expert index). With
-    `normalize` the selected probabilities are divided by their sum, for every
-    `top_k` (so with `top_k = 1` the weight is 1), as transformers'
-    `norm_topk_prob` does.
+    `x · Wᵀ` (plus `router_bias`, `[E]`, if given), softmax over all `E`
+    experts in f32, then the `top_k` most probable experts (ties go to the
+    lower expert index). With `normalize` the selected probabilities are
+    divided by their sum, for every `top_k` (so with `top_k = 1` the weight
+    is 1), as transformers' `norm_topk_prob` does.
+
+    With `router(topk_softmax)` (GPT-OSS) the `top_k` largest logits (plus
+    `router_bias`) are chosen and the weights are the softmax over those k
+    (`normalize` does not apply).
 
     With `router(sigmoid_topk)` (DeepSeek-V3) the score of expert e is
-    `sigmoid(logit_e)`; the choice uses `score_e + correction_bias[e]`
-    (`[E]`, optional), restricted with `groups(G, T)` to the T best of G
-    equal groups of experts (a group's value: the sum of its two best choice
-    values); the weights are the chosen scores, divided by their sum plus
-    1e-20 with `normalize`, times `scaling_factor`.
+    `sigmoid(logit_e)`; the choice uses `score_e + router_bias[e]` (its
+    correction bias: for the choice only), restricted with `groups(G, T)` to
+    the T best of G equal groups of experts (a group's value: the sum of its
+    two best choice values); the weights are the chosen scores, divided by
+    their sum plus 1e-20 with `normalize`.
+
+    Every router's weights are then multiplied by `scaling_factor`.
 
     With `capacity_factor = c > 0` each expert takes at most
     `C = top_k * ceil(c * S / E)` (sub-token, choice) pairs: all first choices
@@ -111,7 +117,7 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
   }];
   let arguments = (ins MHMoE_FloatTensor2D:$input,
                        MHMoE_FloatTensor2D:$gate,
-                       Optional<MHMoE_FloatTensor1D>:$correction_bias,
+                       Optional<MHMoE_FloatTensor1D>:$router_bias,
                        I64Attr:$top_k,
                        DefaultValuedAttr<BoolAttr, "true">:$normalize,
                        DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor,
@@ -125,7 +131,7 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
                       Optional<1DTensorOf<[I64]>>:$dropped);
   let assemblyFormat = [{
     $input `,` $gate
-    (`correction_bias` `(` $correction_bias^ `:` type($correction_bias) `)`)?
+    (`router_bias` `(` $router_bias^ `:` type($router_bias) `)`)?
     `top_k` `(` $top_k `)`
     (`router` `(` $router^ `)`)?
     (`groups` `(` $num_groups^ `,` $topk_groups `)`)?
@@ -236,7 +242,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                        Optional<MHMoE_FloatTensor2D>:$head_weight,
                        Optional<MHMoE_FloatTensor1D>:$head_bias,
                        MHMoE_FloatTensor2D:$gate,
-                       Optional<MHMoE_FloatTensor1D>:$correction_bias,
+                       Optional<MHMoE_FloatTensor1D>:$router_bias,
                        MHMoE_FloatTensor3D:$fc1,
                        MHMoE_FloatTensor3D:$fc2,
                        Optional<MHMoE_FloatTensor3D>:$fc3,
@@ -271,7 +277,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     `activation` `(` $activation `)`
     (`head` `(` $head_weight^ `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`)?
     `gate` `(` $gate `:` type($gate) `)`
-    (`correction_bias` `(` $correction_bias^ `:` type($correction_bias) `)`)?
+    (`router_bias` `(` $router_bias^ `:` type($router_bias) `)`)?
     `fc1` `(` $fc1 `:` type($fc1) `)`
     `fc2` `(` $fc2 `:` type($fc2) `)`
     (`fc3` `(` $fc3^ `:` type($fc3) `)`)?
