@@ -137,8 +137,9 @@ def _block_config(block):
     """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
     router_fields, router_weights = _router_rule(block)
     experts = getattr(block, "experts", None)
-    E, D = _router_of(block).weight.shape
-    top_k = getattr(block, "top_k", None) or getattr(_router_of(block), "top_k", None)
+    router = _router_of(block)
+    E, D = router.weight.shape
+    top_k = getattr(block, "top_k", None) or getattr(router, "top_k", None)
     if not isinstance(top_k, int) or not 1 <= top_k <= E:
         raise UnsupportedBlock("top_k %r is not in [1, %d]" % (top_k, E))
     base = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": 1,
@@ -260,7 +261,7 @@ class MoEBlock(torch.nn.Module):
 def _is_moe_block(module):
     """A module with experts and a router (by structure: the class names differ per model)."""
     return (isinstance(getattr(module, "experts", None), torch.nn.Module)
-            and isinstance(getattr(module, "gate", getattr(module, "router", None)), torch.nn.Module))
+            and isinstance(_router_of(module), torch.nn.Module))
 
 
 def patch(model, threads=None):

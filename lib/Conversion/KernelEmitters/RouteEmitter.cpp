@@ -23,9 +23,6 @@ Value cIndex(OpBuilder &b, Location loc, int64_t v) {
 Value cF32(OpBuilder &b, Location loc, float v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
-} // namespace
-
-namespace {
 
 /// Per-sub-token routing state: the op, its buffers and the loop constants.
 struct RouteOne {
@@ -34,8 +31,11 @@ struct RouteOne {
   int64_t e, d, k, lanes;
 };
 
-/// logits[e] = x[s] · gate[e] (register-tiled GEMV); taken[e] = 0.
+/// logits[e] = x[s] · gate[e] (register-tiled GEMV), plus the router bias
+/// for the softmax kinds (sigmoid_topk adds it to the scores instead);
+/// taken[e] = 0.
 void emitGateLogits(OpBuilder &b, Location loc, const RouteOne &r) {
+  const bool biasLogits = r.bias && r.op.getRouter() != RouterKind::sigmoid_topk;
   Value c1 = cIndex(b, loc, 1);
   NTGemmSpec gemv;
   gemv.a = {r.x, [](OpBuilder &, Location, Value row) {
@@ -54,7 +54,10 @@ void emitGateLogits(OpBuilder &b, Location loc, const RouteOne &r) {
   gemv.vectorWidth = r.lanes;
   gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
                       ArrayRef<Value> dots) {
-    store(eb, l, dots[0], r.logits, col);
+    Value logit = dots[0];
+    if (biasLogits)
+      logit = arith::AddFOp::create(eb, l, logit, load(eb, l, r.bias, col));
+    store(eb, l, logit, r.logits, col);
     store(eb, l, arith::ConstantIntOp::create(eb, l, eb.getI8Type(), 0),
           r.taken, col);
   };
@@ -198,18 +201,6 @@ Value emitPickTopK(OpBuilder &b, Location loc, const RouteOne &r,
       .getResult(0);
 }
 
-/// logits[e] += bias[e] (the router bias of the softmax kinds).
-void emitAddLogitBias(OpBuilder &b, Location loc, const RouteOne &r) {
-  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.e),
-                     cIndex(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &lb, Location l, Value i, ValueRange) {
-                       Value v = arith::AddFOp::create(lb, l, load(lb, l, r.logits, i),
-                                                       load(lb, l, r.bias, i));
-                       store(lb, l, v, r.logits, i);
-                       scf::YieldOp::create(lb, l);
-                     });
-}
-
 /// topk_softmax: the picks stored their logits (largest first); replace
 /// them by the softmax over the k, exp(l - l_0) / Σ exp(l_j - l_0).
 void emitSoftmaxOverPicks(OpBuilder &b, Location loc, const RouteOne &r) {
@@ -269,8 +260,6 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
              taken,  s,  gateType.getDimSize(0), gateType.getDimSize(1),
              int64_t(op.getTopK()), lanes};
   emitGateLogits(b, loc, r);
-  if (routerBias && op.getRouter() != RouterKind::sigmoid_topk)
-    emitAddLogitBias(b, loc, r);
   Value total;
   if (op.getRouter() == RouterKind::topk_softmax) {
     total = emitPickTopK(

@@ -115,15 +115,8 @@ struct ExpertLoadToHistogram : OpRewritePattern<ExpertLoadOp> {
     Value hist = allocBuffer(rewriter, loc, outType, {});
     Type i64 = rewriter.getI64Type();
     Value c0 = cIndex(rewriter, loc, 0), c1 = cIndex(rewriter, loc, 1);
-    int64_t e = op.getNumExperts();
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
-    scf::ForOp::create(rewriter, loc, c0, cIndex(rewriter, loc, e), c1,
-                       ValueRange{},
-                       [&](OpBuilder &b, Location l, Value i, ValueRange) {
-                         store(b, l, arith::ConstantIntOp::create(b, l, i64, 0),
-                               hist, i);
-                         scf::YieldOp::create(b, l);
-                       });
+    emitZeroCounts(rewriter, loc, hist);
     Value rows = tensor::DimOp::create(rewriter, loc, op.getIndices(), 0);
     scf::ForOp::create(
         rewriter, loc, c0, rows, c1, ValueRange{},

@@ -17,6 +17,16 @@ using namespace mlir::mhmoe;
 
 namespace {
 
+/// A `tensor.empty` of `type` whose (possibly dynamic) rows are those of
+/// `rowsOf`.
+Value emptyWithRowsOf(PatternRewriter &rewriter, Location loc,
+                      RankedTensorType type, Value rowsOf) {
+  SmallVector<Value> dynSizes;
+  if (type.isDynamicDim(0))
+    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, rowsOf, 0));
+  return tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+}
+
 /// `x · Wᵀ + b` as a transposed-B matmul accumulating into the broadcast bias.
 Value buildProjection(PatternRewriter &rewriter, Location loc, Value x,
                       Value weight, Value bias) {
@@ -24,10 +34,7 @@ Value buildProjection(PatternRewriter &rewriter, Location loc, Value x,
   auto wType = cast<RankedTensorType>(weight.getType());
   auto outType = RankedTensorType::get({xType.getDimSize(0), wType.getDimSize(0)},
                                        xType.getElementType());
-  SmallVector<Value> dynSizes;
-  if (outType.isDynamicDim(0))
-    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, x, 0));
-  Value empty = tensor::EmptyOp::create(rewriter, loc, outType, dynSizes);
+  Value empty = emptyWithRowsOf(rewriter, loc, outType, x);
   Value init = linalg::BroadcastOp::create(rewriter, loc, bias, empty,
                                            ArrayRef<int64_t>{0})
                    ->getResult(0);
@@ -42,10 +49,7 @@ Value buildColumn(PatternRewriter &rewriter, Location loc, Value like,
                   Type elem, TypedAttr value) {
   auto likeType = cast<RankedTensorType>(like.getType());
   auto type = RankedTensorType::get({likeType.getDimSize(0), 1}, elem);
-  SmallVector<Value> dynSizes;
-  if (type.isDynamicDim(0))
-    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, like, 0));
-  Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+  Value empty = emptyWithRowsOf(rewriter, loc, type, like);
   Value cst = arith::ConstantOp::create(rewriter, loc, value);
   return linalg::FillOp::create(rewriter, loc, cst, empty).getResult(0);
 }
@@ -104,10 +108,7 @@ Value addSharedExpert(PatternRewriter &rewriter, Location loc, LayerOp op,
       op.getSharedFc2(), op.getSharedFc3(), Value(), Value(), Value(),
       op.getActivationAttr());
   auto type = cast<RankedTensorType>(routed.getType());
-  SmallVector<Value> dynSizes;
-  if (type.isDynamicDim(0))
-    dynSizes.push_back(tensor::DimOp::create(rewriter, loc, routed, 0));
-  Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+  Value empty = emptyWithRowsOf(rewriter, loc, type, routed);
   return linalg::AddOp::create(rewriter, loc, TypeRange{type},
                                ValueRange{routed, shared}, ValueRange{empty})
       .getResult(0);
