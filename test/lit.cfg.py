@@ -31,7 +31,9 @@ tools = [
     ToolSubst("%mhmoe_opt", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-opt")),
     ToolSubst("%mhmoe_compile", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-compile")),
     ToolSubst("%mhmoe_run", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-run")),
+    ToolSubst("%mhmoe_import", command=os.path.join(config.mhmoe_tools_dir, "mhmoe-import")),
     "mhmoe-compile",
+    "mhmoe-import",
     "mhmoe-run",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

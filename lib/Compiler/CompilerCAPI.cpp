@@ -2,6 +2,7 @@
 #include "mhmoe/Compiler/mhmoe_compiler.h"
 
 #include "mhmoe/Compiler/Compiler.h"
+#include "mhmoe/Import/CheckpointImporter.h"
 #include "mhmoe/Support/ModelConfig.h"
 
 #include <algorithm>
@@ -93,6 +94,28 @@ MHMOE_API mhmoe_status mhmoe_compile(const char *modelDir,
   opts.protectedInputs = {cfgPath, dir + "model.safetensors"};
   if (llvm::Error e = mhmoe::compileModel(*config, opts, outPath))
     return fail(MHMOE_ERROR_RUNTIME, llvm::toString(std::move(e)));
+  lastError.clear();
+  return MHMOE_OK;
+}
+
+MHMOE_API mhmoe_status mhmoe_import_checkpoint(const char *checkpointDir,
+                                               const char *layers,
+                                               const char *outDir) {
+  if (!checkpointDir || !*checkpointDir)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_import_checkpoint: checkpoint_dir is NULL or empty");
+  if (!outDir || !*outDir)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_import_checkpoint: out_model_dir is NULL or empty");
+  auto layerList = mhmoe::parseLayerList(layers ? layers : "all");
+  if (!layerList)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                llvm::toString(layerList.takeError()));
+  auto model = mhmoe::importTransformersCheckpoint(checkpointDir, *layerList);
+  if (!model)
+    return fail(MHMOE_ERROR_INVALID_INPUT, llvm::toString(model.takeError()));
+  if (llvm::Error e = mhmoe::writeImportedModel(**model, checkpointDir, outDir))
+    return fail(MHMOE_ERROR_INVALID_INPUT, llvm::toString(std::move(e)));
   lastError.clear();
   return MHMOE_OK;
 }

@@ -14,8 +14,18 @@ using namespace llvm;
 
 namespace mhmoe {
 
-Error writeSafeTensorsRaw(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
-                          const std::map<std::string, std::string> &metadata) {
+static uint64_t dataSize(const SafeTensorsRawEntry &t) {
+  if (t.pieces.empty())
+    return t.bytes.size();
+  uint64_t n = 0;
+  for (ArrayRef<uint8_t> p : t.pieces)
+    n += p.size();
+  return n;
+}
+
+Expected<OutputWriter>
+safeTensorsWriter(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
+                  const std::map<std::string, std::string> &metadata) {
   json::Object header;
   StringSet<> names;
   uint64_t offset = 0;
@@ -30,9 +40,9 @@ Error writeSafeTensorsRaw(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
                           nbytes))
       return makeError(path + ": tensor '" + t.name + "': invalid shape " +
                        formatShape(t.shape));
-    if (static_cast<uint64_t>(nbytes) != t.bytes.size())
+    if (static_cast<uint64_t>(nbytes) != dataSize(t))
       return makeError(path + ": tensor '" + t.name + "': " +
-                       Twine(t.bytes.size()) + " data bytes given but shape " +
+                       Twine(dataSize(t)) + " data bytes given but shape " +
                        formatShape(t.shape) + " needs " + Twine(nbytes));
     json::Array shape;
     for (int64_t d : t.shape)
@@ -59,15 +69,32 @@ Error writeSafeTensorsRaw(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
   while (text.size() % 8 != 0)
     text.push_back(' ');
 
-  return writeFileAtomically(path, [&](raw_ostream &os) -> Error {
+  std::vector<SafeTensorsRawEntry> entries(tensors.begin(), tensors.end());
+  return OutputWriter([text = std::move(text), entries = std::move(entries)](
+                          raw_ostream &os) -> Error {
     char len[8];
     support::endian::write64le(len, text.size());
     os.write(len, 8);
     os << text;
-    for (const SafeTensorsRawEntry &t : tensors)
-      os.write(reinterpret_cast<const char *>(t.bytes.data()), t.bytes.size());
+    auto write = [&](ArrayRef<uint8_t> b) {
+      os.write(reinterpret_cast<const char *>(b.data()), b.size());
+    };
+    for (const SafeTensorsRawEntry &t : entries) {
+      if (t.pieces.empty())
+        write(t.bytes);
+      for (ArrayRef<uint8_t> p : t.pieces)
+        write(p);
+    }
     return Error::success();
   });
+}
+
+Error writeSafeTensorsRaw(StringRef path, ArrayRef<SafeTensorsRawEntry> tensors,
+                          const std::map<std::string, std::string> &metadata) {
+  Expected<OutputWriter> writer = safeTensorsWriter(path, tensors, metadata);
+  if (!writer)
+    return writer.takeError();
+  return writeFileAtomically(path, *writer);
 }
 
 Error writeSafeTensors(StringRef path, ArrayRef<SafeTensorsF32Entry> tensors,

@@ -59,10 +59,56 @@ def _host_cpu():
     return "".join(lines)
 
 
+def import_checkpoint(checkpoint_dir, out_dir, layers=None):
+    """Imports the MoE layers of a transformers checkpoint directory (Mixtral, OLMoE, Qwen2/3-MoE, DeepSeek-V3,
+    GPT-OSS; docs/importing.md) as the mhmoe model directory `out_dir`. `layers`: None for every MoE layer, or
+    decoder layer numbers (a list of ints, or a string like "0,2,5-7"). Returns `out_dir`."""
+    layers = _layer_list(layers)
+    cc = _native.compiler()
+    status = cc.mhmoe_import_checkpoint(os.fspath(checkpoint_dir).encode(),
+                                        layers.encode() if layers is not None else None,
+                                        os.fspath(out_dir).encode())
+    if status != _OK:
+        _raise(status, cc.mhmoe_compile_last_error().decode())
+    return os.fspath(out_dir)
+
+
+def _layer_list(layers):
+    """None, or the layers as the C API takes them ("2,1")."""
+    if layers is None or isinstance(layers, str):
+        return layers
+    return ",".join(str(int(i)) for i in layers)
+
+
+def _checkpoint_digest(model_dir):
+    """Identifies a checkpoint without reading its weights: config and index text, and each safetensors file's
+    name, size and modification time."""
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(model_dir)):
+        path = os.path.join(model_dir, name)
+        if name in ("config.json", "model.safetensors.index.json"):
+            with open(path, "rb") as f:
+                h.update(name.encode() + b"\0" + f.read())
+        elif name.endswith(".safetensors"):
+            st = os.stat(path)
+            h.update(("%s\0%d\0%d" % (name, st.st_size, st.st_mtime_ns)).encode())
+    return h.hexdigest()[:32]
+
+
+def _model_type(cfg_path, cfg_bytes):
+    try:
+        cfg = json.loads(cfg_bytes)
+    except ValueError as e:
+        raise InvalidInput("%s: not valid JSON: %s" % (cfg_path, e)) from None
+    return cfg.get("model_type") if isinstance(cfg, dict) else None
+
+
 def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
-            threads=None, library=None):
+            threads=None, library=None, layers=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
 
+    `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
+    None for all, as import_checkpoint takes them) are imported first, into the cache.
     `library`: where to write the compiled library instead of the cache. Returns a Model."""
     model_dir = os.fspath(model_dir)
     cfg_path = os.path.join(model_dir, "config.json")
@@ -71,6 +117,19 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
             cfg_bytes = f.read()
     except OSError as e:
         raise InvalidInput("%s: cannot read the model config: %s" % (cfg_path, e.strerror)) from None
+    if _model_type(cfg_path, cfg_bytes) != "mhmoe":
+        key = hashlib.sha256(json.dumps([_checkpoint_digest(model_dir), _layer_list(layers), version(),
+                                         _native.compiler_digest()]).encode()).hexdigest()[:32]
+        imported = os.path.join(_cache_dir(), "imported", key)
+        if not os.path.isfile(os.path.join(imported, "model.safetensors")):
+            os.makedirs(os.path.dirname(imported), exist_ok=True)
+            import_checkpoint(model_dir, imported, layers)
+        model_dir, cfg_path = imported, os.path.join(imported, "config.json")
+        with open(cfg_path, "rb") as f:
+            cfg_bytes = f.read()
+    elif layers is not None:
+        raise InvalidInput("mhmoe.compile: layers= applies to transformers checkpoints; %s is an mhmoe model "
+                           "directory" % model_dir)
     if library is None:
         key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
                                          gpu_math, bool(parallel), version(),

@@ -85,6 +85,8 @@ def compiler():
         cc.mhmoe_compile.argtypes = [ctypes.c_char_p, ctypes.POINTER(_CompileOptions), ctypes.c_char_p]
         cc.mhmoe_compile.restype = ctypes.c_int
         cc.mhmoe_compile_last_error.restype = ctypes.c_char_p
+        cc.mhmoe_import_checkpoint.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+        cc.mhmoe_import_checkpoint.restype = ctypes.c_int
         _compiler = cc
     return _compiler
 

@@ -52,6 +52,18 @@ MHMOE_API mhmoe_status mhmoe_compile(const char *model_dir,
                                      const mhmoe_compile_options *options,
                                      const char *out_library_path);
 
+/* Imports the MoE layers of a transformers checkpoint directory (config.json
+ * and model.safetensors or its shards; docs/importing.md) as the mhmoe model
+ * directory `out_model_dir` (created if missing; its config.json and
+ * model.safetensors are written both or neither). `layers`: NULL or "all"
+ * for every MoE layer, or a list of decoder layers like "0,2,5-7". Returns
+ * MHMOE_ERROR_INVALID_INPUT with mhmoe_compile_last_error() naming the file
+ * and key or tensor that is wrong. */
+MHMOE_API mhmoe_status mhmoe_import_checkpoint(const char *checkpoint_dir,
+                                               const char *layers,
+                                               const char *out_model_dir);
+
+/* The message of the last failed mhmoe_compile or mhmoe_import_checkpoint. */
 MHMOE_API const char *mhmoe_compile_last_error(void);
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 #define MHMOE_TOOLSUPPORT_SAFETENSORSWRITER_H
 
 #include "mhmoe/Support/SafeTensors.h"
+#include "mhmoe/ToolSupport/OutputFiles.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
@@ -32,6 +33,9 @@ struct SafeTensorsRawEntry {
   DType dtype;
   std::vector<int64_t> shape;
   llvm::ArrayRef<uint8_t> bytes; // must hold numel * dtypeSize bytes
+  /// When not empty, the data instead: these parts one after another (e.g.
+  /// the per-expert tensors of a checkpoint, stacked without a copy).
+  std::vector<llvm::ArrayRef<uint8_t>> pieces;
 };
 
 /// Writes an F32 safetensors file atomically (temporary file + rename).
@@ -39,6 +43,14 @@ llvm::Error
 writeSafeTensors(llvm::StringRef path,
                  llvm::ArrayRef<SafeTensorsF32Entry> tensors,
                  const std::map<std::string, std::string> &metadata = {});
+
+/// Checks `tensors` and returns the writer of their safetensors file, for an
+/// OutputFiles set; `path` is used in messages. The data is not copied: it
+/// must outlive the writer.
+llvm::Expected<OutputWriter>
+safeTensorsWriter(llvm::StringRef path,
+                  llvm::ArrayRef<SafeTensorsRawEntry> tensors,
+                  const std::map<std::string, std::string> &metadata = {});
 
 /// Writes a safetensors file with arbitrary dtypes atomically.
 llvm::Error

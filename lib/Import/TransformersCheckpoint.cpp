@@ -1,0 +1,228 @@
+//===- TransformersCheckpoint.cpp - a transformers checkpoint dir ---------===//
+#include "TransformersCheckpoint.h"
+
+#include "mhmoe/Support/InputFiles.h"
+#include "mhmoe/Support/ModelConfig.h"
+#include "mhmoe/ToolSupport/LLVMError.h"
+#include "mhmoe/ToolSupport/LLVMJSON.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <cmath>
+
+using namespace llvm;
+
+namespace mhmoe {
+
+namespace {
+constexpr const char *kConfig = "config.json";
+constexpr const char *kIndex = "model.safetensors.index.json";
+constexpr const char *kSingle = "model.safetensors";
+
+Expected<json::Value> readJSONFile(const std::string &path) {
+  Result<std::string> text = readRegularFile(path, kMaxConfigBytes, path);
+  if (!text)
+    return makeError(text.errorMessage());
+  Expected<json::Value> v = json::parse(*text);
+  if (!v)
+    return makeError(path + ": not valid JSON: " + toString(v.takeError()));
+  if (!v->getAsObject())
+    return makeError(path + ": not a JSON object");
+  return std::move(*v);
+}
+
+/// A shard name from the index: a plain file name in the checkpoint's own
+/// directory, never a path that leaves it.
+bool isPlainFileName(StringRef name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of("/\\") == StringRef::npos;
+}
+} // namespace
+
+Expected<std::unique_ptr<TransformersCheckpoint>>
+TransformersCheckpoint::open(StringRef dirPath) {
+  auto ckpt = std::unique_ptr<TransformersCheckpoint>(new TransformersCheckpoint);
+  ckpt->dir = dirPath.str();
+  if (!StringRef(ckpt->dir).ends_with("/"))
+    ckpt->dir += "/";
+  Expected<json::Value> config = readJSONFile(ckpt->dir + kConfig);
+  if (!config)
+    return config.takeError();
+  ckpt->config = std::move(*config->getAsObject());
+  Expected<std::string> type = ckpt->stringField("model_type");
+  if (!type)
+    return type.takeError();
+  ckpt->type = *type;
+
+  if (!sys::fs::exists(ckpt->dir + kIndex)) {
+    ckpt->indexName = kSingle;
+    return std::move(ckpt); // tensors are listed by model.safetensors itself
+  }
+  ckpt->indexName = kIndex;
+  const std::string indexPath = ckpt->dir + kIndex;
+  Expected<json::Value> index = readJSONFile(indexPath);
+  if (!index)
+    return index.takeError();
+  const json::Object *map = index->getAsObject()->getObject("weight_map");
+  if (!map)
+    return makeError(indexPath + ": key 'weight_map' must be an object of "
+                                 "tensor name -> shard file name");
+  for (const auto &kv : *map) {
+    std::optional<StringRef> file = kv.second.getAsString();
+    if (!file || !isPlainFileName(*file))
+      return makeError(indexPath + ": weight_map['" + kv.first.str() +
+                       "'] must be a file name in the checkpoint directory");
+    ckpt->shardOf[kv.first.str()] = file->str();
+  }
+  return std::move(ckpt);
+}
+
+bool TransformersCheckpoint::hasField(StringRef key) const {
+  const json::Value *v = config.get(key);
+  return v && v->kind() != json::Value::Null;
+}
+
+Error TransformersCheckpoint::fieldError(StringRef key, const Twine &why) const {
+  return makeError(dir + kConfig + ": key '" + key + "' " + why);
+}
+
+Expected<int64_t>
+TransformersCheckpoint::intField(StringRef key,
+                                 std::optional<int64_t> fallback) const {
+  if (!hasField(key)) {
+    if (fallback)
+      return *fallback;
+    return fieldError(key, "is missing");
+  }
+  std::optional<int64_t> v = getInt64(*config.get(key));
+  if (!v)
+    return fieldError(key, "must be an integer");
+  return *v;
+}
+
+Expected<double>
+TransformersCheckpoint::numberField(StringRef key,
+                                    std::optional<double> fallback) const {
+  if (!hasField(key)) {
+    if (fallback)
+      return *fallback;
+    return fieldError(key, "is missing");
+  }
+  std::optional<double> v = config.get(key)->getAsNumber();
+  if (!v || !std::isfinite(*v))
+    return fieldError(key, "must be a finite number");
+  return *v;
+}
+
+Expected<bool>
+TransformersCheckpoint::boolField(StringRef key,
+                                  std::optional<bool> fallback) const {
+  if (!hasField(key)) {
+    if (fallback)
+      return *fallback;
+    return fieldError(key, "is missing");
+  }
+  std::optional<bool> v = config.get(key)->getAsBoolean();
+  if (!v)
+    return fieldError(key, "must be true or false");
+  return *v;
+}
+
+Expected<std::string>
+TransformersCheckpoint::stringField(StringRef key,
+                                    std::optional<std::string> fallback) const {
+  if (!hasField(key)) {
+    if (fallback)
+      return *fallback;
+    return fieldError(key, "is missing");
+  }
+  std::optional<StringRef> v = config.get(key)->getAsString();
+  if (!v)
+    return fieldError(key, "must be a string");
+  return v->str();
+}
+
+Expected<std::vector<int64_t>>
+TransformersCheckpoint::intListField(StringRef key) const {
+  std::vector<int64_t> out;
+  if (!hasField(key))
+    return out;
+  const json::Array *a = config.get(key)->getAsArray();
+  if (!a)
+    return fieldError(key, "must be a list of integers");
+  for (const json::Value &v : *a) {
+    std::optional<int64_t> i = getInt64(v);
+    if (!i)
+      return fieldError(key, "must be a list of integers");
+    out.push_back(*i);
+  }
+  return out;
+}
+
+bool TransformersCheckpoint::hasTensor(StringRef name) const {
+  if (indexName == kIndex)
+    return shardOf.count(name);
+  // A single file: open it to look (opening is cached).
+  auto *self = const_cast<TransformersCheckpoint *>(this);
+  Expected<const TensorInfo *> t = self->tensor(name);
+  if (!t) {
+    consumeError(t.takeError());
+    return false;
+  }
+  return true;
+}
+
+Expected<const TensorInfo *> TransformersCheckpoint::tensor(StringRef name) {
+  std::string file = kSingle;
+  if (indexName == kIndex) {
+    auto it = shardOf.find(name);
+    if (it == shardOf.end())
+      return makeError(dir + kIndex + ": no tensor '" + name + "'");
+    file = it->second;
+  }
+  std::unique_ptr<SafeTensorsFile> &shard = shards[file];
+  if (!shard) {
+    Result<std::unique_ptr<SafeTensorsFile>> st =
+        SafeTensorsFile::open(dir + file);
+    if (!st) {
+      shards.erase(file);
+      return makeError(st.errorMessage());
+    }
+    shard = std::move(*st);
+  }
+  const TensorInfo *t = shard->lookup(name.str());
+  if (!t)
+    return makeError(dir + file + ": no tensor '" + name + "'" +
+                     (indexName == kIndex ? " (the index lists it here)" : ""));
+  if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
+      t->dtype != DType::BF16)
+    return makeError(dir + file + ": tensor '" + name + "' is " +
+                     dtypeName(t->dtype) +
+                     "; mhmoe imports F32, F16 and BF16 weights (dequantize "
+                     "the checkpoint first)");
+  return t;
+}
+
+std::vector<std::unique_ptr<SafeTensorsFile>>
+TransformersCheckpoint::takeFiles() {
+  std::vector<std::unique_ptr<SafeTensorsFile>> out;
+  for (auto &kv : shards)
+    out.push_back(std::move(kv.second));
+  shards.clear();
+  return out;
+}
+
+std::vector<std::string> TransformersCheckpoint::filePaths() const {
+  std::vector<std::string> paths = {dir + kConfig, dir + indexName};
+  std::vector<std::string> names;
+  for (const auto &kv : shardOf)
+    names.push_back(kv.second);
+  llvm::sort(names);
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (const std::string &n : names)
+    paths.push_back(dir + n);
+  return paths;
+}
+
+} // namespace mhmoe
