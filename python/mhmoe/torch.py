@@ -3,14 +3,14 @@
     import mhmoe.torch
     n = mhmoe.torch.patch(model)      # replaces every supported MoE block in place, returns how many
 
-A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE, Qwen2-MoE; a softmax top-k router,
-fused `experts.gate_up_proj` [E, 2F, D] / `experts.down_proj` [E, D, F] with a SiLU gate, Qwen2-MoE's
-sigmoid-gated shared expert) is turned into a one-layer mhmoe model directory (h = 1, no projections,
+A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE, Qwen2-MoE with its sigmoid-gated shared
+expert, DeepSeek-V3's sigmoid grouped router and shared experts, GPT-OSS's biased router and clamped SwiGLU) is turned into a one-layer mhmoe model directory (h = 1, no projections,
 no norm, no residual: docs/model-format.md), written once to the cache under a hash of its weights and
 routing rule, compiled once (cached the same way), and loaded; the new module then runs that code on
 each call and returns what the block returned (the hidden states, in the input's dtype and shape).
-Blocks of other kinds (DeepSeek's sigmoid grouped router and shared experts, GPT-OSS's biased router)
-are left alone and named in one warning. Inference only: the new module has no gradient.
+The official MH-MoE layer (torchscale's xmoe MOELayer with multi_heads/out_proj and Top1Gate/Top2Gate,
+X-MoE or linear) is supported too. Blocks of other kinds are left alone and named in one warning.
+Inference only: the new module has no gradient.
 """
 import hashlib
 import json
@@ -133,8 +133,81 @@ def _oai_experts(experts, E, D):
             "layers.0.experts.fc2.bias": _f32(downb)}, F
 
 
+def _is_torchscale_mhmoe(block):
+    """The official MH-MoE layer (torchscale's xmoe MOELayer with multi-head split and merge)."""
+    return all(hasattr(block, a) for a in ("multi_heads", "out_proj", "mhmoe_heads_number", "gate", "experts"))
+
+
+def _torchscale_gate(gate, d):
+    """-> (config fields, [E, d] gate weight) of torchscale's Top1Gate / Top2Gate. The X-MoE gate
+    (`use_xmoe`: logits = wg_reduction(s) @ normalize(wg)^T, wg_reduction a Linear(d, r)) is one linear
+    map, folded here into an [E, d] weight; top-1 weights are the raw softmax probability, top-2 ones
+    are divided by their sum (dropless: torchscale's eval capacity is not applied)."""
+    kind = type(gate).__name__
+    if kind not in ("Top1Gate", "Top2Gate"):
+        raise UnsupportedBlock("gate %s is not torchscale's Top1Gate or Top2Gate" % kind)
+    if getattr(gate, "use_xmoe", False):
+        red, wg = getattr(getattr(gate, "wg_reduction", None), "weight", None), getattr(gate, "wg", None)
+        if not isinstance(red, torch.Tensor) or not isinstance(wg, torch.Tensor) or red.dim() != 2 \
+                or red.shape[1] != d or wg.dim() != 2 or wg.shape[1] != red.shape[0]:
+            raise UnsupportedBlock("the X-MoE gate's wg_reduction/wg are not [r, %d] / [E, r]" % d)
+        with torch.no_grad():
+            w = torch.nn.functional.normalize(wg.double(), p=2.0, dim=1, eps=1e-4) @ red.double()
+    else:
+        w = getattr(getattr(gate, "wg", None), "weight", None)
+        if not isinstance(w, torch.Tensor) or w.dim() != 2 or w.shape[1] != d:
+            raise UnsupportedBlock("the gate's wg is not a Linear(%d, E)" % d)
+    top2 = kind == "Top2Gate"
+    return {"top_k": 2 if top2 else 1, "normalize_top_k": top2}, _f32(w)
+
+
+def _torchscale_config(block):
+    """-> (config, weights) of the official MH-MoE layer: multi_heads and out_proj Linear(D, D) with
+    bias, h = mhmoe_heads_number sub-tokens of d = D / h, experts of fc1/fc2 with biases and GeLU or
+    ReLU (no sub-LayerNorm)."""
+    mh, out, h = block.multi_heads, block.out_proj, block.mhmoe_heads_number
+    D = getattr(mh, "weight", torch.empty(0)).shape[0] if hasattr(mh, "weight") else 0
+    if not isinstance(h, int) or h < 1 or not D or D % h or mh.bias is None or out.bias is None:
+        raise UnsupportedBlock("multi_heads/out_proj are not Linear(D, D) with bias for %r heads" % (h,))
+    d = D // h
+    fields, gate_w = _torchscale_gate(block.gate, d)
+    experts = list(block.experts)
+    probe = torch.linspace(-6.0, 6.0, 25)
+    acts = set()
+    for e in experts:
+        if getattr(e, "ffn_layernorm", None) is not None:
+            raise UnsupportedBlock("experts with a sub-LayerNorm (subln) are not supported")
+        fn = getattr(e, "activation_fn", None)
+        with torch.no_grad():
+            acts.add("gelu" if callable(fn) and torch.allclose(fn(probe), torch.nn.functional.gelu(probe))
+                     else "relu" if callable(fn) and torch.equal(fn(probe), torch.relu(probe)) else None)
+    if len(acts) != 1 or None in acts:
+        raise UnsupportedBlock("the experts' activation is not one of GeLU (exact) or ReLU")
+    E = len(experts)
+    if gate_w.shape[0] != E:
+        raise UnsupportedBlock("the gate has %d experts but the layer %d" % (gate_w.shape[0], E))
+    F = experts[0].fc1.weight.shape[0]
+    for e in experts:
+        if list(e.fc1.weight.shape) != [F, d] or list(e.fc2.weight.shape) != [d, F] \
+                or e.fc1.bias is None or e.fc2.bias is None:
+            raise UnsupportedBlock("experts are not Linear(%d, F) / Linear(F, %d) with biases" % (d, d))
+    stack = lambda name: np.stack([_f32(getattr(getattr(e, name.split(".")[0]), name.split(".")[1]))  # noqa: E731
+                                   for e in experts])
+    config = {"model_type": "mhmoe", "hidden_size": int(D), "num_layers": 1, "mhmoe_heads": h,
+              "num_experts": E, "expert_ffn_dim": int(F), "expert_activation": acts.pop(), "expert_bias": True,
+              "capacity_factor": 0, "norm": "none", "head_projections": True, "residual": False, **fields}
+    weights = {"layers.0.multi_heads.weight": _f32(mh.weight), "layers.0.multi_heads.bias": _f32(mh.bias),
+               "layers.0.gate.weight": gate_w,
+               "layers.0.experts.fc1.weight": stack("fc1.weight"), "layers.0.experts.fc1.bias": stack("fc1.bias"),
+               "layers.0.experts.fc2.weight": stack("fc2.weight"), "layers.0.experts.fc2.bias": stack("fc2.bias"),
+               "layers.0.out_proj.weight": _f32(out.weight), "layers.0.out_proj.bias": _f32(out.bias)}
+    return config, weights
+
+
 def _block_config(block):
     """-> (mhmoe config dict, {name: float32 numpy}) for a supported block."""
+    if _is_torchscale_mhmoe(block):
+        return _torchscale_config(block)
     router_fields, router_weights = _router_rule(block)
     experts = getattr(block, "experts", None)
     router = _router_of(block)
@@ -235,18 +308,25 @@ class MoEBlock(torch.nn.Module):
         # GPT-OSS's block also returns its routing weights [N, k] (its decoder layer drops them):
         # recomputed in torch from the router's own parameters, only to return the same thing.
         self._scores_router = _router_of(replaced) if self.replaced.startswith("GptOss") else None
+        # The official MH-MoE layer returns (output, l_aux) and writes out_proj.bias for padding tokens.
+        self._torchscale_pad = replaced.out_proj.bias.detach() if _is_torchscale_mhmoe(replaced) else None
 
     @classmethod
     def from_block(cls, block, threads=None):
         config, weights = _block_config(block)
         return cls(mhmoe.compile(_model_dir(config, weights), threads=threads), block)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states, *args, input_padding_mask=None, **kwargs):
         if hidden_states.device.type != "cpu":
             raise mhmoe.InvalidInput("mhmoe.torch: %s runs on the CPU; got a tensor on %s"
                                      % (self.replaced, hidden_states.device))
         x = hidden_states.reshape(-1, self.hidden_size)
         y = self.mhmoe_model.run(x.detach()).to(hidden_states.dtype).reshape(hidden_states.shape)
+        if self._torchscale_pad is not None:
+            if input_padding_mask is not None:  # padding sub-tokens go to no expert: out_proj(0)
+                y[input_padding_mask.to(torch.bool)] = self._torchscale_pad.to(y.dtype)
+            # l_aux, the load-balancing loss, is a training quantity; inference returns 0.
+            return y, torch.zeros((), dtype=hidden_states.dtype)
         if self._scores_router is None:
             return y
         r = self._scores_router

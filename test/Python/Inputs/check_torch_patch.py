@@ -104,3 +104,27 @@ ref = torch.from_numpy(np.load(os.path.join(tiny, "expected_output.npy")))
 y = block(x.to(torch.float64))
 print("from_pretrained: %s %s, max |y - expected| <= 1e-4 %s"
       % (type(block).__name__, y.dtype, bool((y - ref.to(y.dtype)).abs().max() <= 1e-4)))
+
+# The official MH-MoE layer (its module and parameter names): X-MoE Top2Gate with GeLU experts, a linear
+# Top1Gate with ReLU experts; padding tokens get out_proj's bias as in the official layer.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import official_mhmoe as om  # noqa: E402
+
+for name, gate_cls, xmoe, act, heads in [("official-xmoe-top2-gelu", om.Top2Gate, True, torch.nn.functional.gelu, 4),
+                                         ("official-linear-top1-relu", om.Top1Gate, False, torch.relu, 2)]:
+    D, E, F = 64, 8, 48
+    layer = om.MOELayer(gate_cls(D // heads, E, use_xmoe=xmoe),
+                        [om.FeedForwardNetwork(D // heads, F, act) for _ in range(E)], D, heads)
+    host = torch.nn.Module()
+    host.moe_layer = layer.eval()
+    x = torch.randn(2, 7, D)
+    pad = torch.zeros(2, 7, dtype=torch.bool)
+    pad[1, 5:] = True
+    with torch.no_grad():
+        want, _ = host.moe_layer(x, input_padding_mask=pad)
+        n = mhmoe.torch.patch(host, threads=2)
+        got, l_aux = host.moe_layer(x, input_padding_mask=pad)
+    ok, err = logits_close(got, want)
+    print("%s: replaced %d blocks, output within 1e-4 %s, l_aux %s" % (name, n, ok, l_aux.item()))
+    if not ok:
+        print("  max relative error %.3g" % err)
