@@ -201,7 +201,7 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
 
 OwningOpRef<ModuleOp> Importer::run() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  (*module)->setAttr("mhmoe.config",
+  (*module)->setAttr(mlir::mhmoe::kConfigAttr,
                      b.getStringAttr(::mhmoe::canonicalConfigJSON(cfg)));
   b.setInsertionPointToEnd(module->getBody());
 
@@ -223,12 +223,12 @@ OwningOpRef<ModuleOp> Importer::run() {
   auto func = func::FuncOp::create(b, loc, "forward",
                                    b.getFunctionType(argTypes, resultTypes));
   for (auto [i, name] : llvm::enumerate(argNames)) {
-    func.setArgAttr(i, "mhmoe.name", b.getStringAttr(name));
+    func.setArgAttr(i, mlir::mhmoe::kNameAttr, b.getStringAttr(name));
     // Inputs belong to the caller (weights may be read-only mmaps).
     func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
   }
   for (auto [i, name] : llvm::enumerate(resultNames))
-    func.setResultAttr(i, "mhmoe.name", b.getStringAttr(name));
+    func.setResultAttr(i, mlir::mhmoe::kNameAttr, b.getStringAttr(name));
 
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);

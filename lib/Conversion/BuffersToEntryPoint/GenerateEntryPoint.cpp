@@ -7,9 +7,10 @@
 // docs/compiled-library-abi.md.
 //
 //===----------------------------------------------------------------------===//
-#include "mhmoe/Conversion/Passes.h"
-#include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
+#include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
+#include "mhmoe/Runtime/mhmoe_runtime.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "llvm/ADT/BitVector.h"
@@ -95,7 +96,7 @@ struct MHMoEGenerateEntryPointPass
     int64_t numInputs = 0;
     for (auto [i, t] : llvm::enumerate(ft.getInputs())) {
       auto mt = dyn_cast<MemRefType>(t);
-      auto name = model.getArgAttrOfType<StringAttr>(i, "mhmoe.name");
+      auto name = model.getArgAttrOfType<StringAttr>(i, mhmoe::kNameAttr);
       if (!mt || !name) {
         model.emitError() << "argument " << i
                           << " must be a memref with a 'mhmoe.name'";
@@ -103,7 +104,8 @@ struct MHMoEGenerateEntryPointPass
       }
       // Packed weights (mhmoe-hoist-weight-packing) follow the inputs; the
       // runtime allocates them and fills them once through mhmoe_pack.
-      if (auto from = model.getArgAttrOfType<StringAttr>(i, "mhmoe.packed_from")) {
+      if (auto from =
+              model.getArgAttrOfType<StringAttr>(i, mhmoe::kPackedFromAttr)) {
         llvm::json::Object entry = describe(name.getValue(), mt);
         entry["from"] = from.getValue();
         packed.push_back(std::move(entry));
@@ -119,7 +121,7 @@ struct MHMoEGenerateEntryPointPass
     }
     for (auto [i, t] : llvm::enumerate(ft.getResults())) {
       auto mt = dyn_cast<MemRefType>(t);
-      auto name = model.getResultAttrOfType<StringAttr>(i, "mhmoe.name");
+      auto name = model.getResultAttrOfType<StringAttr>(i, mhmoe::kNameAttr);
       if (!mt || !name) {
         model.emitError() << "result " << i
                           << " must be a memref with a 'mhmoe.name'";
@@ -128,7 +130,7 @@ struct MHMoEGenerateEntryPointPass
       outputs.push_back(describe(name.getValue(), mt));
     }
     llvm::json::Value config = llvm::json::Object{};
-    if (auto cfg = module->getAttrOfType<StringAttr>("mhmoe.config")) {
+    if (auto cfg = module->getAttrOfType<StringAttr>(mhmoe::kConfigAttr)) {
       auto parsed = llvm::json::parse(cfg.getValue());
       if (!parsed) {
         llvm::consumeError(parsed.takeError());
@@ -195,8 +197,10 @@ struct MHMoEGenerateEntryPointPass
       Value zero = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(0));
       for (int64_t j = numInputs; j < static_cast<int64_t>(ft.getNumInputs());
            ++j) {
-        auto packer = model.getArgAttrOfType<FlatSymbolRefAttr>(j, "mhmoe.packed_by");
-        auto rawArg = model.getArgAttrOfType<IntegerAttr>(j, "mhmoe.packed_arg");
+        auto packer =
+            model.getArgAttrOfType<FlatSymbolRefAttr>(j, mhmoe::kPackedByAttr);
+        auto rawArg =
+            model.getArgAttrOfType<IntegerAttr>(j, mhmoe::kPackedArgAttr);
         auto packerFn =
             packer ? module.lookupSymbol<func::FuncOp>(packer) : func::FuncOp();
         if (!packerFn || !rawArg) {

@@ -65,7 +65,7 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
   int64_t expectedPairs(ExpertApplyOp op, int64_t d, int64_t k) const {
     int64_t heads = 1;
     if (auto module = op->getParentOfType<ModuleOp>())
-      if (auto cfg = module->getAttrOfType<StringAttr>("mhmoe.config"))
+      if (auto cfg = module->getAttrOfType<StringAttr>(mhmoe::kConfigAttr))
         if (auto parsed = llvm::json::parse(cfg.getValue()))
           if (auto *obj = parsed->getAsObject())
             if (std::optional<int64_t> hidden = obj->getInteger("hidden_size"))

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -152,20 +153,22 @@ struct MHMoEHoistWeightPackingPass
         Value packed = clonePack(b, pack, body->getArgument(0));
         func::ReturnOp::create(b, pack.getLoc(), packed);
       }
-      auto name = model.getArgAttrOfType<StringAttr>(rawIndex, "mhmoe.name");
+      auto name =
+          model.getArgAttrOfType<StringAttr>(rawIndex, mhmoe::kNameAttr);
       std::string rawName =
           name ? name.getValue().str() : "arg" + std::to_string(rawIndex);
       unsigned newIndex = model.getNumArguments();
       if (failed(model.insertArgument(newIndex, pack.getType(), {},
                                       pack.getLoc())))
         return signalPassFailure();
-      model.setArgAttr(newIndex, "mhmoe.name",
-                       b.getStringAttr(rawName + ".packed" +
-                                       std::to_string(newIndex)));
-      model.setArgAttr(newIndex, "mhmoe.packed_from", b.getStringAttr(rawName));
-      model.setArgAttr(newIndex, "mhmoe.packed_by",
+      model.setArgAttr(
+          newIndex, mhmoe::kNameAttr,
+          b.getStringAttr(rawName + ".packed" + std::to_string(newIndex)));
+      model.setArgAttr(newIndex, mhmoe::kPackedFromAttr,
+                       b.getStringAttr(rawName));
+      model.setArgAttr(newIndex, mhmoe::kPackedByAttr,
                        FlatSymbolRefAttr::get(packer.getSymNameAttr()));
-      model.setArgAttr(newIndex, "mhmoe.packed_arg",
+      model.setArgAttr(newIndex, mhmoe::kPackedArgAttr,
                        b.getI64IntegerAttr(rawIndex));
       model.setArgAttr(newIndex, "bufferization.writable", b.getBoolAttr(false));
       replacePackByArgument(model, pack, model.getArgument(newIndex));

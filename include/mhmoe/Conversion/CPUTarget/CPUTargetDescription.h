@@ -11,6 +11,7 @@
 #ifndef MHMOE_CONVERSION_CPUTARGET_CPUTARGETDESCRIPTION_H
 #define MHMOE_CONVERSION_CPUTARGET_CPUTARGETDESCRIPTION_H
 
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/Support/Error.h"
@@ -47,11 +48,13 @@ struct CPUTargetDescription {
 };
 
 /// Name of the module attribute holding the description.
-constexpr llvm::StringLiteral kCPUTargetAttrName = "mhmoe.cpu_target";
+constexpr llvm::StringLiteral kCPUTargetAttrName =
+    mhmoe::kCpuTargetAttr;
 
 /// The description attached to `op`'s enclosing module (or `op` itself when
 /// it is the module), else the x86-64-v3 default. A malformed attribute is
-/// reported by the dialect verifier, so here it falls back to the default.
+/// reported by verifyCPUTarget (its form by the dialect verifier), so here it
+/// falls back to the default.
 CPUTargetDescription getCPUTarget(Operation *op);
 
 /// Reports a malformed `mhmoe.cpu_target` on `op`'s module as an error

@@ -17,6 +17,21 @@ def MHMoE_Dialect : Dialect {
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
+  // The attributes the importer and the passes attach to IR they do not own:
+  // the module's config (JSON text) and CPU target description, and on the
+  // model function's arguments and results the weight / output name and the
+  // packing provenance of hoisted packed weights. Verified by the dialect.
+  let discardableAttrs = (ins
+    "::mlir::StringAttr":$config,
+    "::mlir::DictionaryAttr":$cpu_target,
+    "::mlir::StringAttr":$name,
+    "::mlir::StringAttr":$packed_from,
+    "::mlir::FlatSymbolRefAttr":$packed_by,
+    "::mlir::IntegerAttr":$packed_arg
+  );
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
 }
 
 class MHMoE_Op<string mnemonic, list<Trait> traits = []>
