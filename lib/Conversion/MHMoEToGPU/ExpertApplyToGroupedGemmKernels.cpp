@@ -26,6 +26,7 @@
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/Support/JSON.h"
@@ -406,7 +407,8 @@ struct ConvertMHMoEExpertApplyToGPUPass
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemmKernels>(
         &getContext(), target);
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    if (failed(lowerMHMoEOps<ExpertApplyOp>(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 

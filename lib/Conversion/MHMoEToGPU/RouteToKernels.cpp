@@ -14,6 +14,7 @@
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -145,7 +146,8 @@ struct ConvertMHMoERouteToGPUPass
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToKernel, ExpertLoadToAtomicHistogram>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    if (failed(lowerMHMoEOps<RouteOp, ExpertLoadOp>(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 

@@ -21,6 +21,7 @@
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
+#include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
@@ -533,7 +534,8 @@ struct ConvertMHMoEExpertApplyToSCFPass
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemm>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    if (failed(lowerMHMoEOps<ExpertApplyOp>(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 

@@ -15,6 +15,7 @@
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
@@ -155,7 +156,8 @@ struct ConvertMHMoERouteToSCFPass
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToFusedLoop, ExpertLoadToHistogram>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    if (failed(lowerMHMoEOps<RouteOp, ExpertLoadOp>(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 

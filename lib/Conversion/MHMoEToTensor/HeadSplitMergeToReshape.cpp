@@ -1,6 +1,7 @@
 //===- HeadSplitMergeToReshape.cpp - zero-copy head_split / merge ---------===//
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -84,7 +85,8 @@ struct ConvertMHMoEReshapeToTensorPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<HeadSplitToReshape, MergeToReshape>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    if (failed(lowerMHMoEOps<HeadSplitOp, MergeOp>(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 
