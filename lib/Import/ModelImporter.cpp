@@ -47,16 +47,13 @@ private:
     Value output, load, dropped;
   };
   BlockResults emitBlock(Value x, function_ref<Value(StringRef)> weight);
+  /// The dialect's enums have the config's spellings as their cases
+  /// (checked by DialectEnumSpellingTest), so they map by name.
   mlir::mhmoe::RouterKind routerKind() const {
-    switch (cfg.router) {
-    case ::mhmoe::RouterKind::SoftmaxTopK:
-      return mlir::mhmoe::RouterKind::softmax_topk;
-    case ::mhmoe::RouterKind::SigmoidTopK:
-      return mlir::mhmoe::RouterKind::sigmoid_topk;
-    case ::mhmoe::RouterKind::TopKSoftmax:
-      return mlir::mhmoe::RouterKind::topk_softmax;
-    }
-    llvm_unreachable("router kind");
+    return *mlir::mhmoe::symbolizeRouterKind(::mhmoe::routerKindName(cfg.router));
+  }
+  mlir::mhmoe::Activation activation() const {
+    return *mlir::mhmoe::symbolizeActivation(::mhmoe::activationName(cfg.activation));
   }
   Value residualAdd(Value x, Value y);
 
@@ -165,15 +162,6 @@ Value Importer::residualAdd(Value x, Value y) {
 
 Importer::BlockResults
 Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
-  auto act = [&] {
-    switch (cfg.activation) {
-    case ::mhmoe::Activation::SwiGLU: return mlir::mhmoe::Activation::swiglu;
-    case ::mhmoe::Activation::SwiGLUOAI: return mlir::mhmoe::Activation::swiglu_oai;
-    case ::mhmoe::Activation::GeLU: return mlir::mhmoe::Activation::gelu;
-    case ::mhmoe::Activation::ReLU: return mlir::mhmoe::Activation::relu;
-    }
-    llvm_unreachable("activation");
-  }();
   auto countsType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
   Value h = norm(x, weight);
   auto layer = mlir::mhmoe::LayerOp::create(
@@ -188,7 +176,7 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       weight("shared_experts.gate.weight"), weight("out_proj.weight"),
       weight("out_proj.bias"), b.getI64IntegerAttr(cfg.heads),
       b.getI64IntegerAttr(cfg.topK),
-      mlir::mhmoe::ActivationAttr::get(&ctx, act),
+      mlir::mhmoe::ActivationAttr::get(&ctx, activation()),
       b.getBoolAttr(cfg.normalizeTopK), b.getF64FloatAttr(cfg.capacityFactor),
       mlir::mhmoe::RouterKindAttr::get(&ctx, routerKind()),
       b.getI64IntegerAttr(cfg.routerGroups),

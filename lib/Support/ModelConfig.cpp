@@ -329,7 +329,7 @@ static std::string jsonDouble(double v) {
 
 static std::string jsonString(const char *s) { return std::string("\"") + s + "\""; }
 
-static const char *routerKindName(RouterKind k) {
+const char *routerKindName(RouterKind k) {
   switch (k) {
   case RouterKind::SoftmaxTopK:
     return "softmax_topk";

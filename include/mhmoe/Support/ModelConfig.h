@@ -29,6 +29,16 @@ enum class RouterKind { SoftmaxTopK, SigmoidTopK, TopKSoftmax };
 /// The gated ones (swiglu, swiglu_oai) have a second projection, fc3.
 bool isGated(Activation a);
 const char *activationName(Activation a);
+/// Spelling used in config.json ("softmax_topk", "sigmoid_topk",
+/// "topk_softmax"). The config's activation and router spellings are the
+/// mhmoe dialect's enum cases: the importer maps between them by name.
+const char *routerKindName(RouterKind k);
+/// Every value, for tests that check the spellings agree with the dialect.
+inline constexpr Activation kAllActivations[] = {
+    Activation::SwiGLU, Activation::GeLU, Activation::ReLU,
+    Activation::SwiGLUOAI};
+inline constexpr RouterKind kAllRouterKinds[] = {
+    RouterKind::SoftmaxTopK, RouterKind::SigmoidTopK, RouterKind::TopKSoftmax};
 /// Spelling used in config.json ("rmsnorm", "layernorm", "none").
 const char *normKindName(NormKind n);
 std::optional<Activation> parseActivation(std::string_view s);
