@@ -34,6 +34,7 @@ enum class RouterRule {
   Softmax,           // softmax, top-k, optional renormalisation
   SoftmaxNormalized, // Mixtral: always renormalised
   SigmoidGrouped,    // DeepSeek-V3: sigmoid, correction bias, groups, scale
+  SoftmaxScaled,     // DeepSeek-V2 (greedy): softmax, top-k, scale, no renorm
   TopKSoftmax,       // GPT-OSS: biased logits, top-k, softmax over the k
 };
 enum class SharedRule { None, Gated /*Qwen2-MoE*/, Plain /*DeepSeek*/ };
@@ -65,6 +66,9 @@ constexpr Family kFamilies[] = {
     {"qwen2_moe", "mlp.", "gate", "gate_proj", "up_proj", "down_proj",
      "moe_intermediate_size", RouterRule::Softmax, SharedRule::Gated,
      MoELayers::QwenSparseStep, false},
+    {"deepseek_v2", "mlp.", "gate", "gate_proj", "up_proj", "down_proj",
+     "moe_intermediate_size", RouterRule::SoftmaxScaled, SharedRule::Plain,
+     MoELayers::DeepSeekDenseFirst, false},
     {"deepseek_v3", "mlp.", "gate", "gate_proj", "up_proj", "down_proj",
      "moe_intermediate_size", RouterRule::SigmoidGrouped, SharedRule::Plain,
      MoELayers::DeepSeekDenseFirst, false},
@@ -125,6 +129,18 @@ Error readRouter(const Family &fam, const TransformersCheckpoint &ck,
     c.routerBias = true;
     c.normalizeTopK = false;
     return Error::success();
+  case RouterRule::SoftmaxScaled: {
+    MHMOE_READ(method, ck.stringField("topk_method", std::string("greedy")));
+    if (method != "greedy")
+      return ck.fieldError("topk_method",
+                           "is '" + method +
+                               "'; only DeepSeek-V2's 'greedy' routing is "
+                               "imported (group_limited_greedy is not)");
+    MHMOE_READ(scale, ck.numberField("routed_scaling_factor"));
+    c.normalizeTopK = false; // transformers' DeepSeek-V2 never renormalises
+    c.routedScalingFactor = scale;
+    return Error::success();
+  }
   case RouterRule::SigmoidGrouped:
     break;
   }

@@ -60,7 +60,7 @@ def _host_cpu():
 
 
 def import_checkpoint(checkpoint_dir, out_dir, layers=None):
-    """Imports the MoE layers of a transformers checkpoint directory (Mixtral, OLMoE, Qwen2/3-MoE, DeepSeek-V3,
+    """Imports the MoE layers of a transformers checkpoint directory (Mixtral, OLMoE, Qwen2/3-MoE, DeepSeek-V2/V3,
     GPT-OSS; docs/importing.md) as the mhmoe model directory `out_dir`. `layers`: None for every MoE layer, or
     decoder layer numbers (a list of ints, or a string like "0,2,5-7"). Returns `out_dir`."""
     layers = _layer_list(layers)

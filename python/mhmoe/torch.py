@@ -4,7 +4,7 @@
     n = mhmoe.torch.patch(model)      # replaces every supported MoE block in place, returns how many
 
 A supported block (transformers 5.x: Mixtral, OLMoE, Qwen3-MoE, Qwen2-MoE with its sigmoid-gated shared
-expert, DeepSeek-V3's sigmoid grouped router and shared experts, GPT-OSS's biased router and clamped SwiGLU) is turned into a one-layer mhmoe model directory (h = 1, no projections,
+expert, DeepSeek-V2's greedy softmax router and DeepSeek-V3's sigmoid grouped router with their shared experts, GPT-OSS's biased router and clamped SwiGLU) is turned into a one-layer mhmoe model directory (h = 1, no projections,
 no norm, no residual: docs/model-format.md), written once to the cache under a hash of its weights and
 routing rule, compiled once (cached the same way), and loaded; the new module then runs that code on
 each call and returns what the block returned (the hidden states, in the input's dtype and shape).
@@ -30,7 +30,7 @@ class UnsupportedBlock(mhmoe.InvalidInput):
 
 def _router_rule(block):
     """-> (config fields, {weights}) of the block's router: a softmax top-k router (Mixtral, OLMoE,
-    Qwen), DeepSeek-V3's sigmoid router or GPT-OSS's top-k-then-softmax router; raises
+    Qwen, DeepSeek-V2's greedy one), DeepSeek-V3's sigmoid router or GPT-OSS's top-k-then-softmax router; raises
     UnsupportedBlock otherwise."""
     gate = _router_of(block)
     if gate is None or not isinstance(getattr(gate, "weight", None), torch.Tensor):
@@ -42,6 +42,15 @@ def _router_rule(block):
             raise UnsupportedBlock("a biased router other than GPT-OSS's is not supported")
         weights["layers.0.gate.bias"] = _f32(gate.bias)
         return {"router": "topk_softmax", "router_bias": True, "normalize_top_k": False}, weights
+    method = getattr(gate, "topk_method", None)
+    if method is not None and getattr(gate, "e_score_correction_bias", None) is None:  # DeepSeek-V2
+        scaling = getattr(gate, "routed_scaling_factor", None)
+        if method != "greedy":
+            raise UnsupportedBlock("DeepSeek-V2's topk_method %r is not supported (supported: 'greedy')" % method)
+        if not isinstance(scaling, (int, float)):
+            raise UnsupportedBlock("the router's routed_scaling_factor is unknown")
+        # softmax over all experts, the k best probabilities times the factor, never renormalised
+        return {"normalize_top_k": False, "routed_scaling_factor": float(scaling)}, weights
     norm = getattr(gate, "norm_topk_prob", getattr(block, "norm_topk_prob", None))
     if cls.startswith("Mixtral"):
         norm = True  # Mixtral always renormalises the top-k weights
