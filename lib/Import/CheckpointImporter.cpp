@@ -34,7 +34,7 @@ enum class RouterRule {
   Softmax,           // softmax, top-k, optional renormalisation
   SoftmaxNormalized, // Mixtral: always renormalised
   SigmoidGrouped,    // DeepSeek-V3: sigmoid, correction bias, groups, scale
-  SoftmaxScaled,     // DeepSeek-V2 (greedy): softmax, top-k, scale, no renorm
+  SoftmaxScaled,     // DeepSeek-V2: softmax, [groups,] top-k, scale, no renorm
   TopKSoftmax,       // GPT-OSS: biased logits, top-k, softmax over the k
 };
 enum class SharedRule { None, Gated /*Qwen2-MoE*/, Plain /*DeepSeek*/ };
@@ -131,11 +131,18 @@ Error readRouter(const Family &fam, const TransformersCheckpoint &ck,
     return Error::success();
   case RouterRule::SoftmaxScaled: {
     MHMOE_READ(method, ck.stringField("topk_method", std::string("greedy")));
-    if (method != "greedy")
+    if (method == "group_limited_greedy") {
+      // The best expert's probability is each group's score.
+      MHMOE_READ(groups, ck.intField("n_group"));
+      MHMOE_READ(topkGroups, ck.intField("topk_group"));
+      c.routerGroups = groups;
+      c.routerTopkGroups = topkGroups;
+    } else if (method != "greedy") {
       return ck.fieldError("topk_method",
                            "is '" + method +
-                               "'; only DeepSeek-V2's 'greedy' routing is "
-                               "imported (group_limited_greedy is not)");
+                               "'; DeepSeek-V2 routing is 'greedy' or "
+                               "'group_limited_greedy'");
+    }
     MHMOE_READ(scale, ck.numberField("routed_scaling_factor"));
     c.normalizeTopK = false; // transformers' DeepSeek-V2 never renormalises
     c.routedScalingFactor = scale;

@@ -176,12 +176,12 @@ static Status readRouter(ConfigReader &r, ModelConfig &c) {
   else if (s && *s != "softmax_topk")
     return r.fieldErr("router", "must be \"softmax_topk\", \"sigmoid_topk\" or "
                                 "\"topk_softmax\"");
-  const bool sigmoid = c.router == RouterKind::SigmoidTopK;
   if (r.get("router_groups", /*required=*/false)) {
     if (Status e = r.readInt("router_groups", 1, c.numExperts, c.routerGroups))
       return e;
-    if (!sigmoid && c.routerGroups != 1)
-      return r.fieldErr("router_groups", "needs \"router\": \"sigmoid_topk\"");
+    if (c.router == RouterKind::TopKSoftmax && c.routerGroups != 1)
+      return r.fieldErr("router_groups", "needs \"router\": \"sigmoid_topk\" or "
+                                         "\"softmax_topk\"");
     if (c.routerGroups > 1 &&
         (c.numExperts % c.routerGroups || c.numExperts / c.routerGroups < 2))
       return r.fieldErr("router_groups",

@@ -45,12 +45,19 @@ def _router_rule(block):
     method = getattr(gate, "topk_method", None)
     if method is not None and getattr(gate, "e_score_correction_bias", None) is None:  # DeepSeek-V2
         scaling = getattr(gate, "routed_scaling_factor", None)
-        if method != "greedy":
-            raise UnsupportedBlock("DeepSeek-V2's topk_method %r is not supported (supported: 'greedy')" % method)
+        if method not in ("greedy", "group_limited_greedy"):
+            raise UnsupportedBlock("DeepSeek-V2's topk_method %r is not supported" % method)
         if not isinstance(scaling, (int, float)):
             raise UnsupportedBlock("the router's routed_scaling_factor is unknown")
-        # softmax over all experts, the k best probabilities times the factor, never renormalised
-        return {"normalize_top_k": False, "routed_scaling_factor": float(scaling)}, weights
+        # softmax over all experts, the k best probabilities times the factor, never renormalised;
+        # group_limited_greedy: only within the topk_group groups whose best probability is largest
+        fields = {"normalize_top_k": False, "routed_scaling_factor": float(scaling)}
+        if method == "group_limited_greedy":
+            groups, topk_groups = getattr(gate, "num_group", None), getattr(gate, "topk_group", None)
+            if not all(isinstance(v, int) for v in (groups, topk_groups)):
+                raise UnsupportedBlock("the router's num_group/topk_group are unknown")
+            fields.update(router_groups=groups, router_topk_groups=topk_groups)
+        return fields, weights
     norm = getattr(gate, "norm_topk_prob", getattr(block, "norm_topk_prob", None))
     if cls.startswith("Mixtral"):
         norm = True  # Mixtral always renormalises the top-k weights

@@ -87,11 +87,13 @@ Value sigmoid(OpBuilder &b, Location loc, Value v) {
 
 using ValueAt = function_ref<Value(OpBuilder &, Location, Value)>;
 
-/// Group-limited selection (DeepSeek-V3): the T groups with the largest sum
-/// of their two best choice values stay selectable (taken 0), all other
-/// experts are marked taken (1). Selected groups are first marked 2.
+/// Group-limited selection: the T groups with the largest score stay
+/// selectable (taken 0), all other experts are marked taken (1); a group's
+/// score is the sum of its two best choice values (DeepSeek-V3) or, with
+/// `bestOnly`, its best one (DeepSeek-V2's group_limited_greedy). Selected
+/// groups are first marked 2.
 void emitGroupMask(OpBuilder &b, Location loc, const RouteOne &r,
-                   ValueAt choiceValue) {
+                   ValueAt choiceValue, bool bestOnly) {
   int64_t groups = r.op.getNumGroups(), size = r.e / groups;
   Type i8 = b.getI8Type(), i32 = b.getI32Type();
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cSize = cIndex(b, loc, size);
@@ -115,7 +117,11 @@ void emitGroupMask(OpBuilder &b, Location loc, const RouteOne &r,
                     tb, l3, ValueRange{arith::SelectOp::create(tb, l3, top, v, m[0]),
                                        second});
               });
-          Value score = arith::AddFOp::create(gb, l2, top2.getResult(0), top2.getResult(1));
+          Value score =
+              bestOnly ? top2.getResult(0)
+                       : arith::AddFOp::create(gb, l2, top2.getResult(0),
+                                               top2.getResult(1))
+                             .getResult();
           Value free = arith::CmpIOp::create(gb, l2, arith::CmpIPredicate::ne,
                                              load(gb, l2, r.taken, first), two);
           Value better = arith::AndIOp::create(
@@ -281,9 +287,14 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
           Value ex = math::ExpOp::create(lb, l, arith::SubFOp::create(lb, l, v, maxV));
           return arith::AddFOp::create(lb, l, acc, ex);
         });
+    // Softmax is monotonic: groups and picks compare logits.
+    auto logitAt = [&](OpBuilder &vb, Location l, Value i) -> Value {
+      return load(vb, l, logits, i);
+    };
+    if (op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups())
+      emitGroupMask(b, loc, r, logitAt, /*bestOnly=*/true);
     total = emitPickTopK(
-        b, loc, r,
-        [&](OpBuilder &vb, Location l, Value i) { return load(vb, l, logits, i); },
+        b, loc, r, logitAt,
         [&](OpBuilder &wb, Location l, Value, Value best) -> Value {
           return arith::DivFOp::create(
               wb, l, math::ExpOp::create(wb, l, arith::SubFOp::create(wb, l, best, maxV)),
@@ -299,7 +310,7 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
                             : score;
     };
     if (op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups())
-      emitGroupMask(b, loc, r, choiceValue);
+      emitGroupMask(b, loc, r, choiceValue, /*bestOnly=*/false);
     total = emitPickTopK(b, loc, r, choiceValue,
                          [&](OpBuilder &wb, Location l, Value i, Value) {
                            return sigmoid(wb, l, load(wb, l, logits, i));

@@ -362,7 +362,7 @@ func.func @shared_expert_shape(%x: tensor<?x32xf32>, %g: tensor<8x32xf32>, %w1: 
 // -----
 
 func.func @route_groups_need_sigmoid(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
-  // expected-error @+1 {{groups(...) need router(sigmoid_topk)}}
+  // expected-error @+1 {{groups(...) need router(sigmoid_topk) or router(softmax_topk)}}
   %i, %w = mhmoe.route %s, %g top_k(2) router(topk_softmax) groups(4, 2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return
 }

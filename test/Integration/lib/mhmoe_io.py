@@ -255,8 +255,8 @@ def canonical_config(cfg, what="config.json"):
     if c["router"] not in ROUTERS:
         raise ModelFormatError("%s: field 'router' must be one of %s" % (what, "|".join(ROUTERS)))
     c.setdefault("router_topk_groups", c["router_groups"])
-    if c["router"] != "sigmoid_topk" and c["router_groups"] != 1:
-        raise ModelFormatError("%s: router groups need router sigmoid_topk" % what)
+    if c["router"] == "topk_softmax" and c["router_groups"] != 1:
+        raise ModelFormatError("%s: router groups need router sigmoid_topk or softmax_topk" % what)
     c["routed_scaling_factor"] = float(c["routed_scaling_factor"])
     c["capacity_factor"] = float(c["capacity_factor"])
     c["norm_eps"] = float(c["norm_eps"])

@@ -59,21 +59,28 @@ def expert_capacity(cfg, num_sub_tokens):
     return cfg["top_k"] * int(math.ceil(c * num_sub_tokens / cfg["num_experts"]))
 
 
-def sigmoid_choice(logits, cfg, bias):
-    """DeepSeek-V3: -> (scores [S,E], choice values [S,E] with the groups outside the best
-    router_topk_groups of router_groups set to -inf, margin of the group choice [S])."""
-    scores = torch.sigmoid(logits)
-    choice = scores + bias if bias is not None else scores.clone()
+def group_limit(choice, cfg, best_only):
+    """-> (choice values [S,E] with the experts outside the best router_topk_groups of router_groups set to
+    -inf, margin of the group choice [S]). A group's value is the sum of its two best choice values
+    (DeepSeek-V3) or, with best_only, its best one (DeepSeek-V2's group_limited_greedy); ties: lower group."""
     G, T = cfg["router_groups"], cfg["router_topk_groups"]
     group_margin = torch.full((choice.shape[0],), math.inf, dtype=choice.dtype)
     if G > 1 and T < G:
         S, E = choice.shape
-        group_val = choice.view(S, G, E // G).topk(2, dim=-1)[0].sum(-1)          # [S, G]
-        order = torch.sort(-group_val, dim=-1, stable=True).indices[:, :T]        # ties: lower group
+        group_val = choice.view(S, G, E // G).topk(1 if best_only else 2, dim=-1)[0].sum(-1)   # [S, G]
+        order = torch.sort(-group_val, dim=-1, stable=True).indices[:, :T]
         keep = torch.zeros(S, G, dtype=torch.bool).scatter_(1, order, True)
         choice = choice.masked_fill(~keep.repeat_interleave(E // G, dim=1), float("-inf"))
         gv = torch.sort(group_val, dim=-1, descending=True).values
         group_margin = gv[:, T - 1] - gv[:, T]
+    return choice, group_margin
+
+
+def sigmoid_choice(logits, cfg, bias):
+    """DeepSeek-V3: -> (scores [S,E], choice values [S,E] limited to the best groups, group margin [S])."""
+    scores = torch.sigmoid(logits)
+    choice = scores + bias if bias is not None else scores.clone()
+    choice, group_margin = group_limit(choice, cfg, best_only=False)
     return scores, choice, group_margin
 
 
@@ -92,8 +99,9 @@ def route(s, gate_w, cfg, bias=None):
         p = choice = logits
         margin = routing_margin_from_probs(logits, cfg)
     else:
-        p = choice = torch.softmax(logits, dim=-1)
-        margin = routing_margin_from_probs(p, cfg)
+        p = torch.softmax(logits, dim=-1)
+        choice, margin = group_limit(p, cfg, best_only=True)
+        margin = torch.minimum(margin, routing_margin_from_probs(choice, cfg))
     # Explicit tie-breaking: stable sort of -p keeps the lower expert index first among equals.
     order = torch.sort(-choice, dim=-1, stable=True).indices
     idx = order[:, :k].clone()

@@ -34,6 +34,11 @@ def families():
         **SMALL, n_routed_experts=8, num_experts_per_tok=3, routed_scaling_factor=1.5, topk_method="greedy",
         n_shared_experts=2, moe_intermediate_size=32, first_k_dense_replace=1, q_lora_rank=None,
         kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
+    yield "deepseek_v2-groups", transformers.DeepseekV2Config(
+        **SMALL, n_routed_experts=8, num_experts_per_tok=2, routed_scaling_factor=1.0,
+        topk_method="group_limited_greedy", n_group=4, topk_group=2, n_shared_experts=1,
+        moe_intermediate_size=32, first_k_dense_replace=0, q_lora_rank=None,
+        kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
     yield "gpt_oss", transformers.GptOssConfig(**{**SMALL, "num_key_value_heads": 4}, num_local_experts=4,
                                                num_experts_per_tok=2, head_dim=16)
     yield "qwen3_moe-k1", transformers.Qwen3MoeConfig(**SMALL, num_experts=4, num_experts_per_tok=1,

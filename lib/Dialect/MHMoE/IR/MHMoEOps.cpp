@@ -97,8 +97,9 @@ static LogicalResult verifyRouter(Operation *op, RouterKind router,
                                   double scaling, Value routerBias,
                                   int64_t experts, int64_t topK,
                                   Type elemType) {
-  if (router != RouterKind::sigmoid_topk && numGroups != 1)
-    return op->emitOpError("groups(...) need router(sigmoid_topk)");
+  if (router == RouterKind::topk_softmax && numGroups != 1)
+    return op->emitOpError(
+        "groups(...) need router(sigmoid_topk) or router(softmax_topk)");
   if (!(scaling > 0) || !std::isfinite(scaling))
     return op->emitOpError() << "scaling_factor = " << scaling
                              << " must be finite and > 0";

@@ -94,6 +94,10 @@ def MHMoE_RouteOp : MHMoE_ShapedOp<"route"> {
     two best choice values); the weights are the chosen scores, divided by
     their sum plus 1e-20 with `normalize`.
 
+    `groups(G, T)` with the default `softmax_topk` (DeepSeek-V2's
+    group_limited_greedy) keeps the T groups whose best probability is
+    largest (ties to the lower group) and picks the top-k among their experts.
+
     Every router's weights are then multiplied by `scaling_factor`.
 
     With `capacity_factor = c > 0` each expert takes at most
