@@ -312,6 +312,37 @@ def _model_dir(config, weights):
     return final
 
 
+def export_block(block, out_dir):
+    """Writes a supported MoE block (any block patch() replaces, e.g. the official MH-MoE layer after its
+    fairseq/torchscale checkpoint was loaded into it) as an mhmoe model directory `out_dir` (config.json +
+    model.safetensors in f32; one layer, no norm, no residual), for mhmoe-compile / mhmoe-run or
+    mhmoe.compile. `out_dir` must not exist yet. Returns it."""
+    if not isinstance(block, torch.nn.Module) or not _is_moe_block(block):
+        raise mhmoe.InvalidInput("mhmoe.torch.export_block: expected a MoE block (a module with experts and a "
+                                 "gate/router), got %s" % type(block).__name__)
+    config, weights = _block_config(block)
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir):
+        raise mhmoe.InvalidInput("mhmoe.torch.export_block: %s exists; give a new directory" % out_dir)
+    src = _model_dir(config, weights)
+    tmp = out_dir + ".tmp-%d" % os.getpid()
+    try:
+        os.makedirs(tmp)
+        for name in ("config.json", "model.safetensors"):
+            with open(os.path.join(src, name), "rb") as f, open(os.path.join(tmp, name), "wb") as g:
+                g.write(f.read())
+        os.rename(tmp, out_dir)
+    except OSError as e:
+        raise mhmoe.Error("mhmoe.torch.export_block: cannot write %s: %s" % (e.filename or out_dir,
+                                                                             e.strerror or e)) from None
+    finally:
+        if os.path.isdir(tmp):
+            for n in os.listdir(tmp):
+                os.unlink(os.path.join(tmp, n))
+            os.rmdir(tmp)
+    return out_dir
+
+
 class MoEBlock(torch.nn.Module):
     """A transformers sparse MoE block running mhmoe-compiled code; forward returns the hidden states
     [B, S, D] in the input's dtype, like the block it replaced."""

@@ -126,6 +126,7 @@ for name, gate_cls, xmoe, act, heads in [("official-xmoe-top2-gelu", om.Top2Gate
                         [om.FeedForwardNetwork(D // heads, F, act) for _ in range(E)], D, heads)
     host = torch.nn.Module()
     host.moe_layer = layer.eval()
+    exported = mhmoe.torch.export_block(layer, os.path.join(sys.argv[2], name))
     x = torch.randn(2, 7, D)
     pad = torch.zeros(2, 7, dtype=torch.bool)
     pad[1, 5:] = True
@@ -137,3 +138,12 @@ for name, gate_cls, xmoe, act, heads in [("official-xmoe-top2-gelu", om.Top2Gate
     print("%s: replaced %d blocks, output within 1e-4 %s, l_aux %s" % (name, n, ok, l_aux.item()))
     if not ok:
         print("  max relative error %.3g" % err)
+    with torch.no_grad():  # the exported model directory, compiled and run on its own
+        y = mhmoe.torch.MHMoE.from_pretrained(exported, threads=2)(x.reshape(-1, D)).reshape(x.shape)
+    keep = ~pad
+    print("%s: export_block -> %s, within 1e-4 %s"
+          % (name, sorted(os.listdir(exported)), logits_close(y[keep], want[keep])[0]))
+try:
+    mhmoe.torch.export_block(layer, exported)
+except mhmoe.InvalidInput as e:
+    print("export over an existing directory:", str(e).replace(sys.argv[2], "WORK"))
