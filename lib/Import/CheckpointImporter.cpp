@@ -308,7 +308,7 @@ Expected<const TensorInfo *> LayerTensors::get(const std::string &name,
   if (!t)
     return t.takeError();
   if (ArrayRef<int64_t>((*t)->shape) != shape)
-    return makeError("tensor '" + name + "' has shape " +
+    return makeError(ck.fileOf(name) + ": tensor '" + name + "' has shape " +
                      formatShape((*t)->shape) + " but config.json gives " +
                      formatShape(shape));
   return *t;
@@ -322,7 +322,8 @@ Error LayerTensors::stacked(StringRef dstName, ArrayRef<std::string> sources,
   for (const std::string &name : sources) {
     MHMOE_READ(t, get(name, eachShape));
     if (dtype && *dtype != t->dtype)
-      return makeError("tensor '" + name + "' is " + dtypeName(t->dtype) +
+      return makeError(ck.fileOf(name) + ": tensor '" + name + "' is " +
+                       dtypeName(t->dtype) +
                        " but '" + sources.front() + "' is " +
                        dtypeName(*dtype) +
                        "; the tensors stacked into one must share a dtype");
@@ -358,7 +359,8 @@ Error LayerTensors::fusedWeights() {
   MHMOE_READ(gateUp, get(base + "gate_up_proj", {E, 2 * F, D}));
   MHMOE_READ(down, get(base + "down_proj", {E, D, F}));
   if (gateUp->dtype != down->dtype)
-    return makeError("tensor '" + base + "down_proj' is " +
+    return makeError(ck.fileOf(base + "down_proj") + ": tensor '" + base +
+                     "down_proj' is " +
                      dtypeName(down->dtype) + " but '" + base +
                      "gate_up_proj' is " + dtypeName(gateUp->dtype));
   // [E, 2F, D]: the gate rows, then the up rows, of each expert.
@@ -401,7 +403,8 @@ Error LayerTensors::gptOssWeights() {
   MHMOE_READ(downBias, get(base + "down_proj_bias", {E, D}));
   for (const TensorInfo *t : {gateUpBias, down, downBias})
     if (t->dtype != gateUp->dtype)
-      return makeError("tensor '" + t->name + "' is " + dtypeName(t->dtype) +
+      return makeError(ck.fileOf(t->name) + ": tensor '" + t->name + "' is " +
+                       dtypeName(t->dtype) +
                        " but '" + gateUp->name + "' is " +
                        dtypeName(gateUp->dtype));
   // Columns 2f (gate, fc3) and 2f+1 (up, fc1) of [E, D, 2F]; down is [E, F, D].
@@ -538,7 +541,7 @@ importTransformersCheckpoint(StringRef dir, ArrayRef<int64_t> layers) {
   model->sourceLayers = selected;
   for (size_t j = 0; j < selected.size(); ++j)
     if (Error e = LayerTensors(*fam, *ck, *model, selected[j], j).build())
-      return makeError(dir + ": " + toString(std::move(e)));
+      return std::move(e);
   if (Error e = orderAsExpected(*model))
     return std::move(e);
   model->files = ck->takeFiles();

@@ -173,6 +173,11 @@ bool TransformersCheckpoint::hasTensor(StringRef name) const {
   return true;
 }
 
+std::string TransformersCheckpoint::fileOf(StringRef name) const {
+  auto it = shardOf.find(name);
+  return dir + (it == shardOf.end() ? std::string(kSingle) : it->second);
+}
+
 Expected<const TensorInfo *> TransformersCheckpoint::tensor(StringRef name) {
   std::string file = kSingle;
   if (indexName == kIndex) {

@@ -49,6 +49,8 @@ public:
   llvm::Error fieldError(llvm::StringRef key, const llvm::Twine &why) const;
 
   bool hasTensor(llvm::StringRef name) const;
+  /// The path of the file that holds (or, per the index, should hold) `name`.
+  std::string fileOf(llvm::StringRef name) const;
   /// The tensor `name`, in F32, F16 or BF16, opening its shard on first use.
   llvm::Expected<const TensorInfo *> tensor(llvm::StringRef name);
   /// The files read so far, for ImportedModel to keep alive.

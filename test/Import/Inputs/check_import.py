@@ -87,3 +87,11 @@ for name, cfg, save, layers in families():
     print("%s: %d shard(s), imported layers %s, within 1e-4 %s" % (name, shards, imported, err <= 1e-4))
     if err > 1e-4:
         print("  max relative error %.3g" % err)
+
+# A tensor in a dtype mhmoe does not read (F64) is named with its file.
+cfg = transformers.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2)
+bad = os.path.join(work, "mixtral-f64")
+transformers.AutoModelForCausalLM.from_config(cfg).double().save_pretrained(bad)
+r = subprocess.run([mhmoe_import, bad, "-o", os.path.join(work, "f64-out")], capture_output=True, text=True)
+print("f64: exit %d, output written %s, %s" % (r.returncode, os.path.exists(os.path.join(work, "f64-out")),
+                                              r.stderr.strip().replace(work, "WORK")))
