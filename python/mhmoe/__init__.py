@@ -48,6 +48,67 @@ def _cache_dir():
     return d
 
 
+def _cache_limit():
+    """$MHMOE_CACHE_MAX_BYTES (a positive integer), else 2 GiB: the same limit mhmoe-run applies."""
+    try:
+        n = int(os.environ.get("MHMOE_CACHE_MAX_BYTES") or 0)
+    except ValueError:
+        n = 0
+    return n if n > 0 else 2 << 30
+
+
+def _entry_size(path):
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
+
+
+def _touch(path):
+    """Marks a cache entry as used (eviction goes by modification time)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _trim_cache(*keep):
+    """Evicts the least recently used entries of the package's cache (compiled libraries, imported
+    checkpoints, block directories of mhmoe.torch) until it fits _cache_limit(); never an entry in `keep`,
+    never another process's temporary. Removing a library a running process has loaded is safe (unlink)."""
+    root = _cache_dir()
+    keep = {os.path.abspath(k) for k in keep}
+    entries = []
+    for parent in (root, os.path.join(root, "imported"), os.path.join(root, "blocks")):
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(parent, name)
+            if ".tmp-" in name or (parent == root and not name.endswith(".so")):
+                continue
+            try:
+                entries.append((os.path.getmtime(path), path, _entry_size(path)))
+            except OSError:
+                continue
+    total, limit = sum(e[2] for e in entries), _cache_limit()
+    for _, path, size in sorted(entries):
+        if total <= limit:
+            break
+        if os.path.abspath(path) in keep:
+            continue
+        try:
+            if os.path.isdir(path):
+                for n in os.listdir(path):
+                    os.unlink(os.path.join(path, n))
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+            total -= size
+        except OSError:
+            pass
+
+
 def _host_cpu():
     """The model name and flags of this machine's CPU, for cache keys of cpu="host" libraries (a
     cache directory may be shared by machines whose CPUs differ)."""
@@ -121,7 +182,9 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
         key = hashlib.sha256(json.dumps([_checkpoint_digest(model_dir), _layer_list(layers), version(),
                                          _native.compiler_digest()]).encode()).hexdigest()[:32]
         imported = os.path.join(_cache_dir(), "imported", key)
-        if not os.path.isfile(os.path.join(imported, "model.safetensors")):
+        if os.path.isfile(os.path.join(imported, "model.safetensors")):
+            _touch(imported)
+        else:
             os.makedirs(os.path.dirname(imported), exist_ok=True)
             import_checkpoint(model_dir, imported, layers)
         model_dir, cfg_path = imported, os.path.join(imported, "config.json")
@@ -137,6 +200,9 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
                                          _host_cpu() if cpu == "host" else ""]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
     library = os.fspath(library)
+    cached = os.path.dirname(os.path.abspath(library)) == os.path.abspath(_cache_dir())
+    if os.path.isfile(library) and cached:
+        _touch(library)
     if not os.path.isfile(library):
         if target == "cuda":
             os.environ.setdefault("MHMOE_CUDA_RUNTIME_DIR", _native.library_dir())
@@ -145,6 +211,8 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
         status = cc.mhmoe_compile(model_dir.encode(), ctypes.byref(opts), library.encode())
         if status != _OK:
             _raise(status, cc.mhmoe_compile_last_error().decode())
+        if cached:
+            _trim_cache(library, model_dir)
     return load(library, model_dir, threads=threads)
 
 

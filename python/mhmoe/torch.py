@@ -292,6 +292,7 @@ def _model_dir(config, weights):
         root = os.path.join(mhmoe._cache_dir(), "blocks")
         final = os.path.join(root, h.hexdigest()[:32])
         if os.path.isfile(os.path.join(final, "model.safetensors")):
+            mhmoe._touch(final)
             return final
         os.makedirs(root, exist_ok=True)
         tmp = final + ".tmp-%d" % os.getpid()

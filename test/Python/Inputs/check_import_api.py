@@ -53,3 +53,10 @@ for what, call in [("unknown model_type", lambda: mhmoe.compile(os.path.join(wor
     except mhmoe.InvalidInput as e:
         print("%s: InvalidInput: %s" % (what, str(e).replace(work, "WORK")))
 print("no output for the failed import: %s" % (not os.path.exists(os.path.join(work, "x"))))
+
+# A cache over $MHMOE_CACHE_MAX_BYTES keeps what was just made and evicts the least recently used rest.
+os.environ["MHMOE_CACHE_MAX_BYTES"] = "1"
+mhmoe.compile(ckpt, layers=[0], threads=2)
+cache = os.path.join(os.environ["MHMOE_CACHE_DIR"], "python")
+print("cache limited to 1 byte: %d imported, %d libraries"
+      % (len(os.listdir(os.path.join(cache, "imported"))), len([n for n in os.listdir(cache) if n.endswith(".so")])))
