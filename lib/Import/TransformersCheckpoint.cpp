@@ -7,6 +7,7 @@
 #include "mhmoe/ToolSupport/LLVMJSON.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <cmath>
@@ -38,6 +39,27 @@ bool isPlainFileName(StringRef name) {
   return !name.empty() && name != "." && name != ".." &&
          name.find_first_of("/\\") == StringRef::npos;
 }
+/// A shard mapped read-only, not read: a checkpoint may be far larger than
+/// memory, and its pages stay clean and evictable while the importer copies
+/// them out. Only regular files (a FIFO would block the mapping).
+Result<std::unique_ptr<SafeTensorsFile>> mapShard(const std::string &path) {
+  sys::fs::file_status status;
+  if (std::error_code ec = sys::fs::status(path, status))
+    return Status::error(path + ": cannot open: " + ec.message());
+  if (status.type() != sys::fs::file_type::regular_file)
+    return Status::error(path + ": not a regular file");
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
+      path, /*IsText=*/false, /*RequiresNullTerminator=*/false,
+      /*IsVolatile=*/false);
+  if (!buf)
+    return Status::error(path + ": cannot open: " + buf.getError().message());
+  const auto *data =
+      reinterpret_cast<const uint8_t *>((*buf)->getBufferStart());
+  uint64_t size = (*buf)->getBufferSize();
+  return SafeTensorsFile::fromBorrowedBytes(
+      data, size, path, std::shared_ptr<const MemoryBuffer>(std::move(*buf)));
+}
+
 } // namespace
 
 Expected<std::unique_ptr<TransformersCheckpoint>>
@@ -188,8 +210,7 @@ Expected<const TensorInfo *> TransformersCheckpoint::tensor(StringRef name) {
   }
   std::unique_ptr<SafeTensorsFile> &shard = shards[file];
   if (!shard) {
-    Result<std::unique_ptr<SafeTensorsFile>> st =
-        SafeTensorsFile::open(dir + file);
+    Result<std::unique_ptr<SafeTensorsFile>> st = mapShard(dir + file);
     if (!st) {
       shards.erase(file);
       return makeError(st.errorMessage());

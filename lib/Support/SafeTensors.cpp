@@ -148,7 +148,10 @@ bool getNonNegInt(const json::Value &v, int64_t &out) {
 
 } // namespace
 
-void SafeTensorsFile::FreeBytes::operator()(uint8_t *p) const { std::free(p); }
+void SafeTensorsFile::FreeBytes::operator()(uint8_t *p) const {
+  if (owned)
+    std::free(p);
+}
 
 /// 64-byte aligned memory for exactly `size` bytes (at least one), or null:
 /// exactly, so that ASan sees any read past the end (fuzz/).
@@ -188,6 +191,20 @@ SafeTensorsFile::fromBytes(const void *data, size_t size,
   if (size)
     std::memcpy(bytes.get(), data, size);
   return fromOwnedBytes(std::move(bytes), size, path);
+}
+
+Result<std::unique_ptr<SafeTensorsFile>>
+SafeTensorsFile::fromBorrowedBytes(const uint8_t *data, uint64_t size,
+                                   const std::string &path,
+                                   std::shared_ptr<const void> owner) {
+  // The validator only reads; const is cast away to share its storage type.
+  std::unique_ptr<uint8_t, FreeBytes> bytes(const_cast<uint8_t *>(data),
+                                            FreeBytes(/*owned=*/false));
+  Result<std::unique_ptr<SafeTensorsFile>> file =
+      fromOwnedBytes(std::move(bytes), size, path);
+  if (file)
+    (*file)->owner = std::move(owner);
+  return file;
 }
 
 /// The little-endian u64 at `p`.

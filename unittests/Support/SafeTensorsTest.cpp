@@ -71,6 +71,27 @@ TEST_F(SafeTensorsTest, ValidMinimalFile) {
   EXPECT_EQ((*f)->path(), p);
 }
 
+// fromBorrowedBytes validates in place: the tensors point into the caller's
+// bytes, which the file keeps alive through `owner` and never frees itself
+// (also not when the image is rejected).
+TEST(SafeTensorsBorrowed, TensorsPointIntoTheOwnersBytes) {
+  std::string header = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  auto image = std::make_shared<std::string>(8, '\0');
+  llvm::support::endian::write64le(&(*image)[0], header.size());
+  *image += header + floats({1.5f, -2.0f});
+  const auto *data = reinterpret_cast<const uint8_t *>(image->data());
+  std::weak_ptr<std::string> alive = image;
+  auto f = SafeTensorsFile::fromBorrowedBytes(data, image->size(), "mem", image);
+  MHMOE_ASSERT_OK(f);
+  image.reset();
+  EXPECT_FALSE(alive.expired()) << "the file keeps its owner alive";
+  const TensorInfo *t = (*f)->lookup("a");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->data, data + 8 + header.size());
+  f = SafeTensorsFile::fromBorrowedBytes(data, 4, "short", nullptr);
+  EXPECT_NE(errorMessage(f).find("short: file is too short"), std::string::npos);
+}
+
 TEST_F(SafeTensorsTest, EmptyHeaderObjectIsValid) {
   auto f = SafeTensorsFile::open(writeST("{}"));
   MHMOE_ASSERT_OK(f);

@@ -70,6 +70,14 @@ public:
   static Result<std::unique_ptr<SafeTensorsFile>>
   fromBytes(const void *data, size_t size, const std::string &path);
 
+  /// Validates `data` in place, without a copy: the file keeps `owner`
+  /// (e.g. a read-only mapping) alive and never writes through `data`. For
+  /// one-shot readers such as the checkpoint importer, whose input may be far
+  /// larger than memory; the runtime reads its weights with open().
+  static Result<std::unique_ptr<SafeTensorsFile>>
+  fromBorrowedBytes(const uint8_t *data, uint64_t size, const std::string &path,
+                    std::shared_ptr<const void> owner);
+
   /// nullptr if there is no tensor named `name`.
   const TensorInfo *lookup(const std::string &name) const;
   /// Tensors in ascending data-offset order.
@@ -83,6 +91,9 @@ public:
 
 private:
   struct FreeBytes {
+    FreeBytes() : owned(true) {}
+    explicit FreeBytes(bool owned) : owned(owned) {}
+    bool owned; // false: borrowed bytes, kept alive by `owner`
     void operator()(uint8_t *p) const;
   };
   SafeTensorsFile() = default;
@@ -92,6 +103,7 @@ private:
 
   std::string filePath;
   std::unique_ptr<uint8_t, FreeBytes> bytes;
+  std::shared_ptr<const void> owner;
   uint64_t numBytes = 0;
   std::vector<TensorInfo> tensorList;
   std::unordered_map<std::string, size_t> index;
