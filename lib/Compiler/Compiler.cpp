@@ -212,6 +212,130 @@ void addLoweringPipeline(PassManager &pm, const ::mhmoe::CompileOptions &opts) {
   mlir::mhmoe::buildGPUPipeline(pm, pipelineOpts);
 }
 
+/// Writes `print`'s text as the artifact.
+llvm::Error finishText(ArtifactOutput &output,
+                       std::function<void(llvm::raw_ostream &)> print) {
+  return output.finish([&](llvm::raw_ostream &os) {
+    print(os);
+    return llvm::Error::success();
+  });
+}
+
+/// Describes the CPU the code is for (the GPU targets' host code: this
+/// machine) and, for the CPU target, puts the description on the module,
+/// where the passes read it; locates the CUDA toolkit for the CUDA target.
+llvm::Expected<mlir::mhmoe::CPUTargetDescription>
+prepareTarget(MLIRContext &ctx, ModuleOp module,
+              const ::mhmoe::CompileOptions &opts) {
+  auto cpu = mlir::mhmoe::describeCPU(
+      opts.target == ::mhmoe::Target::CPU ? llvm::StringRef(opts.cpu) : "host");
+  if (!cpu)
+    return cpu.takeError();
+  if (opts.target == ::mhmoe::Target::CPU)
+    module->setAttr(mlir::mhmoe::kCPUTargetAttrName, cpu->toAttr(&ctx));
+  if (opts.target == ::mhmoe::Target::CUDA)
+    if (llvm::Error e = ::mhmoe::prepareCudaToolkit())
+      return std::move(e);
+  return cpu;
+}
+
+/// Runs the target's lowering pipeline; its diagnostics become the error.
+llvm::Error lowerModule(MLIRContext &ctx, ModuleOp module,
+                        const ::mhmoe::CompileOptions &opts) {
+  DiagnosticCollector diags(ctx);
+  PassManager pm(&ctx);
+  if (opts.timing)
+    pm.enableTiming();
+  addLoweringPipeline(pm, opts);
+  if (failed(pm.run(module)))
+    return err("lowering failed:\n" + diags.text);
+  return llvm::Error::success();
+}
+
+/// The lowered module as optimised LLVM IR for `tm`.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateAndOptimize(MLIRContext &ctx, ModuleOp module,
+                     llvm::LLVMContext &llvmCtx, llvm::TargetMachine &tm,
+                     ::mhmoe::Target target) {
+  DiagnosticCollector diags(ctx);
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmCtx, "mhmoe_model");
+  if (!llvmModule)
+    return err("translation to LLVM IR failed:\n" + diags.text);
+  llvmModule->setDataLayout(tm.createDataLayout());
+  llvmModule->setTargetTriple(tm.getTargetTriple());
+  // The emulator's loops (threads x barrier segments x MMA steps) are large
+  // and only run in tests: O0 keeps its compile time in seconds.
+  unsigned optLevel = target == ::mhmoe::Target::CUDAEmulator ? 0 : 3;
+  auto optimize = makeOptimizingTransformer(optLevel, 0, &tm);
+  if (llvm::Error e = optimize(llvmModule.get()))
+    return std::move(e);
+  return std::move(llvmModule);
+}
+
+llvm::Error emitObject(llvm::TargetMachine &tm, llvm::Module &llvmModule,
+                       llvm::raw_pwrite_stream &os) {
+  llvm::legacy::PassManager codegen;
+  if (tm.addPassesToEmitFile(codegen, os, nullptr,
+                             llvm::CodeGenFileType::ObjectFile))
+    return err("the host target cannot emit object files");
+  codegen.run(llvmModule);
+  return llvm::Error::success();
+}
+
+/// Shared library: the object beside the output's temporary, linked into it.
+llvm::Error finishSharedLibrary(ArtifactOutput &output, llvm::TargetMachine &tm,
+                                llvm::Module &llvmModule,
+                                ::mhmoe::Target target) {
+  return output.finishProduced([&](llvm::StringRef tmpLib) -> llvm::Error {
+    std::string objPath = (tmpLib + ".o").str();
+    {
+      std::error_code ec;
+      llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
+      if (ec)
+        return err("cannot create the object file '" + objPath +
+                   "': " + ec.message());
+      if (llvm::Error e = emitObject(tm, llvmModule, os)) {
+        llvm::sys::fs::remove(objPath);
+        return e;
+      }
+    }
+    llvm::Error linked = ::mhmoe::linkSharedLibrary(objPath, tmpLib, target);
+    llvm::sys::fs::remove(objPath);
+    return linked;
+  });
+}
+
+/// The artifacts after LLVM translation: IR, object or shared library.
+llvm::Error emitMachineArtifact(MLIRContext &ctx, ModuleOp module,
+                                const ::mhmoe::CompileOptions &opts,
+                                const mlir::mhmoe::CPUTargetDescription &cpu,
+                                ArtifactOutput &output) {
+  auto tm = cpuTargetMachine(cpu);
+  if (!tm)
+    return tm.takeError();
+  llvm::LLVMContext llvmCtx;
+  auto llvmModule = translateAndOptimize(ctx, module, llvmCtx, **tm, opts.target);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  llvm::Module &m = **llvmModule;
+  switch (opts.emit) {
+  case ::mhmoe::EmitKind::LLVM:
+    return finishText(output, [&](llvm::raw_ostream &os) { m.print(os, nullptr); });
+  case ::mhmoe::EmitKind::Obj:
+    return output.finish([&](llvm::raw_ostream &os) -> llvm::Error {
+      llvm::SmallString<0> buf;
+      llvm::raw_svector_ostream bos(buf);
+      if (llvm::Error e = emitObject(**tm, m, bos))
+        return e;
+      os << buf;
+      return llvm::Error::success();
+    });
+  default:
+    return finishSharedLibrary(output, **tm, m, opts.target);
+  }
+}
+
 llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
                           const ::mhmoe::CompileOptions &opts,
                           llvm::StringRef outputPath) {
@@ -221,103 +345,23 @@ llvm::Error compileModule(MLIRContext &ctx, ModuleOp module,
   ArtifactOutput output;
   if (llvm::Error e = output.open(opts, outputPath))
     return e;
+  auto print = [&](llvm::raw_ostream &os) { module.print(os); };
   if (opts.emit == EmitKind::MLIR)
-    return output.finish([&](llvm::raw_ostream &os) {
-      module.print(os);
-      return llvm::Error::success();
-    });
-  // The CPU code is generated for one described CPU (the GPU targets' host
-  // code for this machine); the passes read the description off the module.
-  auto cpu = mlir::mhmoe::describeCPU(
-      opts.target == ::mhmoe::Target::CPU ? llvm::StringRef(opts.cpu) : "host");
+    return finishText(output, print);
+  auto cpu = prepareTarget(ctx, module, opts);
   if (!cpu)
     return cpu.takeError();
-  if (opts.target == ::mhmoe::Target::CPU)
-    module->setAttr(mlir::mhmoe::kCPUTargetAttrName, cpu->toAttr(&ctx));
-  if (opts.target == ::mhmoe::Target::CUDA)
-    if (llvm::Error e = ::mhmoe::prepareCudaToolkit())
-      return e;
-  DiagnosticCollector diags(ctx);
-  PassManager pm(&ctx);
-  if (opts.timing)
-    pm.enableTiming();
-  addLoweringPipeline(pm, opts);
-  if (failed(pm.run(module)))
-    return err("lowering failed:\n" + diags.text);
+  if (llvm::Error e = lowerModule(ctx, module, opts))
+    return e;
   if (opts.emit == EmitKind::PTX) {
     auto ptx = kernelPTX(module);
     if (!ptx)
       return ptx.takeError();
-    return output.finish([&](llvm::raw_ostream &os) {
-      os << *ptx;
-      return llvm::Error::success();
-    });
+    return finishText(output, [&](llvm::raw_ostream &os) { os << *ptx; });
   }
   if (opts.emit == EmitKind::Lowered)
-    return output.finish([&](llvm::raw_ostream &os) {
-      module.print(os);
-      return llvm::Error::success();
-    });
-
-  llvm::LLVMContext llvmCtx;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(module, llvmCtx, "mhmoe_model");
-  if (!llvmModule)
-    return err("translation to LLVM IR failed:\n" + diags.text);
-  auto tm = cpuTargetMachine(*cpu);
-  if (!tm)
-    return tm.takeError();
-  llvmModule->setDataLayout((*tm)->createDataLayout());
-  llvmModule->setTargetTriple((*tm)->getTargetTriple());
-  // The emulator's loops (threads x barrier segments x MMA steps) are large
-  // and only run in tests: O1 keeps its compile time in seconds.
-  unsigned optLevel = opts.target == ::mhmoe::Target::CUDAEmulator ? 0 : 3;
-  auto optimize = makeOptimizingTransformer(optLevel, 0, tm->get());
-  if (llvm::Error e = optimize(llvmModule.get()))
-    return e;
-  if (opts.emit == EmitKind::LLVM)
-    return output.finish([&](llvm::raw_ostream &os) {
-      llvmModule->print(os, nullptr);
-      return llvm::Error::success();
-    });
-
-  auto emitObject = [&](llvm::raw_pwrite_stream &os) -> llvm::Error {
-    llvm::legacy::PassManager codegen;
-    if ((*tm)->addPassesToEmitFile(codegen, os, nullptr,
-                                   llvm::CodeGenFileType::ObjectFile))
-      return err("the host target cannot emit object files");
-    codegen.run(*llvmModule);
-    return llvm::Error::success();
-  };
-  if (opts.emit == EmitKind::Obj)
-    return output.finish([&](llvm::raw_ostream &os) {
-      llvm::SmallString<0> buf;
-      llvm::raw_svector_ostream bos(buf);
-      if (llvm::Error e = emitObject(bos))
-        return e;
-      os << buf;
-      return llvm::Error(llvm::Error::success());
-    });
-
-  // Shared library: the object beside the output's temporary, linked into it.
-  return output.finishProduced([&](llvm::StringRef tmpLib) -> llvm::Error {
-    std::string objPath = (tmpLib + ".o").str();
-    {
-      std::error_code ec;
-      llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
-      if (ec)
-        return err("cannot create the object file '" + objPath +
-                   "': " + ec.message());
-      if (llvm::Error e = emitObject(os)) {
-        llvm::sys::fs::remove(objPath);
-        return e;
-      }
-    }
-    llvm::Error linked =
-        ::mhmoe::linkSharedLibrary(objPath, tmpLib, opts.target);
-    llvm::sys::fs::remove(objPath);
-    return linked;
-  });
+    return finishText(output, print);
+  return emitMachineArtifact(ctx, module, opts, *cpu, output);
 }
 
 } // namespace
