@@ -315,13 +315,15 @@ llvm::Error emitMachineArtifact(MLIRContext &ctx, ModuleOp module,
   if (!tm)
     return tm.takeError();
   llvm::LLVMContext llvmCtx;
-  auto llvmModule = translateAndOptimize(ctx, module, llvmCtx, **tm, opts.target);
+  auto llvmModule =
+      translateAndOptimize(ctx, module, llvmCtx, **tm, opts.target);
   if (!llvmModule)
     return llvmModule.takeError();
   llvm::Module &m = **llvmModule;
   switch (opts.emit) {
   case ::mhmoe::EmitKind::LLVM:
-    return finishText(output, [&](llvm::raw_ostream &os) { m.print(os, nullptr); });
+    return finishText(output,
+                      [&](llvm::raw_ostream &os) { m.print(os, nullptr); });
   case ::mhmoe::EmitKind::Obj:
     return output.finish([&](llvm::raw_ostream &os) -> llvm::Error {
       llvm::SmallString<0> buf;
