@@ -47,7 +47,7 @@ struct Family {
   StringLiteral router; // its router Linear
   StringLiteral gateProj, upProj, downProj; // per-expert Linear names
   StringLiteral ffnKey; // config key of F
-  RouterRule router_;
+  RouterRule routerRule;
   SharedRule shared;
   MoELayers moeLayers;
   bool gptOss; // fused, interleaved [E, D, 2F] experts with biases
@@ -115,7 +115,7 @@ Expected<std::vector<int64_t>> moeLayerList(const Family &fam,
 /// The router fields of the config.
 Error readRouter(const Family &fam, const TransformersCheckpoint &ck,
                  ModelConfig &c) {
-  switch (fam.router_) {
+  switch (fam.routerRule) {
   case RouterRule::SoftmaxNormalized:
     c.normalizeTopK = true;
     return Error::success();
