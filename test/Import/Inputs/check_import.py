@@ -52,6 +52,26 @@ def moe_half(layer, x):
     return x + (y[0] if isinstance(y, tuple) else y).reshape(x.shape)
 
 
+def rewrite_fused(ckpt, cfg):
+    """A copy of a per-expert Mixtral checkpoint with each layer's experts fused: gate_up_proj [E, 2F, D] (the
+    gate rows w1 first, then the up rows w3) and down_proj [E, D, F]."""
+    from safetensors.torch import load_file, save_file
+    out = ckpt + "-fused"
+    os.makedirs(out, exist_ok=True)
+    t = load_file(os.path.join(ckpt, "model.safetensors"))
+    for i in range(cfg.num_hidden_layers):
+        p = "model.layers.%d.block_sparse_moe.experts." % i
+        E = cfg.num_local_experts
+        w = lambda n: torch.stack([t.pop(p + "%d.%s.weight" % (e, n)) for e in range(E)])  # noqa: E731
+        w1, w2, w3 = w("w1"), w("w2"), w("w3")
+        t[p + "gate_up_proj"] = torch.cat([w1, w3], dim=1).contiguous()
+        t[p + "down_proj"] = w2.contiguous()
+    save_file(t, os.path.join(out, "model.safetensors"))
+    with open(os.path.join(ckpt, "config.json")) as f, open(os.path.join(out, "config.json"), "w") as g:
+        g.write(f.read())
+    return out
+
+
 for name, cfg, save, layers in families():
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
     with torch.no_grad():
@@ -83,6 +103,13 @@ for name, cfg, save, layers in families():
         for i in imported:
             want = moe_half(decoder[i], want)
     err = ((got - want).abs() / want.abs().clamp(min=1.0)).max().item()
+    if name == "mixtral":  # the same weights in the fused layout transformers 5 holds in memory
+        fused = rewrite_fused(ckpt, cfg)
+        subprocess.run([mhmoe_import, fused, "-o", fused + "-mhmoe"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([mhmoe_run, fused + "-mhmoe", "--input", os.path.join(work, name + "-x.npy"), "--output",
+                        os.path.join(work, "fused-y.npy")], check=True, stdout=subprocess.DEVNULL)
+        same = np.array_equal(np.load(os.path.join(work, "fused-y.npy")), got.numpy())
+        print("mixtral-fused: experts.gate_up_proj [E, 2F, D] + down_proj [E, D, F], same output %s" % same)
     shards = len([f for f in os.listdir(ckpt) if f.endswith(".safetensors")])
     print("%s: %d shard(s), imported layers %s, within 1e-4 %s" % (name, shards, imported, err <= 1e-4))
     if err > 1e-4:
