@@ -214,6 +214,110 @@ Error checkTargetFlags(const Options &o, Target tgt) {
   return Error::success();
 }
 
+/// The target named by --target.
+Expected<Target> parseTarget(StringRef target) {
+  if (target == "cpu")
+    return Target::CPU;
+  if (target == "cuda")
+    return Target::CUDA;
+  if (target == "cuda-emulator")
+    return Target::CUDAEmulator;
+  return makeError("unknown target '" + target +
+                   "' (available: cpu, cuda, cuda-emulator)");
+}
+
+/// --gpu-chip is sm_XY[a] with XY >= 70: the NVPTX back end would otherwise
+/// fail late and obscurely.
+Error checkGpuChip(StringRef chip) {
+  StringRef digits = chip.starts_with("sm_") ? chip.drop_front(3) : "";
+  digits.consume_back("a");
+  unsigned sm = 0;
+  if (digits.getAsInteger(10, sm) || sm < 70)
+    return makeError("--gpu-chip must be sm_XY with XY >= 70 (got '" + chip +
+                     "')");
+  return Error::success();
+}
+
+/// The compile options of the flags, every flag checked.
+Expected<CompileOptions> compileOptionsOf(const Options &options) {
+  Expected<Target> tgt = parseTarget(options.target);
+  if (!tgt)
+    return tgt.takeError();
+  if (Error e = checkTargetFlags(options, *tgt))
+    return std::move(e);
+  if (Error e = checkGpuChip(options.gpuChip))
+    return std::move(e);
+  if (Error e = checkCPUName(options.cpu))
+    return makeError("--cpu: " + toString(std::move(e)));
+  const std::string &outputPath = options.outputPath;
+  if (outputPath.empty())
+    return makeError("output path (-o) is empty");
+  // Binary kinds go to stdout only when it is redirected: bytes of an ELF
+  // file on a terminal are never what was meant (as with gzip).
+  if (outputPath == "-" && !isTextual(options.emitKind) &&
+      sys::Process::StandardOutIsDisplayed())
+    return makeError("refusing to write binary output (--emit=" +
+                     emitName(options.emitKind) +
+                     ") to a terminal; redirect stdout or use -o FILE");
+  CompileOptions opts;
+  opts.emit = options.emitKind;
+  opts.target = *tgt;
+  opts.cpu = options.cpu;
+  opts.gpuChip = options.gpuChip;
+  opts.gpuMath = options.gpuMath;
+  opts.parallel = !options.noParallel;
+  opts.stopAt = options.stopAt;
+  opts.timing = options.timePasses;
+  if (Error e = checkCompileOptions(opts))
+    return std::move(e);
+  return opts;
+}
+
+/// Records the inputs -o must never replace (the input, and a model
+/// directory's config.json and model.safetensors) and checks the output
+/// against them before anything is compiled.
+Error protectInputs(StringRef in, bool isDir, StringRef outputPath,
+                    CompileOptions &opts) {
+  opts.protectedInputs.push_back(in.str());
+  if (isDir) {
+    for (const char *name : {"config.json", "model.safetensors"}) {
+      SmallString<256> p(in);
+      sys::path::append(p, name);
+      opts.protectedInputs.push_back(std::string(p));
+    }
+  }
+  if (outputPath == "-")
+    return Error::success();
+  OutputFiles probe;
+  for (const std::string &p : opts.protectedInputs)
+    probe.protectInput(p);
+  return probe.add(outputPath, "-o", nullptr);
+}
+
+/// Compiles a model directory or config.json (compileModel) or an .mlir
+/// file (compileMLIRFile); returns the exit code.
+int compileInput(StringRef in, const sys::fs::file_status &status,
+                 const CompileOptions &opts, StringRef outputPath) {
+  bool isDir = sys::fs::is_directory(status);
+  if (isDir || !sys::path::extension(in).equals_insensitive(".mlir")) {
+    SmallString<256> cfgPath(in);
+    if (isDir)
+      sys::path::append(cfgPath, "config.json");
+    Expected<ModelConfig> config =
+        toExpected(loadModelConfig(cfgPath.str().str()));
+    if (!config)
+      return reportError(kExitBadInput, toString(config.takeError()));
+    if (Error err = compileModel(*config, opts, outputPath))
+      return reportCompileError(std::move(err));
+    return 0;
+  }
+  if (!sys::fs::is_regular_file(status))
+    return reportError(kExitBadInput, in + ": not a regular file");
+  if (Error err = compileMLIRFile(in, opts, outputPath))
+    return reportCompileError(std::move(err));
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -223,10 +327,6 @@ int main(int argc, char **argv) {
   takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
                        "stop-at", "no-parallel", "time-passes"});
   Options options;
-  const auto &inputPath = options.inputPath;
-  const auto &outputPath = options.outputPath;
-  const auto &target = options.target;
-  const auto &emitKind = options.emitKind;
   cl::HideUnrelatedOptions(category);
   std::string parseErrors;
   raw_string_ostream parseErrs(parseErrors);
@@ -238,94 +338,15 @@ int main(int argc, char **argv) {
     errs() << "usage: " << kUsage << "\n";
     return kExitBadInput;
   }
-
-  Target tgt;
-  if (target == "cpu")
-    tgt = Target::CPU;
-  else if (target == "cuda")
-    tgt = Target::CUDA;
-  else if (target == "cuda-emulator")
-    tgt = Target::CUDAEmulator;
-  else
-    return reportError(kExitBadInput, "unknown target '" + target +
-                                          "' (available: cpu, cuda, "
-                                          "cuda-emulator)");
-  if (Error e = checkTargetFlags(options, tgt))
-    return reportError(kExitBadInput, toString(std::move(e)));
-  {
-    // sm_XY[a]: the NVPTX back end would otherwise fail late and obscurely.
-    StringRef chip = options.gpuChip;
-    StringRef digits = chip.starts_with("sm_") ? chip.drop_front(3) : "";
-    digits.consume_back("a");
-    unsigned sm = 0;
-    if (digits.getAsInteger(10, sm) || sm < 70)
-      return reportError(kExitBadInput,
-                         "--gpu-chip must be sm_XY with XY >= 70 (got '" +
-                             chip + "')");
-  }
-  if (llvm::Error e = checkCPUName(options.cpu))
-    return reportError(kExitBadInput, "--cpu: " + toString(std::move(e)));
-
-  if (outputPath.empty())
-    return reportError(kExitBadInput, "output path (-o) is empty");
-  // Binary kinds go to stdout only when it is redirected: bytes of an ELF
-  // file on a terminal are never what was meant (as with gzip).
-  if (outputPath == "-" && !isTextual(emitKind) &&
-      sys::Process::StandardOutIsDisplayed())
-    return reportError(kExitBadInput,
-                       "refusing to write binary output (--emit=" +
-                           emitName(emitKind) +
-                           ") to a terminal; redirect stdout or use -o FILE");
-  CompileOptions opts;
-  opts.emit = emitKind;
-  opts.target = tgt;
-  opts.cpu = options.cpu;
-  opts.gpuChip = options.gpuChip;
-  opts.gpuMath = options.gpuMath;
-  opts.parallel = !options.noParallel;
-  opts.stopAt = options.stopAt;
-  opts.timing = options.timePasses;
-  if (Error e = checkCompileOptions(opts))
-    return reportError(kExitBadInput, toString(std::move(e)));
-
-  StringRef in = inputPath;
+  Expected<CompileOptions> opts = compileOptionsOf(options);
+  if (!opts)
+    return reportError(kExitBadInput, toString(opts.takeError()));
+  StringRef in = options.inputPath;
   sys::fs::file_status status;
   if (std::error_code ec = sys::fs::status(in, status))
     return reportError(kExitBadInput, in + ": " + ec.message());
-  // The inputs -o must never replace; the output is checked before compiling.
-  opts.protectedInputs.push_back(in.str());
-  if (sys::fs::is_directory(status)) {
-    for (const char *name : {"config.json", "model.safetensors"}) {
-      SmallString<256> p(in);
-      sys::path::append(p, name);
-      opts.protectedInputs.push_back(std::string(p));
-    }
-  }
-  if (outputPath != "-") {
-    OutputFiles probe;
-    for (const std::string &p : opts.protectedInputs)
-      probe.protectInput(p);
-    if (Error e = probe.add(outputPath, "-o", nullptr))
-      return reportError(kExitBadInput, toString(std::move(e)));
-  }
-
-  if (sys::fs::is_directory(status) || !sys::path::extension(in).equals_insensitive(".mlir")) {
-    // A model directory, or a config.json file.
-    SmallString<256> cfgPath(in);
-    if (sys::fs::is_directory(status))
-      sys::path::append(cfgPath, "config.json");
-    Expected<ModelConfig> config =
-        toExpected(loadModelConfig(cfgPath.str().str()));
-    if (!config)
-      return reportError(kExitBadInput, toString(config.takeError()));
-    if (Error err = compileModel(*config, opts, outputPath))
-      return reportCompileError(std::move(err));
-    return 0;
-  }
-
-  if (!sys::fs::is_regular_file(status))
-    return reportError(kExitBadInput, in + ": not a regular file");
-  if (Error err = compileMLIRFile(in, opts, outputPath))
-    return reportCompileError(std::move(err));
-  return 0;
+  if (Error e = protectInputs(in, sys::fs::is_directory(status),
+                              options.outputPath, *opts))
+    return reportError(kExitBadInput, toString(std::move(e)));
+  return compileInput(in, status, *opts, options.outputPath);
 }
