@@ -11,18 +11,12 @@
 #include "TransformersCheckpoint.h"
 
 #include "mhmoe/ToolSupport/LLVMError.h"
-#include "mhmoe/ToolSupport/OutputFiles.h"
-#include "mhmoe/ToolSupport/SafeTensorsWriter.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/Path.h"
 
 #include <cstring>
-#include <set>
 
 using namespace llvm;
 

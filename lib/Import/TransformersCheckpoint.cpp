@@ -1,5 +1,6 @@
 //===- TransformersCheckpoint.cpp - a transformers checkpoint dir ---------===//
 #include "TransformersCheckpoint.h"
+#include "ExpectedRead.h"
 
 #include "mhmoe/Support/InputFiles.h"
 #include "mhmoe/Support/ModelConfig.h"
@@ -109,60 +110,63 @@ Error TransformersCheckpoint::fieldError(StringRef key, const Twine &why) const 
   return makeError(dir + kConfig + ": key '" + key + "' " + why);
 }
 
+/// A present field converted by `convert` (nullopt: not of the kind
+/// `expected` names), or `fallback` for an absent one.
+template <typename T, typename Convert>
+Expected<T> TransformersCheckpoint::readField(StringRef key,
+                                              std::optional<T> fallback,
+                                              Convert convert,
+                                              const char *expected) const {
+  if (!hasField(key)) {
+    if (fallback)
+      return std::move(*fallback);
+    return fieldError(key, "is missing");
+  }
+  std::optional<T> v = convert(*config.get(key));
+  if (!v)
+    return fieldError(key, Twine("must be ") + expected);
+  return std::move(*v);
+}
+
 Expected<int64_t>
 TransformersCheckpoint::intField(StringRef key,
                                  std::optional<int64_t> fallback) const {
-  if (!hasField(key)) {
-    if (fallback)
-      return *fallback;
-    return fieldError(key, "is missing");
-  }
-  std::optional<int64_t> v = getInt64(*config.get(key));
-  if (!v)
-    return fieldError(key, "must be an integer");
-  return *v;
+  return readField<int64_t>(
+      key, fallback, [](const json::Value &v) { return getInt64(v); },
+      "an integer");
 }
 
 Expected<double>
 TransformersCheckpoint::numberField(StringRef key,
                                     std::optional<double> fallback) const {
-  if (!hasField(key)) {
-    if (fallback)
-      return *fallback;
-    return fieldError(key, "is missing");
-  }
-  std::optional<double> v = config.get(key)->getAsNumber();
-  if (!v || !std::isfinite(*v))
-    return fieldError(key, "must be a finite number");
-  return *v;
+  return readField<double>(
+      key, fallback,
+      [](const json::Value &v) -> std::optional<double> {
+        std::optional<double> d = v.getAsNumber();
+        return d && std::isfinite(*d) ? d : std::nullopt;
+      },
+      "a finite number");
 }
 
 Expected<bool>
 TransformersCheckpoint::boolField(StringRef key,
                                   std::optional<bool> fallback) const {
-  if (!hasField(key)) {
-    if (fallback)
-      return *fallback;
-    return fieldError(key, "is missing");
-  }
-  std::optional<bool> v = config.get(key)->getAsBoolean();
-  if (!v)
-    return fieldError(key, "must be true or false");
-  return *v;
+  return readField<bool>(
+      key, fallback, [](const json::Value &v) { return v.getAsBoolean(); },
+      "true or false");
 }
 
 Expected<std::string>
 TransformersCheckpoint::stringField(StringRef key,
                                     std::optional<std::string> fallback) const {
-  if (!hasField(key)) {
-    if (fallback)
-      return *fallback;
-    return fieldError(key, "is missing");
-  }
-  std::optional<StringRef> v = config.get(key)->getAsString();
-  if (!v)
-    return fieldError(key, "must be a string");
-  return v->str();
+  return readField<std::string>(
+      key, std::move(fallback),
+      [](const json::Value &v) -> std::optional<std::string> {
+        if (std::optional<StringRef> str = v.getAsString())
+          return str->str();
+        return std::nullopt;
+      },
+      "a string");
 }
 
 Expected<std::vector<int64_t>>
@@ -182,17 +186,29 @@ TransformersCheckpoint::intListField(StringRef key) const {
   return out;
 }
 
-bool TransformersCheckpoint::hasTensor(StringRef name) const {
+Expected<SafeTensorsFile *>
+TransformersCheckpoint::shard(const std::string &file) {
+  std::unique_ptr<SafeTensorsFile> &open = shards[file];
+  if (!open) {
+    Result<std::unique_ptr<SafeTensorsFile>> st = mapShard(dir + file);
+    if (!st) {
+      shards.erase(file);
+      return makeError(st.errorMessage());
+    }
+    open = std::move(*st);
+  }
+  return open.get();
+}
+
+bool TransformersCheckpoint::hasTensor(StringRef name) {
   if (indexName == kIndex)
     return shardOf.count(name);
-  // A single file: open it to look (opening is cached).
-  auto *self = const_cast<TransformersCheckpoint *>(this);
-  Expected<const TensorInfo *> t = self->tensor(name);
-  if (!t) {
-    consumeError(t.takeError());
+  Expected<SafeTensorsFile *> single = shard(kSingle);
+  if (!single) {
+    consumeError(single.takeError()); // tensor() reports it
     return false;
   }
-  return true;
+  return (*single)->lookup(name.str()) != nullptr;
 }
 
 std::string TransformersCheckpoint::fileOf(StringRef name) const {
@@ -208,16 +224,8 @@ Expected<const TensorInfo *> TransformersCheckpoint::tensor(StringRef name) {
       return makeError(dir + kIndex + ": no tensor '" + name + "'");
     file = it->second;
   }
-  std::unique_ptr<SafeTensorsFile> &shard = shards[file];
-  if (!shard) {
-    Result<std::unique_ptr<SafeTensorsFile>> st = mapShard(dir + file);
-    if (!st) {
-      shards.erase(file);
-      return makeError(st.errorMessage());
-    }
-    shard = std::move(*st);
-  }
-  const TensorInfo *t = shard->lookup(name.str());
+  MHMOE_READ(open, shard(file));
+  const TensorInfo *t = open->lookup(name.str());
   if (!t)
     return makeError(dir + file + ": no tensor '" + name + "'" +
                      (indexName == kIndex ? " (the index lists it here)" : ""));
@@ -237,18 +245,6 @@ TransformersCheckpoint::takeFiles() {
     out.push_back(std::move(kv.second));
   shards.clear();
   return out;
-}
-
-std::vector<std::string> TransformersCheckpoint::filePaths() const {
-  std::vector<std::string> paths = {dir + kConfig, dir + indexName};
-  std::vector<std::string> names;
-  for (const auto &kv : shardOf)
-    names.push_back(kv.second);
-  llvm::sort(names);
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  for (const std::string &n : names)
-    paths.push_back(dir + n);
-  return paths;
 }
 
 } // namespace mhmoe

@@ -48,17 +48,21 @@ public:
   /// An error "config.json: key 'K' ...: why".
   llvm::Error fieldError(llvm::StringRef key, const llvm::Twine &why) const;
 
-  bool hasTensor(llvm::StringRef name) const;
+  /// Whether the checkpoint lists `name` (for a single file: holds it).
+  bool hasTensor(llvm::StringRef name);
   /// The path of the file that holds (or, per the index, should hold) `name`.
   std::string fileOf(llvm::StringRef name) const;
   /// The tensor `name`, in F32, F16 or BF16, opening its shard on first use.
   llvm::Expected<const TensorInfo *> tensor(llvm::StringRef name);
   /// The files read so far, for ImportedModel to keep alive.
   std::vector<std::unique_ptr<SafeTensorsFile>> takeFiles();
-  /// Every file of the checkpoint (config, index, shards).
-  std::vector<std::string> filePaths() const;
-
 private:
+  template <typename T, typename Convert>
+  llvm::Expected<T> readField(llvm::StringRef key, std::optional<T> fallback,
+                              Convert convert, const char *expected) const;
+  /// The shard `file`, mapped on first use.
+  llvm::Expected<SafeTensorsFile *> shard(const std::string &file);
+
   std::string dir, type;
   llvm::json::Object config;
   std::string indexName; // the file that lists the tensors

@@ -12,6 +12,7 @@ import ctypes
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -99,9 +100,7 @@ def _trim_cache(*keep):
             continue
         try:
             if os.path.isdir(path):
-                for n in os.listdir(path):
-                    os.unlink(os.path.join(path, n))
-                os.rmdir(path)
+                shutil.rmtree(path)
             else:
                 os.unlink(path)
             total -= size

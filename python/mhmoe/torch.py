@@ -15,6 +15,7 @@ Inference only: the new module has no gradient.
 import hashlib
 import json
 import os
+import shutil
 import struct
 import warnings
 
@@ -281,9 +282,22 @@ def _write_safetensors(path, tensors):
             f.write(a.tobytes())
 
 
+def _write_model_dir(final, config, weights):
+    """Writes config.json + model.safetensors into a temporary directory beside `final` and renames it to
+    `final`, so a reader never sees a partial one. Raises OSError."""
+    tmp = final + ".tmp-%d" % os.getpid()
+    os.makedirs(tmp, exist_ok=True)
+    try:
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
+        os.rename(tmp, final)
+    finally:  # a failed write, or another process that made it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _model_dir(config, weights):
-    """The block's mhmoe model directory in the cache, named by a hash of config and weights; written
-    to a temporary directory and renamed, so a reader never sees a partial one."""
+    """The block's mhmoe model directory in the cache, named by a hash of config and weights."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name in sorted(weights):
         h.update(name.encode())
@@ -295,18 +309,7 @@ def _model_dir(config, weights):
             mhmoe._touch(final)
             return final
         os.makedirs(root, exist_ok=True)
-        tmp = final + ".tmp-%d" % os.getpid()
-        os.makedirs(tmp, exist_ok=True)
-        try:
-            with open(os.path.join(tmp, "config.json"), "w") as f:
-                json.dump(config, f, indent=1)
-            _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
-            os.rename(tmp, final)
-        finally:  # a failed write, or another process that made it first
-            if os.path.isdir(tmp):
-                for n in os.listdir(tmp):
-                    os.unlink(os.path.join(tmp, n))
-                os.rmdir(tmp)
+        _write_model_dir(final, config, weights)
     except OSError as e:
         raise mhmoe.Error("mhmoe.torch: cannot write the block's model directory under %s: %s"
                           % (e.filename or "the cache", e.strerror or e)) from None
@@ -325,22 +328,11 @@ def export_block(block, out_dir):
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir):
         raise mhmoe.InvalidInput("mhmoe.torch.export_block: %s exists; give a new directory" % out_dir)
-    src = _model_dir(config, weights)
-    tmp = out_dir + ".tmp-%d" % os.getpid()
     try:
-        os.makedirs(tmp)
-        for name in ("config.json", "model.safetensors"):
-            with open(os.path.join(src, name), "rb") as f, open(os.path.join(tmp, name), "wb") as g:
-                g.write(f.read())
-        os.rename(tmp, out_dir)
+        _write_model_dir(out_dir, config, weights)
     except OSError as e:
         raise mhmoe.Error("mhmoe.torch.export_block: cannot write %s: %s" % (e.filename or out_dir,
                                                                              e.strerror or e)) from None
-    finally:
-        if os.path.isdir(tmp):
-            for n in os.listdir(tmp):
-                os.unlink(os.path.join(tmp, n))
-            os.rmdir(tmp)
     return out_dir
 
 

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/JSON.h"
 
 #include <string>
@@ -33,11 +34,9 @@ constexpr llvm::StringLiteral kArgAttrs[] = {kNameAttr, kPackedFromAttr,
 /// "'mhmoe.x' is not an attribute of <where> (expected one of: ...)".
 LogicalResult unknownAttr(Operation *op, StringRef name, StringRef where,
                           ArrayRef<llvm::StringLiteral> known) {
-  std::string list;
-  for (StringRef k : known)
-    list += (list.empty() ? "" : ", ") + k.str();
   return op->emitOpError() << "'" << name << "' is not an mhmoe attribute of "
-                           << where << " (expected one of: " << list << ")";
+                           << where << " (expected one of: "
+                           << llvm::join(known, ", ") << ")";
 }
 
 /// The function-argument / result attributes: a name, and for packed
