@@ -24,6 +24,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -400,7 +401,88 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "
                  "over)");
+  if (opts.weights != WeightPrecision::F32 && opts.target != Target::CPU)
+    return usage(llvm::Twine("--weights=") + weightPrecisionName(opts.weights) +
+                 " needs --target=cpu (the CUDA kernels take f32 weights)");
   return llvm::Error::success();
+}
+
+/// The "dtype" of each tensor in a safetensors file's JSON header, read
+/// without the data (the runtime reads and validates the file itself).
+static std::optional<llvm::StringMap<std::string>>
+readSafeTensorsDTypes(llvm::StringRef path) {
+  constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+  // Never open a FIFO or device: a read could block forever.
+  if (!llvm::sys::fs::is_regular_file(path))
+    return std::nullopt;
+  std::FILE *f = std::fopen(path.str().c_str(), "rb");
+  if (!f)
+    return std::nullopt;
+  uint8_t len8[8];
+  std::string header;
+  bool ok = std::fread(len8, 1, 8, f) == 8;
+  uint64_t n = 0;
+  for (int i = 7; ok && i >= 0; --i)
+    n = (n << 8) | len8[i];
+  ok = ok && n <= kMaxHeaderBytes;
+  if (ok) {
+    header.resize(n);
+    ok = std::fread(header.data(), 1, n, f) == n;
+  }
+  std::fclose(f);
+  llvm::Expected<llvm::json::Value> json =
+      ok ? llvm::json::parse(header)
+         : llvm::Expected<llvm::json::Value>(llvm::createStringError("short"));
+  if (!json) {
+    llvm::consumeError(json.takeError());
+    return std::nullopt;
+  }
+  llvm::StringMap<std::string> dtypes;
+  if (const llvm::json::Object *o = json->getAsObject())
+    for (const auto &kv : *o)
+      if (const llvm::json::Object *t = kv.second.getAsObject())
+        if (std::optional<llvm::StringRef> d = t->getString("dtype"))
+          dtypes[kv.first.str()] = d->str();
+  return dtypes;
+}
+
+llvm::Expected<WeightPrecision>
+checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config) {
+  llvm::SmallString<256> path(modelDir);
+  llvm::sys::path::append(path, "model.safetensors");
+  // No weights (a config-only compile), or a file the runtime will refuse
+  // with its own message: f32, the precision that takes any float tensor.
+  std::optional<llvm::StringMap<std::string>> dtypes =
+      readSafeTensorsDTypes(path);
+  if (!dtypes)
+    return WeightPrecision::F32;
+  std::optional<std::string> common;
+  for (const TensorSpec &w : expectedWeights(config)) {
+    if (!w.matrix)
+      continue;
+    auto it = dtypes->find(w.name);
+    if (it == dtypes->end() || (common && *common != it->second))
+      return WeightPrecision::F32;
+    common = it->second;
+  }
+  if (common == "BF16")
+    return WeightPrecision::BF16;
+  if (common == "F16")
+    return WeightPrecision::F16;
+  return WeightPrecision::F32;
+}
+
+llvm::Expected<WeightPrecision>
+resolveWeightPrecision(llvm::StringRef value, llvm::StringRef modelDir,
+                       const ModelConfig &config) {
+  if (value == "auto")
+    return checkpointWeightPrecision(modelDir, config);
+  if (std::optional<WeightPrecision> p = parseWeightPrecision(value.str()))
+    return *p;
+  return llvm::createStringError(std::errc::invalid_argument,
+                                 "unknown --weights '%s' (available: auto, "
+                                 "f32, bf16, f16)",
+                                 value.str().c_str());
 }
 
 llvm::Error checkCPUName(llvm::StringRef cpu) {
@@ -427,7 +509,7 @@ llvm::Error compileModel(const ModelConfig &config,
                                 const CompileOptions &opts,
                                 llvm::StringRef outputPath) {
   auto ctx = makeContext();
-  OwningOpRef<ModuleOp> module = importModel(*ctx, config);
+  OwningOpRef<ModuleOp> module = importModel(*ctx, config, opts.weights);
   {
     DiagnosticCollector diags(*ctx);
     if (failed(mlir::verify(*module)))

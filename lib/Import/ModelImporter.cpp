@@ -16,8 +16,10 @@ namespace {
 
 class Importer {
 public:
-  Importer(MLIRContext &ctx, const ::mhmoe::ModelConfig &cfg)
-      : ctx(ctx), cfg(cfg), b(&ctx), loc(UnknownLoc::get(&ctx)) {}
+  Importer(MLIRContext &ctx, const ::mhmoe::ModelConfig &cfg,
+           ::mhmoe::WeightPrecision weights)
+      : ctx(ctx), cfg(cfg), weights(weights), b(&ctx),
+        loc(UnknownLoc::get(&ctx)) {}
 
   OwningOpRef<ModuleOp> run();
 
@@ -25,6 +27,15 @@ private:
   RankedTensorType tokensType() {
     return RankedTensorType::get({ShapedType::kDynamic, cfg.hiddenSize},
                                  b.getF32Type());
+  }
+  /// A weight argument's type: matrix weights in the compile's precision.
+  RankedTensorType weightType(const ::mhmoe::TensorSpec &w) {
+    Type elem = b.getF32Type();
+    if (w.matrix && weights == ::mhmoe::WeightPrecision::BF16)
+      elem = b.getBF16Type();
+    else if (w.matrix && weights == ::mhmoe::WeightPrecision::F16)
+      elem = b.getF16Type();
+    return RankedTensorType::get(w.shape, elem);
   }
   Value weight(int64_t layer, StringRef name) {
     auto it = args.find(("layers." + std::to_string(layer) + "." + name).str());
@@ -59,6 +70,7 @@ private:
 
   MLIRContext &ctx;
   const ::mhmoe::ModelConfig &cfg;
+  ::mhmoe::WeightPrecision weights;
   OpBuilder b;
   Location loc;
   llvm::StringMap<Value> args;
@@ -197,7 +209,7 @@ OwningOpRef<ModuleOp> Importer::run() {
   SmallVector<Type> argTypes = {tokensType()};
   SmallVector<std::string> argNames = {"input"};
   for (const ::mhmoe::TensorSpec &w : weights) {
-    argTypes.push_back(RankedTensorType::get(w.shape, b.getF32Type()));
+    argTypes.push_back(weightType(w));
     argNames.push_back(w.name);
   }
   SmallVector<Type> resultTypes = {tokensType()};
@@ -238,7 +250,7 @@ OwningOpRef<ModuleOp> Importer::run() {
   SmallVector<std::string> blockArgNames = {"x"};
   for (const ::mhmoe::TensorSpec &w : weights)
     if (StringRef(w.name).starts_with(prefix)) {
-      blockArgTypes.push_back(RankedTensorType::get(w.shape, b.getF32Type()));
+      blockArgTypes.push_back(weightType(w));
       blockArgNames.push_back(w.name.substr(prefix.size()));
     }
   OpBuilder::InsertionGuard guard(b);
@@ -280,8 +292,8 @@ OwningOpRef<ModuleOp> Importer::run() {
 } // namespace
 
 namespace mhmoe {
-OwningOpRef<ModuleOp> importModel(MLIRContext &ctx,
-                                         const ModelConfig &config) {
-  return Importer(ctx, config).run();
+OwningOpRef<ModuleOp> importModel(MLIRContext &ctx, const ModelConfig &config,
+                                  WeightPrecision weights) {
+  return Importer(ctx, config, weights).run();
 }
 } // namespace mhmoe

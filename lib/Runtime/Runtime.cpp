@@ -65,7 +65,7 @@ mhmoe_status fail(mhmoe_status status, const Status &error) {
 }
 
 struct MallocDeleter {
-  void operator()(float *p) const { std::free(p); }
+  void operator()(void *p) const { std::free(p); }
 };
 
 /// The directory this runtime library was loaded from, with a trailing '/'.
@@ -202,7 +202,7 @@ struct mhmoe_model {
   Manifest manifest;
   double packMs = 0; // time of mhmoe_pack at load
   std::unique_ptr<SafeTensorsFile> weights;
-  std::vector<std::unique_ptr<float, MallocDeleter>> owned;
+  std::vector<std::unique_ptr<void, MallocDeleter>> owned;
   /// One pointer per manifest input then output; weight slots are filled at
   /// load time, the others per run.
   std::vector<void *> argvTemplate;
@@ -227,6 +227,16 @@ struct mhmoe_model {
 };
 
 namespace {
+
+/// The safetensors dtype of a manifest weight dtype (parseManifest allows
+/// only "f32", "bf16" and "f16" for weights).
+DType manifestDType(const std::string &dtype) {
+  if (dtype == "bf16")
+    return DType::BF16;
+  if (dtype == "f16")
+    return DType::F16;
+  return DType::F32;
+}
 
 mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
   std::set<std::string> wanted;
@@ -257,9 +267,12 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
                   stPath + ": tensor '" + e.name + "': dtype " +
                       dtypeName(t->dtype) +
                       " is not supported; expected F32, F16 or BF16");
+    // The library takes each weight in the manifest's dtype: the stored
+    // bytes in place when they agree, else a converted copy.
+    DType want = manifestDType(e.dtype);
     int64_t numel = t->numElements();
-    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
-    // CUDA: copy the f32 data (from the mapping or converted) to the device.
+    size_t bytes = static_cast<size_t>(numel) * dtypeSize(want);
+    // CUDA: copy the data (from the mapping or converted) to the device.
     auto toDevice = [&](const void *host) {
       std::string err;
       if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
@@ -267,9 +280,9 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
       return fail(MHMOE_ERROR_RUNTIME,
                   stPath + ": tensor '" + e.name + "': " + err);
     };
-    if (t->dtype == DType::F32 &&
+    if (t->dtype == want &&
         (m.cuda ||
-         reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0)) {
+         reinterpret_cast<uintptr_t>(t->data) % dtypeSize(want) == 0)) {
       if (m.cuda) {
         mhmoe_status s = toDevice(t->data);
         if (s != MHMOE_OK)
@@ -280,13 +293,13 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
       m.argvTemplate[i] = const_cast<uint8_t *>(t->data);
       continue;
     }
-    float *buf = static_cast<float *>(std::malloc(bytes ? bytes : 1));
+    void *buf = std::malloc(bytes ? bytes : 1);
     if (!buf)
       return fail(MHMOE_ERROR_RUNTIME,
                   stPath + ": tensor '" + e.name + "': out of memory (" +
                    std::to_string(bytes) + " bytes)");
     m.owned.emplace_back(buf);
-    if (Status err = copyAsF32(*t, buf))
+    if (Status err = copyAs(*t, want, buf))
       return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
     m.argvTemplate[i] = buf;
     if (m.cuda) {
@@ -311,13 +324,14 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
       if (!checkedMulNonNeg(numel, d, numel))
         return fail(MHMOE_ERROR_RUNTIME,
                     "packed weight '" + e.name + "' is too large");
-    size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    size_t bytes =
+        static_cast<size_t>(numel) * dtypeSize(manifestDType(e.dtype));
     void *buf = nullptr;
     if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0 || !buf)
       return fail(MHMOE_ERROR_RUNTIME,
                   "packed weight '" + e.name + "': out of memory (" +
                    std::to_string(bytes) + " bytes)");
-    m.owned.emplace_back(static_cast<float *>(buf));
+    m.owned.emplace_back(buf);
     m.argvTemplate[packedBase + j] = buf;
   }
   if (m.pack && !m.cuda) {

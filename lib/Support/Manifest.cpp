@@ -103,6 +103,11 @@ int64_t expertDroppedLayerIndex(std::string_view name) {
 }
 
 /// The string member `key` of `o`, if it is one.
+/// The element types a weight may have in a compiled library.
+static bool isWeightDType(const std::string &dtype) {
+  return dtype == "f32" || dtype == "bf16" || dtype == "f16";
+}
+
 static std::optional<std::string> getString(const json::Value &o,
                                             const char *key) {
   const json::Value *v = json::get(o, key);
@@ -132,8 +137,10 @@ static Status parseEntries(const json::Value &root, const char *key,
       return eerr("'name' must be a non-empty string");
     e.name = *name;
     std::optional<std::string> dtype = getString(o, "dtype");
-    if (!dtype || (*dtype != "f32" && *dtype != "i64"))
-      return eerr("'" + e.name + "': 'dtype' must be \"f32\" or \"i64\"");
+    if (!dtype || (*dtype != "f32" && *dtype != "bf16" && *dtype != "f16" &&
+                   *dtype != "i64"))
+      return eerr("'" + e.name +
+                  "': 'dtype' must be \"f32\", \"bf16\", \"f16\" or \"i64\"");
     e.dtype = *dtype;
     const json::Value *shape = json::get(o, "shape");
     if (!shape || !shape->is_array())
@@ -244,9 +251,9 @@ Result<Manifest> parseManifest(std::string_view jsonText,
                          formatShape(tokenShape));
       continue;
     }
-    if (e.dtype != "f32")
+    if (!isWeightDType(e.dtype))
       return Status::error(src + ": manifest weight '" + e.name +
-                       "' must have dtype f32");
+                       "' must have dtype f32, bf16 or f16");
     for (int64_t d : e.shape)
       if (d < 0)
         return Status::error(src + ": manifest weight '" + e.name +
@@ -259,9 +266,9 @@ Result<Manifest> parseManifest(std::string_view jsonText,
     bool staticShape = !e.shape.empty();
     for (int64_t d : e.shape)
       staticShape &= d >= 0;
-    if (e.dtype != "f32" || !staticShape)
+    if (!isWeightDType(e.dtype) || !staticShape)
       return Status::error(src + ": manifest packed weight '" + e.name +
-                       "' must be f32 with a static shape");
+                       "' must be f32, bf16 or f16 with a static shape");
   }
   for (const ManifestEntry &e : m.outputs) {
     if (!names.insert(e.name).second)

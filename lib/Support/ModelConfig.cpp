@@ -383,6 +383,26 @@ std::string canonicalConfigJSON(const ModelConfig &c) {
   return s + "}";
 }
 
+const char *weightPrecisionName(WeightPrecision p) {
+  switch (p) {
+  case WeightPrecision::F32:
+    return "f32";
+  case WeightPrecision::BF16:
+    return "bf16";
+  case WeightPrecision::F16:
+    return "f16";
+  }
+  return "f32";
+}
+
+std::optional<WeightPrecision> parseWeightPrecision(std::string_view name) {
+  for (WeightPrecision p :
+       {WeightPrecision::F32, WeightPrecision::BF16, WeightPrecision::F16})
+    if (name == weightPrecisionName(p))
+      return p;
+  return std::nullopt;
+}
+
 std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
   const int64_t D = c.hiddenSize, E = c.numExperts, F = c.expertFfnDim;
   const int64_t d = c.headDim();
@@ -395,32 +415,32 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
     if (c.norm == NormKind::LayerNorm)
       w.push_back({p + "norm.bias", {D}});
     if (c.headProjections) {
-      w.push_back({p + "multi_heads.weight", {D, D}});
+      w.push_back({p + "multi_heads.weight", {D, D}, true});
       w.push_back({p + "multi_heads.bias", {D}});
     }
     w.push_back({p + "gate.weight", {E, d}});
     if (c.routerBias)
       w.push_back({p + "gate.bias", {E}});
-    w.push_back({p + "experts.fc1.weight", {E, F, d}});
+    w.push_back({p + "experts.fc1.weight", {E, F, d}, true});
     if (c.expertBias)
       w.push_back({p + "experts.fc1.bias", {E, F}});
-    w.push_back({p + "experts.fc2.weight", {E, d, F}});
+    w.push_back({p + "experts.fc2.weight", {E, d, F}, true});
     if (c.expertBias)
       w.push_back({p + "experts.fc2.bias", {E, d}});
     if (swiglu)
-      w.push_back({p + "experts.fc3.weight", {E, F, d}});
+      w.push_back({p + "experts.fc3.weight", {E, F, d}, true});
     if (swiglu && c.expertBias)
       w.push_back({p + "experts.fc3.bias", {E, F}});
     if (const int64_t fs = c.sharedExpertFfnDim) {
-      w.push_back({p + "shared_experts.fc1.weight", {1, fs, d}});
-      w.push_back({p + "shared_experts.fc2.weight", {1, d, fs}});
+      w.push_back({p + "shared_experts.fc1.weight", {1, fs, d}, true});
+      w.push_back({p + "shared_experts.fc2.weight", {1, d, fs}, true});
       if (swiglu)
-        w.push_back({p + "shared_experts.fc3.weight", {1, fs, d}});
+        w.push_back({p + "shared_experts.fc3.weight", {1, fs, d}, true});
       if (c.sharedExpertGate)
         w.push_back({p + "shared_experts.gate.weight", {1, d}});
     }
     if (c.headProjections) {
-      w.push_back({p + "out_proj.weight", {D, D}});
+      w.push_back({p + "out_proj.weight", {D, D}, true});
       w.push_back({p + "out_proj.bias", {D}});
     }
   }

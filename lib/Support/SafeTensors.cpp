@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <vector>
 
 namespace mhmoe {
 
@@ -410,6 +411,36 @@ Status copyAsF32(const TensorInfo &t, float *dst) {
                          std::string(dtypeName(t.dtype)) +
                      " is not supported; expected F32, F16 or BF16");
   }
+}
+
+Status copyAs(const TensorInfo &t, DType to, void *dst) {
+  if (to == DType::F32)
+    return copyAsF32(t, static_cast<float *>(dst));
+  if (to == t.dtype) {
+    if (t.numBytes)
+      std::memcpy(dst, t.data, t.numBytes);
+    return Status::success();
+  }
+  if (to != DType::F16 && to != DType::BF16)
+    return Status::error("tensor '" + t.name + "': cannot convert to " +
+                         std::string(dtypeName(to)));
+  // Narrowing: widen a block to f32, then round each value.
+  uint64_t size = dtypeSize(t.dtype);
+  uint64_t n = size ? t.numBytes / size : 0;
+  auto *out = static_cast<uint16_t *>(dst);
+  constexpr uint64_t kBlock = 4096;
+  std::vector<float> f32(std::min<uint64_t>(n, kBlock));
+  for (uint64_t i = 0; i < n; i += kBlock) {
+    uint64_t m = std::min(kBlock, n - i);
+    TensorInfo part = t;
+    part.data = t.data + i * size;
+    part.numBytes = m * size;
+    if (Status err = copyAsF32(part, f32.data()))
+      return err;
+    for (uint64_t j = 0; j < m; ++j)
+      out[i + j] = to == DType::BF16 ? floatToBF16(f32[j]) : floatToHalf(f32[j]);
+  }
+  return Status::success();
 }
 
 } // namespace mhmoe

@@ -163,9 +163,23 @@ def _model_type(cfg_path, cfg_bytes):
     return cfg.get("model_type") if isinstance(cfg, dict) else None
 
 
+def _stored_dtypes(model_dir):
+    """The dtypes of model.safetensors' tensors (what weights="auto" resolves from), for the cache key."""
+    try:
+        with open(os.path.join(model_dir, "model.safetensors"), "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(min(n, 1 << 26)))
+        return sorted({v.get("dtype", "?") for k, v in header.items() if isinstance(v, dict)})
+    except (OSError, ValueError):
+        return []
+
+
 def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
-            threads=None, library=None, layers=None):
+            threads=None, library=None, layers=None, weights=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
+
+    `weights`: what the CPU kernels keep the matrix weights (experts, projections) in: None or "auto" (the
+    checkpoint's bf16 or f16 when all of them are stored so, else f32), "f32", "bf16" or "f16".
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
     None for all, as import_checkpoint takes them) are imported first, into the cache.
@@ -196,7 +210,10 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
         key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
                                          gpu_math, bool(parallel), version(),
                                          _native.compiler_digest(),
-                                         _host_cpu() if cpu == "host" else ""]).encode()).hexdigest()[:32]
+                                         _host_cpu() if cpu == "host" else "",
+                                         weights or "auto",
+                                         _stored_dtypes(model_dir) if weights in (None, "auto") else []
+                                         ]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
     library = os.fspath(library)
     cached = os.path.dirname(os.path.abspath(library)) == os.path.abspath(_cache_dir())
@@ -205,7 +222,7 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     if not os.path.isfile(library):
         if target == "cuda":
             os.environ.setdefault("MHMOE_CUDA_RUNTIME_DIR", _native.library_dir())
-        opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel)
+        opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights)
         cc = _native.compiler()
         status = cc.mhmoe_compile(model_dir.encode(), ctypes.byref(opts), library.encode())
         if status != _OK:

@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -79,6 +80,22 @@ def compare_stats(got, want, cfg, num_tokens):
     return problems
 
 
+MATRIX_WEIGHT = re.compile(r"(experts\.fc[123]|shared_experts\.fc[123]|multi_heads|out_proj)\.weight$")
+
+
+def round_matrix_weight(name, w, precision):
+    """What mhmoe's runtime computes with under --weights=precision: the f32 value rounded to
+    nearest even in bf16 or f16, for the matrix weights only (the router, norms and biases stay f32)."""
+    if precision == "f32" or not MATRIX_WEIGHT.search(name):
+        return w
+    f = np.asarray(w, dtype=np.float32)
+    if precision == "f16":
+        return f.astype(np.float16).astype(w.dtype)
+    u = f.view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32).astype(w.dtype)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -96,6 +113,9 @@ def main(argv=None):
     c.add_argument("--expect-drops", action="store_true", help="FAIL unless some pair was dropped")
     c.add_argument("--expect-no-drops", action="store_true", help="FAIL if any pair was dropped")
     p.add_argument("--mhmoe-arg", action="append", default=[], help="extra argument for mhmoe-run")
+    p.add_argument("--weights", choices=["f32", "bf16", "f16"],
+                   help="run mhmoe-run --weights=W, and round the reference's matrix weights (experts, "
+                        "projections) to W the same way (round to nearest even)")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -113,6 +133,9 @@ def main(argv=None):
         ref.make_model(model_dir, cfg, a.dtype, a.seed, a.gate_scale)
     cfg, W = ref.load_model_dir(model_dir)
     D = cfg["hidden_size"]
+    if a.weights:
+        W = {name: round_matrix_weight(name, w, a.weights) for name, w in W.items()}
+        a.mhmoe_arg = a.mhmoe_arg + ["--weights=" + a.weights]
 
     # input
     in_path = os.path.join(a.workdir, "input.npy")

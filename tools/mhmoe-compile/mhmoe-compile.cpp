@@ -53,6 +53,7 @@ constexpr const char *kUsage =
     "mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
     "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
     "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32] "
+    "[--weights=auto|f32|bf16|f16] "
     "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
     "[--no-parallel] [--time-passes]";
 
@@ -95,6 +96,13 @@ struct Options {
                "tiles), tf32 or 3xtf32 (tensor cores; 3xtf32 keeps f32 "
                "accuracy)"),
       cl::value_desc("simt|tf32|3xtf32"), cl::cat(category)};
+  cl::opt<std::string> weights{
+      "weights", cl::init("auto"),
+      cl::desc("What the cpu target's kernels keep the matrix weights (experts, "
+               "projections) in: auto (the checkpoint's: bf16 or f16 when "
+               "all of them are stored so, else f32), f32, bf16 or f16; "
+               "they compute in f32 either way"),
+      cl::value_desc("auto|f32|bf16|f16"), cl::cat(category)};
   cl::opt<EmitKind> emitKind{
       "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
       cl::values(
@@ -211,6 +219,13 @@ Error checkTargetFlags(const Options &o, Target tgt) {
                  " target's host code is built for this machine)");
   if (o.noParallel.getNumOccurrences() && tgt != Target::CPU)
     return usage("--no-parallel needs --target=cpu");
+  if (o.weights.getNumOccurrences() && o.weights != "auto" &&
+      tgt != Target::CPU)
+    return usage("--weights needs --target=cpu (the " + targetName(tgt) +
+                 " target takes f32 weights)");
+  if (o.weights != "auto" && !parseWeightPrecision(o.weights.getValue()))
+    return usage("unknown --weights '" + o.weights +
+                 "' (available: auto, f32, bf16, f16)");
   return Error::success();
 }
 
@@ -294,10 +309,12 @@ Error protectInputs(StringRef in, bool isDir, StringRef outputPath,
   return probe.add(outputPath, "-o", nullptr);
 }
 
-/// Compiles a model directory or config.json (compileModel) or an .mlir
-/// file (compileMLIRFile); returns the exit code.
+/// Compiles a model directory or config.json (compileModel, with --weights
+/// resolved against the weights beside the config) or an .mlir file
+/// (compileMLIRFile, whose types say what the weights are); returns the exit
+/// code.
 int compileInput(StringRef in, const sys::fs::file_status &status,
-                 const CompileOptions &opts, StringRef outputPath) {
+                 StringRef weights, CompileOptions opts, StringRef outputPath) {
   bool isDir = sys::fs::is_directory(status);
   if (isDir || !sys::path::extension(in).equals_insensitive(".mlir")) {
     SmallString<256> cfgPath(in);
@@ -307,12 +324,23 @@ int compileInput(StringRef in, const sys::fs::file_status &status,
         toExpected(loadModelConfig(cfgPath.str().str()));
     if (!config)
       return reportError(kExitBadInput, toString(config.takeError()));
+    if (opts.target == Target::CPU) {
+      Expected<WeightPrecision> precision = resolveWeightPrecision(
+          weights, sys::path::parent_path(cfgPath), *config);
+      if (!precision)
+        return reportError(kExitBadInput, toString(precision.takeError()));
+      opts.weights = *precision;
+    }
     if (Error err = compileModel(*config, opts, outputPath))
       return reportCompileError(std::move(err));
     return 0;
   }
   if (!sys::fs::is_regular_file(status))
     return reportError(kExitBadInput, in + ": not a regular file");
+  if (weights != "auto")
+    return reportError(kExitBadInput,
+                       "--weights applies to a model directory or config.json; "
+                       "an .mlir file's argument types say what its weights are");
   if (Error err = compileMLIRFile(in, opts, outputPath))
     return reportCompileError(std::move(err));
   return 0;
@@ -325,7 +353,7 @@ int main(int argc, char **argv) {
   mhmoe::installOutOfMemoryHandler("mhmoe-compile");
   mhmoe::addVersionPrinter();
   takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
-                       "stop-at", "no-parallel", "time-passes"});
+                       "stop-at", "no-parallel", "time-passes", "weights"});
   Options options;
   cl::HideUnrelatedOptions(category);
   std::string parseErrors;
@@ -348,5 +376,5 @@ int main(int argc, char **argv) {
   if (Error e = protectInputs(in, sys::fs::is_directory(status),
                               options.outputPath, *opts))
     return reportError(kExitBadInput, toString(std::move(e)));
-  return compileInput(in, status, *opts, options.outputPath);
+  return compileInput(in, status, options.weights, *opts, options.outputPath);
 }

@@ -128,6 +128,8 @@ std::string compileCacheKey(const ModelConfig &config,
   key += '\0';
   key += opts.parallel ? "parallel" : "serial";
   key += '\0';
+  key += weightPrecisionName(opts.weights);
+  key += '\0';
   key += sys::getProcessTriple();
   key += '\0';
   key += sys::getHostCPUName();

@@ -72,6 +72,7 @@ constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
+    "       [--weights auto|f32|bf16|f16]"
     "       [--gpu-chip sm_XY]"
     " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
 
@@ -122,6 +123,15 @@ struct Options {
                "x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an LLVM x86 CPU "
                "name"),
       cl::value_desc("host|x86-64-v3|x86-64-v4|NAME"), cl::init("host"),
+      cl::cat(category)};
+  cl::opt<std::string> weights{
+      "weights",
+      cl::desc("What the kernels keep the matrix weights (experts, "
+               "projections) in with --device cpu: auto (default: the "
+               "checkpoint's, bf16 or f16 when all of them are stored so, "
+               "else f32), f32, bf16 or f16 (converted at load; the kernels "
+               "compute in f32)"),
+      cl::value_desc("auto|f32|bf16|f16"), cl::init("auto"),
       cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip",
@@ -272,6 +282,12 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
   opts.gpuMath = O.gpuMath;
   if (O.cpu.getNumOccurrences() && opts.target != Target::CPU)
     return badInput("--cpu needs --device cpu");
+  if (O.weights != "auto" && !parseWeightPrecision(O.weights.getValue()))
+    return badInput("unknown --weights '" + O.weights +
+                    "' (available: auto, f32, bf16, f16)");
+  if (O.weights != "auto" && opts.target != Target::CPU)
+    return badInput("--weights needs --device cpu (the CUDA kernels take f32 "
+                    "weights)");
   if (llvm::Error e = checkCPUName(O.cpu))
     return badInput("--cpu: " + toString(std::move(e)));
   opts.cpu = O.cpu;
@@ -475,6 +491,13 @@ int run(const Options &O) {
   if (!configOr)
     return report(badInput(toString(configOr.takeError())));
   const ModelConfig config = *configOr;
+  if (compileOpts.target == Target::CPU) {
+    Expected<WeightPrecision> precision =
+        resolveWeightPrecision(O.weights, O.modelDir, config);
+    if (!precision)
+      return report(badInput(toString(precision.takeError())));
+    compileOpts.weights = *precision;
+  }
 
   // Every output is checked now, before any work, and written all or
   // nothing after the run; none may replace an input.
@@ -565,7 +588,7 @@ int main(int argc, char **argv) {
   gArgv0 = argv[0];
   takeOverOptionNames({"input", "output", "threads", "stats", "stats-png",
                        "bench",
-                       "compiled", "device", "cpu", "gpu-chip", "gpu-math",
+                       "compiled", "device", "cpu", "gpu-chip", "gpu-math", "weights",
                        "verbose"});
   Options options;
   gOptions = &options;

@@ -51,6 +51,10 @@ struct CompileOptions {
   /// CPU the CPU target's code is generated for: "host", "x86-64-v3",
   /// "x86-64-v4" or an LLVM x86 CPU name (see describeCPU).
   std::string cpu = "host";
+  /// What the kernels keep the matrix weights in (the experts' fc1/fc2/fc3
+  /// and the projections); the runtime converts the stored tensors to it at
+  /// load. The CPU target only: the CUDA targets take f32.
+  WeightPrecision weights = WeightPrecision::F32;
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
   /// Print per-pass timing to stderr.
@@ -68,6 +72,20 @@ llvm::Error checkCompileOptions(const CompileOptions &opts);
 /// Fails with the accepted forms when `cpu` is not a CPU the CPU target can
 /// generate code for (CompileOptions::cpu).
 llvm::Error checkCPUName(llvm::StringRef cpu);
+
+/// The precision `--weights=auto` means for a model directory: bf16 (f16)
+/// when every matrix weight in its model.safetensors is stored as BF16 (F16),
+/// else f32 (also when the directory has no weights file, a config-only
+/// compile, or one whose header cannot be read: the runtime then refuses it
+/// with its own message). Only the file's JSON header is read.
+llvm::Expected<WeightPrecision>
+checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config);
+
+/// Resolves a `--weights` value ("auto", "f32", "bf16", "f16") for the model
+/// in `modelDir`; fails with the accepted values for any other.
+llvm::Expected<WeightPrecision>
+resolveWeightPrecision(llvm::StringRef value, llvm::StringRef modelDir,
+                       const ModelConfig &config);
 
 /// "cpu", "cuda" or "cuda-emulator".
 llvm::StringRef targetName(Target t);

@@ -38,6 +38,10 @@ typedef struct mhmoe_compile_options {
   const char *gpu_math;
   /* 1 (default): multi-threaded code (OpenMP); 0: one thread. */
   int32_t parallel;
+  /* --weights: what the CPU kernels keep the matrix weights in: "auto"
+   * (default: the checkpoint's bf16 or f16 when all of them are stored so,
+   * else f32), "f32", "bf16" or "f16". Added in 0.4.0. */
+  const char *weights;
 } mhmoe_compile_options;
 
 MHMOE_API void mhmoe_compile_options_init(mhmoe_compile_options *options);

@@ -11,11 +11,13 @@ namespace mhmoe {
 /// Builds `func.func @forward(input, weights...) -> (output, expert loads...)`
 /// over tensors: per layer a norm (linalg), one `mhmoe.layer` and the
 /// residual add. Weights are function arguments in expectedWeights() order,
-/// each named by a `mhmoe.name` attribute; the module carries the canonical
+/// each named by a `mhmoe.name` attribute, the matrix weights of element
+/// type `weights` (f32, bf16 or f16) and the others f32; the module carries the canonical
 /// config as `mhmoe.config`. The context must have the mhmoe, func, linalg,
 /// tensor, arith and math dialects loaded.
-mlir::OwningOpRef<mlir::ModuleOp> importModel(mlir::MLIRContext &ctx,
-                                              const ModelConfig &config);
+mlir::OwningOpRef<mlir::ModuleOp>
+importModel(mlir::MLIRContext &ctx, const ModelConfig &config,
+            WeightPrecision weights = WeightPrecision::F32);
 
 } // namespace mhmoe
 

@@ -24,7 +24,7 @@ constexpr int64_t kCompiledLibraryAbiVersion = 2;
 struct ManifestEntry {
   std::string name;
   std::vector<int64_t> shape; // -1 = the token dimension (num_tokens)
-  std::string dtype;          // "f32" or "i64"
+  std::string dtype;          // "f32", "bf16", "f16" (weights) or "i64"
 };
 
 struct Manifest {
@@ -56,7 +56,7 @@ std::string manifestJSON(const Manifest &manifest);
 
 /// Parses and validates manifest text. Checks: abi_version == 1, a valid
 /// config, entries well formed with unique names, exactly one "input" and one
-/// "output" of shape [-1, hidden_size] f32, weights f32 with static
+/// "output" of shape [-1, hidden_size] f32, weights f32/bf16/f16 with static
 /// non-negative shapes, every other output named layers.{i}.expert_load with
 /// shape [num_experts] i64 and 0 <= i < num_layers.
 Result<Manifest> parseManifest(std::string_view jsonText,

@@ -111,7 +111,20 @@ std::string canonicalConfigJSON(const ModelConfig &config);
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
+  /// A matrix weight of a GEMM (experts' fc1/fc2/fc3, the projections):
+  /// kept in the compile's weight precision (bf16/f16/f32). The router,
+  /// norms and biases are always f32.
+  bool matrix = false;
 };
+
+/// The precision the compiled kernels keep the matrix weights in; they
+/// compute in f32 whatever it is.
+enum class WeightPrecision { F32, BF16, F16 };
+
+/// "f32", "bf16" or "f16".
+const char *weightPrecisionName(WeightPrecision p);
+/// The precision named `name`, or nullopt.
+std::optional<WeightPrecision> parseWeightPrecision(std::string_view name);
 
 /// The weights a model with `config` must provide, in canonical order
 /// (layer by layer; see docs/model-format.md).

@@ -114,6 +114,11 @@ private:
 /// Other dtypes give an error naming the tensor.
 Status copyAsF32(const TensorInfo &tensor, float *dst);
 
+/// Converts an F32/F16/BF16 tensor to `to` (F32, F16 or BF16) into `dst`
+/// (numElements() values of `to`): a copy when the dtypes agree, exact when
+/// widening, round to nearest even when narrowing (through f32).
+Status copyAs(const TensorInfo &tensor, DType to, void *dst);
+
 } // namespace mhmoe
 
 #endif // MHMOE_SUPPORT_SAFETENSORS_H

@@ -28,6 +28,10 @@ namespace {
 std::string dtypeName(Type t) {
   if (t.isF32())
     return "f32";
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF16())
+    return "f16";
   if (t.isInteger(64))
     return "i64";
   if (t.isInteger(32))

@@ -18,10 +18,28 @@ LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
       op->emitOpError() << "has " << t.getElementType()
                         << " tensors, which " << lowering
                         << " does not lower yet: only f32 is supported "
-                           "(convert the weights to f32 first)";
+                           "(compile with --weights=f32)";
       ok = false;
       return;
     }
+  });
+  return success(ok);
+}
+
+LogicalResult mlir::mhmoe::requireF32Activations(Operation *root,
+                                                 llvm::StringRef lowering) {
+  bool ok = true;
+  root->walk([&](Operation *op) {
+    if (!isa<RouteOp, ExpertApplyOp, LayerOp, HeadSplitOp, MergeOp>(op))
+      return;
+    auto t = cast<RankedTensorType>(op->getOperand(0).getType());
+    if (t.getElementType().isF32())
+      return;
+    op->emitOpError() << "has " << t.getElementType()
+                      << " activations, which " << lowering
+                      << " does not lower: activations are f32 (weights may "
+                         "be bf16 or f16)";
+    ok = false;
   });
   return success(ok);
 }

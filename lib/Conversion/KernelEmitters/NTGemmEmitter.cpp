@@ -17,6 +17,25 @@ int64_t mlir::mhmoe::pickTileWidth(int64_t n, int64_t maxNr) {
   return 1;
 }
 
+Value mlir::mhmoe::loadAsF32Vector(OpBuilder &b, Location loc,
+                                   VectorType f32Vector, Value mem,
+                                   ValueRange indices) {
+  Type elem = cast<MemRefType>(mem.getType()).getElementType();
+  if (elem == f32Vector.getElementType())
+    return vector::LoadOp::create(b, loc, f32Vector, mem, indices);
+  auto narrow = VectorType::get(f32Vector.getShape(), elem);
+  Value v = vector::LoadOp::create(b, loc, narrow, mem, indices);
+  return arith::ExtFOp::create(b, loc, f32Vector, v);
+}
+
+Value mlir::mhmoe::loadAsF32(OpBuilder &b, Location loc, Value mem,
+                             ValueRange indices) {
+  Value v = memref::LoadOp::create(b, loc, mem, indices);
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+}
+
 static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
@@ -64,12 +83,12 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
         [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
           SmallVector<Value> av, bv;
           for (int64_t i = 0; i < mr; ++i)
-            av.push_back(vector::LoadOp::create(lb, l, vecType, spec.a.mem,
-                                                withK(aIdx[i], kk)));
+            av.push_back(loadAsF32Vector(lb, l, vecType, spec.a.mem,
+                                         withK(aIdx[i], kk)));
           for (int64_t j = 0; j < nr; ++j)
             for (int64_t q = 0; q < nb; ++q)
-              bv.push_back(vector::LoadOp::create(
-                  lb, l, vecType, spec.bs[q].mem, withK(bIdx[j * nb + q], kk)));
+              bv.push_back(loadAsF32Vector(lb, l, vecType, spec.bs[q].mem,
+                                           withK(bIdx[j * nb + q], kk)));
           SmallVector<Value> next(numAcc);
           for (int64_t i = 0; i < mr; ++i)
             for (int64_t j = 0; j < nr; ++j)
@@ -93,11 +112,10 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
     Value kv = cIdx(b, loc, kk);
     SmallVector<Value> as;
     for (int64_t i = 0; i < mr; ++i)
-      as.push_back(memref::LoadOp::create(b, loc, spec.a.mem, withK(aIdx[i], kv)));
+      as.push_back(loadAsF32(b, loc, spec.a.mem, withK(aIdx[i], kv)));
     for (int64_t j = 0; j < nr; ++j)
       for (int64_t q = 0; q < nb; ++q) {
-        Value bsc = memref::LoadOp::create(b, loc, spec.bs[q].mem,
-                                           withK(bIdx[j * nb + q], kv));
+        Value bsc = loadAsF32(b, loc, spec.bs[q].mem, withK(bIdx[j * nb + q], kv));
         for (int64_t i = 0; i < mr; ++i) {
           int64_t a = (i * nr + j) * nb + q;
           dots[a] = math::FmaOp::create(b, loc, as[i], bsc, dots[a]);

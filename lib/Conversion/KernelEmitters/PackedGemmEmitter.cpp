@@ -41,14 +41,14 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
           for (int64_t v = 0; v < nv; ++v) {
             SmallVector<Value> idx(spec.bs[q].prefix);
             idx.append({panel, kk, cIdx(lb, l, v * vw)});
-            bv[v * nb + q] = vector::LoadOp::create(lb, l, vt, spec.bs[q].mem, idx);
+            bv[v * nb + q] = loadAsF32Vector(lb, l, vt, spec.bs[q].mem, idx);
           }
         SmallVector<Value> next(numAcc);
         for (int64_t i = 0; i < mr; ++i) {
           SmallVector<Value> idx(aIdx[i]);
           idx.push_back(kk);
           Value a = vector::BroadcastOp::create(
-              lb, l, vt, memref::LoadOp::create(lb, l, spec.a.mem, idx));
+              lb, l, vt, loadAsF32(lb, l, spec.a.mem, idx));
           for (int64_t v = 0; v < nv; ++v)
             for (int64_t q = 0; q < nb; ++q) {
               int64_t at = (i * nv + v) * nb + q;

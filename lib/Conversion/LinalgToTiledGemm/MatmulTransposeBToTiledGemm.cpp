@@ -36,6 +36,9 @@ constexpr int64_t kRowBlock = 64;
 /// all threads.
 constexpr int64_t kMaxColBlock = 128;
 
+/// Weights the kernels widen to f32 in registers.
+bool isF32OrNarrower(Type t) { return t.isF32() || t.isBF16() || t.isF16(); }
+
 bool isLastDimContiguous(MemRefType t) {
   return t.getLayout().isIdentity() || t.isLastDimUnitStride();
 }
@@ -56,9 +59,9 @@ struct MatmulTransposeBToTiledGemm
           c = op.getDpsInits()[0];
     auto aT = cast<MemRefType>(a.getType()), bT = cast<MemRefType>(bw.getType()),
          cT = cast<MemRefType>(c.getType());
-    if (!aT.getElementType().isF32() || !bT.getElementType().isF32() ||
+    if (!aT.getElementType().isF32() || !isF32OrNarrower(bT.getElementType()) ||
         !cT.getElementType().isF32())
-      return rewriter.notifyMatchFailure(op, "only f32");
+      return rewriter.notifyMatchFailure(op, "needs f32 activations and f32/bf16/f16 weights");
     if (!bT.hasStaticShape() || !isLastDimContiguous(aT) ||
         !isLastDimContiguous(bT))
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");
@@ -134,9 +137,10 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
       return rewriter.notifyMatchFailure(op, "accumulator is not a broadcast bias");
     auto aT = cast<RankedTensorType>(a.getType());
     auto wT = cast<RankedTensorType>(w.getType());
-    if (!aT.getElementType().isF32() || !wT.getElementType().isF32() ||
+    if (!aT.getElementType().isF32() || !isF32OrNarrower(wT.getElementType()) ||
         !wT.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "needs f32 and a static weight");
+      return rewriter.notifyMatchFailure(
+          op, "needs f32 activations and a static f32/bf16/f16 weight");
     int64_t n = wT.getDimSize(0), k = wT.getDimSize(1);
     CPUTargetDescription target = getCPUTarget(op);
     CPURegisterTile tile = pickPackedTile(target, n, 1);

@@ -530,7 +530,7 @@ struct ConvertMHMoEExpertApplyToSCFPass
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
       return signalPassFailure();
-    if (failed(requireF32Operands(getOperation(), "convert-mhmoe-expert-apply-to-scf")))
+    if (failed(requireF32Activations(getOperation(), "convert-mhmoe-expert-apply-to-scf")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ExpertApplyToGroupedGemm>(&getContext());

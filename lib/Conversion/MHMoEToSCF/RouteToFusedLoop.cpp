@@ -152,7 +152,7 @@ struct ConvertMHMoERouteToSCFPass
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
       return signalPassFailure();
-    if (failed(requireF32Operands(getOperation(), "convert-mhmoe-route-to-scf")))
+    if (failed(requireF32Activations(getOperation(), "convert-mhmoe-route-to-scf")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToFusedLoop, ExpertLoadToHistogram>(&getContext());

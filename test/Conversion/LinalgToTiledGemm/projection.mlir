@@ -78,3 +78,44 @@ func.func @biased_tensor_projection(%x: tensor<?x96xf32>, %w: tensor<48x96xf32>,
   %y = linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : tensor<?x96xf32>, tensor<48x96xf32>) outs(%init : tensor<?x48xf32>) -> tensor<?x48xf32>
   return %y : tensor<?x48xf32>
 }
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// A bf16 weight beside f32 activations: packed in bf16, each panel row
+// loaded as vector<8xbf16> and widened in registers; accumulation in f32.
+// CHECK-LABEL: func @bf16_weight_projection
+// CHECK: %[[P:.*]] = linalg.pack %{{.*}} inner_dims_pos = [0] inner_tiles = [24] into %{{.*}} : tensor<48x96xbf16> -> tensor<2x96x24xbf16>
+// CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]] read_only
+// CHECK: scf.parallel
+// CHECK:   %[[V:.*]] = vector.load %[[PB]]{{.*}} : memref<2x96x24xbf16>, vector<8xbf16>
+// CHECK:   arith.extf %[[V]] : vector<8xbf16> to vector<8xf32>
+// CHECK:   vector.fma %{{.*}} : vector<8xf32>
+// CHECK-NOT: linalg.matmul
+func.func @bf16_weight_projection(%x: tensor<?x96xf32>, %w: tensor<48x96xbf16>, %bias: tensor<48xf32>) -> tensor<?x48xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x96xf32>
+  %e = tensor.empty(%n) : tensor<?x48xf32>
+  %init = linalg.broadcast ins(%bias : tensor<48xf32>) outs(%e : tensor<?x48xf32>) dimensions = [0]
+  %y = linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : tensor<?x96xf32>, tensor<48x96xbf16>) outs(%init : tensor<?x48xf32>) -> tensor<?x48xf32>
+  return %y : tensor<?x48xf32>
+}
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// On buffers (the dot-product kernel), an f16 weight is widened the same way.
+// CHECK-LABEL: func @f16_weight_plain
+// CHECK: %[[V:.*]] = vector.load %{{.*}} : memref<64x64xf16>, vector<8xf16>
+// CHECK: arith.extf %[[V]] : vector<8xf16> to vector<8xf32>
+// CHECK-NOT: linalg.matmul
+func.func @f16_weight_plain(%a: memref<?x64xf32>, %b: memref<64x64xf16>, %c: memref<?x64xf32>) {
+  linalg.matmul indexing_maps = [#a, #b, #c] ins(%a, %b : memref<?x64xf32>, memref<64x64xf16>) outs(%c : memref<?x64xf32>)
+  return
+}

@@ -137,3 +137,37 @@ func.func @swiglu_oai(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2x
   %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) fc3(%w3 : tensor<8x48x32xf32>) activation(swiglu_oai) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
   return %a : tensor<?x32xf32>
 }
+
+// -----
+
+// bf16 weights stay bf16: packed into bf16 panels, each panel row loaded as
+// vector<8xbf16> and widened to f32 in registers before the FMAs.
+// CHECK-LABEL: func @relu_bf16_packed
+// CHECK-DAG: linalg.pack %{{.*}} inner_dims_pos = [1] inner_tiles = [{{[0-9]+}}] into %{{.*}} : tensor<8x48x32xbf16> -> tensor<8x{{[0-9]+}}x32x{{[0-9]+}}xbf16>
+// CHECK-DAG: linalg.pack %{{.*}} : tensor<8x32x48xbf16> -> tensor<8x{{[0-9]+}}x48x{{[0-9]+}}xbf16>
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = vector.load %{{.*}} : memref<8x{{[0-9]+}}x32x{{[0-9]+}}xbf16>, vector<8xbf16>
+// CHECK: arith.extf %[[V]] : vector<8xbf16> to vector<8xf32>
+// CHECK: vector.fma
+func.func @relu_bf16_packed(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x48x32xbf16>, %w2: tensor<8x32x48xbf16>) -> tensor<?x32xf32> {
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xbf16>) fc2(%w2 : tensor<8x32x48xbf16>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return %a : tensor<?x32xf32>
+}
+
+// -----
+
+// f16 weights on the dot-product kernels (widths not a multiple of the
+// lanes): rows read as vector<8xf16> and widened, the k tail as scalars.
+// CHECK-LABEL: func @relu_f16_unpacked
+// CHECK-NOT: linalg.pack
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = vector.load %{{.*}} : memref<4x20x12xf16>, vector<8xf16>
+// CHECK: arith.extf %[[V]] : vector<8xf16> to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: %[[S:.*]] = tensor.extract %{{.*}} : tensor<4x20x12xf16>
+// CHECK: arith.extf %[[S]] : f16 to f32
+// CHECK: math.fma
+func.func @relu_f16_unpacked(%s: tensor<?x12xf32>, %i: tensor<?x1xi32>, %w: tensor<?x1xf32>, %w1: tensor<4x20x12xf16>, %w2: tensor<4x12x20xf16>) -> tensor<?x12xf32> {
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<4x20x12xf16>) fc2(%w2 : tensor<4x12x20xf16>) activation(relu) : tensor<?x12xf32>, tensor<?x1xi32>, tensor<?x1xf32> -> tensor<?x12xf32>
+  return %a : tensor<?x12xf32>
+}

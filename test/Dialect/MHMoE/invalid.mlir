@@ -168,9 +168,18 @@ func.func @apply_fc2_bias_shape(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: t
 
 // -----
 
-func.func @apply_elem_mismatch(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xf16>, %w2: tensor<8x32x64xf32>) {
-  // expected-error @+1 {{operand 'fc1' has element type 'f16', expected 'f32' (the element type of 'input')}}
-  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xf16>) fc2(%w2 : tensor<8x32x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+// Narrower weights are allowed only beside f32 activations.
+func.func @apply_elem_mismatch(%s: tensor<?x32xf16>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xbf16>, %w2: tensor<8x32x64xf16>) {
+  // expected-error @+1 {{operand 'fc1' has element type 'bf16', expected 'f16' (the element type of 'input')}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xbf16>) fc2(%w2 : tensor<8x32x64xf16>) activation(relu) : tensor<?x32xf16>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf16>
+  return
+}
+
+// -----
+
+func.func @apply_bias_narrow(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x64x32xbf16>, %w2: tensor<8x32x64xbf16>, %b1: tensor<8x64xbf16>) {
+  // expected-error @+1 {{operand 'fc1_bias' has element type 'bf16', expected 'f32' (the element type of 'input')}}
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xbf16>) fc2(%w2 : tensor<8x32x64xbf16>) fc1_bias(%b1 : tensor<8x64xbf16>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
   return
 }
 
@@ -232,10 +241,10 @@ func.func @layer_topk(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<
 
 // -----
 
-func.func @layer_elem(%x: tensor<?x64xf32>, %hw: tensor<64x64xf16>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,
+func.func @layer_elem(%x: tensor<?x64xf32>, %hw: tensor<64x64xf16>, %hb: tensor<64xf16>, %g: tensor<8x32xf32>,
                       %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>, %ow: tensor<64x64xf32>, %ob: tensor<64xf32>) {
-  // expected-error @+1 {{operand 'head_weight' has element type 'f16', expected 'f32' (the element type of 'input')}}
-  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf16>, tensor<64xf32>) gate(%g : tensor<8x32xf32>)
+  // expected-error @+1 {{operand 'head_bias' has element type 'f16', expected 'f32' (the element type of 'input')}}
+  %y = mhmoe.layer %x heads(2) top_k(2) activation(relu) head(%hw, %hb : tensor<64x64xf16>, tensor<64xf16>) gate(%g : tensor<8x32xf32>)
       fc1(%w1 : tensor<8x16x32xf32>) fc2(%w2 : tensor<8x32x16xf32>) out(%ow, %ob : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
   return
 }

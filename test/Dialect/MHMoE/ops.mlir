@@ -40,6 +40,15 @@ func.func @expert_apply(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x
   return %a, %b, %c : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>
 }
 
+// Matrix weights may be bf16 or f16 beside f32 activations (the kernels widen them).
+// CHECK-LABEL: func @narrow_weights
+// CHECK: mhmoe.expert_apply %{{.*}}, %{{.*}}, %{{.*}} fc1(%{{.*}} : tensor<8x64x32xbf16>) fc2(%{{.*}} : tensor<8x32x64xf16>) fc1_bias(%{{.*}} : tensor<8x64xf32>) activation(relu) : tensor<?x32xf32>
+func.func @narrow_weights(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+                          %w1: tensor<8x64x32xbf16>, %w2: tensor<8x32x64xf16>, %b1: tensor<8x64xf32>) -> tensor<?x32xf32> {
+  %y = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x64x32xbf16>) fc2(%w2 : tensor<8x32x64xf16>) fc1_bias(%b1 : tensor<8x64xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
 // CHECK-LABEL: func @layer
 // CHECK: mhmoe.layer %{{.*}} heads(2) top_k(2) capacity_factor(2.000000e+00) activation(swiglu) head(%{{.*}}, %{{.*}} : tensor<64x64xf32>, tensor<64xf32>) gate(%{{.*}} : tensor<8x32xf32>) fc1(%{{.*}} : tensor<8x16x32xf32>) fc2(%{{.*}} : tensor<8x32x16xf32>) fc3(%{{.*}} : tensor<8x16x32xf32>) out(%{{.*}}, %{{.*}} : tensor<64x64xf32>, tensor<64xf32>) : tensor<?x64xf32> -> tensor<?x64xf32>
 func.func @layer(%x: tensor<?x64xf32>, %hw: tensor<64x64xf32>, %hb: tensor<64xf32>, %g: tensor<8x32xf32>,

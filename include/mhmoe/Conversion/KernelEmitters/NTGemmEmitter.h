@@ -18,8 +18,9 @@
 
 namespace mlir::mhmoe {
 
-/// A matrix operand whose rows are contiguous f32 along k: `mem` indexed by
-/// `rowIndices(row)` followed by k.
+/// A matrix operand whose rows are contiguous along k: `mem` indexed by
+/// `rowIndices(row)` followed by k. Its elements are f32, or bf16/f16
+/// weights that the kernels widen to f32 in registers.
 struct NTOperand {
   Value mem;
   std::function<SmallVector<Value>(OpBuilder &, Location, Value row)>
@@ -53,6 +54,15 @@ void emitNTGemm(OpBuilder &b, Location loc, const NTGemmSpec &spec);
 void emitRowTiles(
     OpBuilder &b, Location loc, Value rowBegin, Value rowEnd, int64_t mr,
     function_ref<void(OpBuilder &, Location, Value row0, int64_t rows)> tile);
+
+/// A vector<Lxf32> read from `mem` at `indices`: loaded in the memref's
+/// element type and widened (bf16: a 16-bit shift; f16: vcvtph2ps) when that
+/// is narrower than f32.
+Value loadAsF32Vector(OpBuilder &b, Location loc, VectorType f32Vector,
+                      Value mem, ValueRange indices);
+
+/// One f32 read from `mem` at `indices`, widened like loadAsF32Vector.
+Value loadAsF32(OpBuilder &b, Location loc, Value mem, ValueRange indices);
 
 /// Largest register-tile width in {maxNr, ..., 1} that divides `n`.
 int64_t pickTileWidth(int64_t n, int64_t maxNr);

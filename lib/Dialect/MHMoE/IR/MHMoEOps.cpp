@@ -72,6 +72,21 @@ static LogicalResult checkElementType(Operation *op, StringRef name, Value v,
   return success();
 }
 
+/// Matrix weights (expert fc1/fc2/fc3, the projections) may be stored in a
+/// narrower float than the f32 activations: the kernels widen them in
+/// registers. Everything else must match the input's element type.
+static LogicalResult checkMatrixWeightType(Operation *op, StringRef name,
+                                           Value v, Type activations) {
+  Type got = rt(v).getElementType();
+  if (got == activations ||
+      (activations.isF32() && (got.isBF16() || got.isF16())))
+    return success();
+  return op->emitOpError() << "operand '" << name << "' has element type "
+                           << got << ", expected " << activations
+                           << " (the element type of 'input')"
+                           << (activations.isF32() ? ", bf16 or f16" : "");
+}
+
 static LogicalResult verifyTopK(Operation *op, int64_t topK, int64_t experts,
                                 double capacityFactor) {
   if (topK < 1)
@@ -148,8 +163,8 @@ static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
     return failure();
   if (failed(checkShape(op, "fc1", w.fc1, {e, f, d}, {"E", "F", "d"})) ||
       failed(checkShape(op, "fc2", w.fc2, {e, d, f}, {"E", "d", "F"})) ||
-      failed(checkElementType(op, "fc1", w.fc1, elemType)) ||
-      failed(checkElementType(op, "fc2", w.fc2, elemType)))
+      failed(checkMatrixWeightType(op, "fc1", w.fc1, elemType)) ||
+      failed(checkMatrixWeightType(op, "fc2", w.fc2, elemType)))
     return failure();
   if (usesFc3(act) && !w.fc3)
     return op->emitOpError() << "activation " << stringifyActivation(act)
@@ -160,7 +175,7 @@ static FailureOr<int64_t> verifyExperts(Operation *op, const ExpertOperands &w,
                              << stringifyActivation(act);
   if (w.fc3 && (failed(checkShape(op, "fc3", w.fc3, {e, f, d},
                                   {"E", "F", "d"})) ||
-                failed(checkElementType(op, "fc3", w.fc3, elemType))))
+                failed(checkMatrixWeightType(op, "fc3", w.fc3, elemType))))
     return failure();
   if (w.fc1Bias && (failed(checkShape(op, "fc1_bias", w.fc1Bias, {e, f},
                                       {"E", "F"})) ||
@@ -207,7 +222,9 @@ static LogicalResult verifySharedExpert(Operation *op, Value fc1, Value fc2,
         {"shared_fc3", fc3, {1, fs, d}, {"1", "Fs", "d"}},
         {"shared_gate", gate, {1, d}, {"1", "d"}}})
     if (v && (failed(checkShape(op, name, v, shape, dims)) ||
-              failed(checkElementType(op, name, v, elemType))))
+              failed(name == "shared_gate"
+                         ? checkElementType(op, name, v, elemType)
+                         : checkMatrixWeightType(op, name, v, elemType))))
       return failure();
   return success();
 }
@@ -462,12 +479,15 @@ LogicalResult LayerOp::verify() {
        failed(checkShape(*this, "out_bias", getOutBias(), {dModel}, {"D"}))))
     return failure();
   for (auto [name, v] :
-       {std::pair<StringRef, Value>{"head_weight", getHeadWeight()},
-        {"head_bias", getHeadBias()},
+       {std::pair<StringRef, Value>{"head_bias", getHeadBias()},
         {"gate", getGate()},
-        {"out_weight", getOutWeight()},
         {"out_bias", getOutBias()}})
     if (v && failed(checkElementType(*this, name, v, elem)))
+      return failure();
+  for (auto [name, v] :
+       {std::pair<StringRef, Value>{"head_weight", getHeadWeight()},
+        {"out_weight", getOutWeight()}})
+    if (v && failed(checkMatrixWeightType(*this, name, v, elem)))
       return failure();
   int64_t e = rt(getGate()).getDimSize(0);
   if (failed(requireStatic(*this, "gate", getGate(), 0, "E",

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Decode and prefill time of one model compiled with --weights=f32, bf16 and f16, in one run.
+
+For each precision and token count: the median of `mhmoe-run --bench`, the bytes a forward must read
+(both projections and the experts the tokens reach, in that precision, plus the f32 router), the time
+to read them once at the DRAM read bandwidth measured in the same run (1 GiB buffer), and the peak RSS
+of the process (`/usr/bin/time -v`). bench/README.md describes it; not part of the test suite.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PRECISIONS = {"f32": 4, "bf16": 2, "f16": 2}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run(cmd, env=e, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("failed (rc %d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p
+
+
+def read_bytes(D, h, E, k, F, n, elem):
+    """Bytes a forward must read at least: projections and reached experts in `elem` bytes, the gate in f32."""
+    d = D // h
+    reached = min(E, n * h * k)
+    return elem * (2 * D * D + reached * 3 * d * F) + 4 * E * d
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tools", default=os.path.join(ROOT, "build", "bin"))
+    p.add_argument("--bindir", default=os.path.join(HERE, ".work", "bin"), help="where stream_read is")
+    p.add_argument("--work", default=os.path.join(HERE, ".work", "precision"))
+    p.add_argument("--shape", default="768,2,40,2,768", help="D,h,E,k,F")
+    p.add_argument("--tokens", default="1,8,2048")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=50, help="--bench runs per measurement (decode)")
+    p.add_argument("--results", default=os.path.join(HERE, "results", "weights_precision.json"))
+    a = p.parse_args()
+    D, h, E, k, F = (int(v) for v in a.shape.split(","))
+    tokens = [int(t) for t in a.tokens.split(",")]
+    os.makedirs(a.work, exist_ok=True)
+    mdir = os.path.join(a.work, "model-%s" % a.shape.replace(",", "-"))
+    if not os.path.exists(os.path.join(mdir, "model.safetensors")):
+        log("making model %s" % mdir)
+        run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_model.py"), mdir, "--hidden-size", str(D),
+             "--layers", "1", "--heads", str(h), "--experts", str(E), "--top-k", str(k), "--ffn", str(F),
+             "--activation", "swiglu", "--tokens", str(max(tokens)), "--raw-input", "--seed", "1"])
+    import numpy as np
+    x = np.load(os.path.join(mdir, "input.npy"))
+    inputs = {}
+    for n in tokens:
+        inputs[n] = os.path.join(a.work, "x%d.npy" % n)
+        np.save(inputs[n], np.ascontiguousarray(x[:n]))
+    libs = {}
+    for prec in PRECISIONS:
+        libs[prec] = os.path.join(a.work, "lib-%s.so" % prec)
+        run([os.path.join(a.tools, "mhmoe-compile"), mdir, "-o", libs[prec], "--weights=" + prec])
+    out = run([os.path.join(a.bindir, "stream_read"), str(a.threads), "1024", "5"]).stdout
+    gbps = float(re.search(r"gbps=([0-9.]+)", out).group(1))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    rows = []
+    env = {"OMP_NUM_THREADS": str(a.threads)}
+    for n in tokens:
+        for prec, elem in PRECISIONS.items():
+            runs = a.runs if n <= 64 else 5
+            cmd = ["/usr/bin/time", "-v", os.path.join(a.tools, "mhmoe-run"), mdir, "--input", inputs[n],
+                   "--output", os.path.join(a.work, "y.npy"), "--compiled", libs[prec], "--weights", prec,
+                   "--threads", str(a.threads), "--bench", str(runs)]
+            r = run(cmd, env)
+            med = float(re.search(r"median ([0-9.]+) ms", r.stdout + r.stderr).group(1))
+            rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+            nbytes = read_bytes(D, h, E, k, F, n, elem)
+            bound_ms = nbytes / (gbps * 1e9) * 1e3
+            rows.append({"tokens": n, "weights": prec, "median_ms": med, "read_bytes": nbytes,
+                         "bound_ms": bound_ms, "peak_rss_mb": rss_kb / 1024})
+            log("  N=%d %s: %.3f ms" % (n, prec, med))
+    print("cpu: %s, %d threads, DRAM read %.1f GB/s (1 GiB buffer), shape D,h,E,k,F = %s" % (cpu, a.threads, gbps, a.shape))
+    print("%6s %5s %10s %10s %9s %9s %8s" % ("N", "wts", "ms", "/f32", "bound ms", "/bound", "RSS MB"))
+    f32 = {r["tokens"]: r["median_ms"] for r in rows if r["weights"] == "f32"}
+    for r in rows:
+        print("%6d %5s %10.3f %10.2f %9.3f %9.2f %8.0f" % (r["tokens"], r["weights"], r["median_ms"],
+              r["median_ms"] / f32[r["tokens"]], r["bound_ms"], r["median_ms"] / r["bound_ms"], r["peak_rss_mb"]))
+    os.makedirs(os.path.dirname(a.results), exist_ok=True)
+    with open(a.results, "w") as f:
+        json.dump({"cpu": cpu, "threads": a.threads, "read_gbps": gbps, "shape": a.shape, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
