@@ -10,12 +10,19 @@
 using namespace mlir;
 using namespace mlir::mhmoe;
 
+/// Row tiles above which a bf16/f16 panel is widened once into f32 scratch
+/// instead of in registers by every row tile: the copy costs about one row
+/// tile's panel reads.
+constexpr int64_t kWidenPanelMinRowTiles = 2;
+
 static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+/// One mr x NP register tile at (row0, panel): B read at panel index
+/// `bPanel` of spec.bs (the panel itself, or 0 in a widened copy of it).
 static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
-                     Value row0, Value panel, int64_t mr) {
+                     Value row0, Value panel, Value bPanel, int64_t mr) {
   int64_t vw = spec.lanes;
   int64_t nv = spec.panel / vw, nb = spec.bs.size();
   Type f32 = b.getF32Type();
@@ -40,7 +47,7 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
         for (int64_t q = 0; q < nb; ++q)
           for (int64_t v = 0; v < nv; ++v) {
             SmallVector<Value> idx(spec.bs[q].prefix);
-            idx.append({panel, kk, cIdx(lb, l, v * vw)});
+            idx.append({bPanel, kk, cIdx(lb, l, v * vw)});
             bv[v * nb + q] = loadAsF32Vector(lb, l, vt, spec.bs[q].mem, idx);
           }
         SmallVector<Value> next(numAcc);
@@ -68,19 +75,86 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
     }
 }
 
+static bool hasNarrowB(const PackedGemmSpec &spec) {
+  return llvm::any_of(spec.bs, [](const PackedOperand &op) {
+    return !cast<MemRefType>(op.mem.getType()).getElementType().isF32();
+  });
+}
+
+/// Widens panel `panel` of every B operand ([k, NP] each) into `scratch`
+/// ([nb, 1, k, NP] f32: operand q is read as panel 0 of prefix q), once for
+/// all the row tiles that use it.
+static void emitWidenPanels(OpBuilder &b, Location loc,
+                            const PackedGemmSpec &spec, Value panel,
+                            Value scratch) {
+  auto vt = VectorType::get({spec.lanes}, b.getF32Type());
+  scf::ForOp::create(
+      b, loc, cIdx(b, loc, 0), cIdx(b, loc, spec.k), cIdx(b, loc, 1),
+      ValueRange{}, [&](OpBuilder &kb, Location l, Value kk, ValueRange) {
+        for (auto [q, op] : llvm::enumerate(spec.bs))
+          for (int64_t v = 0; v < spec.panel / spec.lanes; ++v) {
+            SmallVector<Value> idx(op.prefix);
+            idx.append({panel, kk, cIdx(kb, l, v * spec.lanes)});
+            Value w = loadAsF32Vector(kb, l, vt, op.mem, idx);
+            vector::StoreOp::create(
+                kb, l, w, scratch,
+                ValueRange{cIdx(kb, l, q), cIdx(kb, l, 0), kk,
+                           cIdx(kb, l, v * spec.lanes)});
+          }
+        scf::YieldOp::create(kb, l);
+      });
+}
+
 void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
                                  const PackedGemmSpec &spec) {
   Value panelEnd = arith::AddIOp::create(b, loc, spec.panelBegin,
                                          cIdx(b, loc, spec.numPanels));
+  auto rowTiles = [&](OpBuilder &pb, Location l, const PackedGemmSpec &s,
+                      Value panel, Value bPanel) {
+    emitRowTiles(pb, l, s.rowBegin, s.rowEnd, s.mr,
+                 [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {
+                   emitTile(rb, l2, s, row0, panel, bPanel, rows);
+                 });
+  };
+  if (!hasNarrowB(spec)) {
+    scf::ForOp::create(b, loc, spec.panelBegin, panelEnd, cIdx(b, loc, 1),
+                       ValueRange{},
+                       [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
+                         rowTiles(pb, l, spec, panel, panel);
+                         scf::YieldOp::create(pb, l);
+                       });
+    return;
+  }
+  // bf16/f16 panels: with many rows, each panel is widened once into an
+  // L1/L2-resident f32 copy (the FMA loop then runs as for f32 weights);
+  // with few rows (decode), widening in registers reads each weight once.
+  int64_t nb = spec.bs.size();
+  Value scratch = memref::AllocOp::create(
+      b, loc, MemRefType::get({nb, 1, spec.k, spec.panel}, b.getF32Type()),
+      b.getI64IntegerAttr(64));
+  PackedGemmSpec widened = spec;
+  for (auto [q, op] : llvm::enumerate(widened.bs))
+    op = {scratch, {cIdx(b, loc, q)}};
+  Value rows = arith::SubIOp::create(b, loc, spec.rowEnd, spec.rowBegin);
+  Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, rows,
+                                     cIdx(b, loc, kWidenPanelMinRowTiles * spec.mr));
   scf::ForOp::create(
       b, loc, spec.panelBegin, panelEnd, cIdx(b, loc, 1), ValueRange{},
       [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
-        emitRowTiles(pb, l, spec.rowBegin, spec.rowEnd, spec.mr,
-                     [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {
-                       emitTile(rb, l2, spec, row0, panel, rows);
-                     });
+        scf::IfOp::create(
+            pb, l, many,
+            [&](OpBuilder &tb, Location l2) {
+              emitWidenPanels(tb, l2, spec, panel, scratch);
+              rowTiles(tb, l2, widened, panel, cIdx(tb, l2, 0));
+              scf::YieldOp::create(tb, l2);
+            },
+            [&](OpBuilder &eb, Location l2) {
+              rowTiles(eb, l2, spec, panel, panel);
+              scf::YieldOp::create(eb, l2);
+            });
         scf::YieldOp::create(pb, l);
       });
+  memref::DeallocOp::create(b, loc, scratch);
 }
 
 Value mlir::mhmoe::packWeightPanels(OpBuilder &b, Location loc, Value w,
