@@ -10,6 +10,7 @@
 #include "mhmoe/Import/ModelImporter.h"
 #include "mhmoe/InitAll.h"
 #include "mhmoe/Pipelines/Pipelines.h"
+#include "mhmoe/Support/SafeTensors.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -24,7 +25,6 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -407,53 +407,13 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
   return llvm::Error::success();
 }
 
-/// The "dtype" of each tensor in a safetensors file's JSON header, read
-/// without the data (the runtime reads and validates the file itself).
-static std::optional<llvm::StringMap<std::string>>
-readSafeTensorsDTypes(llvm::StringRef path) {
-  constexpr uint64_t kMaxHeaderBytes = 100u << 20;
-  // Never open a FIFO or device: a read could block forever.
-  if (!llvm::sys::fs::is_regular_file(path))
-    return std::nullopt;
-  std::FILE *f = std::fopen(path.str().c_str(), "rb");
-  if (!f)
-    return std::nullopt;
-  uint8_t len8[8];
-  std::string header;
-  bool ok = std::fread(len8, 1, 8, f) == 8;
-  uint64_t n = 0;
-  for (int i = 7; ok && i >= 0; --i)
-    n = (n << 8) | len8[i];
-  ok = ok && n <= kMaxHeaderBytes;
-  if (ok) {
-    header.resize(n);
-    ok = std::fread(header.data(), 1, n, f) == n;
-  }
-  std::fclose(f);
-  llvm::Expected<llvm::json::Value> json =
-      ok ? llvm::json::parse(header)
-         : llvm::Expected<llvm::json::Value>(llvm::createStringError("short"));
-  if (!json) {
-    llvm::consumeError(json.takeError());
-    return std::nullopt;
-  }
-  llvm::StringMap<std::string> dtypes;
-  if (const llvm::json::Object *o = json->getAsObject())
-    for (const auto &kv : *o)
-      if (const llvm::json::Object *t = kv.second.getAsObject())
-        if (std::optional<llvm::StringRef> d = t->getString("dtype"))
-          dtypes[kv.first.str()] = d->str();
-  return dtypes;
-}
-
-llvm::Expected<WeightPrecision>
-checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config) {
+WeightPrecision checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config) {
   llvm::SmallString<256> path(modelDir);
   llvm::sys::path::append(path, "model.safetensors");
   // No weights (a config-only compile), or a file the runtime will refuse
   // with its own message: f32, the precision that takes any float tensor.
-  std::optional<llvm::StringMap<std::string>> dtypes =
-      readSafeTensorsDTypes(path);
+  Result<std::map<std::string, std::string>> dtypes =
+      readSafeTensorsDTypes(path.str().str());
   if (!dtypes)
     return WeightPrecision::F32;
   std::optional<std::string> common;

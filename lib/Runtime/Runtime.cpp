@@ -238,6 +238,68 @@ DType manifestDType(const std::string &dtype) {
   return DType::F32;
 }
 
+/// After mhmoe_pack: the weights the library reads only through their packed
+/// copies are freed (converted copies) or dropped with the file image, so the
+/// model keeps one copy of each weight. The file image goes when what it
+/// still serves in place is smaller than what dropping it frees; those
+/// tensors are copied out first.
+mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath) {
+  const uint8_t *fileBegin = m.weights->data();
+  const uint8_t *fileEnd = fileBegin + m.weights->size();
+  auto inFile = [&](const void *p) {
+    auto *b = static_cast<const uint8_t *>(p);
+    return b >= fileBegin && b < fileEnd;
+  };
+  auto bytesOf = [](const ManifestEntry &e) {
+    size_t n = dtypeSize(manifestDType(e.dtype));
+    for (int64_t d : e.shape)
+      n *= static_cast<size_t>(d);
+    return n;
+  };
+  size_t freedInFile = 0, keptInFile = 0;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    const ManifestEntry &e = m.manifest.inputs[i];
+    void *p = m.argvTemplate[i];
+    if (i == m.inputSlot || !p)
+      continue;
+    if (!e.packedOnly) {
+      if (inFile(p))
+        keptInFile += bytesOf(e);
+      continue;
+    }
+    if (inFile(p)) {
+      freedInFile += bytesOf(e);
+    } else {
+      auto it = std::find_if(m.owned.begin(), m.owned.end(),
+                             [&](const auto &o) { return o.get() == p; });
+      if (it != m.owned.end())
+        m.owned.erase(it);
+    }
+    // Never read by mhmoe_forward (the manifest says so).
+    m.argvTemplate[i] = nullptr;
+  }
+  if (freedInFile <= keptInFile)
+    return MHMOE_OK;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    void *p = m.argvTemplate[i];
+    if (i == m.inputSlot || !p || !inFile(p))
+      continue;
+    size_t bytes = bytesOf(m.manifest.inputs[i]);
+    void *copy = std::malloc(bytes ? bytes : 1);
+    if (!copy)
+      return fail(MHMOE_ERROR_RUNTIME,
+                  stPath + ": tensor '" + m.manifest.inputs[i].name +
+                      "': out of memory (" + std::to_string(bytes) +
+                      " bytes)");
+    if (bytes)
+      std::memcpy(copy, p, bytes);
+    m.owned.emplace_back(copy);
+    m.argvTemplate[i] = copy;
+  }
+  m.weights.reset();
+  return MHMOE_OK;
+}
+
 mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
   std::set<std::string> wanted;
   m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.packed.size() +
@@ -341,6 +403,8 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
     m.packMs = std::chrono::duration<double, std::milli>(
                    std::chrono::steady_clock::now() - t0)
                    .count();
+    if (mhmoe_status s = releasePackedOnlyWeights(m, stPath); s != MHMOE_OK)
+      return s;
   }
 
   size_t base = m.manifest.inputs.size() + m.manifest.packed.size();

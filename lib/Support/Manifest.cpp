@@ -27,8 +27,12 @@ Manifest buildManifest(const ModelConfig &config) {
 
 static json::Value entriesToJSON(const std::vector<ManifestEntry> &entries) {
   json::Value a = json::Value::array();
-  for (const ManifestEntry &e : entries)
-    a.push_back({{"name", e.name}, {"shape", e.shape}, {"dtype", e.dtype}});
+  for (const ManifestEntry &e : entries) {
+    json::Value entry = {{"name", e.name}, {"shape", e.shape}, {"dtype", e.dtype}};
+    if (e.packedOnly)
+      entry["packed_only"] = true;
+    a.push_back(std::move(entry));
+  }
   return a;
 }
 
@@ -151,6 +155,11 @@ static Status parseEntries(const json::Value &root, const char *key,
         return eerr("'" + e.name + "': 'shape' must be a list of integers "
                                    ">= -1");
       e.shape.push_back(*v);
+    }
+    if (const json::Value *po = json::get(o, "packed_only")) {
+      if (!po->is_boolean())
+        return eerr("'" + e.name + "': 'packed_only' must be a boolean");
+      e.packedOnly = po->get<bool>();
     }
     out.push_back(std::move(e));
   }

@@ -6,6 +6,8 @@
 #include "mhmoe/Support/Shape.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <sys/stat.h>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -411,6 +413,44 @@ Status copyAsF32(const TensorInfo &t, float *dst) {
                          std::string(dtypeName(t.dtype)) +
                      " is not supported; expected F32, F16 or BF16");
   }
+}
+
+Result<std::map<std::string, std::string>>
+readSafeTensorsDTypes(const std::string &path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return Status::error(path + ": not a regular file");
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return Status::error(path + ": cannot open");
+  uint8_t len8[8];
+  std::string header;
+  bool ok = std::fread(len8, 1, 8, f) == 8;
+  uint64_t n = ok ? readU64LE(len8) : 0;
+  ok = ok && n >= 2 && n <= kMaxSafeTensorsHeaderBytes &&
+       n <= static_cast<uint64_t>(st.st_size) - 8;
+  if (ok) {
+    header.resize(n);
+    ok = std::fread(header.data(), 1, n, f) == n;
+  }
+  std::fclose(f);
+  if (!ok)
+    return Status::error(path + ": no readable safetensors header");
+  if (Status e = scanHeaderStructure(header, path))
+    return e;
+  Result<json::Value> parsed =
+      json::parse(header, path + ": header is not valid JSON");
+  if (!parsed)
+    return parsed.takeError();
+  std::map<std::string, std::string> dtypes;
+  if (parsed->is_object())
+    for (const auto &kv : parsed->items())
+      if (const json::Value *d = kv.value().is_object()
+                                     ? json::get(kv.value(), "dtype")
+                                     : nullptr;
+          d && d->is_string())
+        dtypes[kv.key()] = d->get<std::string>();
+  return dtypes;
 }
 
 Status copyAs(const TensorInfo &t, DType to, void *dst) {

@@ -78,8 +78,7 @@ llvm::Error checkCPUName(llvm::StringRef cpu);
 /// else f32 (also when the directory has no weights file, a config-only
 /// compile, or one whose header cannot be read: the runtime then refuses it
 /// with its own message). Only the file's JSON header is read.
-llvm::Expected<WeightPrecision>
-checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config);
+WeightPrecision checkpointWeightPrecision(llvm::StringRef modelDir, const ModelConfig &config);
 
 /// Resolves a `--weights` value ("auto", "f32", "bf16", "f16") for the model
 /// in `modelDir`; fails with the accepted values for any other.

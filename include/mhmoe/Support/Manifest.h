@@ -25,6 +25,9 @@ struct ManifestEntry {
   std::string name;
   std::vector<int64_t> shape; // -1 = the token dimension (num_tokens)
   std::string dtype;          // "f32", "bf16", "f16" (weights) or "i64"
+  /// A weight the library reads only through its packed copy (inputs only):
+  /// the runtime frees it after mhmoe_pack.
+  bool packedOnly = false;
 };
 
 struct Manifest {

@@ -114,6 +114,12 @@ private:
 /// Other dtypes give an error naming the tensor.
 Status copyAsF32(const TensorInfo &tensor, float *dst);
 
+/// The "dtype" string of each tensor in the JSON header of the safetensors
+/// file `path`, reading only the header (guarded as open() guards it); an
+/// error for anything but a regular file with a well-formed header.
+Result<std::map<std::string, std::string>>
+readSafeTensorsDTypes(const std::string &path);
+
 /// Converts an F32/F16/BF16 tensor to `to` (F32, F16 or BF16) into `dst`
 /// (numElements() values of `to`): a copy when the dtypes agree, exact when
 /// widening, round to nearest even when narrowing (through f32).

@@ -120,7 +120,13 @@ struct MHMoEGenerateEntryPointPass
                           << " is an input after packed arguments";
         return signalPassFailure();
       }
-      inputs.push_back(describe(name.getValue(), mt));
+      llvm::json::Object entry = describe(name.getValue(), mt);
+      // A weight the model reads only through its packed copy: the runtime
+      // may free it once mhmoe_pack has run.
+      if (!model.isExternal() && model.getArgument(i).use_empty() &&
+          name.getValue() != "input")
+        entry["packed_only"] = true;
+      inputs.push_back(std::move(entry));
       ++numInputs;
     }
     for (auto [i, t] : llvm::enumerate(ft.getResults())) {
