@@ -3,8 +3,10 @@
 
 For each precision and token count: the median of `mhmoe-run --bench`, the bytes a forward must read
 (both projections and the experts the tokens reach, in that precision, plus the f32 router), the time
-to read them once at the DRAM read bandwidth measured in the same run (1 GiB buffer), and the peak RSS
-of the process (`/usr/bin/time -v`). bench/README.md describes it; not part of the test suite.
+to read them once at the DRAM read bandwidth measured in the same run (1 GiB buffer), the memory the
+loaded model holds (resident after the load minus before, from `--stats`) over the bytes of all its
+weights in that precision, and the process's peak RSS. bench/README.md describes it; not part of the
+test suite.
 """
 import argparse
 import json
@@ -36,6 +38,12 @@ def read_bytes(D, h, E, k, F, n, elem):
     d = D // h
     reached = min(E, n * h * k)
     return elem * (2 * D * D + reached * 3 * d * F) + 4 * E * d
+
+
+def all_weight_bytes(D, h, E, k, F, elem):
+    """Every weight of the 1-layer model: matrices in `elem` bytes, gate, norm and biases in f32."""
+    d = D // h
+    return elem * (2 * D * D + 3 * E * d * F) + 4 * (E * d + 3 * D)
 
 
 def main():
@@ -76,23 +84,31 @@ def main():
     for n in tokens:
         for prec, elem in PRECISIONS.items():
             runs = a.runs if n <= 64 else 5
-            cmd = ["/usr/bin/time", "-v", os.path.join(a.tools, "mhmoe-run"), mdir, "--input", inputs[n],
+            stats_path = os.path.join(a.work, "stats.json")
+            cmd = [os.path.join(a.tools, "mhmoe-run"), mdir, "--input", inputs[n],
                    "--output", os.path.join(a.work, "y.npy"), "--compiled", libs[prec], "--weights", prec,
-                   "--threads", str(a.threads), "--bench", str(runs)]
+                   "--threads", str(a.threads), "--bench", str(runs), "--stats", stats_path]
             r = run(cmd, env)
             med = float(re.search(r"median ([0-9.]+) ms", r.stdout + r.stderr).group(1))
-            rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+            with open(stats_path) as f:
+                mem = json.load(f)["memory_bytes"]
+            model_mb = (mem["resident_after_load"] - mem["resident_before_load"]) / 2**20
+            weights_mb = all_weight_bytes(D, h, E, k, F, elem) / 2**20
             nbytes = read_bytes(D, h, E, k, F, n, elem)
             bound_ms = nbytes / (gbps * 1e9) * 1e3
             rows.append({"tokens": n, "weights": prec, "median_ms": med, "read_bytes": nbytes,
-                         "bound_ms": bound_ms, "peak_rss_mb": rss_kb / 1024})
+                         "bound_ms": bound_ms, "model_mb": model_mb, "weights_mb": weights_mb,
+                         "peak_rss_mb": mem["peak_resident"] / 2**20})
             log("  N=%d %s: %.3f ms" % (n, prec, med))
     print("cpu: %s, %d threads, DRAM read %.1f GB/s (1 GiB buffer), shape D,h,E,k,F = %s" % (cpu, a.threads, gbps, a.shape))
-    print("%6s %5s %10s %10s %9s %9s %8s" % ("N", "wts", "ms", "/f32", "bound ms", "/bound", "RSS MB"))
+    print("%6s %5s %10s %6s %9s %7s %9s %9s %7s %9s" % ("N", "wts", "ms", "/f32", "bound ms", "/bound",
+                                                    "model MB", "wts MB", "/wts", "peak MB"))
     f32 = {r["tokens"]: r["median_ms"] for r in rows if r["weights"] == "f32"}
     for r in rows:
-        print("%6d %5s %10.3f %10.2f %9.3f %9.2f %8.0f" % (r["tokens"], r["weights"], r["median_ms"],
-              r["median_ms"] / f32[r["tokens"]], r["bound_ms"], r["median_ms"] / r["bound_ms"], r["peak_rss_mb"]))
+        print("%6d %5s %10.3f %6.2f %9.3f %7.2f %9.1f %9.1f %7.3f %9.0f" % (
+            r["tokens"], r["weights"], r["median_ms"], r["median_ms"] / f32[r["tokens"]], r["bound_ms"],
+            r["median_ms"] / r["bound_ms"], r["model_mb"], r["weights_mb"], r["model_mb"] / r["weights_mb"],
+            r["peak_rss_mb"]))
     os.makedirs(os.path.dirname(a.results), exist_ok=True)
     with open(a.results, "w") as f:
         json.dump({"cpu": cpu, "threads": a.threads, "read_gbps": gbps, "shape": a.shape, "rows": rows}, f, indent=1)

@@ -440,7 +440,7 @@ resolveWeightPrecision(llvm::StringRef value, llvm::StringRef modelDir,
   if (std::optional<WeightPrecision> p = parseWeightPrecision(value.str()))
     return *p;
   return llvm::createStringError(std::errc::invalid_argument,
-                                 "unknown --weights '%s' (available: auto, "
+                                 "unknown weights '%s' (available: auto, "
                                  "f32, bf16, f16)",
                                  value.str().c_str());
 }

@@ -240,9 +240,8 @@ DType manifestDType(const std::string &dtype) {
 
 /// After mhmoe_pack: the weights the library reads only through their packed
 /// copies are freed (converted copies) or dropped with the file image, so the
-/// model keeps one copy of each weight. The file image goes when what it
-/// still serves in place is smaller than what dropping it frees; those
-/// tensors are copied out first.
+/// model keeps one copy of each weight. The file image goes unless it still
+/// serves half of itself in place; what it serves is copied out first.
 mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath) {
   const uint8_t *fileBegin = m.weights->data();
   const uint8_t *fileEnd = fileBegin + m.weights->size();
@@ -256,7 +255,7 @@ mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath)
       n *= static_cast<size_t>(d);
     return n;
   };
-  size_t freedInFile = 0, keptInFile = 0;
+  size_t keptInFile = 0;
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
     const ManifestEntry &e = m.manifest.inputs[i];
     void *p = m.argvTemplate[i];
@@ -267,9 +266,7 @@ mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath)
         keptInFile += bytesOf(e);
       continue;
     }
-    if (inFile(p)) {
-      freedInFile += bytesOf(e);
-    } else {
+    if (!inFile(p)) {
       auto it = std::find_if(m.owned.begin(), m.owned.end(),
                              [&](const auto &o) { return o.get() == p; });
       if (it != m.owned.end())
@@ -278,7 +275,8 @@ mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath)
     // Never read by mhmoe_forward (the manifest says so).
     m.argvTemplate[i] = nullptr;
   }
-  if (freedInFile <= keptInFile)
+  // Keep the image while it still serves half of itself in place.
+  if (keptInFile * 2 >= m.weights->size())
     return MHMOE_OK;
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
     void *p = m.argvTemplate[i];
@@ -403,6 +401,9 @@ mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
     m.packMs = std::chrono::duration<double, std::milli>(
                    std::chrono::steady_clock::now() - t0)
                    .count();
+    // The packers' scratch went through the workspace cache; it is not a
+    // run's workspace, so it is not kept.
+    workspaceReleaseIdle();
     if (mhmoe_status s = releasePackedOnlyWeights(m, stPath); s != MHMOE_OK)
       return s;
   }

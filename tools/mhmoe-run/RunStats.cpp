@@ -7,9 +7,11 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 
@@ -75,7 +77,11 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
     std::snprintf(buf, sizeof buf, "%.3f", v);
     return std::string(buf);
   };
-  os << "\n],\n\"timings_ms\": {";
+  os << "\n],\n\"memory_bytes\": {\"resident_before_load\": "
+     << t.residentBeforeLoadBytes
+     << ", \"resident_after_load\": " << t.residentAfterLoadBytes
+     << ", \"peak_resident\": " << t.peakResidentBytes << "},";
+  os << "\n\"timings_ms\": {";
   if (t.compileMs)
     os << "\"compile\": " << ms(*t.compileMs) << ", ";
   os << "\"load\": " << ms(t.loadMs) << ", \"pack\": " << ms(t.packMs)
@@ -83,6 +89,28 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
   if (t.steadyRunMs)
     os << ", \"steady_run\": " << ms(*t.steadyRunMs);
   os << "}}\n";
+}
+
+uint64_t residentBytes() {
+  unsigned long long size = 0, resident = 0;
+  if (std::FILE *f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%llu %llu", &size, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return resident * static_cast<uint64_t>(sys::Process::getPageSizeEstimate());
+}
+
+uint64_t peakResidentBytes() {
+  uint64_t kb = 0;
+  if (std::FILE *f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %" SCNu64 " kB", &kb) == 1)
+        break;
+    std::fclose(f);
+  }
+  return kb * 1024;
 }
 
 /// True when `python` runs and imports matplotlib.

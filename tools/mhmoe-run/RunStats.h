@@ -38,7 +38,18 @@ struct RunTimings {
   double packMs = 0;               // mhmoe_pack inside the load
   double firstRunMs = 0;
   std::optional<double> steadyRunMs; // median of --bench K runs
+  /// Resident memory right before and after the load (the difference is the
+  /// model: weights and packed copies), and the process's peak (VmHWM) once
+  /// the runs are done; 0 = not known.
+  uint64_t residentBeforeLoadBytes = 0;
+  uint64_t residentAfterLoadBytes = 0;
+  uint64_t peakResidentBytes = 0;
 };
+
+/// This process's resident set (`/proc/self/statm`) and its peak (VmHWM in
+/// `/proc/self/status`) in bytes; 0 where they cannot be read.
+uint64_t residentBytes();
+uint64_t peakResidentBytes();
 
 /// The per-layer statistics of the kept and dropped (sub-token, choice)
 /// pairs per expert (`load`, `dropped`: [num_layers * num_experts]).

@@ -371,6 +371,7 @@ std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
     libPath = *lib;
     fromCache = !compiledNow;
   }
+  timings.residentBeforeLoadBytes = residentBytes();
   auto t0 = std::chrono::steady_clock::now();
   mhmoe_status s;
   {
@@ -393,6 +394,7 @@ std::optional<Failure> loadModel(const Options &O, const ModelConfig &config,
     return fromStatus(s);
   timings.loadMs = millisecondsSince(t0);
   timings.packMs = mhmoe_model_pack_ms(model.m);
+  timings.residentAfterLoadBytes = residentBytes();
   // Keep the compiled library (and the OpenMP runtime it pulled in) mapped
   // until the process exits: mhmoe_model_free() dlcloses it, and unloading an
   // OpenMP runtime whose worker threads are still alive can crash them
@@ -569,6 +571,7 @@ int run(const Options &O) {
                       scratch.data(), scratchLoad.data(), timings.steadyRunMs))
       return report(*f);
   }
+  timings.peakResidentBytes = peakResidentBytes();
   if (Error err = outputs.commit())
     return report(runtimeFailure(toString(std::move(err))));
 

@@ -139,4 +139,44 @@ TEST(Manifest, DynamicWeightShapeRejected) {
   EXPECT_NE(errorMessage(p).find("must have a static shape"), std::string::npos);
 }
 
+TEST(Manifest, NarrowWeightsAndPackedOnlyRoundTrip) {
+  Manifest m = buildManifest(smallConfig());
+  m.inputs[2].dtype = "bf16";
+  m.inputs[2].packedOnly = true;
+  m.inputs[3].dtype = "f16";
+  std::string text = manifestJSON(m);
+  EXPECT_NE(text.find("\"packed_only\":true"), std::string::npos);
+  auto p = parseManifest(text, "lib.so");
+  MHMOE_ASSERT_OK(p);
+  EXPECT_EQ(p->inputs[2].dtype, "bf16");
+  EXPECT_TRUE(p->inputs[2].packedOnly);
+  EXPECT_EQ(p->inputs[3].dtype, "f16");
+  EXPECT_FALSE(p->inputs[3].packedOnly);
+  EXPECT_EQ(manifestJSON(*p), text);
+}
+
+TEST(Manifest, WeightDTypeAndPackedOnlyChecked) {
+  auto p = parseManifest(mutate([](llvm::json::Object &o) {
+                           auto *e = (*o.getArray("inputs"))[1].getAsObject();
+                           (*e)["dtype"] = "i64";
+                         }),
+                         "lib.so");
+  EXPECT_NE(errorMessage(p).find("must have dtype f32, bf16 or f16"),
+            std::string::npos);
+  p = parseManifest(mutate([](llvm::json::Object &o) {
+                      auto *e = (*o.getArray("inputs"))[1].getAsObject();
+                      (*e)["dtype"] = "f64";
+                    }),
+                    "lib.so");
+  EXPECT_NE(errorMessage(p).find("'dtype' must be \"f32\", \"bf16\", \"f16\" or \"i64\""),
+            std::string::npos);
+  p = parseManifest(mutate([](llvm::json::Object &o) {
+                      auto *e = (*o.getArray("inputs"))[1].getAsObject();
+                      (*e)["packed_only"] = "yes";
+                    }),
+                    "lib.so");
+  EXPECT_NE(errorMessage(p).find("'packed_only' must be a boolean"),
+            std::string::npos);
+}
+
 } // namespace

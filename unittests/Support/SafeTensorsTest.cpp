@@ -438,6 +438,58 @@ TEST_F(SafeTensorsTest, CopyAsF32RejectsIntegerDType) {
                               "tensor 'ids': dtype I32 is not supported");
 }
 
+TEST_F(SafeTensorsTest, CopyAsConvertsBetweenFloatTypes) {
+  // 1 + 2^-8 + 2^-9 rounds up in bf16 (to 1 + 2^-7); 1 + 2^-8 is a tie that
+  // rounds to even (1.0); both are exact in f16.
+  const float vals[] = {1.0f, 1.0f + 0x1p-8f + 0x1p-9f, 1.0f + 0x1p-8f, -2.5f};
+  std::string p = path("f32.safetensors");
+  MHMOE_ASSERT_OK(writeSafeTensors(p, {{"w", {4}, vals}}));
+  auto f = SafeTensorsFile::open(p);
+  MHMOE_ASSERT_OK(f);
+  const TensorInfo &t = *(*f)->lookup("w");
+  uint16_t bf[4], h[4];
+  MHMOE_ASSERT_OK(copyAs(t, DType::BF16, bf));
+  MHMOE_ASSERT_OK(copyAs(t, DType::F16, h));
+  EXPECT_EQ(bf16ToFloat(bf[0]), 1.0f);
+  EXPECT_EQ(bf16ToFloat(bf[1]), 1.0f + 0x1p-7f);
+  EXPECT_EQ(bf16ToFloat(bf[2]), 1.0f);
+  EXPECT_EQ(bf16ToFloat(bf[3]), -2.5f);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(halfToFloat(h[i]), vals[i]) << "index " << i;
+  // Same dtype: a copy; back to f32: exact.
+  std::string pb = path("bf16.safetensors");
+  std::vector<uint8_t> bytes(reinterpret_cast<uint8_t *>(bf),
+                             reinterpret_cast<uint8_t *>(bf) + sizeof bf);
+  MHMOE_ASSERT_OK(writeSafeTensorsRaw(pb, {{"b", DType::BF16, {4}, bytes}}));
+  auto fb = SafeTensorsFile::open(pb);
+  MHMOE_ASSERT_OK(fb);
+  uint16_t same[4];
+  float wide[4];
+  MHMOE_ASSERT_OK(copyAs(*(*fb)->lookup("b"), DType::BF16, same));
+  MHMOE_ASSERT_OK(copyAs(*(*fb)->lookup("b"), DType::F32, wide));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(same[i], bf[i]);
+    EXPECT_EQ(wide[i], bf16ToFloat(bf[i]));
+  }
+  MHMOE_EXPECT_ERROR_CONTAINS(copyAs(t, DType::I32, same),
+                              "tensor 'w': cannot convert to I32");
+}
+
+TEST_F(SafeTensorsTest, ReadDTypesReadsTheHeaderOnly) {
+  std::string p = path("mixed.safetensors");
+  std::vector<uint8_t> bytes(4, 0);
+  MHMOE_ASSERT_OK(writeSafeTensorsRaw(
+      p, {{"a", DType::BF16, {2}, bytes}, {"b", DType::F32, {1},
+                                           std::vector<uint8_t>(4, 0)}}));
+  auto d = readSafeTensorsDTypes(p);
+  MHMOE_ASSERT_OK(d);
+  EXPECT_EQ(d->size(), 2u);
+  EXPECT_EQ(d->at("a"), "BF16");
+  EXPECT_EQ(d->at("b"), "F32");
+  EXPECT_FALSE(readSafeTensorsDTypes(path("missing.safetensors")));
+  EXPECT_FALSE(readSafeTensorsDTypes(std::string(dir.str())));
+}
+
 TEST_F(SafeTensorsTest, WriterRejectsDuplicateNames) {
   float v = 1;
   std::string p = path("dup.safetensors");

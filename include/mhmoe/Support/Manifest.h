@@ -32,7 +32,7 @@ struct ManifestEntry {
 
 struct Manifest {
   int64_t abiVersion = kCompiledLibraryAbiVersion;
-  /// The compiler that generated the library ("mhmoe 0.3.0"); empty when the
+  /// The compiler that generated the library ("mhmoe 0.4.0"); empty when the
   /// manifest does not say (libraries from before 0.2.0).
   std::string compiler;
   /// Where argv's buffers live: "cpu" (host pointers) or "cuda" (device

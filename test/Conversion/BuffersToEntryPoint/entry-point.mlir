@@ -23,7 +23,7 @@
 // The manifest lists arguments then results with their names and shapes
 // (-1 = token dimension) and embeds the module's config.
 // CHECK-NOT: func.func @forward
-// CHECK: llvm.mlir.global internal constant @mhmoe_manifest_text("{\22abi_version\22:2,\22compiler\22:\22mhmoe {{[0-9.]+}}\22,\22config\22:{\22hidden_size\22:16},\22inputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22input\22,\22shape\22:[-1,16]},{\22dtype\22:\22f32\22,\22name\22:\22w\22,\22shape\22:[16,16]}],\22outputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22output\22,\22shape\22:[-1,16]},{\22dtype\22:\22i64\22,\22name\22:\22load\22,\22shape\22:[4]}],\22packed\22:[{\22dtype\22:\22f32\22,\22from\22:\22w\22,\22name\22:\22w.packed2\22,\22shape\22:[2,16,8]}],\22target\22:\22cpu\22}\00")
+// CHECK: llvm.mlir.global internal constant @mhmoe_manifest_text("{\22abi_version\22:2,\22compiler\22:\22mhmoe {{[0-9.]+}}\22,\22config\22:{\22hidden_size\22:16},\22inputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22input\22,\22shape\22:[-1,16]},{\22dtype\22:\22f32\22,\22name\22:\22w\22,\22packed_only\22:true,\22shape\22:[16,16]}],\22outputs\22:[{\22dtype\22:\22f32\22,\22name\22:\22output\22,\22shape\22:[-1,16]},{\22dtype\22:\22i64\22,\22name\22:\22load\22,\22shape\22:[4]}],\22packed\22:[{\22dtype\22:\22f32\22,\22from\22:\22w\22,\22name\22:\22w.packed2\22,\22shape\22:[2,16,8]}],\22target\22:\22cpu\22}\00")
 // CHECK: func.func @mhmoe_manifest() -> !llvm.ptr
 // CHECK:   llvm.mlir.addressof @mhmoe_manifest_text
 // mhmoe_pack(argv): the raw weight in, the packed buffer (argv[2]) out,

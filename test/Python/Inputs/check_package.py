@@ -37,10 +37,16 @@ if torch is not None:
     print("torch: %s %s, equal to numpy %s" % (type(yt).__name__, yt.dtype, bool((yt.numpy() == y).all())))
 else:
     print("torch: Tensor torch.float32, equal to numpy True (torch not installed; skipped)")
-for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir")]:
+with mhmoe.compile(model_dir, threads=2, weights="bf16") as mb:
+    yb = mb.run(x)
+    print("weights=bf16: shape %s, its own library %s, median |y - f32| < 1e-2 %s"
+          % (list(yb.shape), mb.library != m.library, bool(np.median(np.abs(yb - y)) < 1e-2)))
+for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), (None, "weights")]:
     try:
         if what == "shape":
             m.run(bad)
+        elif what == "weights":
+            mhmoe.compile(model_dir, weights="int8")
         else:
             mhmoe.compile(os.path.join(model_dir, "no-such-dir"))
         print("error %s: not raised" % what)

@@ -8,7 +8,7 @@
   npytool.py shape IN                  prints the shape as [a, b]
   npytool.py compare A B [--rtol R]    exit 1 unless same #elements and |a-b| <= R*max(1,|b|)
   npytool.py stats-equal A.json B.json exit 1 unless the two JSON files are equal as values
-                                          (apart from "timings_ms")
+                                          (apart from "timings_ms" and "memory_bytes")
 """
 
 import ast
@@ -107,8 +107,9 @@ def main(argv):
         with open(argv[2]) as f:
             b = json.load(f)
         # Timings differ from run to run; the routing statistics may not.
-        a.pop("timings_ms", None)
-        b.pop("timings_ms", None)
+        for key in ("timings_ms", "memory_bytes"):
+            a.pop(key, None)
+            b.pop(key, None)
         if a != b:
             print("stats-equal: differ:\n%s\n%s" % (json.dumps(a), json.dumps(b)))
             return 1
