@@ -2,7 +2,7 @@
 mhmoe.torch.patch, side by side in one process (issue #14's targets).
 
 Shapes: OLMoE-like (D=2048, E=64, k=8, F=1024) and Mixtral-like scaled to fit (D=1024, E=8, k=2,
-F=3584), f32, at 1 and 512 tokens, on --threads threads. transformers is timed with each of its experts
+F=3584), f32 (or bf16 with --dtype bf16), at 1 and 512 tokens, on --threads threads. transformers is timed with each of its experts
 implementations (eager, batched_mm, grouped_mm) and the best is the baseline. Also printed: the
 bandwidth bound of a decode call (the bytes of the k routed experts' weights over the read bandwidth
 measured in the same run) and the end-to-end forward time of a tiny 2-layer model of each family.
@@ -71,17 +71,21 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tokens", default="1,512")
     p.add_argument("--iters", type=int, default=9)
+    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                   help="the blocks' parameters and inputs (bf16: mhmoe keeps the weights in bf16 and "
+                        "computes in f32; transformers runs its bf16 kernels)")
     a = p.parse_args()
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[a.dtype]
     torch.set_num_threads(a.threads)
     tokens = [int(t) for t in a.tokens.split(",")]
     bw = read_bandwidth_gbs()
-    print("torch %s, transformers %s, %d threads; read bandwidth %.1f GB/s (this run)"
-          % (torch.__version__, transformers.__version__, a.threads, bw))
+    print("torch %s, transformers %s, %d threads, %s; read bandwidth %.1f GB/s (this run)"
+          % (torch.__version__, transformers.__version__, a.threads, a.dtype, bw))
     print("| block | tokens | transformers eager / batched_mm / grouped_mm ms | mhmoe ms | best transformers / mhmoe"
           " | max abs diff | decode bound ms |")
     print("|---|---|---|---|---|---|---|")
     for name, (config_cls, family, kw) in SHAPES.items():
-        blocks = {impl: block_of(config_cls, family, kw, impl)[0]
+        blocks = {impl: block_of(config_cls, family, kw, impl)[0].to(dtype)
                   for impl in ("eager", "batched_mm", "grouped_mm")}
         ref = blocks["eager"]
         t0 = time.perf_counter()
@@ -90,7 +94,7 @@ def main():
         D, k = kw["hidden_size"], kw["num_experts_per_tok"]
         F = kw["intermediate_size"]
         for n in tokens:
-            x = torch.randn(1, n, D, generator=torch.Generator().manual_seed(n))
+            x = torch.randn(1, n, D, generator=torch.Generator().manual_seed(n)).to(dtype)
             with torch.no_grad():
                 times = {}
                 for impl, b in blocks.items():
@@ -100,9 +104,10 @@ def main():
                         times[impl] = float("nan")
                         print("  (%s unavailable: %s)" % (impl, str(e)[:80]))
                 ours = median_ms(lambda: patched(x), a.iters)
-                diff = (patched(x) - ref(x)).abs().max().item()
+                diff = (patched(x).float() - ref(x).float()).abs().max().item()
             best = min(v for v in times.values() if v == v)
-            bound = k * 3 * D * F * 4 / (bw * 1e9) * 1e3 if n == 1 else float("nan")
+            elem = 2 if a.dtype == "bf16" else 4
+            bound = k * 3 * D * F * elem / (bw * 1e9) * 1e3 if n == 1 else float("nan")
             print("| %s | %d | %s | %.2f | %.2fx | %.1e | %s |"
                   % (name, n, " / ".join("%.2f" % times[i] for i in ("eager", "batched_mm", "grouped_mm")),
                      ours, best / ours, diff, "%.2f" % bound if n == 1 else "-"))

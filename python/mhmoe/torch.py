@@ -268,21 +268,40 @@ def _block_config(block):
     return config, weights
 
 
-def _write_safetensors(path, tensors):
-    header, offset = {}, 0
+def _stored_dtype(block):
+    """The safetensors dtype a block's weights are written in: its own when every floating-point parameter
+    is bfloat16 (or every one float16), so that mhmoe keeps them in bf16 (f16) as well
+    (weights="auto"); F32 otherwise."""
+    dtypes = {p.dtype for p in block.parameters() if p.is_floating_point()}
+    return {frozenset([torch.bfloat16]): "BF16", frozenset([torch.float16]): "F16"}.get(frozenset(dtypes), "F32")
+
+
+def _encode(a, dtype):
+    """The little-endian bytes of float32 array `a` in `dtype` (round to nearest even; exact for values
+    that came from that dtype)."""
+    if dtype == "F16":
+        return a.astype("<f2").tobytes()
+    if dtype == "BF16":
+        u = np.ascontiguousarray(a, dtype="<f4").view("<u4").astype(np.uint64)
+        return (((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")).tobytes()
+    return np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+def _write_safetensors(path, tensors, dtype="F32"):
+    header, offset, size = {}, 0, {"F32": 4, "F16": 2, "BF16": 2}[dtype]
     for name, a in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.size * size]}
+        offset += a.size * size
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for a in tensors.values():
-            f.write(a.tobytes())
+            f.write(_encode(a, dtype))
 
 
-def _write_model_dir(final, config, weights):
+def _write_model_dir(final, config, weights, dtype="F32"):
     """Writes config.json + model.safetensors into a temporary directory beside `final` and renames it to
     `final`, so a reader never sees a partial one. Raises OSError."""
     tmp = final + ".tmp-%d" % os.getpid()
@@ -290,15 +309,15 @@ def _write_model_dir(final, config, weights):
     try:
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
-        _write_safetensors(os.path.join(tmp, "model.safetensors"), weights)
+        _write_safetensors(os.path.join(tmp, "model.safetensors"), weights, dtype)
         os.rename(tmp, final)
     finally:  # a failed write, or another process that made it first
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _model_dir(config, weights):
-    """The block's mhmoe model directory in the cache, named by a hash of config and weights."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+def _model_dir(config, weights, dtype="F32"):
+    """The block's mhmoe model directory in the cache, named by a hash of config, weights and dtype."""
+    h = hashlib.sha256(json.dumps([config, dtype], sort_keys=True).encode())
     for name in sorted(weights):
         h.update(name.encode())
         h.update(weights[name].tobytes())
@@ -309,7 +328,7 @@ def _model_dir(config, weights):
             mhmoe._touch(final)
             return final
         os.makedirs(root, exist_ok=True)
-        _write_model_dir(final, config, weights)
+        _write_model_dir(final, config, weights, dtype)
     except OSError as e:
         raise mhmoe.Error("mhmoe.torch: cannot write the block's model directory under %s: %s"
                           % (e.filename or "the cache", e.strerror or e)) from None
@@ -319,8 +338,9 @@ def _model_dir(config, weights):
 def export_block(block, out_dir):
     """Writes a supported MoE block (any block patch() replaces, e.g. the official MH-MoE layer after its
     fairseq/torchscale checkpoint was loaded into it) as an mhmoe model directory `out_dir` (config.json +
-    model.safetensors in f32; one layer, no norm, no residual), for mhmoe-compile / mhmoe-run or
-    mhmoe.compile. `out_dir` must not exist yet. Returns it."""
+    model.safetensors in the block's dtype when all its parameters are bf16 or all f16, else f32; one layer,
+    no norm, no residual), for mhmoe-compile / mhmoe-run or mhmoe.compile. `out_dir` must not exist yet.
+    Returns it."""
     if not isinstance(block, torch.nn.Module) or not _is_moe_block(block):
         raise mhmoe.InvalidInput("mhmoe.torch.export_block: expected a MoE block (a module with experts and a "
                                  "gate/router), got %s" % type(block).__name__)
@@ -329,7 +349,7 @@ def export_block(block, out_dir):
     if os.path.exists(out_dir):
         raise mhmoe.InvalidInput("mhmoe.torch.export_block: %s exists; give a new directory" % out_dir)
     try:
-        _write_model_dir(out_dir, config, weights)
+        _write_model_dir(out_dir, config, weights, _stored_dtype(block))
     except OSError as e:
         raise mhmoe.Error("mhmoe.torch.export_block: cannot write %s: %s" % (e.filename or out_dir,
                                                                              e.strerror or e)) from None
@@ -354,7 +374,7 @@ class MoEBlock(torch.nn.Module):
     @classmethod
     def from_block(cls, block, threads=None):
         config, weights = _block_config(block)
-        return cls(mhmoe.compile(_model_dir(config, weights), threads=threads), block)
+        return cls(mhmoe.compile(_model_dir(config, weights, _stored_dtype(block)), threads=threads), block)
 
     def forward(self, hidden_states, *args, input_padding_mask=None, **kwargs):
         if hidden_states.device.type != "cpu":

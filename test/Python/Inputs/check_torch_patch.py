@@ -72,6 +72,33 @@ for name, cfg in families():
     if not ok:
         print("  max relative error %.3g" % err)
 
+# A bf16 block keeps its weights in bf16: written as BF16, so the compiled kernels keep them in bf16 as well
+# (weights="auto"). Reference: the same block in f32 (its bf16 values widened) on the same input; the
+# patched block returns bf16 like the block it replaced, so the two agree to one bf16 rounding.
+from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock  # noqa: E402
+
+block = MixtralSparseMoeBlock(transformers.MixtralConfig(**SMALL, num_local_experts=8, num_experts_per_tok=2))
+with torch.no_grad():
+    for p in block.parameters():
+        p.copy_(torch.randn(p.shape) * 0.1)
+block_bf16 = block.to(torch.bfloat16).eval()
+x = torch.randn(1, 16, SMALL["hidden_size"]).to(torch.bfloat16)
+with torch.no_grad():
+    ref_block = MixtralSparseMoeBlock(transformers.MixtralConfig(**SMALL, num_local_experts=8,
+                                                                  num_experts_per_tok=2)).eval()
+    ref_block.load_state_dict({k: v.float() for k, v in block_bf16.state_dict().items()})
+    want = ref_block(x.float())
+    want = want[0] if isinstance(want, tuple) else want
+    patched = mhmoe.torch.MoEBlock.from_block(block_bf16, threads=2)
+    got = patched(x)
+    got = got[0] if isinstance(got, tuple) else got
+err = ((got.float() - want).abs() / want.abs().clamp(min=1.0)).max().item()
+bf16_dir = mhmoe.torch.export_block(block_bf16, os.path.join(sys.argv[2], "bf16-block"))
+with open(os.path.join(bf16_dir, "model.safetensors"), "rb") as f:
+    header = __import__("json").loads(f.read(int.from_bytes(f.read(8), "little")))
+print("bf16 block: output %s, within one bf16 rounding %s, stored as %s"
+      % (got.dtype, err <= 2.0 ** -7, sorted({v["dtype"] for v in header.values()})))
+
 # A MoE block of a kind mhmoe does not know (experts as a list of Linear modules): left alone, named in a
 # warning, the model still works.
 class ToyMoE(torch.nn.Module):
