@@ -8,6 +8,7 @@
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 
 #include "CudaModel.h"
+#include "ModelState.h"
 #include "OpenMPEnvironment.h"
 #include "WorkspaceCache.h"
 
@@ -16,7 +17,6 @@
 #include "mhmoe/Support/Manifest.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/Support/SafeTensors.h"
-
 
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -35,38 +35,17 @@
 #include <vector>
 
 using namespace mhmoe;
+using namespace mhmoe::runtime;
+
+std::atomic<int> mhmoe::runtime::liveCPUModels{0};
 
 namespace {
-
-using ManifestFn = const char *(*)();
-using PackFn = int32_t (*)(void **);
-using ForwardFn = int32_t (*)(void **, int64_t);
-using OmpSetNumThreadsFn = void (*)(int);
-using OmpGetMaxThreadsFn = int (*)();
-using SetAllocatorFn = void (*)(void *, void *, void *);
-
-/// CPU models alive; the workspace cache's idle blocks go back to the system
-/// when the last one is freed.
-std::atomic<int> liveCPUModels{0};
 
 constexpr int64_t kMaxTokens = MHMOE_MAX_TOKENS;
 #define MHMOE_STR_(x) #x
 #define MHMOE_STR(x) MHMOE_STR_(x)
 
 thread_local std::string lastError;
-
-mhmoe_status fail(mhmoe_status status, std::string msg) {
-  lastError = std::move(msg);
-  return status;
-}
-
-mhmoe_status fail(mhmoe_status status, const Status &error) {
-  return fail(status, error.message());
-}
-
-struct MallocDeleter {
-  void operator()(void *p) const { std::free(p); }
-};
 
 /// The directory this runtime library was loaded from, with a trailing '/'.
 std::string runtimeDirectory() {
@@ -191,238 +170,26 @@ double availableMemoryBytes(double addressSpaceLeft, std::string &limitedBy) {
 
 } // namespace
 
-struct mhmoe_model {
-  void *handle = nullptr;
-  ForwardFn forward = nullptr;
-  PackFn pack = nullptr;
-  OmpSetNumThreadsFn ompSetNumThreads = nullptr;
-  OmpGetMaxThreadsFn ompGetMaxThreads = nullptr;
-  /// Threads per run (mhmoe_model_set_num_threads); 0 = the OpenMP default.
-  std::atomic<int32_t> numThreads{0};
-  Manifest manifest;
-  double packMs = 0; // time of mhmoe_pack at load
-  std::unique_ptr<SafeTensorsFile> weights;
-  std::vector<std::unique_ptr<void, MallocDeleter>> owned;
-  /// One pointer per manifest input then output; weight slots are filled at
-  /// load time, the others per run.
-  std::vector<void *> argvTemplate;
-  size_t inputSlot = 0, outputSlot = 0;
-  /// (argv slot, offset in the run's [2, L, E] counts) of each expert_load
-  /// (offset l * E) and expert_dropped (offset (L + l) * E) output.
-  std::vector<std::pair<size_t, int64_t>> countSlots;
-  /// Set for "target": "cuda" libraries: device weights and run buffers.
-  std::unique_ptr<CudaModel> cuda;
+mhmoe_status mhmoe::runtime::fail(mhmoe_status status, std::string msg) {
+  lastError = std::move(msg);
+  return status;
+}
 
-  bool usesWorkspaceCache = false;
+mhmoe_status mhmoe::runtime::fail(mhmoe_status status, const Status &error) {
+  return fail(status, error.message());
+}
 
-  ~mhmoe_model() {
-    cuda.reset(); // calls into the library: before dlclose
-    owned.clear();
-    weights.reset();
-    if (handle)
-      dlclose(handle);
-    if (usesWorkspaceCache && liveCPUModels.fetch_sub(1) == 1)
-      workspaceReleaseIdle();
-  }
-};
+mhmoe_model::~mhmoe_model() {
+  cuda.reset(); // calls into the library: before dlclose
+  owned.clear();
+  weights.reset();
+  if (handle)
+    dlclose(handle);
+  if (usesWorkspaceCache && liveCPUModels.fetch_sub(1) == 1)
+    workspaceReleaseIdle();
+}
 
 namespace {
-
-/// The safetensors dtype of a manifest weight dtype (parseManifest allows
-/// only "f32", "bf16" and "f16" for weights).
-DType manifestDType(const std::string &dtype) {
-  if (dtype == "bf16")
-    return DType::BF16;
-  if (dtype == "f16")
-    return DType::F16;
-  return DType::F32;
-}
-
-/// After mhmoe_pack: the weights the library reads only through their packed
-/// copies are freed (converted copies) or dropped with the file image, so the
-/// model keeps one copy of each weight. The file image goes unless it still
-/// serves half of itself in place; what it serves is copied out first.
-mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath) {
-  const uint8_t *fileBegin = m.weights->data();
-  const uint8_t *fileEnd = fileBegin + m.weights->size();
-  auto inFile = [&](const void *p) {
-    auto *b = static_cast<const uint8_t *>(p);
-    return b >= fileBegin && b < fileEnd;
-  };
-  auto bytesOf = [](const ManifestEntry &e) {
-    size_t n = dtypeSize(manifestDType(e.dtype));
-    for (int64_t d : e.shape)
-      n *= static_cast<size_t>(d);
-    return n;
-  };
-  size_t keptInFile = 0;
-  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
-    const ManifestEntry &e = m.manifest.inputs[i];
-    void *p = m.argvTemplate[i];
-    if (i == m.inputSlot || !p)
-      continue;
-    if (!e.packedOnly) {
-      if (inFile(p))
-        keptInFile += bytesOf(e);
-      continue;
-    }
-    if (!inFile(p)) {
-      auto it = std::find_if(m.owned.begin(), m.owned.end(),
-                             [&](const auto &o) { return o.get() == p; });
-      if (it != m.owned.end())
-        m.owned.erase(it);
-    }
-    // Never read by mhmoe_forward (the manifest says so).
-    m.argvTemplate[i] = nullptr;
-  }
-  // Keep the image while it still serves half of itself in place.
-  if (keptInFile * 2 >= m.weights->size())
-    return MHMOE_OK;
-  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
-    void *p = m.argvTemplate[i];
-    if (i == m.inputSlot || !p || !inFile(p))
-      continue;
-    size_t bytes = bytesOf(m.manifest.inputs[i]);
-    void *copy = std::malloc(bytes ? bytes : 1);
-    if (!copy)
-      return fail(MHMOE_ERROR_RUNTIME,
-                  stPath + ": tensor '" + m.manifest.inputs[i].name +
-                      "': out of memory (" + std::to_string(bytes) +
-                      " bytes)");
-    if (bytes)
-      std::memcpy(copy, p, bytes);
-    m.owned.emplace_back(copy);
-    m.argvTemplate[i] = copy;
-  }
-  m.weights.reset();
-  return MHMOE_OK;
-}
-
-mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath) {
-  std::set<std::string> wanted;
-  m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.packed.size() +
-                            m.manifest.outputs.size(),
-                        nullptr);
-  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
-    const ManifestEntry &e = m.manifest.inputs[i];
-    if (e.name == "input") {
-      m.inputSlot = i;
-      continue;
-    }
-    wanted.insert(e.name);
-    const TensorInfo *t = m.weights->lookup(e.name);
-    if (!t)
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  stPath + ": missing tensor '" + e.name +
-                   "' (expected shape " + formatShape(e.shape) +
-                   ") required by the compiled library");
-    if (t->shape != e.shape)
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  stPath + ": tensor '" + e.name + "': shape " +
-                   formatShape(t->shape) + " does not match expected " +
-                   formatShape(e.shape));
-    if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
-        t->dtype != DType::BF16)
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  stPath + ": tensor '" + e.name + "': dtype " +
-                      dtypeName(t->dtype) +
-                      " is not supported; expected F32, F16 or BF16");
-    // The library takes each weight in the manifest's dtype: the stored
-    // bytes in place when they agree, else a converted copy.
-    DType want = manifestDType(e.dtype);
-    int64_t numel = t->numElements();
-    size_t bytes = static_cast<size_t>(numel) * dtypeSize(want);
-    // CUDA: copy the data (from the mapping or converted) to the device.
-    auto toDevice = [&](const void *host) {
-      std::string err;
-      if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
-        return MHMOE_OK;
-      return fail(MHMOE_ERROR_RUNTIME,
-                  stPath + ": tensor '" + e.name + "': " + err);
-    };
-    if (t->dtype == want &&
-        (m.cuda ||
-         reinterpret_cast<uintptr_t>(t->data) % dtypeSize(want) == 0)) {
-      if (m.cuda) {
-        mhmoe_status s = toDevice(t->data);
-        if (s != MHMOE_OK)
-          return s;
-        continue;
-      }
-      // Used in place from the mapping; the library never writes weights.
-      m.argvTemplate[i] = const_cast<uint8_t *>(t->data);
-      continue;
-    }
-    void *buf = std::malloc(bytes ? bytes : 1);
-    if (!buf)
-      return fail(MHMOE_ERROR_RUNTIME,
-                  stPath + ": tensor '" + e.name + "': out of memory (" +
-                   std::to_string(bytes) + " bytes)");
-    m.owned.emplace_back(buf);
-    if (Status err = copyAs(*t, want, buf))
-      return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
-    m.argvTemplate[i] = buf;
-    if (m.cuda) {
-      mhmoe_status s = toDevice(buf);
-      m.owned.pop_back(); // the host copy is no longer needed
-      if (s != MHMOE_OK)
-        return s;
-    }
-  }
-  for (const TensorInfo &t : m.weights->tensors())
-    if (!wanted.count(t.name))
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  stPath + ": unexpected tensor '" + t.name +
-                   "' is not a weight of the compiled model");
-
-  // Packed weights: buffers here, filled once by the library's own code.
-  size_t packedBase = m.manifest.inputs.size();
-  for (size_t j = 0; j < m.manifest.packed.size(); ++j) {
-    const ManifestEntry &e = m.manifest.packed[j];
-    int64_t numel = 1;
-    for (int64_t d : e.shape)
-      if (!checkedMulNonNeg(numel, d, numel))
-        return fail(MHMOE_ERROR_RUNTIME,
-                    "packed weight '" + e.name + "' is too large");
-    size_t bytes =
-        static_cast<size_t>(numel) * dtypeSize(manifestDType(e.dtype));
-    void *buf = nullptr;
-    if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0 || !buf)
-      return fail(MHMOE_ERROR_RUNTIME,
-                  "packed weight '" + e.name + "': out of memory (" +
-                   std::to_string(bytes) + " bytes)");
-    m.owned.emplace_back(buf);
-    m.argvTemplate[packedBase + j] = buf;
-  }
-  if (m.pack && !m.cuda) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (m.pack(m.argvTemplate.data()) != 0)
-      return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
-    m.packMs = std::chrono::duration<double, std::milli>(
-                   std::chrono::steady_clock::now() - t0)
-                   .count();
-    // The packers' scratch went through the workspace cache; it is not a
-    // run's workspace, so it is not kept.
-    workspaceReleaseIdle();
-    if (mhmoe_status s = releasePackedOnlyWeights(m, stPath); s != MHMOE_OK)
-      return s;
-  }
-
-  size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
-  for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
-    const ManifestEntry &e = m.manifest.outputs[j];
-    const int64_t numExperts = m.manifest.config.numExperts;
-    if (e.name == "output")
-      m.outputSlot = base + j;
-    else if (int64_t l = expertLoadLayerIndex(e.name); l >= 0)
-      m.countSlots.push_back({base + j, l * numExperts});
-    else
-      m.countSlots.push_back(
-          {base + j, (m.manifest.config.numLayers +
-                      expertDroppedLayerIndex(e.name)) * numExperts});
-  }
-  return MHMOE_OK;
-}
 
 /// The model's thread count holds on whichever thread runs it (OpenMP's
 /// nthreads is per calling thread), capped so that libomp can create its

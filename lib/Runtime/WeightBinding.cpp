@@ -1,0 +1,242 @@
+//===- WeightBinding.cpp - weights to argv, packing, release --------------===//
+//
+// At load, each weight of the model directory becomes the argv pointer the
+// compiled library reads: the stored bytes in place, or a copy converted to
+// the manifest's dtype. The packed copies are allocated here and filled by
+// the library's mhmoe_pack; what only the packing read is freed after it.
+//
+//===----------------------------------------------------------------------===//
+#include "ModelState.h"
+#include "WorkspaceCache.h"
+
+#include "mhmoe/Support/Shape.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+using namespace mhmoe;
+using namespace mhmoe::runtime;
+
+namespace {
+
+/// The safetensors dtype of a manifest weight dtype (parseManifest allows
+/// only "f32", "bf16" and "f16" for weights).
+DType manifestDType(const std::string &dtype) {
+  if (dtype == "bf16")
+    return DType::BF16;
+  if (dtype == "f16")
+    return DType::F16;
+  return DType::F32;
+}
+
+/// After mhmoe_pack: the weights the library reads only through their packed
+/// copies are freed (converted copies) or dropped with the file image, so the
+/// model keeps one copy of each weight. The file image goes unless it still
+/// serves half of itself in place; what it serves is copied out first.
+mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath) {
+  const uint8_t *fileBegin = m.weights->data();
+  const uint8_t *fileEnd = fileBegin + m.weights->size();
+  auto inFile = [&](const void *p) {
+    auto *b = static_cast<const uint8_t *>(p);
+    return b >= fileBegin && b < fileEnd;
+  };
+  auto bytesOf = [](const ManifestEntry &e) {
+    size_t n = dtypeSize(manifestDType(e.dtype));
+    for (int64_t d : e.shape)
+      n *= static_cast<size_t>(d);
+    return n;
+  };
+  size_t keptInFile = 0;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    const ManifestEntry &e = m.manifest.inputs[i];
+    void *p = m.argvTemplate[i];
+    if (i == m.inputSlot || !p)
+      continue;
+    if (!e.packedOnly) {
+      if (inFile(p))
+        keptInFile += bytesOf(e);
+      continue;
+    }
+    if (!inFile(p)) {
+      auto it = std::find_if(m.owned.begin(), m.owned.end(),
+                             [&](const auto &o) { return o.get() == p; });
+      if (it != m.owned.end())
+        m.owned.erase(it);
+    }
+    // Never read by mhmoe_forward (the manifest says so).
+    m.argvTemplate[i] = nullptr;
+  }
+  // Keep the image while it still serves half of itself in place.
+  if (keptInFile * 2 >= m.weights->size())
+    return MHMOE_OK;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    void *p = m.argvTemplate[i];
+    if (i == m.inputSlot || !p || !inFile(p))
+      continue;
+    size_t bytes = bytesOf(m.manifest.inputs[i]);
+    void *copy = std::malloc(bytes ? bytes : 1);
+    if (!copy)
+      return fail(MHMOE_ERROR_RUNTIME,
+                  stPath + ": tensor '" + m.manifest.inputs[i].name +
+                      "': out of memory (" + std::to_string(bytes) +
+                      " bytes)");
+    if (bytes)
+      std::memcpy(copy, p, bytes);
+    m.owned.emplace_back(copy);
+    m.argvTemplate[i] = copy;
+  }
+  m.weights.reset();
+  return MHMOE_OK;
+}
+
+/// Checks the stored tensor of manifest input `e` against the library's
+/// expectations.
+mhmoe_status checkStoredTensor(const TensorInfo *t, const ManifestEntry &e,
+                               const std::string &stPath) {
+  if (!t)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                stPath + ": missing tensor '" + e.name + "' (expected shape " +
+                    formatShape(e.shape) + ") required by the compiled library");
+  if (t->shape != e.shape)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                stPath + ": tensor '" + e.name + "': shape " +
+                    formatShape(t->shape) + " does not match expected " +
+                    formatShape(e.shape));
+  if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
+      t->dtype != DType::BF16)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                stPath + ": tensor '" + e.name + "': dtype " +
+                    dtypeName(t->dtype) +
+                    " is not supported; expected F32, F16 or BF16");
+  return MHMOE_OK;
+}
+
+/// Argv slot `i` for weight `t`: the stored bytes in place when they are in
+/// the manifest's dtype, else a converted copy; on CUDA, uploaded.
+mhmoe_status bindWeight(mhmoe_model &m, size_t i, const TensorInfo &t,
+                        const std::string &stPath) {
+  const ManifestEntry &e = m.manifest.inputs[i];
+  DType want = manifestDType(e.dtype);
+  size_t bytes = static_cast<size_t>(t.numElements()) * dtypeSize(want);
+  auto toDevice = [&](const void *host) {
+    std::string err;
+    if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
+      return MHMOE_OK;
+    return fail(MHMOE_ERROR_RUNTIME, stPath + ": tensor '" + e.name + "': " + err);
+  };
+  if (t.dtype == want &&
+      (m.cuda || reinterpret_cast<uintptr_t>(t.data) % dtypeSize(want) == 0)) {
+    if (m.cuda)
+      return toDevice(t.data);
+    // Used in place from the file image; the library never writes weights.
+    m.argvTemplate[i] = const_cast<uint8_t *>(t.data);
+    return MHMOE_OK;
+  }
+  void *buf = std::malloc(bytes ? bytes : 1);
+  if (!buf)
+    return fail(MHMOE_ERROR_RUNTIME, stPath + ": tensor '" + e.name +
+                                         "': out of memory (" +
+                                         std::to_string(bytes) + " bytes)");
+  m.owned.emplace_back(buf);
+  if (Status err = copyAs(t, want, buf))
+    return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
+  m.argvTemplate[i] = buf;
+  if (!m.cuda)
+    return MHMOE_OK;
+  mhmoe_status s = toDevice(buf);
+  m.owned.pop_back(); // the host copy is no longer needed
+  return s;
+}
+
+/// The weight inputs: every manifest weight bound, no stored tensor left over.
+mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
+  std::set<std::string> wanted;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
+    const ManifestEntry &e = m.manifest.inputs[i];
+    if (e.name == "input") {
+      m.inputSlot = i;
+      continue;
+    }
+    wanted.insert(e.name);
+    const TensorInfo *t = m.weights->lookup(e.name);
+    if (mhmoe_status s = checkStoredTensor(t, e, stPath); s != MHMOE_OK)
+      return s;
+    if (mhmoe_status s = bindWeight(m, i, *t, stPath); s != MHMOE_OK)
+      return s;
+  }
+  for (const TensorInfo &t : m.weights->tensors())
+    if (!wanted.count(t.name))
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  stPath + ": unexpected tensor '" + t.name +
+                      "' is not a weight of the compiled model");
+  return MHMOE_OK;
+}
+
+/// Packed weights: 64-byte aligned buffers here, filled once by the
+/// library's own mhmoe_pack; then what only the packing read is released.
+mhmoe_status packWeights(mhmoe_model &m, const std::string &stPath) {
+  size_t packedBase = m.manifest.inputs.size();
+  for (size_t j = 0; j < m.manifest.packed.size(); ++j) {
+    const ManifestEntry &e = m.manifest.packed[j];
+    int64_t numel = 1;
+    for (int64_t d : e.shape)
+      if (!checkedMulNonNeg(numel, d, numel))
+        return fail(MHMOE_ERROR_RUNTIME,
+                    "packed weight '" + e.name + "' is too large");
+    size_t bytes =
+        static_cast<size_t>(numel) * dtypeSize(manifestDType(e.dtype));
+    void *buf = nullptr;
+    if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0 || !buf)
+      return fail(MHMOE_ERROR_RUNTIME, "packed weight '" + e.name +
+                                           "': out of memory (" +
+                                           std::to_string(bytes) + " bytes)");
+    m.owned.emplace_back(buf);
+    m.argvTemplate[packedBase + j] = buf;
+  }
+  if (!m.pack || m.cuda)
+    return MHMOE_OK;
+  auto t0 = std::chrono::steady_clock::now();
+  if (m.pack(m.argvTemplate.data()) != 0)
+    return fail(MHMOE_ERROR_RUNTIME, "mhmoe_pack failed");
+  m.packMs = std::chrono::duration<double, std::milli>(
+                 std::chrono::steady_clock::now() - t0)
+                 .count();
+  // The packers' scratch went through the workspace cache; it is not a
+  // run's workspace, so it is not kept.
+  workspaceReleaseIdle();
+  return releasePackedOnlyWeights(m, stPath);
+}
+
+/// The argv slots of the outputs and of each layer's counts.
+void recordOutputSlots(mhmoe_model &m) {
+  size_t base = m.manifest.inputs.size() + m.manifest.packed.size();
+  const int64_t numExperts = m.manifest.config.numExperts;
+  for (size_t j = 0; j < m.manifest.outputs.size(); ++j) {
+    const ManifestEntry &e = m.manifest.outputs[j];
+    if (e.name == "output")
+      m.outputSlot = base + j;
+    else if (int64_t l = expertLoadLayerIndex(e.name); l >= 0)
+      m.countSlots.push_back({base + j, l * numExperts});
+    else
+      m.countSlots.push_back(
+          {base + j, (m.manifest.config.numLayers +
+                      expertDroppedLayerIndex(e.name)) * numExperts});
+  }
+}
+
+} // namespace
+
+mhmoe_status mhmoe::runtime::bindWeights(mhmoe_model &m,
+                                         const std::string &stPath) {
+  m.argvTemplate.assign(m.manifest.inputs.size() + m.manifest.packed.size() +
+                            m.manifest.outputs.size(),
+                        nullptr);
+  if (mhmoe_status s = bindInputs(m, stPath); s != MHMOE_OK)
+    return s;
+  if (mhmoe_status s = packWeights(m, stPath); s != MHMOE_OK)
+    return s;
+  recordOutputSlots(m);
+  return MHMOE_OK;
+}
