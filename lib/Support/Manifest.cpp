@@ -106,12 +106,12 @@ int64_t expertDroppedLayerIndex(std::string_view name) {
   return layerIndexOf(name, ".expert_dropped");
 }
 
-/// The string member `key` of `o`, if it is one.
 /// The element types a weight may have in a compiled library.
 static bool isWeightDType(const std::string &dtype) {
   return dtype == "f32" || dtype == "bf16" || dtype == "f16";
 }
 
+/// The string member `key` of `o`, if it is one.
 static std::optional<std::string> getString(const json::Value &o,
                                             const char *key) {
   const json::Value *v = json::get(o, key);
@@ -141,8 +141,7 @@ static Status parseEntries(const json::Value &root, const char *key,
       return eerr("'name' must be a non-empty string");
     e.name = *name;
     std::optional<std::string> dtype = getString(o, "dtype");
-    if (!dtype || (*dtype != "f32" && *dtype != "bf16" && *dtype != "f16" &&
-                   *dtype != "i64"))
+    if (!dtype || (!isWeightDType(*dtype) && *dtype != "i64"))
       return eerr("'" + e.name +
                   "': 'dtype' must be \"f32\", \"bf16\", \"f16\" or \"i64\"");
     e.dtype = *dtype;

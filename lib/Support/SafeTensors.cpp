@@ -149,6 +149,41 @@ bool getNonNegInt(const json::Value &v, int64_t &out) {
   return true;
 }
 
+
+/// The 8-byte header length of a file of `fileSize` bytes: room for "{}",
+/// within the file and within the 100 MiB limit.
+Status checkHeaderLength(uint64_t headerLen, uint64_t fileSize,
+                         const std::string &path) {
+  if (headerLen > fileSize - 8)
+    return Status::error(path + ": header length " + std::to_string(headerLen) +
+                         " exceeds the remaining file size " +
+                         std::to_string(fileSize - 8) +
+                         " (truncated or not safetensors)");
+  if (headerLen > kMaxSafeTensorsHeaderBytes)
+    return Status::error(path + ": header length " + std::to_string(headerLen) +
+                         " exceeds the 100 MiB limit");
+  if (headerLen < 2)
+    return Status::error(path + ": header is not a JSON object");
+  return Status::success();
+}
+
+/// The header text as a JSON object, checked for duplicate keys and nesting
+/// before it is parsed.
+Result<json::Value> parseHeaderJSON(std::string_view headerText,
+                                    const std::string &path) {
+  if (headerText.front() != '{')
+    return Status::error(path + ": header is not a JSON object (first byte is "
+                                "not '{')");
+  if (Status e = scanHeaderStructure(headerText, path))
+    return e;
+  Result<json::Value> parsed =
+      json::parse(headerText, path + ": header is not valid JSON");
+  if (!parsed)
+    return parsed.takeError();
+  if (!parsed->is_object())
+    return Status::error(path + ": header is not a JSON object");
+  return parsed;
+}
 } // namespace
 
 void SafeTensorsFile::FreeBytes::operator()(uint8_t *p) const {
@@ -228,30 +263,13 @@ SafeTensorsFile::fromOwnedBytes(std::unique_ptr<uint8_t, FreeBytes> bytes,
                          " bytes) to be a safetensors file; expected an "
                          "8-byte header length");
   uint64_t headerLen = readU64LE(base);
-  if (headerLen > fileSize - 8)
-    return Status::error(path + ": header length " + std::to_string(headerLen) +
-                         " exceeds the remaining file size " +
-                         std::to_string(fileSize - 8) +
-                         " (truncated or not safetensors)");
-  if (headerLen > kMaxSafeTensorsHeaderBytes)
-    return Status::error(path + ": header length " + std::to_string(headerLen) +
-                         " exceeds the 100 MiB limit");
-  if (headerLen < 2)
-    return Status::error(path + ": header is not a JSON object");
-
+  if (Status e = checkHeaderLength(headerLen, fileSize, path))
+    return e;
   std::string_view headerText(reinterpret_cast<const char *>(base + 8),
                               size_t(headerLen));
-  if (headerText.front() != '{')
-    return Status::error(path + ": header is not a JSON object (first byte is "
-                                "not '{')");
-  if (Status e = scanHeaderStructure(headerText, path))
-    return e;
-  Result<json::Value> parsed =
-      json::parse(headerText, path + ": header is not valid JSON");
+  Result<json::Value> parsed = parseHeaderJSON(headerText, path);
   if (!parsed)
     return parsed.takeError();
-  if (!parsed->is_object())
-    return Status::error(path + ": header is not a JSON object");
   const json::Value &root = *parsed;
 
   const uint64_t dataStart = 8 + headerLen;
@@ -420,36 +438,29 @@ readSafeTensorsDTypes(const std::string &path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return Status::error(path + ": not a regular file");
-  std::FILE *f = std::fopen(path.c_str(), "rb");
+  std::unique_ptr<std::FILE, int (*)(std::FILE *)> f(
+      std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f)
     return Status::error(path + ": cannot open");
   uint8_t len8[8];
-  std::string header;
-  bool ok = std::fread(len8, 1, 8, f) == 8;
-  uint64_t n = ok ? readU64LE(len8) : 0;
-  ok = ok && n >= 2 && n <= kMaxSafeTensorsHeaderBytes &&
-       n <= static_cast<uint64_t>(st.st_size) - 8;
-  if (ok) {
-    header.resize(n);
-    ok = std::fread(header.data(), 1, n, f) == n;
-  }
-  std::fclose(f);
-  if (!ok)
-    return Status::error(path + ": no readable safetensors header");
-  if (Status e = scanHeaderStructure(header, path))
+  if (std::fread(len8, 1, 8, f.get()) != 8)
+    return Status::error(path + ": shorter than a safetensors header length");
+  uint64_t n = readU64LE(len8);
+  if (Status e = checkHeaderLength(n, static_cast<uint64_t>(st.st_size), path))
     return e;
-  Result<json::Value> parsed =
-      json::parse(header, path + ": header is not valid JSON");
+  std::string header(n, '\0');
+  if (std::fread(header.data(), 1, n, f.get()) != n)
+    return Status::error(path + ": cannot read the safetensors header");
+  Result<json::Value> parsed = parseHeaderJSON(header, path);
   if (!parsed)
     return parsed.takeError();
   std::map<std::string, std::string> dtypes;
-  if (parsed->is_object())
-    for (const auto &kv : parsed->items())
-      if (const json::Value *d = kv.value().is_object()
-                                     ? json::get(kv.value(), "dtype")
-                                     : nullptr;
-          d && d->is_string())
-        dtypes[kv.key()] = d->get<std::string>();
+  for (const auto &kv : parsed->items())
+    if (const json::Value *d = kv.value().is_object()
+                                   ? json::get(kv.value(), "dtype")
+                                   : nullptr;
+        d && d->is_string())
+      dtypes[kv.key()] = d->get<std::string>();
   return dtypes;
 }
 

@@ -72,8 +72,7 @@ constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
-    "       [--weights auto|f32|bf16|f16]"
-    "       [--gpu-chip sm_XY]"
+    "       [--weights auto|f32|bf16|f16] [--gpu-chip sm_XY]"
     " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");

@@ -4,42 +4,46 @@
 
 using namespace mlir;
 
-LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
-                                              llvm::StringRef lowering) {
+/// Runs `check` on every mhmoe op under `root`; fails if it failed on one
+/// (each failure has emitted its own error).
+static LogicalResult checkEachMHMoEOp(Operation *root,
+                                      function_ref<LogicalResult(Operation *)> check) {
   bool ok = true;
   root->walk([&](Operation *op) {
-    if (!isa<RouteOp, ExpertApplyOp, LayerOp, HeadSplitOp, MergeOp>(op))
-      return;
+    if (isa<mhmoe::RouteOp, mhmoe::ExpertApplyOp, mhmoe::LayerOp,
+            mhmoe::HeadSplitOp, mhmoe::MergeOp>(op) &&
+        failed(check(op)))
+      ok = false;
+  });
+  return success(ok);
+}
+
+LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
+                                              llvm::StringRef lowering) {
+  return checkEachMHMoEOp(root, [&](Operation *op) -> LogicalResult {
     for (Value v : op->getOperands()) {
       auto t = dyn_cast<RankedTensorType>(v.getType());
       if (!t || !isa<FloatType>(t.getElementType()) ||
           t.getElementType().isF32())
         continue;
-      op->emitOpError() << "has " << t.getElementType()
-                        << " tensors, which " << lowering
-                        << " does not lower yet: only f32 is supported "
-                           "(compile with --weights=f32)";
-      ok = false;
-      return;
+      return op->emitOpError() << "has " << t.getElementType()
+                               << " tensors, which " << lowering
+                               << " does not lower yet: only f32 is supported "
+                                  "(compile with --weights=f32)";
     }
+    return success();
   });
-  return success(ok);
 }
 
 LogicalResult mlir::mhmoe::requireF32Activations(Operation *root,
                                                  llvm::StringRef lowering) {
-  bool ok = true;
-  root->walk([&](Operation *op) {
-    if (!isa<RouteOp, ExpertApplyOp, LayerOp, HeadSplitOp, MergeOp>(op))
-      return;
+  return checkEachMHMoEOp(root, [&](Operation *op) -> LogicalResult {
     auto t = cast<RankedTensorType>(op->getOperand(0).getType());
     if (t.getElementType().isF32())
-      return;
-    op->emitOpError() << "has " << t.getElementType()
-                      << " activations, which " << lowering
-                      << " does not lower: activations are f32 (weights may "
-                         "be bf16 or f16)";
-    ok = false;
+      return success();
+    return op->emitOpError() << "has " << t.getElementType()
+                             << " activations, which " << lowering
+                             << " does not lower: activations are f32 "
+                                "(weights may be bf16 or f16)";
   });
-  return success(ok);
 }

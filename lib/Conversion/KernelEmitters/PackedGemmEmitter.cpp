@@ -116,45 +116,52 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
                    emitTile(rb, l2, s, row0, panel, bPanel, rows);
                  });
   };
-  if (!hasNarrowB(spec)) {
-    scf::ForOp::create(b, loc, spec.panelBegin, panelEnd, cIdx(b, loc, 1),
+  auto forEachPanel = [&](OpBuilder &ob, Location l,
+                          function_ref<void(OpBuilder &, Location, Value)> body) {
+    scf::ForOp::create(ob, l, spec.panelBegin, panelEnd, cIdx(ob, l, 1),
                        ValueRange{},
-                       [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
-                         rowTiles(pb, l, spec, panel, panel);
-                         scf::YieldOp::create(pb, l);
+                       [&](OpBuilder &pb, Location l2, Value panel, ValueRange) {
+                         body(pb, l2, panel);
+                         scf::YieldOp::create(pb, l2);
                        });
-    return;
-  }
+  };
+  // B read as stored (f32, or bf16/f16 widened in registers).
+  auto asStored = [&](OpBuilder &ob, Location l) {
+    forEachPanel(ob, l, [&](OpBuilder &pb, Location l2, Value panel) {
+      rowTiles(pb, l2, spec, panel, panel);
+    });
+  };
+  if (!hasNarrowB(spec))
+    return asStored(b, loc);
   // bf16/f16 panels: with many rows, each panel is widened once into an
   // L1/L2-resident f32 copy (the FMA loop then runs as for f32 weights);
-  // with few rows (decode), widening in registers reads each weight once.
-  int64_t nb = spec.bs.size();
-  Value scratch = memref::AllocOp::create(
-      b, loc, MemRefType::get({nb, 1, spec.k, spec.panel}, b.getF32Type()),
-      b.getI64IntegerAttr(64));
-  PackedGemmSpec widened = spec;
-  for (auto [q, op] : llvm::enumerate(widened.bs))
-    op = {scratch, {cIdx(b, loc, q)}};
+  // with few rows (decode), widening in registers reads each weight once and
+  // needs no scratch.
   Value rows = arith::SubIOp::create(b, loc, spec.rowEnd, spec.rowBegin);
-  Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, rows,
-                                     cIdx(b, loc, kWidenPanelMinRowTiles * spec.mr));
-  scf::ForOp::create(
-      b, loc, spec.panelBegin, panelEnd, cIdx(b, loc, 1), ValueRange{},
-      [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
-        scf::IfOp::create(
-            pb, l, many,
-            [&](OpBuilder &tb, Location l2) {
-              emitWidenPanels(tb, l2, spec, panel, scratch);
-              rowTiles(tb, l2, widened, panel, cIdx(tb, l2, 0));
-              scf::YieldOp::create(tb, l2);
-            },
-            [&](OpBuilder &eb, Location l2) {
-              rowTiles(eb, l2, spec, panel, panel);
-              scf::YieldOp::create(eb, l2);
-            });
-        scf::YieldOp::create(pb, l);
+  Value many = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ugt, rows,
+      cIdx(b, loc, kWidenPanelMinRowTiles * spec.mr));
+  scf::IfOp::create(
+      b, loc, many,
+      [&](OpBuilder &tb, Location l) {
+        int64_t nb = spec.bs.size();
+        Value scratch = memref::AllocOp::create(
+            tb, l, MemRefType::get({nb, 1, spec.k, spec.panel}, tb.getF32Type()),
+            tb.getI64IntegerAttr(64));
+        PackedGemmSpec widened = spec;
+        for (auto [q, op] : llvm::enumerate(widened.bs))
+          op = {scratch, {cIdx(tb, l, q)}};
+        forEachPanel(tb, l, [&](OpBuilder &pb, Location l2, Value panel) {
+          emitWidenPanels(pb, l2, spec, panel, scratch);
+          rowTiles(pb, l2, widened, panel, cIdx(pb, l2, 0));
+        });
+        memref::DeallocOp::create(tb, l, scratch);
+        scf::YieldOp::create(tb, l);
+      },
+      [&](OpBuilder &eb, Location l) {
+        asStored(eb, l);
+        scf::YieldOp::create(eb, l);
       });
-  memref::DeallocOp::create(b, loc, scratch);
 }
 
 Value mlir::mhmoe::packWeightPanels(OpBuilder &b, Location loc, Value w,
