@@ -429,6 +429,8 @@ WeightPrecision checkpointWeightPrecision(llvm::StringRef modelDir, const ModelC
     return WeightPrecision::BF16;
   if (common == "F16")
     return WeightPrecision::F16;
+  if (common == "I8") // pre-quantized, with `<name>_scale` tensors
+    return WeightPrecision::Int8;
   return WeightPrecision::F32;
 }
 
@@ -441,7 +443,7 @@ resolveWeightPrecision(llvm::StringRef value, llvm::StringRef modelDir,
     return *p;
   return llvm::createStringError(std::errc::invalid_argument,
                                  "unknown weights '%s' (available: auto, "
-                                 "f32, bf16, f16)",
+                                 "f32, bf16, f16, int8)",
                                  value.str().c_str());
 }
 

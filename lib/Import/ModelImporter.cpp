@@ -1,6 +1,7 @@
 //===- ModelImporter.cpp - model config -> mhmoe IR -----------------------===//
 #include "mhmoe/Import/ModelImporter.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "mhmoe/Support/Manifest.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -28,18 +29,43 @@ private:
     return RankedTensorType::get({ShapedType::kDynamic, cfg.hiddenSize},
                                  b.getF32Type());
   }
-  /// A weight argument's type: matrix weights in the compile's precision.
-  RankedTensorType weightType(const ::mhmoe::TensorSpec &w) {
+  /// The function arguments of weight `w`: matrix weights in the compile's
+  /// precision; an int8 one followed by its per-row f32 scales.
+  void appendWeightArgs(const ::mhmoe::TensorSpec &w, StringRef name,
+                        SmallVectorImpl<Type> &types,
+                        SmallVectorImpl<std::string> &names) {
     Type elem = b.getF32Type();
     if (w.matrix && weights == ::mhmoe::WeightPrecision::BF16)
       elem = b.getBF16Type();
     else if (w.matrix && weights == ::mhmoe::WeightPrecision::F16)
       elem = b.getF16Type();
-    return RankedTensorType::get(w.shape, elem);
+    else if (w.matrix && weights == ::mhmoe::WeightPrecision::Int8)
+      elem = b.getI8Type();
+    types.push_back(RankedTensorType::get(w.shape, elem));
+    names.push_back(name.str());
+    if (!elem.isInteger(8))
+      return;
+    ArrayRef<int64_t> rows = ArrayRef<int64_t>(w.shape).drop_back();
+    types.push_back(RankedTensorType::get(rows, b.getF32Type()));
+    names.push_back(::mhmoe::quantizationScaleName(name.str()));
+  }
+  /// Argument `name` of `argMap` as the block reads it: an int8 weight
+  /// through mhmoe.dequantize with its scales (fused by the kernels).
+  Value lookupWeight(const llvm::StringMap<Value> &argMap, StringRef name) {
+    auto it = argMap.find(name);
+    if (it == argMap.end())
+      return Value();
+    auto scale = argMap.find(::mhmoe::quantizationScaleName(name.str()));
+    if (scale == argMap.end())
+      return it->second;
+    auto qType = cast<RankedTensorType>(it->second.getType());
+    return mlir::mhmoe::DequantizeOp::create(
+        b, loc, RankedTensorType::get(qType.getShape(), b.getF32Type()),
+        it->second, scale->second);
   }
   Value weight(int64_t layer, StringRef name) {
-    auto it = args.find(("layers." + std::to_string(layer) + "." + name).str());
-    return it == args.end() ? Value() : it->second;
+    return lookupWeight(args,
+                        ("layers." + std::to_string(layer) + "." + name).str());
   }
   Value emptyLike(Value x) {
     auto t = cast<RankedTensorType>(x.getType());
@@ -208,10 +234,8 @@ OwningOpRef<ModuleOp> Importer::run() {
   std::vector<::mhmoe::TensorSpec> weights = ::mhmoe::expectedWeights(cfg);
   SmallVector<Type> argTypes = {tokensType()};
   SmallVector<std::string> argNames = {"input"};
-  for (const ::mhmoe::TensorSpec &w : weights) {
-    argTypes.push_back(weightType(w));
-    argNames.push_back(w.name);
-  }
+  for (const ::mhmoe::TensorSpec &w : weights)
+    appendWeightArgs(w, w.name, argTypes, argNames);
   SmallVector<Type> resultTypes = {tokensType()};
   SmallVector<std::string> resultNames = {"output"};
   auto countsType = RankedTensorType::get({cfg.numExperts}, b.getI64Type());
@@ -249,10 +273,9 @@ OwningOpRef<ModuleOp> Importer::run() {
   SmallVector<Type> blockArgTypes = {tokensType()};
   SmallVector<std::string> blockArgNames = {"x"};
   for (const ::mhmoe::TensorSpec &w : weights)
-    if (StringRef(w.name).starts_with(prefix)) {
-      blockArgTypes.push_back(weightType(w));
-      blockArgNames.push_back(w.name.substr(prefix.size()));
-    }
+    if (StringRef(w.name).starts_with(prefix))
+      appendWeightArgs(w, w.name.substr(prefix.size()), blockArgTypes,
+                       blockArgNames);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(func);
   auto blockFn = func::FuncOp::create(
@@ -267,8 +290,7 @@ OwningOpRef<ModuleOp> Importer::run() {
   for (auto [i, name] : llvm::enumerate(blockArgNames))
     blockArgs[name] = body->getArgument(i);
   BlockResults r = emitBlock(body->getArgument(0), [&](StringRef name) {
-    auto it = blockArgs.find(name);
-    return it == blockArgs.end() ? Value() : it->second;
+    return lookupWeight(blockArgs, name);
   });
   func::ReturnOp::create(b, loc, ValueRange{r.output, r.load, r.dropped});
 
@@ -278,7 +300,8 @@ OwningOpRef<ModuleOp> Importer::run() {
   for (int64_t i = 0; i < cfg.numLayers; ++i) {
     SmallVector<Value> operands = {x};
     for (size_t a = 1; a < blockArgNames.size(); ++a)
-      operands.push_back(weight(i, blockArgNames[a]));
+      operands.push_back(
+          args.lookup("layers." + std::to_string(i) + "." + blockArgNames[a]));
     auto call = func::CallOp::create(b, loc, blockFn, operands);
     x = call.getResult(0);
     results.push_back(call.getResult(1));

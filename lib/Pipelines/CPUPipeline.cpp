@@ -48,6 +48,8 @@ void mhmoe::buildCPUTensorPipeline(OpPassManager &pm,
   pm.addPass(createConvertMHMoERouteToSCF());
   pm.addPass(createConvertMHMoEExpertApplyToSCF());
   pm.addPass(createMHMoELowerProjectionGemm());
+  // int8 weights the kernels did not fuse (or fused, then unused) go here.
+  pm.addPass(createConvertMHMoEDequantizeToLinalg());
   // Weight layouts the kernels asked for: produced once, at load, through
   // the C ABI's mhmoe_pack; without that ABI nothing would call the
   // hoisted packers, so the packing stays in place.

@@ -9,11 +9,13 @@
 #include "ModelState.h"
 #include "WorkspaceCache.h"
 
+#include "mhmoe/Support/Int8Quantization.h"
 #include "mhmoe/Support/Shape.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <set>
 
 using namespace mhmoe;
@@ -22,12 +24,14 @@ using namespace mhmoe::runtime;
 namespace {
 
 /// The safetensors dtype of a manifest weight dtype (parseManifest allows
-/// only "f32", "bf16" and "f16" for weights).
+/// only "f32", "bf16", "f16" and "i8" for weights).
 DType manifestDType(const std::string &dtype) {
   if (dtype == "bf16")
     return DType::BF16;
   if (dtype == "f16")
     return DType::F16;
+  if (dtype == "i8")
+    return DType::I8;
   return DType::F32;
 }
 
@@ -104,6 +108,9 @@ mhmoe_status checkStoredTensor(const TensorInfo *t, const ManifestEntry &e,
                 stPath + ": tensor '" + e.name + "': shape " +
                     formatShape(t->shape) + " does not match expected " +
                     formatShape(e.shape));
+  // A pre-quantized int8 weight is stored as I8 (with its scales).
+  if (e.dtype == "i8" && t->dtype == DType::I8)
+    return MHMOE_OK;
   if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
       t->dtype != DType::BF16)
     return fail(MHMOE_ERROR_INVALID_INPUT,
@@ -150,9 +157,75 @@ mhmoe_status bindWeight(mhmoe_model &m, size_t i, const TensorInfo &t,
   return s;
 }
 
+/// A malloc'd buffer of `bytes` owned by the model, or null (reported).
+void *ownedBuffer(mhmoe_model &m, size_t bytes, const std::string &what) {
+  void *buf = std::malloc(bytes ? bytes : 1);
+  if (!buf) {
+    fail(MHMOE_ERROR_RUNTIME,
+         what + ": out of memory (" + std::to_string(bytes) + " bytes)");
+    return nullptr;
+  }
+  m.owned.emplace_back(buf);
+  return buf;
+}
+
+/// Int8 weight `i` and its scale slot: stored pre-quantized (I8 values and
+/// F32 `<name>_scale`), or quantized here from a float tensor.
+mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
+                            const TensorInfo &t, const std::string &stPath) {
+  const ManifestEntry &e = m.manifest.inputs[i];
+  const ManifestEntry &se = m.manifest.inputs[scaleSlot];
+  const TensorInfo *stored = m.weights->lookup(se.name);
+  if (t.dtype == DType::I8 || stored) {
+    if (!stored)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  stPath + ": missing tensor '" + se.name + "' (F32 " +
+                      formatShape(se.shape) + "): the I8 weight '" + e.name +
+                      "' needs its per-row scales");
+    if (t.dtype != DType::I8)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  stPath + ": tensor '" + se.name + "' is given but '" +
+                      e.name + "' is " + dtypeName(t.dtype) +
+                      ": a pre-quantized int8 weight is stored as I8");
+    if (stored->shape != se.shape)
+      return fail(MHMOE_ERROR_INVALID_INPUT,
+                  stPath + ": tensor '" + se.name + "': shape " +
+                      formatShape(stored->shape) + " does not match expected " +
+                      formatShape(se.shape));
+    if (Status err = checkInt8Scales(*stored))
+      return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
+    if (mhmoe_status s = bindWeight(m, i, t, stPath); s != MHMOE_OK)
+      return s;
+    return bindWeight(m, scaleSlot, *stored, stPath);
+  }
+  std::string what = stPath + ": tensor '" + e.name + "'";
+  size_t rows = t.shape.back() > 0
+                    ? static_cast<size_t>(t.numElements() / t.shape.back())
+                    : 0;
+  auto *values = static_cast<int8_t *>(
+      ownedBuffer(m, static_cast<size_t>(t.numElements()), what));
+  auto *scales =
+      static_cast<float *>(ownedBuffer(m, rows * sizeof(float), what));
+  if (!values || !scales)
+    return MHMOE_ERROR_RUNTIME;
+  if (Status err = quantizeRowsInt8(t, values, scales))
+    return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
+  m.argvTemplate[i] = values;
+  m.argvTemplate[scaleSlot] = scales;
+  return MHMOE_OK;
+}
+
 /// The weight inputs: every manifest weight bound, no stored tensor left over.
 mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
   std::set<std::string> wanted;
+  std::map<std::string, size_t> slotOf;
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i)
+    slotOf[m.manifest.inputs[i].name] = i;
+  // Scale inputs are bound with their int8 weight.
+  std::set<size_t> scaleSlots;
+  for (const ManifestEntry &e : m.manifest.inputs)
+    if (e.dtype == "i8")
+      scaleSlots.insert(slotOf.at(quantizationScaleName(e.name)));
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
     const ManifestEntry &e = m.manifest.inputs[i];
     if (e.name == "input") {
@@ -160,10 +233,17 @@ mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
       continue;
     }
     wanted.insert(e.name);
+    if (scaleSlots.count(i))
+      continue;
     const TensorInfo *t = m.weights->lookup(e.name);
     if (mhmoe_status s = checkStoredTensor(t, e, stPath); s != MHMOE_OK)
       return s;
-    if (mhmoe_status s = bindWeight(m, i, *t, stPath); s != MHMOE_OK)
+    mhmoe_status s =
+        e.dtype == "i8"
+            ? bindInt8Weight(m, i, slotOf.at(quantizationScaleName(e.name)),
+                             *t, stPath)
+            : bindWeight(m, i, *t, stPath);
+    if (s != MHMOE_OK)
       return s;
   }
   for (const TensorInfo &t : m.weights->tensors())

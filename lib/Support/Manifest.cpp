@@ -4,6 +4,7 @@
 #include "mhmoe/Support/JSONUtil.h"
 #include "mhmoe/Support/Shape.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -108,7 +109,32 @@ int64_t expertDroppedLayerIndex(std::string_view name) {
 
 /// The element types a weight may have in a compiled library.
 static bool isWeightDType(const std::string &dtype) {
-  return dtype == "f32" || dtype == "bf16" || dtype == "f16";
+  return dtype == "f32" || dtype == "bf16" || dtype == "f16" || dtype == "i8";
+}
+
+std::string quantizationScaleName(std::string_view weightName) {
+  return std::string(weightName) + "_scale";
+}
+
+/// Every i8 weight comes with its per-row f32 scale input.
+static Status checkQuantizationScales(const std::vector<ManifestEntry> &inputs,
+                                      const std::string &src) {
+  for (const ManifestEntry &e : inputs) {
+    if (e.dtype != "i8")
+      continue;
+    std::string scaleName = quantizationScaleName(e.name);
+    std::vector<int64_t> rows(e.shape.begin(),
+                              e.shape.empty() ? e.shape.end()
+                                              : e.shape.end() - 1);
+    auto it = std::find_if(inputs.begin(), inputs.end(),
+                           [&](const ManifestEntry &s) { return s.name == scaleName; });
+    if (e.shape.size() < 2 || it == inputs.end() || it->dtype != "f32" ||
+        it->shape != rows)
+      return Status::error(src + ": manifest weight '" + e.name +
+                           "' is i8 and needs an f32 input '" + scaleName +
+                           "' of shape " + formatShape(rows));
+  }
+  return Status::success();
 }
 
 /// The string member `key` of `o`, if it is one.
@@ -143,7 +169,7 @@ static Status parseEntries(const json::Value &root, const char *key,
     std::optional<std::string> dtype = getString(o, "dtype");
     if (!dtype || (!isWeightDType(*dtype) && *dtype != "i64"))
       return eerr("'" + e.name +
-                  "': 'dtype' must be \"f32\", \"bf16\", \"f16\" or \"i64\"");
+                  "': 'dtype' must be \"f32\", \"bf16\", \"f16\", \"i8\" or \"i64\"");
     e.dtype = *dtype;
     const json::Value *shape = json::get(o, "shape");
     if (!shape || !shape->is_array())
@@ -261,7 +287,7 @@ Result<Manifest> parseManifest(std::string_view jsonText,
     }
     if (!isWeightDType(e.dtype))
       return Status::error(src + ": manifest weight '" + e.name +
-                       "' must have dtype f32, bf16 or f16");
+                       "' must have dtype f32, bf16, f16 or i8");
     for (int64_t d : e.shape)
       if (d < 0)
         return Status::error(src + ": manifest weight '" + e.name +
@@ -276,8 +302,10 @@ Result<Manifest> parseManifest(std::string_view jsonText,
       staticShape &= d >= 0;
     if (!isWeightDType(e.dtype) || !staticShape)
       return Status::error(src + ": manifest packed weight '" + e.name +
-                       "' must be f32, bf16 or f16 with a static shape");
+                       "' must be f32, bf16, f16 or i8 with a static shape");
   }
+  if (Status e = checkQuantizationScales(m.inputs, src))
+    return e;
   for (const ManifestEntry &e : m.outputs) {
     if (!names.insert(e.name).second)
       return Status::error(src + ": manifest has duplicate entry '" + e.name + "'");

@@ -391,13 +391,16 @@ const char *weightPrecisionName(WeightPrecision p) {
     return "bf16";
   case WeightPrecision::F16:
     return "f16";
+  case WeightPrecision::Int8:
+    return "int8";
   }
   return "f32";
 }
 
 std::optional<WeightPrecision> parseWeightPrecision(std::string_view name) {
   for (WeightPrecision p :
-       {WeightPrecision::F32, WeightPrecision::BF16, WeightPrecision::F16})
+       {WeightPrecision::F32, WeightPrecision::BF16, WeightPrecision::F16,
+        WeightPrecision::Int8})
     if (name == weightPrecisionName(p))
       return p;
   return std::nullopt;

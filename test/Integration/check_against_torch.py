@@ -85,10 +85,18 @@ MATRIX_WEIGHT = re.compile(r"(experts\.fc[123]|shared_experts\.fc[123]|multi_hea
 
 def round_matrix_weight(name, w, precision):
     """What mhmoe's runtime computes with under --weights=precision: the f32 value rounded to
-    nearest even in bf16 or f16, for the matrix weights only (the router, norms and biases stay f32)."""
+    nearest even in bf16 or f16, or int8 per output row (scale = max|row| / 127 in f32,
+    q = round-half-even(w / scale) clamped to [-127, 127], weight = q * scale), for the matrix
+    weights only (the router, norms and biases stay f32)."""
     if precision == "f32" or not MATRIX_WEIGHT.search(name):
         return w
     f = np.asarray(w, dtype=np.float32)
+    if precision == "int8":
+        scale = np.max(np.abs(f), axis=-1, keepdims=True) / np.float32(127)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(scale > 0, np.rint(f / scale), np.float32(0))
+        q = np.clip(q, -127, 127).astype(np.float32)
+        return (q * scale).astype(w.dtype)
     if precision == "f16":
         return f.astype(np.float16).astype(w.dtype)
     u = f.view(np.uint32).astype(np.uint64)
@@ -113,9 +121,9 @@ def main(argv=None):
     c.add_argument("--expect-drops", action="store_true", help="FAIL unless some pair was dropped")
     c.add_argument("--expect-no-drops", action="store_true", help="FAIL if any pair was dropped")
     p.add_argument("--mhmoe-arg", action="append", default=[], help="extra argument for mhmoe-run")
-    p.add_argument("--weights", choices=["f32", "bf16", "f16"],
+    p.add_argument("--weights", choices=["f32", "bf16", "f16", "int8"],
                    help="run mhmoe-run --weights=W, and round the reference's matrix weights (experts, "
-                        "projections) to W the same way (round to nearest even)")
+                        "projections) to W the same way (round to nearest even; int8 per row)")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)

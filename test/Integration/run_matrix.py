@@ -2,7 +2,7 @@
 """Re-run the CPU reference matrix (test/Integration/CPU/*.test) on another mhmoe-run device.
 
   run_matrix.py --tests-dir DIR --mhmoe-run PATH --workdir DIR --device cuda-emulator [--jobs 2]
-                [--cpu CPU] [--gpu-math MODE] [--weights f32|bf16|f16]
+                [--cpu CPU] [--gpu-math MODE] [--weights f32|bf16|f16|int8]
 
 Each CPU test's `check_against_torch.py` arguments are read from its RUN lines and run again with
 `--mhmoe-arg=--device=DEVICE` (and `--rtol` if given), so every device is checked against the
@@ -64,7 +64,7 @@ def main():
                    help="override the routing margin the inputs are drawn with")
     p.add_argument("--gpu-math", help="pass --gpu-math to mhmoe-run (simt, tf32, 3xtf32)")
     p.add_argument("--cpu", help="pass --cpu to mhmoe-run (host, x86-64-v3, x86-64-v4, ...)")
-    p.add_argument("--weights", choices=["f32", "bf16", "f16"],
+    p.add_argument("--weights", choices=["f32", "bf16", "f16", "int8"],
                    help="run mhmoe-run --weights=W against a reference whose matrix weights are rounded to W")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--filter", default="", help="only tests whose name contains this")

@@ -53,7 +53,7 @@ constexpr const char *kUsage =
     "mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
     "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
     "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32] "
-    "[--weights=auto|f32|bf16|f16] "
+    "[--weights=auto|f32|bf16|f16|int8] "
     "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
     "[--no-parallel] [--time-passes]";
 
@@ -99,10 +99,11 @@ struct Options {
   cl::opt<std::string> weights{
       "weights", cl::init("auto"),
       cl::desc("What the cpu target's kernels keep the matrix weights (experts, "
-               "projections) in: auto (the checkpoint's: bf16 or f16 when "
-               "all of them are stored so, else f32), f32, bf16 or f16; "
-               "they compute in f32 either way"),
-      cl::value_desc("auto|f32|bf16|f16"), cl::cat(category)};
+               "projections) in: auto (the checkpoint's: bf16, f16 or int8 "
+               "when all of them are stored so, else f32), f32, bf16, f16 or "
+               "int8 (per-row symmetric, scaled in the GEMM epilogue); they "
+               "compute in f32 either way"),
+      cl::value_desc("auto|f32|bf16|f16|int8"), cl::cat(category)};
   cl::opt<EmitKind> emitKind{
       "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
       cl::values(
@@ -225,7 +226,7 @@ Error checkTargetFlags(const Options &o, Target tgt) {
                  " target takes f32 weights)");
   if (o.weights != "auto" && !parseWeightPrecision(o.weights.getValue()))
     return usage("unknown --weights '" + o.weights +
-                 "' (available: auto, f32, bf16, f16)");
+                 "' (available: auto, f32, bf16, f16, int8)");
   return Error::success();
 }
 

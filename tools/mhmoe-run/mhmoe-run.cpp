@@ -72,7 +72,7 @@ constexpr const char *kUsage =
     "usage: mhmoe-run MODEL_DIR --input X.npy --output Y.npy [--threads N] "
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
-    "       [--weights auto|f32|bf16|f16] [--gpu-chip sm_XY]"
+    "       [--weights auto|f32|bf16|f16|int8] [--gpu-chip sm_XY]"
     " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
@@ -127,10 +127,10 @@ struct Options {
       "weights",
       cl::desc("What the kernels keep the matrix weights (experts, "
                "projections) in with --device cpu: auto (default: the "
-               "checkpoint's, bf16 or f16 when all of them are stored so, "
-               "else f32), f32, bf16 or f16 (converted at load; the kernels "
-               "compute in f32)"),
-      cl::value_desc("auto|f32|bf16|f16"), cl::init("auto"),
+               "checkpoint's, bf16, f16 or int8 when all of them are stored "
+               "so, else f32), f32, bf16, f16 or int8 (per-row symmetric; "
+               "converted at load; the kernels compute in f32)"),
+      cl::value_desc("auto|f32|bf16|f16|int8"), cl::init("auto"),
       cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip",
@@ -283,7 +283,7 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
     return badInput("--cpu needs --device cpu");
   if (O.weights != "auto" && !parseWeightPrecision(O.weights.getValue()))
     return badInput("unknown --weights '" + O.weights +
-                    "' (available: auto, f32, bf16, f16)");
+                    "' (available: auto, f32, bf16, f16, int8)");
   if (O.weights != "auto" && opts.target != Target::CPU)
     return badInput("--weights needs --device cpu (the CUDA kernels take f32 "
                     "weights)");

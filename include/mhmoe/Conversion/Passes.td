@@ -21,6 +21,30 @@ def ConvertMHMoEReshapeToTensor : Pass<"convert-mhmoe-reshape-to-tensor"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def ConvertMHMoEDequantizeToLinalg
+    : Pass<"convert-mhmoe-dequantize-to-linalg"> {
+  let summary = "Compute the f32 weights of mhmoe.dequantize ops no kernel fused";
+  let description = [{
+    The CPU expert and projection lowerings read the int8 `values` of a
+    `mhmoe.dequantize` and scale in their epilogues, leaving the op unused;
+    this pass erases such ops and turns any other into a `linalg.generic`
+    computing `f32(values) * scale` (the f32 weight is then materialised
+    per call: correct, not fast).
+
+    Example:
+    ```mlir
+    %w = mhmoe.dequantize %q scale(%s) : tensor<8x4xi8>, tensor<8xf32> -> tensor<8x4xf32>
+    // becomes
+    %w = linalg.generic {indexing_maps = [(d0, d1) -> (d0, d1), (d0, d1) -> (d0),
+                                          (d0, d1) -> (d0, d1)], ...}
+        ins(%q, %s : tensor<8x4xi8>, tensor<8xf32>) outs(%e : tensor<8x4xf32>)
+    ```
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // MHMoEToSCF
 //===----------------------------------------------------------------------===//

@@ -24,7 +24,9 @@ constexpr int64_t kCompiledLibraryAbiVersion = 2;
 struct ManifestEntry {
   std::string name;
   std::vector<int64_t> shape; // -1 = the token dimension (num_tokens)
-  std::string dtype;          // "f32", "bf16", "f16" (weights) or "i64"
+  /// "f32", "bf16", "f16", "i8" (weights) or "i64". An i8 weight `W` comes
+  /// with the f32 input `W_scale` (quantizationScaleName): one scale per row.
+  std::string dtype;
   /// A weight the library reads only through its packed copy (inputs only):
   /// the runtime frees it after mhmoe_pack.
   bool packedOnly = false;
@@ -70,6 +72,10 @@ Result<Manifest> parseManifest(std::string_view jsonText,
 /// from the flags of /proc/cpuinfo; empty when that cannot be read.
 std::vector<std::string>
 missingHostCPUFeatures(const std::vector<std::string> &required);
+
+/// The input holding the per-row scales of int8 weight `weightName`
+/// (`<weightName>_scale`, e.g. "layers.0.experts.fc1.weight_scale").
+std::string quantizationScaleName(std::string_view weightName);
 
 /// If `name` is "layers.{i}.expert_load", returns i; otherwise -1.
 int64_t expertLoadLayerIndex(std::string_view name);

@@ -118,8 +118,9 @@ struct TensorSpec {
 };
 
 /// The precision the compiled kernels keep the matrix weights in; they
-/// compute in f32 whatever it is.
-enum class WeightPrecision { F32, BF16, F16 };
+/// compute in f32 whatever it is. Int8: symmetric per-row int8 with f32
+/// scales (mhmoe/Support/Int8Quantization.h).
+enum class WeightPrecision { F32, BF16, F16, Int8 };
 
 /// "f32", "bf16" or "f16".
 const char *weightPrecisionName(WeightPrecision p);

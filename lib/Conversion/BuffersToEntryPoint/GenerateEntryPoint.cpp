@@ -36,6 +36,8 @@ std::string dtypeName(Type t) {
     return "i64";
   if (t.isInteger(32))
     return "i32";
+  if (t.isInteger(8))
+    return "i8";
   return "unsupported";
 }
 

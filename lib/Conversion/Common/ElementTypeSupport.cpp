@@ -20,6 +20,14 @@ static LogicalResult checkEachMHMoEOp(Operation *root,
 
 LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
                                               llvm::StringRef lowering) {
+  bool quantized = false;
+  root->walk([&](mhmoe::DequantizeOp op) {
+    op.emitOpError() << "(int8 weights) is not lowered by " << lowering
+                     << ": only f32 is supported (compile with --weights=f32)";
+    quantized = true;
+  });
+  if (quantized)
+    return failure();
   return checkEachMHMoEOp(root, [&](Operation *op) -> LogicalResult {
     for (Value v : op->getOperands()) {
       auto t = dyn_cast<RankedTensorType>(v.getType());
@@ -46,4 +54,12 @@ LogicalResult mlir::mhmoe::requireF32Activations(Operation *root,
                              << " does not lower: activations are f32 "
                                 "(weights may be bf16 or f16)";
   });
+}
+
+mlir::mhmoe::KernelWeight mlir::mhmoe::kernelWeight(Value w) {
+  if (!w)
+    return {};
+  if (auto dq = w.getDefiningOp<mhmoe::DequantizeOp>())
+    return {dq.getValues(), dq.getScale()};
+  return {w, Value()};
 }

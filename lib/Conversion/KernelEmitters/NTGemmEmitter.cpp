@@ -25,6 +25,8 @@ Value mlir::mhmoe::loadAsF32Vector(OpBuilder &b, Location loc,
     return vector::LoadOp::create(b, loc, f32Vector, mem, indices);
   auto narrow = VectorType::get(f32Vector.getShape(), elem);
   Value v = vector::LoadOp::create(b, loc, narrow, mem, indices);
+  if (elem.isInteger(8)) // int8 weights: signed, scaled in the epilogue
+    return arith::SIToFPOp::create(b, loc, f32Vector, v);
   return arith::ExtFOp::create(b, loc, f32Vector, v);
 }
 
@@ -33,6 +35,8 @@ Value mlir::mhmoe::loadAsF32(OpBuilder &b, Location loc, Value mem,
   Value v = memref::LoadOp::create(b, loc, mem, indices);
   if (v.getType().isF32())
     return v;
+  if (v.getType().isInteger(8))
+    return arith::SIToFPOp::create(b, loc, b.getF32Type(), v);
   return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
 }
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -131,16 +132,20 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     if (!linalg::MatmulTransposeBOp::classof(op.getOperation()) ||
         !op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "needs a transposed-B tensor matmul");
-    Value a = op.getDpsInputs()[0], w = op.getDpsInputs()[1];
+    Value a = op.getDpsInputs()[0];
+    // An int8 weight is packed as stored; its row scales apply per output.
+    KernelWeight kw = kernelWeight(op.getDpsInputs()[1]);
+    Value w = kw.values;
     auto broadcast = op.getDpsInits()[0].getDefiningOp<linalg::BroadcastOp>();
     if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{0})
       return rewriter.notifyMatchFailure(op, "accumulator is not a broadcast bias");
     auto aT = cast<RankedTensorType>(a.getType());
     auto wT = cast<RankedTensorType>(w.getType());
-    if (!aT.getElementType().isF32() || !isF32OrNarrower(wT.getElementType()) ||
+    if (!aT.getElementType().isF32() ||
+        !(isF32OrNarrower(wT.getElementType()) || kw.scale) ||
         !wT.hasStaticShape())
       return rewriter.notifyMatchFailure(
-          op, "needs f32 activations and a static f32/bf16/f16 weight");
+          op, "needs f32 activations and a static f32/bf16/f16/int8 weight");
     int64_t n = wT.getDimSize(0), k = wT.getDimSize(1);
     CPUTargetDescription target = getCPUTarget(op);
     CPURegisterTile tile = pickPackedTile(target, n, 1);
@@ -168,6 +173,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     Value wp = memOf(packWeightPanels(b, loc, w, 0, np));
     Value am = memOf(a);
     Value bias = memOf(broadcast.getInput());
+    Value scale = kw.scale ? memOf(kw.scale) : Value();
     auto outT = cast<RankedTensorType>(op.getResultTypes()[0]);
     Value m = tensor::DimOp::create(b, loc, a, 0);
     SmallVector<Value> dyn;
@@ -204,9 +210,13 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> vecs) {
             auto vt = cast<VectorType>(vecs[0].getType());
+            Value y = vecs[0];
+            if (scale)
+              y = arith::MulFOp::create(
+                  eb, l2, y,
+                  vector::LoadOp::create(eb, l2, vt, scale, ValueRange{col}));
             Value bv = vector::LoadOp::create(eb, l2, vt, bias, ValueRange{col});
-            vector::StoreOp::create(eb, l2,
-                                    arith::AddFOp::create(eb, l2, vecs[0], bv),
+            vector::StoreOp::create(eb, l2, arith::AddFOp::create(eb, l2, y, bv),
                                     out, ValueRange{row, col});
           };
           emitPackedGemm(pb, l, spec);

@@ -73,6 +73,7 @@ void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
 /// The op's operands as buffers, its sizes, and the kernels chosen for them.
 struct ExpertLowering {
   Value x, idx, w, fc1, fc2, fc3, b1, b2, b3;
+  Value s1, s2, s3; // per-row scales of int8 fc1/fc2/fc3 (else null)
   Value fc1P, fc3P, fc2P; // packed column panels (the packed kernels)
   int64_t d = 0, e = 0, f = 0, k = 0;
   Activation act;
@@ -242,8 +243,13 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   auto rowOf = [](OpBuilder &, Location, Value r) {
     return SmallVector<Value>{r};
   };
-  auto biasVec = [&](OpBuilder &eb, Location l, Value bias, Value v,
-                     Value col) -> Value {
+  // (scale *) v (+ bias): an int8 weight's row scale, once per output.
+  auto biasVec = [&](OpBuilder &eb, Location l, Value scale, Value bias,
+                     Value v, Value col) -> Value {
+    if (scale)
+      v = arith::MulFOp::create(
+          eb, l, v,
+          vector::LoadOp::create(eb, l, vt, scale, ValueRange{ex, col}));
     if (!bias)
       return v;
     return arith::AddFOp::create(
@@ -264,8 +270,8 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g1.lanes = L.lanes;
   g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> vecs) {
-    Value z1 = biasVec(eb, l, L.b1, vecs[0], col);
-    Value z3 = L.fc3P ? biasVec(eb, l, L.b3, vecs[1], col) : Value();
+    Value z1 = biasVec(eb, l, L.s1, L.b1, vecs[0], col);
+    Value z3 = L.fc3P ? biasVec(eb, l, L.s3, L.b3, vecs[1], col) : Value();
     vector::StoreOp::create(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
                             ValueRange{row, col});
   };
@@ -283,7 +289,7 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g2.lanes = L.lanes;
   g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> vecs) {
-    Value y = biasVec(eb, l, L.b2, vecs[0], col);
+    Value y = biasVec(eb, l, L.s2, L.b2, vecs[0], col);
     Value wt =
         vector::BroadcastOp::create(eb, l, vt, load(eb, l, t.rowWeight, row));
     vector::StoreOp::create(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
@@ -334,8 +340,11 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   auto expertRow = [ex](OpBuilder &, Location, Value r) {
     return SmallVector<Value>{ex, r};
   };
-  auto addBias = [&](OpBuilder &eb, Location l, Value bias, Value v,
-                     Value col) -> Value {
+  auto addBias = [&](OpBuilder &eb, Location l, Value scale, Value bias,
+                     Value v, Value col) -> Value {
+    if (scale)
+      v = arith::MulFOp::create(eb, l, v,
+                                load(eb, l, scale, ValueRange{ex, col}));
     if (!bias)
       return v;
     return arith::AddFOp::create(eb, l, v, load(eb, l, bias, ValueRange{ex, col}));
@@ -355,9 +364,10 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g1.vectorWidth = L.lanes;
   g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
-    store(eb, l, addBias(eb, l, L.b1, dots[0], col), t.h, ValueRange{row, col});
+    store(eb, l, addBias(eb, l, L.s1, L.b1, dots[0], col), t.h,
+          ValueRange{row, col});
     if (L.fc3)
-      store(eb, l, addBias(eb, l, L.b3, dots[1], col), t.h3,
+      store(eb, l, addBias(eb, l, L.s3, L.b3, dots[1], col), t.h3,
             ValueRange{row, col});
   };
   emitNTGemm(b, loc, g1);
@@ -375,7 +385,7 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g2.vectorWidth = L.lanes;
   g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
-    Value y = addBias(eb, l, L.b2, dots[0], col);
+    Value y = addBias(eb, l, L.s2, L.b2, dots[0], col);
     Value wt = load(eb, l, t.rowWeight, row);
     store(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
           ValueRange{load(eb, l, t.rowPair, row), col});
@@ -471,22 +481,28 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     L.rowBlock = packed ? pickExpertRowBlock(target, {L.tile1.mr, L.tile2.mr},
                                              (L.d + L.f) * 4 + 16)
                         : 64;
+    // int8 weights are read as stored and scaled in the epilogues.
+    KernelWeight w1 = kernelWeight(op.getFc1()), w2 = kernelWeight(op.getFc2()),
+                 w3 = kernelWeight(op.getFc3());
     if (packed) {
       auto pack = [&](Value w, int64_t panel) {
         return readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel));
       };
-      L.fc1P = pack(op.getFc1(), L.tile1.panel);
-      if (op.getFc3())
-        L.fc3P = pack(op.getFc3(), L.tile1.panel);
-      L.fc2P = pack(op.getFc2(), L.tile2.panel);
+      L.fc1P = pack(w1.values, L.tile1.panel);
+      if (w3.values)
+        L.fc3P = pack(w3.values, L.tile1.panel);
+      L.fc2P = pack(w2.values, L.tile2.panel);
     }
     auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
     L.x = rb(op.getInput());
     L.idx = rb(op.getIndices());
     L.w = rb(op.getWeights());
-    L.fc1 = rb(op.getFc1());
-    L.fc2 = rb(op.getFc2());
-    L.fc3 = rb(op.getFc3());
+    L.fc1 = rb(w1.values);
+    L.fc2 = rb(w2.values);
+    L.fc3 = rb(w3.values);
+    L.s1 = rb(w1.scale);
+    L.s2 = rb(w2.scale);
+    L.s3 = rb(w3.scale);
     L.b1 = rb(op.getFc1Bias());
     L.b2 = rb(op.getFc2Bias());
     L.b3 = rb(op.getFc3Bias());

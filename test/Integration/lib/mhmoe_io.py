@@ -87,6 +87,9 @@ def encode_tensor(a, dtype):
     if dtype == "BF16":
         bits = f32_to_bf16_bits(a).astype("<u2")
         return bits.tobytes(), bf16_bits_to_f32(bits).reshape(a.shape)
+    if dtype == "I8":  # pre-quantized int8 weights: integers in [-128, 127]
+        v = np.ascontiguousarray(np.clip(np.rint(a), -128, 127), dtype="i1")
+        return v.tobytes(), v.astype(np.float32)
     raise ValueError("unsupported dtype %r" % (dtype,))
 
 
@@ -97,6 +100,8 @@ def _decode(raw, dtype, shape):
         v = np.frombuffer(raw, dtype="<f2").astype(np.float32)
     elif dtype == "BF16":
         v = bf16_bits_to_f32(np.frombuffer(raw, dtype="<u2"))
+    elif dtype == "I8":
+        v = np.frombuffer(raw, dtype="i1").astype(np.float32)
     else:
         raise ValueError(dtype)
     return v.reshape(shape)

@@ -11,6 +11,7 @@
 #define MHMOE_CONVERSION_COMMON_ELEMENTTYPESUPPORT_H
 
 #include "mlir/IR/Operation.h"
+#include "mlir/IR/Value.h"
 #include "llvm/ADT/StringRef.h"
 
 namespace mlir::mhmoe {
@@ -23,6 +24,17 @@ LogicalResult requireF32Operands(Operation *root, llvm::StringRef lowering);
 /// are not f32; the verifiers already allow only f32, bf16 or f16 matrix
 /// weights beside f32 activations.
 LogicalResult requireF32Activations(Operation *root, llvm::StringRef lowering);
+
+/// A matrix weight as the CPU kernels read it: `values` (f32, bf16 or f16),
+/// or int8 `values` whose rows are scaled by `scale` in the GEMM epilogue.
+struct KernelWeight {
+  Value values;
+  Value scale; // null unless `values` is int8
+};
+
+/// `w` itself, or the operands of the `mhmoe.dequantize` that produced it, so
+/// the kernels read the int8 weights and never the f32 product.
+KernelWeight kernelWeight(Value w);
 
 } // namespace mlir::mhmoe
 

@@ -19,7 +19,7 @@
 namespace mlir::mhmoe {
 
 /// A matrix operand whose rows are contiguous along k: `mem` indexed by
-/// `rowIndices(row)` followed by k. Its elements are f32, or bf16/f16
+/// `rowIndices(row)` followed by k. Its elements are f32, or bf16/f16/i8
 /// weights that the kernels widen to f32 in registers.
 struct NTOperand {
   Value mem;
@@ -56,8 +56,8 @@ void emitRowTiles(
     function_ref<void(OpBuilder &, Location, Value row0, int64_t rows)> tile);
 
 /// A vector<Lxf32> read from `mem` at `indices`: loaded in the memref's
-/// element type and widened (bf16: a 16-bit shift; f16: vcvtph2ps) when that
-/// is narrower than f32.
+/// element type and widened (bf16: a 16-bit shift; f16: vcvtph2ps; i8: a
+/// signed conversion, the caller applying the scale) when that is narrower.
 Value loadAsF32Vector(OpBuilder &b, Location loc, VectorType f32Vector,
                       Value mem, ValueRange indices);
 

@@ -551,3 +551,31 @@ ExpertLoadOp::reifyResultShapes(OpBuilder &b,
   shapes.push_back({b.getIndexAttr(getNumExperts())});
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// dequantize
+//===----------------------------------------------------------------------===//
+
+LogicalResult DequantizeOp::verify() {
+  RankedTensorType values = rt(getValues());
+  if (values.getRank() < 2)
+    return emitOpError() << "operand 'values' must have rank >= 2 (rows of "
+                            "output channels), got "
+                         << values.getRank();
+  // scale: the shape of values without its last (input-channel) dimension.
+  ArrayRef<int64_t> rows = values.getShape().drop_back();
+  SmallVector<std::string> names;
+  for (size_t i = 0; i < rows.size(); ++i)
+    names.push_back("values dim " + std::to_string(i));
+  SmallVector<StringRef> nameRefs(names.begin(), names.end());
+  if (failed(checkShape(*this, "scale", getScale(), rows, nameRefs)))
+    return failure();
+  RankedTensorType result = rt(getResult());
+  bool same = result.getRank() == values.getRank();
+  for (int64_t i = 0; same && i < values.getRank(); ++i)
+    same = !conflict(result.getDimSize(i), values.getDimSize(i));
+  if (!same)
+    return emitOpError() << "result type " << result
+                         << " must have the shape of 'values' " << values;
+  return success();
+}

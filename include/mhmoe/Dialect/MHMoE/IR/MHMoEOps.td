@@ -322,4 +322,35 @@ def MHMoE_ExpertLoadOp : MHMoE_ShapedOp<"expert_load"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// dequantize
+//===----------------------------------------------------------------------===//
+
+def MHMoE_DequantizeOp : MHMoE_Op<"dequantize", [Pure]> {
+  let summary = "int8 weights with one scale per output channel, as f32";
+  let description = [{
+    Symmetric per-output-channel int8 weights: for `values : [..., R, K]`
+    (i8, PyTorch Linear layout, one row per output channel) and
+    `scale : [..., R]` (f32), `result[..., r, j] = f32(values[..., r, j]) *
+    scale[..., r]`. The CPU lowerings of `expert_apply` and of the
+    projections read `values` and apply `scale` once per output element in
+    the GEMM epilogue, so the f32 weight is never materialised; elsewhere
+    `convert-mhmoe-dequantize-to-linalg` computes it.
+
+    Example:
+    ```mlir
+    %w1 = mhmoe.dequantize %q1 scale(%s1)
+        : tensor<40x768x384xi8>, tensor<40x768xf32> -> tensor<40x768x384xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8]>:$values,
+                       RankedTensorOf<[F32]>:$scale);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $values `scale` `(` $scale `)` attr-dict
+    `:` type($values) `,` type($scale) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MHMOE_OPS_TD
