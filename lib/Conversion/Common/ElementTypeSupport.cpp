@@ -52,7 +52,7 @@ LogicalResult mlir::mhmoe::requireF32Activations(Operation *root,
     return op->emitOpError() << "has " << t.getElementType()
                              << " activations, which " << lowering
                              << " does not lower: activations are f32 "
-                                "(weights may be bf16 or f16)";
+                                "(weights may be bf16, f16 or int8)";
   });
 }
 

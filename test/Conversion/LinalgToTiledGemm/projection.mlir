@@ -119,3 +119,36 @@ func.func @f16_weight_plain(%a: memref<?x64xf32>, %b: memref<64x64xf16>, %c: mem
   linalg.matmul indexing_maps = [#a, #b, #c] ins(%a, %b : memref<?x64xf32>, memref<64x64xf16>) outs(%c : memref<?x64xf32>)
   return
 }
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+
+// An int8 weight (mhmoe.dequantize) is packed as int8 and converted in
+// registers; each output column is scaled by its row scale, then the bias
+// added, in the vector epilogue.
+// CHECK-LABEL: func @int8_weight_projection
+// CHECK-SAME: %[[S:[a-z0-9]+]]: tensor<48xf32>
+// CHECK: %[[P:.*]] = linalg.pack %{{.*}} inner_dims_pos = [0] inner_tiles = [24] into %{{.*}} : tensor<48x96xi8> -> tensor<2x96x24xi8>
+// CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]] read_only
+// CHECK: %[[SB:.*]] = bufferization.to_buffer %[[S]] read_only
+// CHECK: scf.parallel
+// CHECK:   %[[V:.*]] = vector.load %[[PB]]{{.*}} : memref<2x96x24xi8>, vector<8xi8>
+// CHECK:   arith.sitofp %[[V]] : vector<8xi8> to vector<8xf32>
+// CHECK:   vector.fma %{{.*}} : vector<8xf32>
+// CHECK:   %[[SC:.*]] = vector.load %[[SB]][%{{.*}}] : memref<48xf32>, vector<8xf32>
+// CHECK:   %[[Y:.*]] = arith.mulf %{{.*}}, %[[SC]] : vector<8xf32>
+// CHECK:   arith.addf %[[Y]], %{{.*}} : vector<8xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK-NOT: mhmoe.dequantize
+func.func @int8_weight_projection(%x: tensor<?x96xf32>, %q: tensor<48x96xi8>, %s: tensor<48xf32>, %bias: tensor<48xf32>) -> tensor<?x48xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x96xf32>
+  %e = tensor.empty(%n) : tensor<?x48xf32>
+  %init = linalg.broadcast ins(%bias : tensor<48xf32>) outs(%e : tensor<?x48xf32>) dimensions = [0]
+  %w = mhmoe.dequantize %q scale(%s) : tensor<48x96xi8>, tensor<48xf32> -> tensor<48x96xf32>
+  %y = linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : tensor<?x96xf32>, tensor<48x96xf32>) outs(%init : tensor<?x48xf32>) -> tensor<?x48xf32>
+  return %y : tensor<?x48xf32>
+}

@@ -6,7 +6,7 @@
 // the op, not "op was not bufferized" from a later pass. (bf16/f16 matrix weights beside f32
 // activations are lowered: see expert-apply.mlir.)
 func.func @route_f16(%s: tensor<?x32xf16>, %g: tensor<8x32xf16>) -> tensor<?x2xi32> {
-  // expected-error @+1 {{'mhmoe.route' op has 'f16' activations, which convert-mhmoe-route-to-scf does not lower: activations are f32 (weights may be bf16 or f16)}}
+  // expected-error @+1 {{'mhmoe.route' op has 'f16' activations, which convert-mhmoe-route-to-scf does not lower: activations are f32 (weights may be bf16, f16 or int8)}}
   %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf16>, tensor<8x32xf16> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %i : tensor<?x2xi32>
 }

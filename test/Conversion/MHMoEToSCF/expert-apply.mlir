@@ -171,3 +171,47 @@ func.func @relu_f16_unpacked(%s: tensor<?x12xf32>, %i: tensor<?x1xi32>, %w: tens
   %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<4x20x12xf16>) fc2(%w2 : tensor<4x12x20xf16>) activation(relu) : tensor<?x12xf32>, tensor<?x1xi32>, tensor<?x1xf32> -> tensor<?x12xf32>
   return %a : tensor<?x12xf32>
 }
+
+// -----
+
+// int8 weights (mhmoe.dequantize) are fused: the int8 values are packed into
+// int8 panels and converted in registers, and each output is scaled once by
+// its row's scale in the epilogue; the f32 weight never exists.
+// CHECK-LABEL: func @relu_int8_packed
+// CHECK-NOT: mhmoe.dequantize
+// CHECK-DAG: linalg.pack %{{.*}} : tensor<8x48x32xi8> -> tensor<8x{{[0-9]+}}x32x{{[0-9]+}}xi8>
+// CHECK-DAG: linalg.pack %{{.*}} : tensor<8x32x48xi8> -> tensor<8x{{[0-9]+}}x48x{{[0-9]+}}xi8>
+// CHECK-DAG: %[[S1:.*]] = bufferization.to_buffer %{{.*}} : tensor<8x48xf32> to memref<8x48xf32>
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = vector.load %{{.*}} : memref<8x{{[0-9]+}}x32x{{[0-9]+}}xi8>, vector<8xi8>
+// CHECK: arith.sitofp %[[V]] : vector<8xi8> to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: %[[SC:.*]] = vector.load %[[S1]][%{{.*}}, %{{.*}}] : memref<8x48xf32>, vector<8xf32>
+// CHECK: arith.mulf %{{.*}}, %[[SC]] : vector<8xf32>
+func.func @relu_int8_packed(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>, %q1: tensor<8x48x32xi8>, %s1: tensor<8x48xf32>, %q2: tensor<8x32x48xi8>, %s2: tensor<8x32xf32>) -> tensor<?x32xf32> {
+  %w1 = mhmoe.dequantize %q1 scale(%s1) : tensor<8x48x32xi8>, tensor<8x48xf32> -> tensor<8x48x32xf32>
+  %w2 = mhmoe.dequantize %q2 scale(%s2) : tensor<8x32x48xi8>, tensor<8x32xf32> -> tensor<8x32x48xf32>
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) activation(relu) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+  return %a : tensor<?x32xf32>
+}
+
+// -----
+
+// int8 weights on the dot-product kernels: rows converted from vector<8xi8>,
+// the k tail as scalars, the scale applied to each dot product.
+// CHECK-LABEL: func @relu_int8_unpacked
+// CHECK-NOT: linalg.pack
+// CHECK-SAME: %[[S1:[a-z0-9]+]]: tensor<4x20xf32>
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = vector.load %{{.*}} : memref<4x20x12xi8>, vector<8xi8>
+// CHECK: arith.sitofp %[[V]] : vector<8xi8> to vector<8xf32>
+// CHECK: %[[Q:.*]] = tensor.extract %{{.*}} : tensor<4x20x12xi8>
+// CHECK: arith.sitofp %[[Q]] : i8 to f32
+// CHECK: %[[SC:.*]] = tensor.extract %[[S1]]
+// CHECK: arith.mulf %{{.*}}, %[[SC]] : f32
+func.func @relu_int8_unpacked(%s: tensor<?x12xf32>, %i: tensor<?x1xi32>, %w: tensor<?x1xf32>, %q1: tensor<4x20x12xi8>, %s1: tensor<4x20xf32>, %q2: tensor<4x12x20xi8>, %s2: tensor<4x12xf32>) -> tensor<?x12xf32> {
+  %w1 = mhmoe.dequantize %q1 scale(%s1) : tensor<4x20x12xi8>, tensor<4x20xf32> -> tensor<4x20x12xf32>
+  %w2 = mhmoe.dequantize %q2 scale(%s2) : tensor<4x12x20xi8>, tensor<4x12xf32> -> tensor<4x12x20xf32>
+  %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<4x20x12xf32>) fc2(%w2 : tensor<4x12x20xf32>) activation(relu) : tensor<?x12xf32>, tensor<?x1xi32>, tensor<?x1xf32> -> tensor<?x12xf32>
+  return %a : tensor<?x12xf32>
+}

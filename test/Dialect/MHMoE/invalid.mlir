@@ -399,3 +399,43 @@ func.func @route_groups_too_few(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) {
   %i, %w = mhmoe.route %s, %g top_k(3) router(sigmoid_topk) groups(4, 1) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
   return
 }
+
+// -----
+
+func.func @dequantize_scale_shape(%q: tensor<8x16x32xi8>, %s: tensor<8x32xf32>) {
+  // expected-error @+1 {{operand 'scale' dimension 1 (values dim 1) is 32, expected 16}}
+  %w = mhmoe.dequantize %q scale(%s) : tensor<8x16x32xi8>, tensor<8x32xf32> -> tensor<8x16x32xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_scale_rank(%q: tensor<16x32xi8>, %s: tensor<16x1xf32>) {
+  // expected-error @+1 {{operand 'scale' must have rank 1, got 2}}
+  %w = mhmoe.dequantize %q scale(%s) : tensor<16x32xi8>, tensor<16x1xf32> -> tensor<16x32xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_vector(%q: tensor<32xi8>, %s: tensor<f32>) {
+  // expected-error @+1 {{operand 'values' must have rank >= 2 (rows of output channels), got 1}}
+  %w = mhmoe.dequantize %q scale(%s) : tensor<32xi8>, tensor<f32> -> tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_result_shape(%q: tensor<16x32xi8>, %s: tensor<16xf32>) {
+  // expected-error @+1 {{result type 'tensor<32x16xf32>' must have the shape of 'values' 'tensor<16x32xi8>'}}
+  %w = mhmoe.dequantize %q scale(%s) : tensor<16x32xi8>, tensor<16xf32> -> tensor<32x16xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_u8(%q: tensor<16x32xui8>, %s: tensor<16xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 8-bit signless integer values}}
+  %w = mhmoe.dequantize %q scale(%s) : tensor<16x32xui8>, tensor<16xf32> -> tensor<16x32xf32>
+  return
+}

@@ -40,7 +40,7 @@ func.func @expert_apply(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x
   return %a, %b, %c : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>
 }
 
-// Matrix weights may be bf16 or f16 beside f32 activations (the kernels widen them).
+// Matrix weights may be bf16, f16 or int8 beside f32 activations (the kernels widen them).
 // CHECK-LABEL: func @narrow_weights
 // CHECK: mhmoe.expert_apply %{{.*}}, %{{.*}}, %{{.*}} fc1(%{{.*}} : tensor<8x64x32xbf16>) fc2(%{{.*}} : tensor<8x32x64xf16>) fc1_bias(%{{.*}} : tensor<8x64xf32>) activation(relu) : tensor<?x32xf32>
 func.func @narrow_weights(%s: tensor<?x32xf32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>,
@@ -103,4 +103,13 @@ func.func @gpt_oss(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor<8xf32>
   %i, %w = mhmoe.route %s, %g router_bias(%b : tensor<8xf32>) top_k(2) router(topk_softmax) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   %a = mhmoe.expert_apply %s, %i, %w fc1(%w1 : tensor<8x48x32xf32>) fc2(%w2 : tensor<8x32x48xf32>) fc3(%w3 : tensor<8x48x32xf32>) activation(swiglu_oai) : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
   return %a : tensor<?x32xf32>
+}
+
+// int8 expert weights with one f32 scale per row (output channel).
+// CHECK-LABEL: func @dequantize
+// CHECK: %[[W:.*]] = mhmoe.dequantize %arg0 scale(%arg1) : tensor<40x768x384xi8>, tensor<40x768xf32> -> tensor<40x768x384xf32>
+// CHECK: return %[[W]]
+func.func @dequantize(%q: tensor<40x768x384xi8>, %s: tensor<40x768xf32>) -> tensor<40x768x384xf32> {
+  %w = mhmoe.dequantize %q scale(%s) : tensor<40x768x384xi8>, tensor<40x768xf32> -> tensor<40x768x384xf32>
+  return %w : tensor<40x768x384xf32>
 }

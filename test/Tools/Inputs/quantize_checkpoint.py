@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Write a pre-quantized int8 copy of an mhmoe model directory.
 
-    quantize_checkpoint.py SRC_DIR DST_DIR [--break nan-scale|no-scale|scale-shape|negative-scale]
+    quantize_checkpoint.py SRC_DIR DST_DIR
+                           [--break nan-scale|no-scale|scale-shape|negative-scale|nan-weight]
 
 Every matrix weight W (experts' and shared experts' fc1/fc2/fc3, multi_heads, out_proj) is stored
 as I8 `W` plus F32 `W_scale` (one scale per row), quantized as docs/model-format.md defines:
 scale = max|row| / 127 in f32, q = round-half-even(w / scale) clamped to [-127, 127]. The other
-tensors are copied. --break writes one defect the runtime must refuse.
+tensors are copied. --break writes one defect the runtime must refuse (nan-weight: an F32 copy,
+not quantized, with one NaN in the first matrix weight).
 """
 import argparse
 import json
@@ -37,13 +39,21 @@ def main():
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--break", dest="defect",
-                   choices=["nan-scale", "no-scale", "scale-shape", "negative-scale"])
+                   choices=["nan-scale", "no-scale", "scale-shape", "negative-scale",
+                            "nan-weight"])
     a = p.parse_args()
     tensors = mhmoe_io.read_safetensors(os.path.join(a.src, "model.safetensors"))
     out, dtypes = {}, {}
     broken = False
     for name, w in tensors.items():
         if not MATRIX.search(name):
+            out[name], dtypes[name] = w, "F32"
+            continue
+        if a.defect == "nan-weight":
+            if not broken:
+                w = w.copy()
+                w.reshape(-1)[5] = np.nan
+                broken = True
             out[name], dtypes[name] = w, "F32"
             continue
         q, scale = quantize(w)
