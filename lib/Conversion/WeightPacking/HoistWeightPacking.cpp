@@ -16,6 +16,8 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/BitVector.h"
 
 namespace mlir::mhmoe {
 #define GEN_PASS_DEF_MHMOEHOISTWEIGHTPACKING
@@ -58,6 +60,43 @@ void replacePackByArgument(func::FuncOp func, linalg::PackOp pack,
     dest->erase();
 }
 
+/// The calls of private `func` when calls are its only uses.
+std::optional<SmallVector<func::CallOp>> onlyCallsOf(func::FuncOp func,
+                                                     ModuleOp module) {
+  auto uses = SymbolTable::getSymbolUses(func, module);
+  if (!uses)
+    return std::nullopt;
+  SmallVector<func::CallOp> calls;
+  for (const SymbolTable::SymbolUse &use : *uses) {
+    auto call = dyn_cast<func::CallOp>(use.getUser());
+    if (!call)
+      return std::nullopt;
+    calls.push_back(call);
+  }
+  return calls;
+}
+
+/// Drops the arguments of private `func` that nothing reads any more (the
+/// weights whose only reader was a hoisted pack) from it and its calls, so
+/// the model function sees those weights as read only by their packs (the
+/// runtime then frees them after mhmoe_pack).
+void dropUnusedArguments(func::FuncOp func, ArrayRef<func::CallOp> calls) {
+  // Reads the kernels left behind (e.g. to_buffer of a packed weight).
+  SmallVector<Operation *> ops;
+  func.walk<WalkOrder::PostOrder>([&](Operation *op) { ops.push_back(op); });
+  for (Operation *op : llvm::reverse(ops))
+    if (op != func && isOpTriviallyDead(op))
+      op->erase();
+  llvm::BitVector unused(func.getNumArguments());
+  for (BlockArgument arg : func.getArguments())
+    if (arg.use_empty())
+      unused.set(arg.getArgNumber());
+  if (unused.none() || failed(func.eraseArguments(unused)))
+    return;
+  for (func::CallOp call : calls)
+    call->eraseOperands(unused);
+}
+
 struct MHMoEHoistWeightPackingPass
     : mhmoe::impl::MHMoEHoistWeightPackingBase<MHMoEHoistWeightPackingPass> {
   using Base::Base;
@@ -77,19 +116,11 @@ struct MHMoEHoistWeightPackingPass
         SmallVector<linalg::PackOp> packs = argumentPacks(func);
         if (packs.empty())
           continue;
-        auto uses = SymbolTable::getSymbolUses(func, module);
-        if (!uses)
+        std::optional<SmallVector<func::CallOp>> maybeCalls =
+            onlyCallsOf(func, module);
+        if (!maybeCalls)
           continue;
-        SmallVector<func::CallOp> calls;
-        bool onlyCalls = true;
-        for (const SymbolTable::SymbolUse &use : *uses) {
-          if (auto call = dyn_cast<func::CallOp>(use.getUser()))
-            calls.push_back(call);
-          else
-            onlyCalls = false;
-        }
-        if (!onlyCalls)
-          continue;
+        SmallVector<func::CallOp> calls = std::move(*maybeCalls);
         for (linalg::PackOp pack : packs) {
           unsigned argNo = cast<BlockArgument>(pack.getSource()).getArgNumber();
           unsigned newIndex = func.getNumArguments();
@@ -110,6 +141,7 @@ struct MHMoEHoistWeightPackingPass
           }
           replacePackByArgument(func, pack, func.getArgument(newIndex));
         }
+        dropUnusedArguments(func, calls);
         changed = true;
       }
     }
