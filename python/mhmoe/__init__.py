@@ -179,7 +179,8 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
 
     `weights`: what the CPU kernels keep the matrix weights (experts, projections) in: None or "auto" (the
-    checkpoint's bf16 or f16 when all of them are stored so, else f32), "f32", "bf16" or "f16".
+    checkpoint's bf16, f16 or int8 when all of them are stored so, else f32), "f32", "bf16", "f16" or "int8"
+    (per-row symmetric int8, docs/model-format.md#int8-weights).
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
     None for all, as import_checkpoint takes them) are imported first, into the cache.
