@@ -3,6 +3,8 @@
 
 #include "TestUtil.h"
 
+#include <algorithm>
+
 #include "llvm/Support/JSON.h"
 
 using namespace mhmoe;
@@ -161,14 +163,15 @@ TEST(Manifest, WeightDTypeAndPackedOnlyChecked) {
                            (*e)["dtype"] = "i64";
                          }),
                          "lib.so");
-  EXPECT_NE(errorMessage(p).find("must have dtype f32, bf16 or f16"),
+  EXPECT_NE(errorMessage(p).find("must have dtype f32, bf16, f16 or i8"),
             std::string::npos);
   p = parseManifest(mutate([](llvm::json::Object &o) {
                       auto *e = (*o.getArray("inputs"))[1].getAsObject();
                       (*e)["dtype"] = "f64";
                     }),
                     "lib.so");
-  EXPECT_NE(errorMessage(p).find("'dtype' must be \"f32\", \"bf16\", \"f16\" or \"i64\""),
+  EXPECT_NE(errorMessage(p).find(
+                "'dtype' must be \"f32\", \"bf16\", \"f16\", \"i8\" or \"i64\""),
             std::string::npos);
   p = parseManifest(mutate([](llvm::json::Object &o) {
                       auto *e = (*o.getArray("inputs"))[1].getAsObject();
@@ -177,6 +180,32 @@ TEST(Manifest, WeightDTypeAndPackedOnlyChecked) {
                     "lib.so");
   EXPECT_NE(errorMessage(p).find("'packed_only' must be a boolean"),
             std::string::npos);
+}
+
+// An i8 weight needs its f32 per-row scales as the input `<name>_scale`.
+TEST(Manifest, Int8WeightsNeedTheirScales) {
+  Manifest m = buildManifest(smallConfig());
+  auto fc1 = std::find_if(m.inputs.begin(), m.inputs.end(), [](const auto &e) {
+    return e.name == "layers.0.experts.fc1.weight";
+  });
+  ASSERT_NE(fc1, m.inputs.end());
+  fc1->dtype = "i8";
+  size_t at = fc1 - m.inputs.begin();
+  auto p = parseManifest(manifestJSON(m), "lib.so");
+  EXPECT_NE(errorMessage(p).find(
+                "manifest weight 'layers.0.experts.fc1.weight' is i8 and needs "
+                "an f32 input 'layers.0.experts.fc1.weight_scale' of shape [4, 6]"),
+            std::string::npos)
+      << errorMessage(p);
+  ManifestEntry scale{"layers.0.experts.fc1.weight_scale", {4, 5}, "f32"};
+  m.inputs.insert(m.inputs.begin() + at + 1, scale);
+  p = parseManifest(manifestJSON(m), "lib.so");
+  EXPECT_NE(errorMessage(p).find("of shape [4, 6]"), std::string::npos);
+  m.inputs[at + 1].shape = {4, 6};
+  p = parseManifest(manifestJSON(m), "lib.so");
+  MHMOE_ASSERT_OK(p);
+  EXPECT_EQ(p->inputs[at].dtype, "i8");
+  EXPECT_EQ(quantizationScaleName(p->inputs[at].name), p->inputs[at + 1].name);
 }
 
 } // namespace
