@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Decode and prefill time of one model compiled with --weights=f32, bf16 and f16, in one run.
+"""Decode and prefill time of one model compiled with --weights=f32, bf16, f16 and int8, in one run.
 
 For each precision and token count: the median of `mhmoe-run --bench`, the bytes a forward must read
-(both projections and the experts the tokens reach, in that precision, plus the f32 router), the time
+(both projections and the experts the tokens reach, in that precision, with int8's f32 row scales,
+plus the f32 router), the time
 to read them once at the DRAM read bandwidth measured in the same run (1 GiB buffer), the memory the
 loaded model holds (resident after the load minus before, from `--stats`) over the bytes of all its
 weights in that precision, and the process's peak RSS. bench/README.md describes it; not part of the
@@ -17,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PRECISIONS = {"f32": 4, "bf16": 2, "f16": 2}
+PRECISIONS = {"f32": 4, "bf16": 2, "f16": 2, "int8": 1}
 
 
 def log(msg):
@@ -33,17 +34,24 @@ def run(cmd, env=None):
     return p
 
 
+def scale_bytes(D, d, F, experts, elem):
+    """int8's f32 scales: one per row of both projections and of each expert's fc1, fc3 and fc2."""
+    return 4 * (2 * D + experts * (2 * F + d)) if elem == 1 else 0
+
+
 def read_bytes(D, h, E, k, F, n, elem):
-    """Bytes a forward must read at least: projections and reached experts in `elem` bytes, the gate in f32."""
+    """Bytes a forward must read at least: projections and reached experts in `elem` bytes (and their
+    scales), the gate in f32."""
     d = D // h
     reached = min(E, n * h * k)
-    return elem * (2 * D * D + reached * 3 * d * F) + 4 * E * d
+    return elem * (2 * D * D + reached * 3 * d * F) + scale_bytes(D, d, F, reached, elem) + 4 * E * d
 
 
 def all_weight_bytes(D, h, E, k, F, elem):
-    """Every weight of the 1-layer model: matrices in `elem` bytes, gate, norm and biases in f32."""
+    """Every weight of the 1-layer model: matrices in `elem` bytes (and their scales), gate, norm and
+    biases in f32."""
     d = D // h
-    return elem * (2 * D * D + 3 * E * d * F) + 4 * (E * d + 3 * D)
+    return elem * (2 * D * D + 3 * E * d * F) + scale_bytes(D, d, F, E, elem) + 4 * (E * d + 3 * D)
 
 
 def main():

@@ -41,12 +41,17 @@ with mhmoe.compile(model_dir, threads=2, weights="bf16") as mb:
     yb = mb.run(x)
     print("weights=bf16: shape %s, its own library %s, median |y - f32| < 1e-2 %s"
           % (list(yb.shape), mb.library != m.library, bool(np.median(np.abs(yb - y)) < 1e-2)))
+with mhmoe.compile(model_dir, threads=2, weights="int8") as mq:
+    yq = mq.run(x)
+    print("weights=int8: shape %s, its own library %s, median |y - f32| < 5e-2 %s"
+          % (list(yq.shape), mq.library not in (m.library, mb.library),
+             float(np.median(np.abs(yq - y))) < 5e-2))
 for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), (None, "weights")]:
     try:
         if what == "shape":
             m.run(bad)
         elif what == "weights":
-            mhmoe.compile(model_dir, weights="int8")
+            mhmoe.compile(model_dir, weights="int4")
         else:
             mhmoe.compile(os.path.join(model_dir, "no-such-dir"))
         print("error %s: not raised" % what)
