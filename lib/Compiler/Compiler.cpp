@@ -401,9 +401,6 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "
                  "over)");
-  if (opts.weights != WeightPrecision::F32 && opts.target != Target::CPU)
-    return usage(llvm::Twine("--weights=") + weightPrecisionName(opts.weights) +
-                 " needs --target=cpu (the CUDA kernels take f32 weights)");
   return llvm::Error::success();
 }
 

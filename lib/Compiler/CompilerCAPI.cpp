@@ -91,19 +91,13 @@ MHMOE_API mhmoe_status mhmoe_compile(const char *modelDir,
   mhmoe::Result<mhmoe::ModelConfig> config = mhmoe::loadModelConfig(cfgPath);
   if (!config)
     return fail(MHMOE_ERROR_INVALID_INPUT, config.errorMessage());
-  if (opts.target == mhmoe::Target::CPU) {
-    llvm::Expected<mhmoe::WeightPrecision> precision =
-        mhmoe::resolveWeightPrecision(
-            defaults.weights ? defaults.weights : "auto", dir, *config);
-    if (!precision)
-      return fail(MHMOE_ERROR_INVALID_INPUT,
-                  "mhmoe_compile: " + llvm::toString(precision.takeError()));
-    opts.weights = *precision;
-  } else if (defaults.weights && std::strcmp(defaults.weights, "auto") != 0) {
+  llvm::Expected<mhmoe::WeightPrecision> precision =
+      mhmoe::resolveWeightPrecision(
+          defaults.weights ? defaults.weights : "auto", dir, *config);
+  if (!precision)
     return fail(MHMOE_ERROR_INVALID_INPUT,
-                "mhmoe_compile: weights needs target \"cpu\" (the CUDA "
-                "kernels take f32 weights)");
-  }
+                "mhmoe_compile: " + llvm::toString(precision.takeError()));
+  opts.weights = *precision;
   opts.protectedInputs = {cfgPath, dir + "model.safetensors"};
   if (llvm::Error e = mhmoe::compileModel(*config, opts, outPath))
     return fail(MHMOE_ERROR_RUNTIME, llvm::toString(std::move(e)));

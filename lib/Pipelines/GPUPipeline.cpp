@@ -42,6 +42,9 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   expertOpts.expectedTokens = opts.expectedTokens;
   expertOpts.math = opts.math;
   pm.addPass(createConvertMHMoEExpertApplyToGPU(expertOpts));
+  // int8 projection weights: computed as f32 per call (the expert kernels
+  // read theirs as int8).
+  pm.addPass(createConvertMHMoEDequantizeToLinalg());
   pm.addPass(createCanonicalizerPass());
 
   addModelBufferization(pm);

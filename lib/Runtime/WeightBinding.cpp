@@ -212,6 +212,17 @@ mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
     return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
   m.argvTemplate[i] = values;
   m.argvTemplate[scaleSlot] = scales;
+  if (!m.cuda)
+    return MHMOE_OK;
+  // On CUDA both go to the device; the host copies are no longer needed.
+  std::string err;
+  if (!m.cuda->uploadWeight(values, static_cast<size_t>(t.numElements()),
+                            m.argvTemplate[i], err) ||
+      !m.cuda->uploadWeight(scales, rows * sizeof(float),
+                            m.argvTemplate[scaleSlot], err))
+    return fail(MHMOE_ERROR_RUNTIME, what + ": " + err);
+  m.owned.pop_back();
+  m.owned.pop_back();
   return MHMOE_OK;
 }
 

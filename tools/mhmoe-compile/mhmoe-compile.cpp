@@ -220,10 +220,6 @@ Error checkTargetFlags(const Options &o, Target tgt) {
                  " target's host code is built for this machine)");
   if (o.noParallel.getNumOccurrences() && tgt != Target::CPU)
     return usage("--no-parallel needs --target=cpu");
-  if (o.weights.getNumOccurrences() && o.weights != "auto" &&
-      tgt != Target::CPU)
-    return usage("--weights needs --target=cpu (the " + targetName(tgt) +
-                 " target takes f32 weights)");
   if (o.weights != "auto" && !parseWeightPrecision(o.weights.getValue()))
     return usage("unknown --weights '" + o.weights +
                  "' (available: auto, f32, bf16, f16, int8)");
@@ -325,13 +321,11 @@ int compileInput(StringRef in, const sys::fs::file_status &status,
         toExpected(loadModelConfig(cfgPath.str().str()));
     if (!config)
       return reportError(kExitBadInput, toString(config.takeError()));
-    if (opts.target == Target::CPU) {
-      Expected<WeightPrecision> precision = resolveWeightPrecision(
-          weights, sys::path::parent_path(cfgPath), *config);
-      if (!precision)
-        return reportError(kExitBadInput, toString(precision.takeError()));
-      opts.weights = *precision;
-    }
+    Expected<WeightPrecision> precision = resolveWeightPrecision(
+        weights, sys::path::parent_path(cfgPath), *config);
+    if (!precision)
+      return reportError(kExitBadInput, toString(precision.takeError()));
+    opts.weights = *precision;
     if (Error err = compileModel(*config, opts, outputPath))
       return reportCompileError(std::move(err));
     return 0;

@@ -284,9 +284,6 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
   if (O.weights != "auto" && !parseWeightPrecision(O.weights.getValue()))
     return badInput("unknown --weights '" + O.weights +
                     "' (available: auto, f32, bf16, f16, int8)");
-  if (O.weights != "auto" && opts.target != Target::CPU)
-    return badInput("--weights needs --device cpu (the CUDA kernels take f32 "
-                    "weights)");
   if (llvm::Error e = checkCPUName(O.cpu))
     return badInput("--cpu: " + toString(std::move(e)));
   opts.cpu = O.cpu;
@@ -492,13 +489,11 @@ int run(const Options &O) {
   if (!configOr)
     return report(badInput(toString(configOr.takeError())));
   const ModelConfig config = *configOr;
-  if (compileOpts.target == Target::CPU) {
-    Expected<WeightPrecision> precision =
-        resolveWeightPrecision(O.weights, O.modelDir, config);
-    if (!precision)
-      return report(badInput(toString(precision.takeError())));
-    compileOpts.weights = *precision;
-  }
+  Expected<WeightPrecision> precision =
+      resolveWeightPrecision(O.weights, O.modelDir, config);
+  if (!precision)
+    return report(badInput(toString(precision.takeError())));
+  compileOpts.weights = *precision;
 
   // Every output is checked now, before any work, and written all or
   // nothing after the run; none may replace an input.

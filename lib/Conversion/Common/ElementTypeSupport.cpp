@@ -18,31 +18,6 @@ static LogicalResult checkEachMHMoEOp(Operation *root,
   return success(ok);
 }
 
-LogicalResult mlir::mhmoe::requireF32Operands(Operation *root,
-                                              llvm::StringRef lowering) {
-  bool quantized = false;
-  root->walk([&](mhmoe::DequantizeOp op) {
-    op.emitOpError() << "(int8 weights) is not lowered by " << lowering
-                     << ": only f32 is supported (compile with --weights=f32)";
-    quantized = true;
-  });
-  if (quantized)
-    return failure();
-  return checkEachMHMoEOp(root, [&](Operation *op) -> LogicalResult {
-    for (Value v : op->getOperands()) {
-      auto t = dyn_cast<RankedTensorType>(v.getType());
-      if (!t || !isa<FloatType>(t.getElementType()) ||
-          t.getElementType().isF32())
-        continue;
-      return op->emitOpError() << "has " << t.getElementType()
-                               << " tensors, which " << lowering
-                               << " does not lower yet: only f32 is supported "
-                                  "(compile with --weights=f32)";
-    }
-    return success();
-  });
-}
-
 LogicalResult mlir::mhmoe::requireF32Activations(Operation *root,
                                                  llvm::StringRef lowering) {
   return checkEachMHMoEOp(root, [&](Operation *op) -> LogicalResult {

@@ -201,7 +201,8 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
             Value v;
             if (k % 4 == 0) {
               ix.push_back(kg);
-              v = vector::LoadOp::create(tb, l2, v4, op.mem, ix);
+              // bf16/f16/int8 weights are widened as they are staged.
+              v = loadAsF32Vector(tb, l2, v4, op.mem, ix);
             } else {
               // Rows not 16-byte multiples: element loads, zero past k.
               v = zero;
@@ -209,7 +210,7 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
                 Value ke = t.add(kg, e);
                 SmallVector<Value> ixe = ix;
                 ixe.push_back(arith::MinUIOp::create(tb, l2, ke, t.idx(k - 1)));
-                Value x = memref::LoadOp::create(tb, l2, op.mem, ixe);
+                Value x = loadAsF32(tb, l2, op.mem, ixe);
                 x = arith::SelectOp::create(
                     tb, l2, t.ult(ke, k), x,
                     arith::ConstantOp::create(tb, l2, tb.getF32FloatAttr(0)));

@@ -46,9 +46,11 @@ struct MatmulTransposeBToGemmKernel
           c = op.getDpsInits()[0];
     auto aT = cast<MemRefType>(a.getType()), bT = cast<MemRefType>(bw.getType()),
          cT = cast<MemRefType>(c.getType());
-    if (!aT.getElementType().isF32() || !bT.getElementType().isF32() ||
-        !cT.getElementType().isF32())
-      return rewriter.notifyMatchFailure(op, "only f32");
+    Type bElem = bT.getElementType();
+    if (!aT.getElementType().isF32() || !cT.getElementType().isF32() ||
+        !(bElem.isF32() || bElem.isBF16() || bElem.isF16()))
+      return rewriter.notifyMatchFailure(
+          op, "needs f32 activations and f32/bf16/f16 weights");
     if (!bT.hasStaticShape() || !isLastDimContiguous(aT) ||
         !isLastDimContiguous(bT))
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");

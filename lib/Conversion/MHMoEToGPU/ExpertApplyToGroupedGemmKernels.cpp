@@ -90,9 +90,25 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
 
     auto rb = [&](Value t) { return t ? readBuffer(b, loc, t) : Value(); };
     Value x = rb(op.getInput()), idx = rb(op.getIndices()),
-          w = rb(op.getWeights()), fc1 = rb(op.getFc1()), fc2 = rb(op.getFc2()),
-          fc3 = rb(op.getFc3()), b1 = rb(op.getFc1Bias()),
+          w = rb(op.getWeights()), b1 = rb(op.getFc1Bias()),
           b2 = rb(op.getFc2Bias()), b3 = rb(op.getFc3Bias());
+    // bf16/f16/int8 weights are widened as they are staged; int8 rows are
+    // scaled once per output in the epilogues.
+    KernelWeight w1 = kernelWeight(op.getFc1()), w2 = kernelWeight(op.getFc2()),
+                 w3 = kernelWeight(op.getFc3());
+    Value fc1 = rb(w1.values), fc2 = rb(w2.values), fc3 = rb(w3.values),
+          scale1 = rb(w1.scale), scale2 = rb(w2.scale), scale3 = rb(w3.scale);
+    // (scale *) v (+ bias) for expert ex's output column col.
+    auto scaleAndBias = [](OpBuilder &eb, Location l, Value v, Value scale,
+                           Value bias, Value ex, Value col) {
+      if (scale)
+        v = arith::MulFOp::create(eb, l, v,
+                                  load(eb, l, scale, ValueRange{ex, col}));
+      if (bias)
+        v = arith::AddFOp::create(eb, l, v,
+                                  load(eb, l, bias, ValueRange{ex, col}));
+      return v;
+    };
 
     Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
           cK = cIndex(b, loc, k), cE = cIndex(b, loc, e),
@@ -312,16 +328,9 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       g1.k = d;
       g1.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
                             ArrayRef<Value> dots) {
-        Value z1 = dots[0], z3;
-        if (b1)
-          z1 = arith::AddFOp::create(eb, l3, z1,
-                                     load(eb, l3, b1, ValueRange{ex, col}));
-        if (fc3) {
-          z3 = dots[1];
-          if (b3)
-            z3 = arith::AddFOp::create(eb, l3, z3,
-                                       load(eb, l3, b3, ValueRange{ex, col}));
-        }
+        Value z1 = scaleAndBias(eb, l3, dots[0], scale1, b1, ex, col), z3;
+        if (fc3)
+          z3 = scaleAndBias(eb, l3, dots[1], scale3, b3, ex, col);
         store(eb, l3, emitActivation(eb, l3, act, z1, z3), hidden,
               ValueRange{row, col});
       };
@@ -340,10 +349,7 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       g2.k = f;
       g2.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
                             ArrayRef<Value> dots) {
-        Value y = dots[0];
-        if (b2)
-          y = arith::AddFOp::create(eb, l3, y,
-                                    load(eb, l3, b2, ValueRange{ex, col}));
+        Value y = scaleAndBias(eb, l3, dots[0], scale2, b2, ex, col);
         Value pair = load(eb, l3, perm, row);
         Value s = arith::DivUIOp::create(eb, l3, pair, cK);
         Value c = arith::RemUIOp::create(eb, l3, pair, cK);
@@ -400,7 +406,8 @@ struct ConvertMHMoEExpertApplyToGPUPass
           ConvertMHMoEExpertApplyToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
-    if (failed(requireF32Operands(getOperation(), "the GPU lowering")))
+    if (failed(requireF32Activations(getOperation(),
+                                     "convert-mhmoe-expert-apply-to-gpu")))
       return signalPassFailure();
     GPUGemmTarget target =
         GPUGemmTarget::fromOptions(chip, expectedTokens, math);

@@ -142,7 +142,8 @@ struct ExpertLoadToAtomicHistogram : OpRewritePattern<ExpertLoadOp> {
 struct ConvertMHMoERouteToGPUPass
     : mhmoe::impl::ConvertMHMoERouteToGPUBase<ConvertMHMoERouteToGPUPass> {
   void runOnOperation() override {
-    if (failed(requireF32Operands(getOperation(), "the GPU lowering")))
+    if (failed(requireF32Activations(getOperation(),
+                                     "convert-mhmoe-route-to-gpu")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<RouteToKernel, ExpertLoadToAtomicHistogram>(&getContext());

@@ -10,7 +10,7 @@ func.func @route_f16(%s: tensor<?x32xf16>, %g: tensor<8x32xf16>) -> tensor<?x2xi
   %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf16>, tensor<8x32xf16> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %i : tensor<?x2xi32>
 }
-// GPU: 'mhmoe.route' op has 'f16' tensors, which the GPU lowering does not lower yet
+// GPU: 'mhmoe.route' op has 'f16' activations, which convert-mhmoe-route-to-gpu does not lower
 // PIPE: 'mhmoe.route' op has 'f16' activations, which convert-mhmoe-route-to-scf does not lower
 // PIPE-NOT: not bufferized
 

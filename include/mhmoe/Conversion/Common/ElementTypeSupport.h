@@ -1,10 +1,11 @@
 //===- ElementTypeSupport.h - what the lowerings can compute in -*- C++ -*-===//
 //
-// The dialect accepts f16/bf16 tensors. The lowerings compute in f32: the CPU
-// ones take bf16/f16 matrix weights (widened in registers) beside f32
-// activations, the GPU ones f32 only. Each lowering pass calls one of these
-// first, so an unsupported op gets one message naming it instead of a later
-// "op was not bufferized".
+// The dialect accepts f16/bf16 tensors. The lowerings compute in f32: they
+// take bf16/f16 matrix weights (widened in registers, or as the GPU kernels
+// stage them) and int8 ones (mhmoe.dequantize, scaled in the epilogues)
+// beside f32 activations. Each lowering pass checks the activations first,
+// so an unsupported op gets one message naming it instead of a later "op was
+// not bufferized".
 //
 //===----------------------------------------------------------------------===//
 #ifndef MHMOE_CONVERSION_COMMON_ELEMENTTYPESUPPORT_H
@@ -15,10 +16,6 @@
 #include "llvm/ADT/StringRef.h"
 
 namespace mlir::mhmoe {
-
-/// Emits an error on every mhmoe op under `root` whose tensors are not f32
-/// and fails if there is one; `lowering` names the pass in the message.
-LogicalResult requireF32Operands(Operation *root, llvm::StringRef lowering);
 
 /// Emits an error on every mhmoe op under `root` whose activations ('input')
 /// are not f32; the verifiers already allow only f32, bf16 or f16 matrix
