@@ -38,9 +38,11 @@ typedef struct mhmoe_compile_options {
   const char *gpu_math;
   /* 1 (default): multi-threaded code (OpenMP); 0: one thread. */
   int32_t parallel;
-  /* --weights: what the CPU kernels keep the matrix weights in: "auto"
-   * (default: the checkpoint's bf16 or f16 when all of them are stored so,
-   * else f32), "f32", "bf16" or "f16". Added in 0.4.0. */
+  /* --weights: what the kernels keep the matrix weights in: "auto"
+   * (default: the checkpoint's bf16, f16 or int8 when all of them are stored
+   * so, else f32), "f32", "bf16", "f16" or "int8" (per-row symmetric, see
+   * docs/model-format.md). Added in 0.4.0; int8 and the CUDA targets in
+   * 0.5.0. */
   const char *weights;
 } mhmoe_compile_options;
 
