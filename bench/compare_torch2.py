@@ -7,7 +7,8 @@
 Run under the venv python that bench/run.sh makes (~/.cache/mhmoe/torch-venv). Per workload (the
 three of bench/README.md) and token count, all in this process's run, 2 threads:
   * mhmoe-run --bench K, code for --cpu=host (the widest ISA) and --cpu=x86-64-v3 (AVX2), and for host
-    with the expert and projection weights kept in bf16 (--weights=bf16; not part of the f32 ratios);
+    with the expert and projection weights kept in bf16 and in int8 (--weights=bf16|int8; not part of
+    the f32 ratios);
   * torch eager (bench/torch_mhmoe.py's module) with 2 and 1 intra-op threads, the better kept;
   * torch.compile of the same module (dynamic=False; falls back to "failed" with the reason);
   * MKL sgemm through torch: x @ W.T of [N, D] x [D, D], the projection's shape;
@@ -140,7 +141,8 @@ def main(argv=None):
                             "--raw-input", "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
         libs = {}
         for c, flags in (("host", ["--cpu=host"]), ("x86-64-v3", ["--cpu=x86-64-v3"]),
-                         ("host-bf16", ["--cpu=host", "--weights=bf16"])):
+                         ("host-bf16", ["--cpu=host", "--weights=bf16"]),
+                         ("host-int8", ["--cpu=host", "--weights=int8"])):
             libs[c] = os.path.join(work, "%s-%s.so" % (name, c))
             subprocess.run([os.path.join(a.tools, "mhmoe-compile"), mdir, "-o", libs[c]] + flags,
                            check=True)
@@ -195,14 +197,14 @@ def main(argv=None):
                 (name, n, ms, r["mhmoe_ms_x86-64-v3"], r["torch_eager_ms_2T"], r["torch_eager_ms_1T"],
                  ("%.2f" % r["torch_compile_ms"]) if r.get("torch_compile_ms") else "-",
                  r["torch_over_mhmoe"], r["mhmoe_gflops"], r["frac_widest_peak"]))
-    hdr = ("workload", "N", "mhmoe", "mh-v3", "mh-bf16", "eager2T", "eager1T", "compile", "best/mh",
+    hdr = ("workload", "N", "mhmoe", "mh-v3", "mh-bf16", "mh-int8", "eager2T", "eager1T", "compile", "best/mh",
            "GFLOP/s", "/peak", "v3/avx2pk", "sgemm", "/bw")
     print("cpu: %s; torch %s; FMA peak GFLOP/s %s; read GB/s %s" %
           (cpu, torch.__version__, limits["fma_peak_gflops"], limits["read_gbps"]))
     print(" ".join("%-21s" % hdr[0:1] if False else "%10s" % h for h in hdr))
     for r in rows:
         vals = [r["workload"], r["tokens"], r["mhmoe_ms_host"], r["mhmoe_ms_x86-64-v3"],
-                r["mhmoe_ms_host-bf16"], r["torch_eager_ms_2T"], r["torch_eager_ms_1T"], r.get("torch_compile_ms"),
+                r["mhmoe_ms_host-bf16"], r["mhmoe_ms_host-int8"], r["torch_eager_ms_2T"], r["torch_eager_ms_1T"], r.get("torch_compile_ms"),
                 r["torch_over_mhmoe"], r["mhmoe_gflops"], r["frac_widest_peak"],
                 r["frac_avx2_peak_v3"], r["mkl_sgemm_gflops"], r.get("over_bandwidth_bound")]
         print(" ".join(("%10.3f" % v) if isinstance(v, float) else "%10s" % (v if v is not None else "-")
