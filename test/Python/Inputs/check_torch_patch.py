@@ -99,6 +99,33 @@ with open(os.path.join(bf16_dir, "model.safetensors"), "rb") as f:
 print("bf16 block: output %s, within one bf16 rounding %s, stored as %s"
       % (got.dtype, err <= 2.0 ** -7, sorted({v["dtype"] for v in header.values()})))
 
+# weights="int8": the experts quantized per row (docs/model-format.md#int8-weights). Reference: the same f32
+# block with each expert weight replaced by q * scale, quantized here along each row ([E, out, in] layout).
+def int8_dequantized(w):
+    scale = w.abs().amax(dim=-1, keepdim=True) / 127.0
+    q = torch.where(scale > 0, torch.round(w / scale), torch.zeros_like(w)).clamp(-127, 127)
+    return q * scale
+
+
+block_f32 = MixtralSparseMoeBlock(transformers.MixtralConfig(**SMALL, num_local_experts=8,
+                                                              num_experts_per_tok=2)).eval()
+with torch.no_grad():
+    for p in block_f32.parameters():
+        p.copy_(torch.randn(p.shape) * 0.1)
+    ref_block = MixtralSparseMoeBlock(transformers.MixtralConfig(**SMALL, num_local_experts=8,
+                                                                  num_experts_per_tok=2)).eval()
+    ref_block.load_state_dict({k: int8_dequantized(v) if k.startswith("experts.") else v
+                               for k, v in block_f32.state_dict().items()})
+    x = torch.randn(1, 16, SMALL["hidden_size"])
+    want, plain = ref_block(x), block_f32(x)
+    want, plain = (want[0], plain[0]) if isinstance(want, tuple) else (want, plain)
+    got = mhmoe.torch.MoEBlock.from_block(block_f32, threads=2, weights="int8")(x)
+    got = got[0] if isinstance(got, tuple) else got
+err = ((got - want).abs() / want.abs().clamp(min=1.0)).max().item()
+moved = ((got - plain).abs() / plain.abs().clamp(min=1.0)).max().item()
+print("int8 block: within 1e-4 of the int8-dequantized reference %s, differs from f32 %s"
+      % (err <= 1e-4, moved > 1e-4))
+
 # A MoE block of a kind mhmoe does not know (experts as a list of Linear modules): left alone, named in a
 # warning, the model still works.
 class ToyMoE(torch.nn.Module):
