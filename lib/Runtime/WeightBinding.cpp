@@ -120,43 +120,6 @@ mhmoe_status checkStoredTensor(const TensorInfo *t, const ManifestEntry &e,
   return MHMOE_OK;
 }
 
-/// Argv slot `i` for weight `t`: the stored bytes in place when they are in
-/// the manifest's dtype, else a converted copy; on CUDA, uploaded.
-mhmoe_status bindWeight(mhmoe_model &m, size_t i, const TensorInfo &t,
-                        const std::string &stPath) {
-  const ManifestEntry &e = m.manifest.inputs[i];
-  DType want = manifestDType(e.dtype);
-  size_t bytes = static_cast<size_t>(t.numElements()) * dtypeSize(want);
-  auto toDevice = [&](const void *host) {
-    std::string err;
-    if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
-      return MHMOE_OK;
-    return fail(MHMOE_ERROR_RUNTIME, stPath + ": tensor '" + e.name + "': " + err);
-  };
-  if (t.dtype == want &&
-      (m.cuda || reinterpret_cast<uintptr_t>(t.data) % dtypeSize(want) == 0)) {
-    if (m.cuda)
-      return toDevice(t.data);
-    // Used in place from the file image; the library never writes weights.
-    m.argvTemplate[i] = const_cast<uint8_t *>(t.data);
-    return MHMOE_OK;
-  }
-  void *buf = std::malloc(bytes ? bytes : 1);
-  if (!buf)
-    return fail(MHMOE_ERROR_RUNTIME, stPath + ": tensor '" + e.name +
-                                         "': out of memory (" +
-                                         std::to_string(bytes) + " bytes)");
-  m.owned.emplace_back(buf);
-  if (Status err = copyAs(t, want, buf))
-    return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
-  m.argvTemplate[i] = buf;
-  if (!m.cuda)
-    return MHMOE_OK;
-  mhmoe_status s = toDevice(buf);
-  m.owned.pop_back(); // the host copy is no longer needed
-  return s;
-}
-
 /// A malloc'd buffer of `bytes` owned by the model, or null (reported).
 void *ownedBuffer(mhmoe_model &m, size_t bytes, const std::string &what) {
   void *buf = std::malloc(bytes ? bytes : 1);
@@ -167,6 +130,43 @@ void *ownedBuffer(mhmoe_model &m, size_t bytes, const std::string &what) {
   }
   m.owned.emplace_back(buf);
   return buf;
+}
+
+/// Argv slot `i` for the `bytes` at `host`: `host` itself, or on CUDA its
+/// uploaded device copy.
+mhmoe_status setWeightSlot(mhmoe_model &m, size_t i, const void *host,
+                           size_t bytes, const std::string &what) {
+  if (!m.cuda) {
+    m.argvTemplate[i] = const_cast<void *>(host);
+    return MHMOE_OK;
+  }
+  std::string err;
+  if (m.cuda->uploadWeight(host, bytes, m.argvTemplate[i], err))
+    return MHMOE_OK;
+  return fail(MHMOE_ERROR_RUNTIME, what + ": " + err);
+}
+
+/// Argv slot `i` for weight `t`: the stored bytes in place when they are in
+/// the manifest's dtype, else a converted copy; on CUDA, uploaded.
+mhmoe_status bindWeight(mhmoe_model &m, size_t i, const TensorInfo &t,
+                        const std::string &stPath) {
+  const ManifestEntry &e = m.manifest.inputs[i];
+  DType want = manifestDType(e.dtype);
+  size_t bytes = static_cast<size_t>(t.numElements()) * dtypeSize(want);
+  std::string what = stPath + ": tensor '" + e.name + "'";
+  // Used in place from the file image; the library never writes weights.
+  if (t.dtype == want &&
+      (m.cuda || reinterpret_cast<uintptr_t>(t.data) % dtypeSize(want) == 0))
+    return setWeightSlot(m, i, t.data, bytes, what);
+  void *buf = ownedBuffer(m, bytes, what);
+  if (!buf)
+    return MHMOE_ERROR_RUNTIME;
+  if (Status err = copyAs(t, want, buf))
+    return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
+  mhmoe_status s = setWeightSlot(m, i, buf, bytes, what);
+  if (m.cuda)
+    m.owned.pop_back(); // the host copy is no longer needed
+  return s;
 }
 
 /// Int8 weight `i` and its scale slot: stored pre-quantized (I8 values and
@@ -210,33 +210,31 @@ mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
     return MHMOE_ERROR_RUNTIME;
   if (Status err = quantizeRowsInt8(t, values, scales))
     return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
-  m.argvTemplate[i] = values;
-  m.argvTemplate[scaleSlot] = scales;
-  if (!m.cuda)
-    return MHMOE_OK;
-  // On CUDA both go to the device; the host copies are no longer needed.
-  std::string err;
-  if (!m.cuda->uploadWeight(values, static_cast<size_t>(t.numElements()),
-                            m.argvTemplate[i], err) ||
-      !m.cuda->uploadWeight(scales, rows * sizeof(float),
-                            m.argvTemplate[scaleSlot], err))
-    return fail(MHMOE_ERROR_RUNTIME, what + ": " + err);
-  m.owned.pop_back();
-  m.owned.pop_back();
-  return MHMOE_OK;
+  mhmoe_status s = setWeightSlot(m, i, values,
+                                 static_cast<size_t>(t.numElements()), what);
+  if (s == MHMOE_OK)
+    s = setWeightSlot(m, scaleSlot, scales, rows * sizeof(float), what);
+  if (m.cuda) // both went to the device; the host copies are not needed
+    m.owned.resize(m.owned.size() - 2);
+  return s;
 }
 
 /// The weight inputs: every manifest weight bound, no stored tensor left over.
 mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
   std::set<std::string> wanted;
+  // Each int8 weight's scale slot (parseManifest checked it exists); scales
+  // are bound with their weight.
   std::map<std::string, size_t> slotOf;
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i)
     slotOf[m.manifest.inputs[i].name] = i;
-  // Scale inputs are bound with their int8 weight.
+  std::map<size_t, size_t> scaleSlotOf;
   std::set<size_t> scaleSlots;
-  for (const ManifestEntry &e : m.manifest.inputs)
-    if (e.dtype == "i8")
-      scaleSlots.insert(slotOf.at(quantizationScaleName(e.name)));
+  for (size_t i = 0; i < m.manifest.inputs.size(); ++i)
+    if (m.manifest.inputs[i].dtype == "i8") {
+      size_t slot = slotOf.at(quantizationScaleName(m.manifest.inputs[i].name));
+      scaleSlotOf[i] = slot;
+      scaleSlots.insert(slot);
+    }
   for (size_t i = 0; i < m.manifest.inputs.size(); ++i) {
     const ManifestEntry &e = m.manifest.inputs[i];
     if (e.name == "input") {
@@ -249,11 +247,10 @@ mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
     const TensorInfo *t = m.weights->lookup(e.name);
     if (mhmoe_status s = checkStoredTensor(t, e, stPath); s != MHMOE_OK)
       return s;
-    mhmoe_status s =
-        e.dtype == "i8"
-            ? bindInt8Weight(m, i, slotOf.at(quantizationScaleName(e.name)),
-                             *t, stPath)
-            : bindWeight(m, i, *t, stPath);
+    auto scale = scaleSlotOf.find(i);
+    mhmoe_status s = scale != scaleSlotOf.end()
+                         ? bindInt8Weight(m, i, scale->second, *t, stPath)
+                         : bindWeight(m, i, *t, stPath);
     if (s != MHMOE_OK)
       return s;
   }

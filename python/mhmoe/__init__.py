@@ -178,7 +178,7 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
             threads=None, library=None, layers=None, weights=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
 
-    `weights`: what the CPU kernels keep the matrix weights (experts, projections) in: None or "auto" (the
+    `weights`: what the kernels keep the matrix weights (experts, projections) in: None or "auto" (the
     checkpoint's bf16, f16 or int8 when all of them are stored so, else f32), "f32", "bf16", "f16" or "int8"
     (per-row symmetric int8, docs/model-format.md#int8-weights).
 

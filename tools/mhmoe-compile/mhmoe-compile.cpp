@@ -98,7 +98,7 @@ struct Options {
       cl::value_desc("simt|tf32|3xtf32"), cl::cat(category)};
   cl::opt<std::string> weights{
       "weights", cl::init("auto"),
-      cl::desc("What the cpu target's kernels keep the matrix weights (experts, "
+      cl::desc("What the kernels keep the matrix weights (experts, "
                "projections) in: auto (the checkpoint's: bf16, f16 or int8 "
                "when all of them are stored so, else f32), f32, bf16, f16 or "
                "int8 (per-row symmetric, scaled in the GEMM epilogue); they "

@@ -126,7 +126,7 @@ struct Options {
   cl::opt<std::string> weights{
       "weights",
       cl::desc("What the kernels keep the matrix weights (experts, "
-               "projections) in with --device cpu: auto (default: the "
+               "projections) in: auto (default: the "
                "checkpoint's, bf16, f16 or int8 when all of them are stored "
                "so, else f32), f32, bf16, f16 or int8 (per-row symmetric; "
                "converted at load; the kernels compute in f32)"),

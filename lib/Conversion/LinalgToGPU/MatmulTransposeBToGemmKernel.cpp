@@ -8,6 +8,7 @@
 // NT dot-product code.
 //
 //===----------------------------------------------------------------------===//
+#include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -46,9 +47,8 @@ struct MatmulTransposeBToGemmKernel
           c = op.getDpsInits()[0];
     auto aT = cast<MemRefType>(a.getType()), bT = cast<MemRefType>(bw.getType()),
          cT = cast<MemRefType>(c.getType());
-    Type bElem = bT.getElementType();
     if (!aT.getElementType().isF32() || !cT.getElementType().isF32() ||
-        !(bElem.isF32() || bElem.isBF16() || bElem.isF16()))
+        !isFloatWeightType(bT.getElementType()))
       return rewriter.notifyMatchFailure(
           op, "needs f32 activations and f32/bf16/f16 weights");
     if (!bT.hasStaticShape() || !isLastDimContiguous(aT) ||

@@ -7,6 +7,7 @@
 // PyTorch [out, in] layout and adding into the bias-initialised output.
 //
 //===----------------------------------------------------------------------===//
+#include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
@@ -37,9 +38,6 @@ constexpr int64_t kRowBlock = 64;
 /// all threads.
 constexpr int64_t kMaxColBlock = 128;
 
-/// Weights the kernels widen to f32 in registers.
-bool isF32OrNarrower(Type t) { return t.isF32() || t.isBF16() || t.isF16(); }
-
 bool isLastDimContiguous(MemRefType t) {
   return t.getLayout().isIdentity() || t.isLastDimUnitStride();
 }
@@ -60,7 +58,7 @@ struct MatmulTransposeBToTiledGemm
           c = op.getDpsInits()[0];
     auto aT = cast<MemRefType>(a.getType()), bT = cast<MemRefType>(bw.getType()),
          cT = cast<MemRefType>(c.getType());
-    if (!aT.getElementType().isF32() || !isF32OrNarrower(bT.getElementType()) ||
+    if (!aT.getElementType().isF32() || !isFloatWeightType(bT.getElementType()) ||
         !cT.getElementType().isF32())
       return rewriter.notifyMatchFailure(op, "needs f32 activations and f32/bf16/f16 weights");
     if (!bT.hasStaticShape() || !isLastDimContiguous(aT) ||
@@ -142,7 +140,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     auto aT = cast<RankedTensorType>(a.getType());
     auto wT = cast<RankedTensorType>(w.getType());
     if (!aT.getElementType().isF32() ||
-        !(isF32OrNarrower(wT.getElementType()) || kw.scale) ||
+        !(isFloatWeightType(wT.getElementType()) || kw.scale) ||
         !wT.hasStaticShape())
       return rewriter.notifyMatchFailure(
           op, "needs f32 activations and a static f32/bf16/f16/int8 weight");
@@ -209,15 +207,9 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           spec.lanes = tile.lanes;
           spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> vecs) {
-            auto vt = cast<VectorType>(vecs[0].getType());
-            Value y = vecs[0];
-            if (scale)
-              y = arith::MulFOp::create(
-                  eb, l2, y,
-                  vector::LoadOp::create(eb, l2, vt, scale, ValueRange{col}));
-            Value bv = vector::LoadOp::create(eb, l2, vt, bias, ValueRange{col});
-            vector::StoreOp::create(eb, l2, arith::AddFOp::create(eb, l2, y, bv),
-                                    out, ValueRange{row, col});
+            vector::StoreOp::create(
+                eb, l2, scaleAndBias(eb, l2, vecs[0], scale, bias, {col}), out,
+                ValueRange{row, col});
           };
           emitPackedGemm(pb, l, spec);
         });

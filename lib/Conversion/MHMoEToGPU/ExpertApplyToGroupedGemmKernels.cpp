@@ -98,17 +98,6 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
                  w3 = kernelWeight(op.getFc3());
     Value fc1 = rb(w1.values), fc2 = rb(w2.values), fc3 = rb(w3.values),
           scale1 = rb(w1.scale), scale2 = rb(w2.scale), scale3 = rb(w3.scale);
-    // (scale *) v (+ bias) for expert ex's output column col.
-    auto scaleAndBias = [](OpBuilder &eb, Location l, Value v, Value scale,
-                           Value bias, Value ex, Value col) {
-      if (scale)
-        v = arith::MulFOp::create(eb, l, v,
-                                  load(eb, l, scale, ValueRange{ex, col}));
-      if (bias)
-        v = arith::AddFOp::create(eb, l, v,
-                                  load(eb, l, bias, ValueRange{ex, col}));
-      return v;
-    };
 
     Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
           cK = cIndex(b, loc, k), cE = cIndex(b, loc, e),
@@ -328,9 +317,9 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       g1.k = d;
       g1.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
                             ArrayRef<Value> dots) {
-        Value z1 = scaleAndBias(eb, l3, dots[0], scale1, b1, ex, col), z3;
+        Value z1 = scaleAndBias(eb, l3, dots[0], scale1, b1, {ex, col}), z3;
         if (fc3)
-          z3 = scaleAndBias(eb, l3, dots[1], scale3, b3, ex, col);
+          z3 = scaleAndBias(eb, l3, dots[1], scale3, b3, {ex, col});
         store(eb, l3, emitActivation(eb, l3, act, z1, z3), hidden,
               ValueRange{row, col});
       };
@@ -349,7 +338,7 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       g2.k = f;
       g2.epilogue = [&, ex](OpBuilder &eb, Location l3, Value row, Value col,
                             ArrayRef<Value> dots) {
-        Value y = scaleAndBias(eb, l3, dots[0], scale2, b2, ex, col);
+        Value y = scaleAndBias(eb, l3, dots[0], scale2, b2, {ex, col});
         Value pair = load(eb, l3, perm, row);
         Value s = arith::DivUIOp::create(eb, l3, pair, cK);
         Value c = arith::RemUIOp::create(eb, l3, pair, cK);

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 namespace mlir::mhmoe {
 
@@ -25,6 +26,23 @@ inline Value addI(OpBuilder &b, Location loc, Value x, Value y) {
 }
 inline Value mulI(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::MulIOp::create(b, loc, x, y);
+}
+
+/// A GEMM epilogue's `v` (a scalar or a vector along the output columns)
+/// times an int8 weight's row scales (if `scale`), plus the bias (if
+/// `bias`); both are read at `idx`, as vectors when `v` is one.
+inline Value scaleAndBias(OpBuilder &b, Location loc, Value v, Value scale,
+                          Value bias, ValueRange idx) {
+  auto read = [&](Value mem) -> Value {
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      return vector::LoadOp::create(b, loc, vt, mem, idx);
+    return load(b, loc, mem, idx);
+  };
+  if (scale)
+    v = arith::MulFOp::create(b, loc, v, read(scale));
+  if (bias)
+    v = arith::AddFOp::create(b, loc, v, read(bias));
+  return v;
 }
 
 /// scf.for lb to ub step `step` without loop-carried values.

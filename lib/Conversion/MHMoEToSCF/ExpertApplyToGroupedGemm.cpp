@@ -243,18 +243,6 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   auto rowOf = [](OpBuilder &, Location, Value r) {
     return SmallVector<Value>{r};
   };
-  // (scale *) v (+ bias): an int8 weight's row scale, once per output.
-  auto biasVec = [&](OpBuilder &eb, Location l, Value scale, Value bias,
-                     Value v, Value col) -> Value {
-    if (scale)
-      v = arith::MulFOp::create(
-          eb, l, v,
-          vector::LoadOp::create(eb, l, vt, scale, ValueRange{ex, col}));
-    if (!bias)
-      return v;
-    return arith::AddFOp::create(
-        eb, l, v, vector::LoadOp::create(eb, l, vt, bias, ValueRange{ex, col}));
-  };
   PackedGemmSpec g1;
   g1.a = {t.a, rowOf};
   g1.bs.push_back({L.fc1P, {ex}});
@@ -270,8 +258,9 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g1.lanes = L.lanes;
   g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> vecs) {
-    Value z1 = biasVec(eb, l, L.s1, L.b1, vecs[0], col);
-    Value z3 = L.fc3P ? biasVec(eb, l, L.s3, L.b3, vecs[1], col) : Value();
+    Value z1 = scaleAndBias(eb, l, vecs[0], L.s1, L.b1, {ex, col});
+    Value z3 = L.fc3P ? scaleAndBias(eb, l, vecs[1], L.s3, L.b3, {ex, col})
+                      : Value();
     vector::StoreOp::create(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
                             ValueRange{row, col});
   };
@@ -289,7 +278,7 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g2.lanes = L.lanes;
   g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> vecs) {
-    Value y = biasVec(eb, l, L.s2, L.b2, vecs[0], col);
+    Value y = scaleAndBias(eb, l, vecs[0], L.s2, L.b2, {ex, col});
     Value wt =
         vector::BroadcastOp::create(eb, l, vt, load(eb, l, t.rowWeight, row));
     vector::StoreOp::create(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
@@ -340,15 +329,6 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   auto expertRow = [ex](OpBuilder &, Location, Value r) {
     return SmallVector<Value>{ex, r};
   };
-  auto addBias = [&](OpBuilder &eb, Location l, Value scale, Value bias,
-                     Value v, Value col) -> Value {
-    if (scale)
-      v = arith::MulFOp::create(eb, l, v,
-                                load(eb, l, scale, ValueRange{ex, col}));
-    if (!bias)
-      return v;
-    return arith::AddFOp::create(eb, l, v, load(eb, l, bias, ValueRange{ex, col}));
-  };
   NTGemmSpec g1;
   g1.a = {t.a, rowOf};
   g1.bs.push_back({L.fc1, expertRow});
@@ -364,10 +344,10 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g1.vectorWidth = L.lanes;
   g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
-    store(eb, l, addBias(eb, l, L.s1, L.b1, dots[0], col), t.h,
+    store(eb, l, scaleAndBias(eb, l, dots[0], L.s1, L.b1, {ex, col}), t.h,
           ValueRange{row, col});
     if (L.fc3)
-      store(eb, l, addBias(eb, l, L.s3, L.b3, dots[1], col), t.h3,
+      store(eb, l, scaleAndBias(eb, l, dots[1], L.s3, L.b3, {ex, col}), t.h3,
             ValueRange{row, col});
   };
   emitNTGemm(b, loc, g1);
@@ -385,7 +365,7 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g2.vectorWidth = L.lanes;
   g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
-    Value y = addBias(eb, l, L.s2, L.b2, dots[0], col);
+    Value y = scaleAndBias(eb, l, dots[0], L.s2, L.b2, {ex, col});
     Value wt = load(eb, l, t.rowWeight, row);
     store(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
           ValueRange{load(eb, l, t.rowPair, row), col});

@@ -22,7 +22,13 @@ namespace mlir::mhmoe {
 /// weights beside f32 activations.
 LogicalResult requireF32Activations(Operation *root, llvm::StringRef lowering);
 
-/// A matrix weight as the CPU kernels read it: `values` (f32, bf16 or f16),
+/// The float types a matrix weight may have beside f32 activations (the
+/// kernels widen bf16/f16 to f32 as they load them).
+inline bool isFloatWeightType(Type t) {
+  return t.isF32() || t.isBF16() || t.isF16();
+}
+
+/// A matrix weight as the kernels read it: `values` (f32, bf16 or f16),
 /// or int8 `values` whose rows are scaled by `scale` in the GEMM epilogue.
 struct KernelWeight {
   Value values;
