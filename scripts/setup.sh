@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
       libgtest-dev nlohmann-json3-dev python3-pip python3-setuptools python3-torch python3-numpy python3-matplotlib
-      clang-14 libclang-rt-14-dev)
+      clang-14 libclang-rt-14-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -397,6 +397,14 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
                  "kinds are built from the LLVM dialect)");
   if (opts.stopAt != StopAt::LLVM && opts.target != Target::CPU)
     return usage("--stop-at=tensor|buffer needs --target=cpu");
+  if (opts.expertShard.ranks < 1 || opts.expertShard.rank < 0 ||
+      opts.expertShard.rank >= opts.expertShard.ranks)
+    return usage("--expert-shard=" + llvm::Twine(opts.expertShard.rank) + "/" +
+                 llvm::Twine(opts.expertShard.ranks) +
+                 " needs 0 <= rank < ranks");
+  if (opts.expertShard.active() && opts.target != Target::CPU)
+    return usage("--expert-shard needs --target=cpu (the CUDA targets have "
+                 "no expert-parallel exchange yet)");
   if (opts.stopAt != StopAt::LLVM && !opts.parallel)
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "
@@ -444,6 +452,18 @@ resolveWeightPrecision(llvm::StringRef value, llvm::StringRef modelDir,
                                  value.str().c_str());
 }
 
+llvm::Expected<ExpertShard> parseExpertShard(llvm::StringRef text) {
+  auto [r, n] = text.split('/');
+  ExpertShard shard;
+  if (r.getAsInteger(10, shard.rank) || n.getAsInteger(10, shard.ranks) ||
+      shard.ranks < 1 || shard.rank < 0 || shard.rank >= shard.ranks)
+    return llvm::createStringError(std::errc::invalid_argument,
+                                   "--expert-shard: '%s' is not R/N with "
+                                   "0 <= R < N (e.g. 1/4)",
+                                   text.str().c_str());
+  return shard;
+}
+
 llvm::Error checkCPUName(llvm::StringRef cpu) {
   auto described = mlir::mhmoe::describeCPU(cpu);
   return described ? llvm::Error::success() : described.takeError();
@@ -468,7 +488,8 @@ llvm::Error compileModel(const ModelConfig &config,
                                 const CompileOptions &opts,
                                 llvm::StringRef outputPath) {
   auto ctx = makeContext();
-  OwningOpRef<ModuleOp> module = importModel(*ctx, config, opts.weights);
+  OwningOpRef<ModuleOp> module =
+      importModel(*ctx, config, opts.weights, opts.expertShard);
   {
     DiagnosticCollector diags(*ctx);
     if (failed(mlir::verify(*module)))

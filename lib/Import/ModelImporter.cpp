@@ -10,6 +10,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "mhmoe/Support/ExpertShard.h"
 
 using namespace mlir;
 
@@ -18,8 +20,8 @@ namespace {
 class Importer {
 public:
   Importer(MLIRContext &ctx, const ::mhmoe::ModelConfig &cfg,
-           ::mhmoe::WeightPrecision weights)
-      : ctx(ctx), cfg(cfg), weights(weights), b(&ctx),
+           ::mhmoe::WeightPrecision weights, ::mhmoe::ExpertShard shard)
+      : ctx(ctx), cfg(cfg), weights(weights), shard(shard), b(&ctx),
         loc(UnknownLoc::get(&ctx)) {}
 
   OwningOpRef<ModuleOp> run();
@@ -97,6 +99,7 @@ private:
   MLIRContext &ctx;
   const ::mhmoe::ModelConfig &cfg;
   ::mhmoe::WeightPrecision weights;
+  ::mhmoe::ExpertShard shard;
   OpBuilder b;
   Location loc;
   llvm::StringMap<Value> args;
@@ -219,7 +222,8 @@ Importer::emitBlock(Value x, function_ref<Value(StringRef)> weight) {
       mlir::mhmoe::RouterKindAttr::get(&ctx, routerKind()),
       b.getI64IntegerAttr(cfg.routerGroups),
       b.getI64IntegerAttr(cfg.routerTopkGroups),
-      b.getF64FloatAttr(cfg.routedScalingFactor));
+      b.getF64FloatAttr(cfg.routedScalingFactor),
+      b.getI64IntegerAttr(shard.rank), b.getI64IntegerAttr(shard.ranks));
   Value y = cfg.residual ? residualAdd(x, layer.getResult()) : layer.getResult();
   return {y, layer.getExpertLoad(),
           layer.getExpertDropped()};
@@ -232,6 +236,20 @@ OwningOpRef<ModuleOp> Importer::run() {
   b.setInsertionPointToEnd(module->getBody());
 
   std::vector<::mhmoe::TensorSpec> weights = ::mhmoe::expectedWeights(cfg);
+  // Expert parallelism: this rank's slice of every stacked expert tensor.
+  ::mhmoe::ExpertRange held =
+      ::mhmoe::expertShardRange(cfg.numExperts, shard.rank, shard.ranks);
+  llvm::StringSet<> sliced;
+  if (shard.active()) {
+    (*module)->setAttr(mlir::mhmoe::kExpertShardAttr,
+                       b.getDenseI64ArrayAttr({shard.rank, shard.ranks}));
+    for (::mhmoe::TensorSpec &w : weights)
+      if (w.perExpert) {
+        w.shape[0] = held.count;
+        sliced.insert(w.name);
+        sliced.insert(::mhmoe::quantizationScaleName(w.name));
+      }
+  }
   SmallVector<Type> argTypes = {tokensType()};
   SmallVector<std::string> argNames = {"input"};
   for (const ::mhmoe::TensorSpec &w : weights)
@@ -250,6 +268,9 @@ OwningOpRef<ModuleOp> Importer::run() {
     func.setArgAttr(i, mlir::mhmoe::kNameAttr, b.getStringAttr(name));
     // Inputs belong to the caller (weights may be read-only mmaps).
     func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+    if (sliced.contains(name))
+      func.setArgAttr(i, mlir::mhmoe::kExpertSliceAttr,
+                      b.getDenseI64ArrayAttr({held.first, held.count}));
   }
   for (auto [i, name] : llvm::enumerate(resultNames))
     func.setResultAttr(i, mlir::mhmoe::kNameAttr, b.getStringAttr(name));
@@ -316,7 +337,7 @@ OwningOpRef<ModuleOp> Importer::run() {
 
 namespace mhmoe {
 OwningOpRef<ModuleOp> importModel(MLIRContext &ctx, const ModelConfig &config,
-                                  WeightPrecision weights) {
-  return Importer(ctx, config, weights).run();
+                                  WeightPrecision weights, ExpertShard shard) {
+  return Importer(ctx, config, weights, shard).run();
 }
 } // namespace mhmoe

@@ -47,6 +47,8 @@ void mhmoe::buildCPUTensorPipeline(OpPassManager &pm,
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToSCF());
   pm.addPass(createConvertMHMoEExpertApplyToSCF());
+  // Expert parallelism: the exchanges become calls into the communicator.
+  pm.addPass(createConvertMHMoEExchangeToSCF());
   pm.addPass(createMHMoELowerProjectionGemm());
   // int8 weights the kernels did not fuse (or fused, then unused) go here.
   pm.addPass(createConvertMHMoEDequantizeToLinalg());
@@ -107,6 +109,8 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
   if (opts.parallel)
     pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
+  // The exchange functions declared above forward to the communicator.
+  pm.addPass(createMHMoECommunicatorHooks());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());

@@ -31,6 +31,7 @@ using ForwardFn = int32_t (*)(void **, int64_t);
 using OmpSetNumThreadsFn = void (*)(int);
 using OmpGetMaxThreadsFn = int (*)();
 using SetAllocatorFn = void (*)(void *, void *, void *);
+using SetCommunicatorFn = void (*)(void *, void *, void *);
 
 /// CPU models alive; the workspace cache's idle blocks go back to the system
 /// when the last one is freed.
@@ -78,6 +79,8 @@ struct mhmoe_model {
   std::unique_ptr<CudaModel> cuda;
 
   bool usesWorkspaceCache = false;
+  /// An expert-parallel library's communicator was installed.
+  bool hasCommunicator = false;
 
   ~mhmoe_model();
 };

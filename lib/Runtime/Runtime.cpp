@@ -376,10 +376,21 @@ mhmoe_status runModel(mhmoe_model *m, const float *input, int64_t num_tokens,
   if (!input || !output)
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 "mhmoe_model_run: input and output must not be NULL");
-  if (num_tokens < 1 || num_tokens > kMaxTokens)
+  const bool expertParallel = m->manifest.expertShard.active();
+  if (expertParallel && !m->hasCommunicator)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_run: the library is rank " +
+                    std::to_string(m->manifest.expertShard.rank) + " of " +
+                    std::to_string(m->manifest.expertShard.ranks) +
+                    " of an expert-parallel model: install a communicator "
+                    "first (mhmoe_model_set_communicator; mhmoe-run "
+                    "--expert-parallel under mpirun does)");
+  // A rank whose slice of the tokens is empty still serves its experts.
+  if (num_tokens < (expertParallel ? 0 : 1) || num_tokens > kMaxTokens)
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 "mhmoe_model_run: num_tokens = " + std::to_string(num_tokens) +
-                    " must be in [1, " + std::to_string(kMaxTokens) + "]");
+                    " must be in [" + (expertParallel ? "0" : "1") + ", " +
+                    std::to_string(kMaxTokens) + "]");
   const ModelConfig &c = m->manifest.config;
   double addressSpaceLeft = -1; // read once per run (CPU libraries)
   // The generated code does not check its mallocs for NULL: refuse a token
@@ -503,6 +514,36 @@ MHMOE_API mhmoe_status mhmoe_model_set_num_threads(mhmoe_model *m,
   return fail(MHMOE_ERROR_RUNTIME,
               "mhmoe_model_set_num_threads: the compiled library is not "
               "multi-threaded (no OpenMP runtime); only n = 1 is supported");
+}
+
+MHMOE_API int32_t mhmoe_model_expert_shard(const mhmoe_model *m,
+                                           int32_t *rank) {
+  if (!m)
+    return 0;
+  if (rank)
+    *rank = static_cast<int32_t>(m->manifest.expertShard.rank);
+  return static_cast<int32_t>(m->manifest.expertShard.ranks);
+}
+
+MHMOE_API mhmoe_status mhmoe_model_set_communicator(
+    mhmoe_model *m, void *ctx, mhmoe_exchange_counts_fn exchange_counts,
+    mhmoe_exchange_rows_fn exchange_rows) {
+  if (!m || !exchange_counts || !exchange_rows)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_set_communicator: model and both functions "
+                "must not be NULL");
+  auto set = m->manifest.expertShard.active()
+                 ? reinterpret_cast<SetCommunicatorFn>(
+                       dlsym(m->handle, "mhmoe_set_communicator"))
+                 : nullptr;
+  if (!set)
+    return fail(MHMOE_ERROR_INVALID_INPUT,
+                "mhmoe_model_set_communicator: the library is not "
+                "expert-parallel (compile it with --expert-shard=R/N)");
+  set(ctx, reinterpret_cast<void *>(exchange_counts),
+      reinterpret_cast<void *>(exchange_rows));
+  m->hasCommunicator = true;
+  return MHMOE_OK;
 }
 
 MHMOE_API int64_t mhmoe_model_hidden_size(const mhmoe_model *m) {

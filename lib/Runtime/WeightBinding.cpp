@@ -95,19 +95,44 @@ mhmoe_status releasePackedOnlyWeights(mhmoe_model &m, const std::string &stPath)
   return MHMOE_OK;
 }
 
+/// The shape manifest input `e` has in the file: an expert-parallel rank's
+/// slice is part of a tensor of all the experts.
+std::vector<int64_t> storedShape(const mhmoe_model &m, const ManifestEntry &e) {
+  std::vector<int64_t> shape = e.shape;
+  if (e.expertSlice)
+    shape[0] = m.manifest.config.numExperts;
+  return shape;
+}
+
+/// Experts [first, first + count) of the stored tensor `t` of all the
+/// experts, in place: a view of whole rows of its leading dimension.
+TensorInfo expertSliceOf(const TensorInfo &t, const ManifestEntry &e) {
+  if (!e.expertSlice || t.shape.empty() || t.shape[0] == 0)
+    return t;
+  TensorInfo view = t;
+  size_t rowBytes = static_cast<size_t>(t.numElements() / t.shape[0]) *
+                    dtypeSize(t.dtype);
+  view.shape[0] = e.expertSlice->count;
+  view.data = t.data + static_cast<size_t>(e.expertSlice->first) * rowBytes;
+  view.numBytes = static_cast<uint64_t>(e.expertSlice->count) * rowBytes;
+  return view;
+}
+
 /// Checks the stored tensor of manifest input `e` against the library's
 /// expectations.
-mhmoe_status checkStoredTensor(const TensorInfo *t, const ManifestEntry &e,
+mhmoe_status checkStoredTensor(const mhmoe_model &m, const TensorInfo *t,
+                               const ManifestEntry &e,
                                const std::string &stPath) {
+  std::vector<int64_t> want = storedShape(m, e);
   if (!t)
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 stPath + ": missing tensor '" + e.name + "' (expected shape " +
-                    formatShape(e.shape) + ") required by the compiled library");
-  if (t->shape != e.shape)
+                    formatShape(want) + ") required by the compiled library");
+  if (t->shape != want)
     return fail(MHMOE_ERROR_INVALID_INPUT,
                 stPath + ": tensor '" + e.name + "': shape " +
                     formatShape(t->shape) + " does not match expected " +
-                    formatShape(e.shape));
+                    formatShape(want));
   // A pre-quantized int8 weight is stored as I8 (with its scales).
   if (e.dtype == "i8" && t->dtype == DType::I8)
     return MHMOE_OK;
@@ -187,16 +212,17 @@ mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
                   stPath + ": tensor '" + se.name + "' is given but '" +
                       e.name + "' is " + dtypeName(t.dtype) +
                       ": a pre-quantized int8 weight is stored as I8");
-    if (stored->shape != se.shape)
+    if (stored->shape != storedShape(m, se))
       return fail(MHMOE_ERROR_INVALID_INPUT,
                   stPath + ": tensor '" + se.name + "': shape " +
                       formatShape(stored->shape) + " does not match expected " +
-                      formatShape(se.shape));
-    if (Status err = checkInt8Scales(*stored))
+                      formatShape(storedShape(m, se)));
+    TensorInfo scales = expertSliceOf(*stored, se);
+    if (Status err = checkInt8Scales(scales))
       return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
     if (mhmoe_status s = bindWeight(m, i, t, stPath); s != MHMOE_OK)
       return s;
-    return bindWeight(m, scaleSlot, *stored, stPath);
+    return bindWeight(m, scaleSlot, scales, stPath);
   }
   std::string what = stPath + ": tensor '" + e.name + "'";
   size_t rows = t.shape.back() > 0
@@ -244,13 +270,15 @@ mhmoe_status bindInputs(mhmoe_model &m, const std::string &stPath) {
     wanted.insert(e.name);
     if (scaleSlots.count(i))
       continue;
-    const TensorInfo *t = m.weights->lookup(e.name);
-    if (mhmoe_status s = checkStoredTensor(t, e, stPath); s != MHMOE_OK)
+    const TensorInfo *stored = m.weights->lookup(e.name);
+    if (mhmoe_status s = checkStoredTensor(m, stored, e, stPath); s != MHMOE_OK)
       return s;
+    // An expert-parallel rank binds (and converts) only its own experts.
+    TensorInfo t = expertSliceOf(*stored, e);
     auto scale = scaleSlotOf.find(i);
     mhmoe_status s = scale != scaleSlotOf.end()
-                         ? bindInt8Weight(m, i, scale->second, *t, stPath)
-                         : bindWeight(m, i, *t, stPath);
+                         ? bindInt8Weight(m, i, scale->second, t, stPath)
+                         : bindWeight(m, i, t, stPath);
     if (s != MHMOE_OK)
       return s;
   }

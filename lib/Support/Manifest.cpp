@@ -186,6 +186,18 @@ static Status parseEntries(const json::Value &root, const char *key,
         return eerr("'" + e.name + "': 'packed_only' must be a boolean");
       e.packedOnly = po->get<bool>();
     }
+    if (const json::Value *sl = json::get(o, "expert_slice")) {
+      std::optional<int64_t> first, count;
+      if (sl->is_array() && sl->size() == 2) {
+        first = json::getInt64((*sl)[0]);
+        count = json::getInt64((*sl)[1]);
+      }
+      if (!first || !count || *first < 0 || *count < 0 || e.shape.empty() ||
+          e.shape[0] != *count)
+        return eerr("'" + e.name + "': 'expert_slice' must be [first, count] "
+                    "with count = the entry's first dimension");
+      e.expertSlice = ExpertRange{*first, *count};
+    }
     out.push_back(std::move(e));
   }
   return Status::success();
@@ -251,6 +263,20 @@ Result<Manifest> parseManifest(std::string_view jsonText,
     }
   }
 
+  if (const json::Value *shard = json::get(root, "expert_shard")) {
+    std::optional<int64_t> rank, ranks;
+    if (shard->is_object()) {
+      if (const json::Value *r = json::get(*shard, "rank"))
+        rank = json::getInt64(*r);
+      if (const json::Value *n = json::get(*shard, "ranks"))
+        ranks = json::getInt64(*n);
+    }
+    if (!rank || !ranks || *ranks < 1 || *rank < 0 || *rank >= *ranks)
+      return Status::error(src + ": manifest field 'expert_shard' must be "
+                                 "{\"rank\": r, \"ranks\": n} with 0 <= r < n");
+    m.expertShard = ExpertShard{*rank, *ranks};
+  }
+
   const json::Value *cfg = json::get(root, "config");
   if (!cfg || !cfg->is_object())
     return Status::error(src + ": manifest field 'config' is missing or not an "
@@ -306,6 +332,22 @@ Result<Manifest> parseManifest(std::string_view jsonText,
   }
   if (Status e = checkQuantizationScales(m.inputs, src))
     return e;
+  // Each rank holds the same slice of every expert tensor: its own range.
+  ExpertRange held =
+      expertShardRange(c.numExperts, m.expertShard.rank, m.expertShard.ranks);
+  for (const ManifestEntry &e : m.inputs)
+    if (e.expertSlice &&
+        (!m.expertShard.active() || e.expertSlice->first != held.first ||
+         e.expertSlice->count != held.count))
+      return Status::error(src + ": manifest weight '" + e.name +
+                           "': 'expert_slice' [" +
+                           std::to_string(e.expertSlice->first) + ", " +
+                           std::to_string(e.expertSlice->count) +
+                           "] is not the experts of 'expert_shard' rank " +
+                           std::to_string(m.expertShard.rank) + " of " +
+                           std::to_string(m.expertShard.ranks) + " ([" +
+                           std::to_string(held.first) + ", " +
+                           std::to_string(held.count) + "])");
   for (const ManifestEntry &e : m.outputs) {
     if (!names.insert(e.name).second)
       return Status::error(src + ": manifest has duplicate entry '" + e.name + "'");

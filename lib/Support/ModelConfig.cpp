@@ -424,16 +424,16 @@ std::vector<TensorSpec> expectedWeights(const ModelConfig &c) {
     w.push_back({p + "gate.weight", {E, d}});
     if (c.routerBias)
       w.push_back({p + "gate.bias", {E}});
-    w.push_back({p + "experts.fc1.weight", {E, F, d}, true});
+    w.push_back({p + "experts.fc1.weight", {E, F, d}, true, true});
     if (c.expertBias)
-      w.push_back({p + "experts.fc1.bias", {E, F}});
-    w.push_back({p + "experts.fc2.weight", {E, d, F}, true});
+      w.push_back({p + "experts.fc1.bias", {E, F}, false, true});
+    w.push_back({p + "experts.fc2.weight", {E, d, F}, true, true});
     if (c.expertBias)
-      w.push_back({p + "experts.fc2.bias", {E, d}});
+      w.push_back({p + "experts.fc2.bias", {E, d}, false, true});
     if (swiglu)
-      w.push_back({p + "experts.fc3.weight", {E, F, d}, true});
+      w.push_back({p + "experts.fc3.weight", {E, F, d}, true, true});
     if (swiglu && c.expertBias)
-      w.push_back({p + "experts.fc3.bias", {E, F}});
+      w.push_back({p + "experts.fc3.bias", {E, F}, false, true});
     if (const int64_t fs = c.sharedExpertFfnDim) {
       w.push_back({p + "shared_experts.fc1.weight", {1, fs, d}, true});
       w.push_back({p + "shared_experts.fc2.weight", {1, d, fs}, true});

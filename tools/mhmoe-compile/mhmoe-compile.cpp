@@ -104,6 +104,14 @@ struct Options {
                "int8 (per-row symmetric, scaled in the GEMM epilogue); they "
                "compute in f32 either way"),
       cl::value_desc("auto|f32|bf16|f16|int8"), cl::cat(category)};
+  cl::opt<std::string> expertShard{
+      "expert-shard", cl::init(""),
+      cl::desc("Compile rank R of N of an expert-parallel run (--target=cpu): "
+               "the library holds that rank's slice of each layer's experts "
+               "and exchanges routed sub-tokens through the runtime's "
+               "communicator (mhmoe-run --expert-parallel does this by itself; "
+               "docs/distributed.md)"),
+      cl::value_desc("R/N"), cl::cat(category)};
   cl::opt<EmitKind> emitKind{
       "emit", cl::init(EmitKind::Lib), cl::desc("Kind of output"),
       cl::values(
@@ -280,6 +288,12 @@ Expected<CompileOptions> compileOptionsOf(const Options &options) {
   opts.parallel = !options.noParallel;
   opts.stopAt = options.stopAt;
   opts.timing = options.timePasses;
+  if (!options.expertShard.empty()) {
+    Expected<ExpertShard> shard = parseExpertShard(options.expertShard);
+    if (!shard)
+      return shard.takeError();
+    opts.expertShard = *shard;
+  }
   if (Error e = checkCompileOptions(opts))
     return std::move(e);
   return opts;
@@ -332,6 +346,10 @@ int compileInput(StringRef in, const sys::fs::file_status &status,
   }
   if (!sys::fs::is_regular_file(status))
     return reportError(kExitBadInput, in + ": not a regular file");
+  if (opts.expertShard.active())
+    return reportError(kExitBadInput,
+                       "--expert-shard applies to a model directory or "
+                       "config.json; an .mlir file's layers say their shard");
   if (weights != "auto")
     return reportError(kExitBadInput,
                        "--weights applies to a model directory or config.json; "
@@ -348,7 +366,8 @@ int main(int argc, char **argv) {
   mhmoe::installOutOfMemoryHandler("mhmoe-compile");
   mhmoe::addVersionPrinter();
   takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
-                       "stop-at", "no-parallel", "time-passes", "weights"});
+                       "stop-at", "no-parallel", "time-passes", "weights",
+                       "expert-shard"});
   Options options;
   cl::HideUnrelatedOptions(category);
   std::string parseErrors;

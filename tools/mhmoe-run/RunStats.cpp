@@ -55,7 +55,7 @@ static std::string jsonFloat(double v) {
 }
 
 void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
-                    const RunTimings &t) {
+                    const RunTimings &t, const std::string &expertParallelJSON) {
   os << "{\"layers\": [";
   for (size_t l = 0; l < layers.size(); ++l) {
     const LayerStats &ls = layers[l];
@@ -88,7 +88,10 @@ void writeStatsJSON(raw_ostream &os, ArrayRef<LayerStats> layers,
      << ", \"first_run\": " << ms(t.firstRunMs);
   if (t.steadyRunMs)
     os << ", \"steady_run\": " << ms(*t.steadyRunMs);
-  os << "}}\n";
+  os << "}";
+  if (!expertParallelJSON.empty())
+    os << ",\n\"expert_parallel\": " << expertParallelJSON;
+  os << "}\n";
 }
 
 uint64_t residentBytes() {

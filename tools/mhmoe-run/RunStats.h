@@ -57,9 +57,11 @@ std::vector<LayerStats> makeStats(const ModelConfig &config, int64_t tokens,
                                   const std::vector<int64_t> &load,
                                   const std::vector<int64_t> &dropped);
 
-/// {"layers": [...], "timings_ms": {...}}, one layer per line.
+/// {"layers": [...], "timings_ms": {...}}, one layer per line, and
+/// `"expert_parallel": <expertParallelJSON>` when that is not empty.
 void writeStatsJSON(llvm::raw_ostream &os, llvm::ArrayRef<LayerStats> layers,
-                    const RunTimings &timings);
+                    const RunTimings &timings,
+                    const std::string &expertParallelJSON = "");
 
 /// A Python 3 with matplotlib for --stats-png ($MHMOE_PYTHON, else
 /// /usr/bin/python3, else python3 on PATH) and the plotting script

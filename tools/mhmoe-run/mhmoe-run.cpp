@@ -23,6 +23,7 @@
 #include "mhmoe/ToolSupport/LLVMError.h"
 #include "mhmoe/ToolSupport/OutputFiles.h"
 #include "CompileCache.h"
+#include "ExpertParallel.h"
 #include "RunStats.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mhmoe/ToolSupport/Npy.h"
@@ -73,7 +74,7 @@ constexpr const char *kUsage =
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
     "       [--weights auto|f32|bf16|f16|int8] [--gpu-chip sm_XY]"
-    " [--gpu-math simt|tf32|3xtf32] [--verbose]\n";
+    " [--gpu-math simt|tf32|3xtf32] [--expert-parallel] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -143,6 +144,14 @@ struct Options {
                "or 3xtf32 (default; tensor cores at f32 accuracy)"),
       cl::value_desc("simt|tf32|3xtf32"), cl::init("3xtf32"),
       cl::cat(category)};
+  cl::opt<bool> expertParallel{
+      "expert-parallel",
+      cl::desc("Run as one rank of an expert-parallel run under mpirun "
+               "(--device cpu, dropless models): each rank holds its slice "
+               "of every layer's experts and of the tokens, routed "
+               "sub-tokens travel with MPI all-to-alls, rank 0 writes the "
+               "output and the stats (docs/distributed.md)"),
+      cl::init(false), cl::cat(category)};
   cl::opt<bool> verbose{
       "verbose",
       cl::desc("Report compile-cache hits and compile time on stderr"),
@@ -477,101 +486,190 @@ std::optional<Failure> benchmark(raw_ostream &os, mhmoe_model *m, int runs,
   return std::nullopt;
 }
 
-int run(const Options &O) {
+/// What a run needs once its inputs are checked and its model loaded.
+struct PreparedRun {
   CompileOptions compileOpts;
-  if (std::optional<Failure> f = checkUsage(O, compileOpts))
-    return report(*f);
+  std::optional<ModelConfig> config;
+  OutputFiles outputs;
+  std::vector<float> output;
+  std::vector<LayerStats> stats;
+  std::vector<int64_t> shape;
+  RunTimings timings;
+  std::string expertParallelJSON; // --stats' "expert_parallel" (rank 0)
+  NpyArray input;
+  int64_t tokens = 1;
+  ModelHandle model;
+};
 
+/// Checks the flags, the model and the outputs (all before any work; with
+/// --expert-parallel only rank 0 writes), reads the input and loads the
+/// model (this rank's experts, with the communicator installed).
+std::optional<Failure> prepare(const Options &O, PreparedRun &r,
+                               ExpertParallelRun *ep) {
+  if (std::optional<Failure> f = checkUsage(O, r.compileOpts))
+    return f;
+  if (ep && r.compileOpts.target != Target::CPU)
+    return badInput("--expert-parallel needs --device cpu");
+  if (ep && ep->ranks() > 1)
+    r.compileOpts.expertShard = ExpertShard{ep->rank(), ep->ranks()};
   SmallString<256> cfgPath(O.modelDir.getValue());
   sys::path::append(cfgPath, "config.json");
   Expected<ModelConfig> configOr =
       toExpected(loadModelConfig(cfgPath.str().str()));
   if (!configOr)
-    return report(badInput(toString(configOr.takeError())));
-  const ModelConfig config = *configOr;
+    return badInput(toString(configOr.takeError()));
+  r.config = *configOr;
+  const ModelConfig &config = *r.config;
+  if (r.compileOpts.expertShard.active() && config.capacityFactor != 0)
+    return badInput("--expert-parallel runs dropless models only (this one "
+                    "has capacity_factor " + Twine(std::to_string(config.capacityFactor)) +
+                    "): a capacity over one rank's tokens is not the "
+                    "capacity over all of them");
   Expected<WeightPrecision> precision =
       resolveWeightPrecision(O.weights, O.modelDir, config);
   if (!precision)
-    return report(badInput(toString(precision.takeError())));
-  compileOpts.weights = *precision;
+    return badInput(toString(precision.takeError()));
+  r.compileOpts.weights = *precision;
 
   // Every output is checked now, before any work, and written all or
   // nothing after the run; none may replace an input.
-  std::vector<float> output;
-  std::vector<LayerStats> stats;
-  std::vector<int64_t> shape;
-  OutputFiles outputs;
   SmallString<256> stPath(O.modelDir.getValue());
   sys::path::append(stPath, "model.safetensors");
   for (StringRef in : {StringRef(cfgPath), StringRef(stPath),
                        StringRef(O.inputPath.getValue()),
                        StringRef(O.compiledLib.getValue())})
     if (!in.empty())
-      outputs.protectInput(in);
-  if (Error e = outputs.add(O.outputPath, "--output", [&](raw_ostream &os) {
-        Expected<OutputWriter> w = npyF32Writer(shape, output.data());
-        return w ? (*w)(os) : w.takeError();
-      }))
-    return report(badInput(toString(std::move(e))));
-  RunTimings timings;
-  OutputWriter writeStats = [&](raw_ostream &os) {
-    writeStatsJSON(os, stats, timings);
-    return Error::success();
-  };
-  if (O.statsPath.getNumOccurrences())
-    if (Error e = outputs.add(O.statsPath, "--stats", writeStats))
-      return report(badInput(toString(std::move(e))));
-  if (O.statsPngPath.getNumOccurrences()) {
-    Expected<StatsPlotter> plotter = findStatsPlotter(gArgv0);
-    if (!plotter)
-      return report(badInput(toString(plotter.takeError())));
-    if (Error e = addStatsPNG(outputs, O.statsPngPath, *plotter, writeStats))
-      return report(badInput(toString(std::move(e))));
+      r.outputs.protectInput(in);
+  if (!ep || ep->isRoot()) {
+    if (Error e = r.outputs.add(O.outputPath, "--output", [&](raw_ostream &os) {
+          Expected<OutputWriter> w = npyF32Writer(r.shape, r.output.data());
+          return w ? (*w)(os) : w.takeError();
+        }))
+      return badInput(toString(std::move(e)));
+    OutputWriter writeStats = [&](raw_ostream &os) {
+      writeStatsJSON(os, r.stats, r.timings, r.expertParallelJSON);
+      return Error::success();
+    };
+    if (O.statsPath.getNumOccurrences())
+      if (Error e = r.outputs.add(O.statsPath, "--stats", writeStats))
+        return badInput(toString(std::move(e)));
+    if (O.statsPngPath.getNumOccurrences()) {
+      Expected<StatsPlotter> plotter = findStatsPlotter(gArgv0);
+      if (!plotter)
+        return badInput(toString(plotter.takeError()));
+      if (Error e = addStatsPNG(r.outputs, O.statsPngPath, *plotter, writeStats))
+        return badInput(toString(std::move(e)));
+    }
   }
-
-  int64_t tokens = 1;
-  Expected<NpyArray> inputOr = readInput(O.inputPath, config, tokens);
+  Expected<NpyArray> inputOr = readInput(O.inputPath, config, r.tokens);
   if (!inputOr)
-    return report(badInput(toString(inputOr.takeError())));
-  NpyArray input = std::move(*inputOr);
-  shape = input.shape;
-
-  ModelHandle model;
+    return badInput(toString(inputOr.takeError()));
+  r.input = std::move(*inputOr);
+  r.shape = r.input.shape;
   if (std::optional<Failure> f =
-          loadModel(O, config, compileOpts, model, timings))
-    return report(*f);
+          loadModel(O, config, r.compileOpts, r.model, r.timings))
+    return f;
+  if (r.compileOpts.expertShard.active())
+    if (mhmoe_status s = ep->installCommunicator(r.model.m); s != MHMOE_OK)
+      return fromStatus(s);
+  return std::nullopt;
+}
 
-  output.resize(input.data.size());
+int run(const Options &O) {
+  std::unique_ptr<ExpertParallelRun> ep;
+  if (O.expertParallel) {
+    Expected<std::unique_ptr<ExpertParallelRun>> epOr =
+        ExpertParallelRun::open(gArgv0);
+    if (!epOr)
+      return report(runtimeFailure(toString(epOr.takeError())));
+    ep = std::move(*epOr);
+  }
+  PreparedRun r;
+  std::optional<Failure> failed = prepare(O, r, ep.get());
+  if (ep) {
+    // A rank that failed must not leave the others waiting in an exchange:
+    // all agree first, and rank 0 reports the failure once.
+    std::optional<RankFailure> agreed = ep->agree(
+        failed ? std::optional<RankFailure>({failed->code, failed->message})
+               : std::nullopt);
+    if (agreed)
+      return ep->isRoot() ? report({agreed->code, agreed->message})
+                          : agreed->code;
+  } else if (failed) {
+    return report(*failed);
+  }
+  const ModelConfig &config = *r.config;
+  const int64_t width = config.hiddenSize;
+  // This rank's tokens (all of them without --expert-parallel).
+  int64_t first = 0, localTokens = r.tokens;
+  if (ep)
+    ep->tokenRange(r.tokens, first, localTokens);
+  const float *localIn = r.input.data.data() + first * width;
+  std::vector<float> localOut(static_cast<size_t>(localTokens * width) + 1);
+
   const size_t numCounts =
       static_cast<size_t>(config.numLayers * config.numExperts);
   std::vector<int64_t> load(numCounts, 0), dropped(numCounts, 0);
+  if (ep)
+    ep->resetExchangeStats();
   auto t0 = std::chrono::steady_clock::now();
-  mhmoe_status s =
-      mhmoe_model_run_counted(model.m, input.data.data(), tokens,
-                              output.data(), load.data(), dropped.data());
-  if (s != MHMOE_OK)
+  mhmoe_status s = mhmoe_model_run_counted(r.model.m, localIn, localTokens,
+                                           localOut.data(), load.data(),
+                                           dropped.data());
+  if (s != MHMOE_OK) {
+    if (ep) // the other ranks may be inside an exchange
+      ep->abortAll({fromStatus(s).code, fromStatus(s).message});
     return report(fromStatus(s));
-  timings.firstRunMs = millisecondsSince(t0);
-  stats = makeStats(config, tokens, load, dropped);
+  }
+  r.timings.firstRunMs = millisecondsSince(t0);
+  r.output.resize(r.input.data.size());
+  if (ep) {
+    r.expertParallelJSON = ep->exchangeStatsJSON(config.numLayers, localTokens);
+    if (!ep->gatherOutput(localOut.data(), localTokens, width,
+                          r.output.data()) ||
+        !ep->sumCounts(load) || !ep->sumCounts(dropped))
+      ep->abortAll({kExitRuntime, "gathering the output failed"});
+  } else {
+    std::copy(localOut.begin(), localOut.end() - 1, r.output.begin());
+  }
+  r.stats = makeStats(config, r.tokens, load, dropped);
   // --bench before the outputs are written, so that --stats holds the
   // steady-state time; its runs see the same input, so output and load stay.
+  // With --expert-parallel every rank runs them (each is a collective).
   std::string benchText;
   if (O.benchRuns.getNumOccurrences()) {
     raw_string_ostream benchOs(benchText);
-    std::vector<float> scratch(output.size());
+    std::vector<float> scratch(localOut.size());
     std::vector<int64_t> scratchLoad(load.size());
-    if (std::optional<Failure> f =
-            benchmark(benchOs, model.m, O.benchRuns, input.data.data(), tokens,
-                      scratch.data(), scratchLoad.data(), timings.steadyRunMs))
+    if (std::optional<Failure> f = benchmark(
+            benchOs, r.model.m, O.benchRuns, localIn, localTokens,
+            scratch.data(), scratchLoad.data(), r.timings.steadyRunMs)) {
+      if (ep)
+        ep->abortAll({f->code, f->message});
       return report(*f);
+    }
   }
-  timings.peakResidentBytes = peakResidentBytes();
-  if (Error err = outputs.commit())
-    return report(runtimeFailure(toString(std::move(err))));
+  r.timings.peakResidentBytes = peakResidentBytes();
+  std::optional<Failure> commitFailed;
+  if (Error err = r.outputs.commit())
+    commitFailed = runtimeFailure(toString(std::move(err)));
+  if (ep) {
+    std::optional<RankFailure> agreed = ep->agree(
+        commitFailed ? std::optional<RankFailure>(
+                           {commitFailed->code, commitFailed->message})
+                     : std::nullopt);
+    if (agreed)
+      return ep->isRoot() ? report({agreed->code, agreed->message})
+                          : agreed->code;
+    if (!ep->isRoot())
+      return 0;
+  } else if (commitFailed) {
+    return report(*commitFailed);
+  }
 
   // With --output - the array owns stdout; the text goes to stderr.
   raw_ostream &text = O.outputPath == "-" ? errs() : outs();
-  printSummary(text, config, shape, tokens, output, stats);
+  printSummary(text, config, r.shape, r.tokens, r.output, r.stats);
   text << benchText;
   return 0;
 }
@@ -586,7 +684,7 @@ int main(int argc, char **argv) {
   takeOverOptionNames({"input", "output", "threads", "stats", "stats-png",
                        "bench",
                        "compiled", "device", "cpu", "gpu-chip", "gpu-math", "weights",
-                       "verbose"});
+                       "expert-parallel", "verbose"});
   Options options;
   gOptions = &options;
   cl::HideUnrelatedOptions(category);

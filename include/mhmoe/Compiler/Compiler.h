@@ -8,6 +8,7 @@
 #ifndef MHMOE_COMPILER_COMPILER_H
 #define MHMOE_COMPILER_COMPILER_H
 
+#include "mhmoe/Support/ExpertShard.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -55,6 +56,11 @@ struct CompileOptions {
   /// and the projections); the runtime converts the stored tensors to it at
   /// load. The CPU target only: the CUDA targets take f32.
   WeightPrecision weights = WeightPrecision::F32;
+  /// Expert parallelism (CPU target): the library for rank `rank` of
+  /// `ranks`, holding its slice of each layer's experts and exchanging
+  /// routed sub-tokens through the runtime's communicator. ranks = 1: one
+  /// process, no exchange.
+  ExpertShard expertShard;
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
   /// Print per-pass timing to stderr.
@@ -68,6 +74,9 @@ struct CompileOptions {
 /// unknown --gpu-math, a --stop-at other than llvm without --emit=lowered
 /// and --target=cpu. compileModel/compileMLIRFile check this first.
 llvm::Error checkCompileOptions(const CompileOptions &opts);
+
+/// "R/N" (0 <= R < N) as an ExpertShard; fails naming --expert-shard.
+llvm::Expected<ExpertShard> parseExpertShard(llvm::StringRef text);
 
 /// Fails with the accepted forms when `cpu` is not a CPU the CPU target can
 /// generate code for (CompileOptions::cpu).

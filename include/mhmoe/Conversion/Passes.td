@@ -84,6 +84,32 @@ def ConvertMHMoEExpertApplyToSCF : Pass<"convert-mhmoe-expert-apply-to-scf"> {
                            "mlir::linalg::LinalgDialect"];
 }
 
+def ConvertMHMoEExchangeToSCF
+    : Pass<"convert-mhmoe-exchange-to-scf", "mlir::ModuleOp"> {
+  let summary = "Lower mhmoe.dispatch/mhmoe.combine to loops and communicator calls";
+  let description = [{
+    `mhmoe.dispatch`: the send layout (each kept (sub-token, choice) pair's
+    slot, grouped by the rank holding its expert), the send rows
+    `[sub-token | weight | expert as i32 bits]`, then
+    `func.call @__mhmoe_exchange_counts(send_counts, recv_counts)` and
+    `func.call @__mhmoe_exchange_rows(send, send_counts, recv, recv_counts,
+    row_bytes)` (pointers as i64), and the received rows unpacked into the
+    local `expert_apply`'s operands. `mhmoe.combine`: the same layout from the
+    same routing, the reverse row exchange, and a parallel sum of each
+    sub-token's returned rows in choice order. The two functions are
+    declared private here and defined by `mhmoe-communicator-hooks`.
+
+    ```mlir
+    %r = func.call @__mhmoe_exchange_rows(%send, %sc, %recv, %rc, %c1544)
+        : (i64, i64, i64, i64, i64) -> i32
+    ```
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::func::FuncDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // LinalgToTiledGemm
 //===----------------------------------------------------------------------===//
@@ -226,6 +252,27 @@ def MHMoEWorkspaceAllocationHooks
     ```mlir
     llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%align: i64, %size: i64) -> !llvm.ptr
     llvm.func @mhmoe_set_allocator(%alloc: !llvm.ptr, %free: !llvm.ptr, %ctx: !llvm.ptr)
+    ```
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
+def MHMoECommunicatorHooks
+    : Pass<"mhmoe-communicator-hooks", "mlir::ModuleOp"> {
+  let summary = "Route the exchange calls through the runtime's communicator";
+  let description = [{
+    Runs on the LLVM dialect. When the module declares
+    `__mhmoe_exchange_counts` / `__mhmoe_exchange_rows` (an expert-parallel
+    model), defines them with internal linkage: each loads the function the
+    runtime installed through the exported
+    `void mhmoe_set_communicator(ctx, counts_fn, rows_fn)` and calls it with
+    `ctx` and its arguments as pointers (the row size stays `i64`), or returns
+    -1 when none is installed. The library so needs no MPI symbol. See
+    docs/distributed.md.
+
+    ```mlir
+    llvm.func internal @__mhmoe_exchange_counts(%send: i64, %recv: i64) -> i32
+    llvm.func @mhmoe_set_communicator(%ctx: !llvm.ptr, %counts: !llvm.ptr, %rows: !llvm.ptr)
     ```
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];

@@ -2,6 +2,7 @@
 #ifndef MHMOE_IMPORT_MODELIMPORTER_H
 #define MHMOE_IMPORT_MODELIMPORTER_H
 
+#include "mhmoe/Support/ExpertShard.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -14,10 +15,14 @@ namespace mhmoe {
 /// each named by a `mhmoe.name` attribute, the matrix weights of element
 /// type `weights` (f32, bf16 or f16) and the others f32; the module carries the canonical
 /// config as `mhmoe.config`. The context must have the mhmoe, func, linalg,
-/// tensor, arith and math dialects loaded.
+/// tensor, arith and math dialects loaded. With an active `shard` (expert
+/// parallelism) the stacked expert tensors hold that rank's experts only
+/// (`mhmoe.expert_slice` on their arguments), every mhmoe.layer carries the
+/// shard, and the module `mhmoe.expert_shard`.
 mlir::OwningOpRef<mlir::ModuleOp>
 importModel(mlir::MLIRContext &ctx, const ModelConfig &config,
-            WeightPrecision weights = WeightPrecision::F32);
+            WeightPrecision weights = WeightPrecision::F32,
+            ExpertShard shard = {});
 
 } // namespace mhmoe
 

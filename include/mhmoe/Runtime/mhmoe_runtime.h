@@ -120,6 +120,42 @@ MHMOE_API int64_t mhmoe_model_num_experts(const mhmoe_model *m);
 MHMOE_API int64_t mhmoe_model_heads(const mhmoe_model *m);
 MHMOE_API int64_t mhmoe_model_top_k(const mhmoe_model *m);
 
+/* Expert parallelism (docs/distributed.md). A library compiled for rank r of
+ * N (mhmoe-compile --expert-shard=r/N) holds rank r's slice of each layer's
+ * experts and exchanges routed sub-tokens with the other ranks through a
+ * communicator, two functions it calls on the thread that runs it, at the
+ * same points on every rank:
+ *   exchange_counts: send_counts[q] (one int64 per rank) goes to rank q;
+ *     recv_counts[q] receives what rank q sent to this rank (an all-to-all).
+ *   exchange_rows: rows of row_bytes bytes; send holds send_rows[0] rows for
+ *     rank 0, then send_rows[1] for rank 1, ...; recv receives recv_rows[q]
+ *     rows from each rank q, in rank order (an all-to-all-v).
+ * Each returns 0 on success. The MPI implementation is libMHMoEMPI
+ * (mhmoe_mpi.h), which mhmoe-run --expert-parallel loads. */
+typedef int32_t (*mhmoe_exchange_counts_fn)(void *ctx,
+                                            const int64_t *send_counts,
+                                            int64_t *recv_counts);
+typedef int32_t (*mhmoe_exchange_rows_fn)(void *ctx, const void *send,
+                                          const int64_t *send_rows, void *recv,
+                                          const int64_t *recv_rows,
+                                          int64_t row_bytes);
+
+/* The expert-parallel shard the library was compiled for: returns N (1 for
+ * a one-process library, 0 if m is NULL) and stores r in *rank if not NULL. */
+MHMOE_API int32_t mhmoe_model_expert_shard(const mhmoe_model *m,
+                                           int32_t *rank);
+
+/* Installs the communicator an expert-parallel library exchanges through
+ * (MHMOE_ERROR_INVALID_INPUT for a one-process library or NULL
+ * functions). It must be set before the first run; runs of such a library
+ * without it fail. With it, num_tokens = 0 is a valid run (a rank whose
+ * slice of the tokens is empty still serves its experts). The functions are
+ * global to the library file: every model loaded from it uses the last one
+ * installed. */
+MHMOE_API mhmoe_status mhmoe_model_set_communicator(
+    mhmoe_model *m, void *ctx, mhmoe_exchange_counts_fn exchange_counts,
+    mhmoe_exchange_rows_fn exchange_rows);
+
 /* Releases the model and unloads the library (NULL is ignored). */
 MHMOE_API void mhmoe_model_free(mhmoe_model *m);
 

@@ -7,7 +7,10 @@
 #ifndef MHMOE_SUPPORT_MANIFEST_H
 #define MHMOE_SUPPORT_MANIFEST_H
 
+#include "mhmoe/Support/ExpertShard.h"
 #include "mhmoe/Support/ModelConfig.h"
+
+#include <optional>
 
 #include "mhmoe/Support/Status.h"
 
@@ -30,6 +33,10 @@ struct ManifestEntry {
   /// A weight the library reads only through its packed copy (inputs only):
   /// the runtime frees it after mhmoe_pack.
   bool packedOnly = false;
+  /// Expert parallelism (inputs only): this entry is experts
+  /// [first, first + count) of the stored tensor, whose leading dimension is
+  /// the config's num_experts; count = shape[0].
+  std::optional<ExpertRange> expertSlice;
 };
 
 struct Manifest {
@@ -44,6 +51,9 @@ struct Manifest {
   /// ISA features it uses (cpuinfo spelling without '_'); empty when unknown.
   std::string cpu;
   std::vector<std::string> cpuFeatures;
+  /// Expert parallelism: the library is rank `rank` of `ranks` and calls the
+  /// communicator the runtime installs; {0, 1} otherwise.
+  ExpertShard expertShard;
   ModelConfig config;
   std::vector<ManifestEntry> inputs;  // "input" and the weights
   std::vector<ManifestEntry> outputs; // "output" and layers.{i}.expert_load

@@ -115,6 +115,9 @@ struct TensorSpec {
   /// kept in the compile's weight precision (bf16/f16/f32). The router,
   /// norms and biases are always f32.
   bool matrix = false;
+  /// Stacked per-expert (leading dimension E: the routed experts' weights
+  /// and biases): what an expert-parallel rank holds a slice of.
+  bool perExpert = false;
 };
 
 /// The precision the compiled kernels keep the matrix weights in; they

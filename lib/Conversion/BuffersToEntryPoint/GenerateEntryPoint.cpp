@@ -123,6 +123,10 @@ struct MHMoEGenerateEntryPointPass
         return signalPassFailure();
       }
       llvm::json::Object entry = describe(name.getValue(), mt);
+      // Expert parallelism: the runtime loads this slice of the stored experts.
+      if (auto slice = model.getArgAttrOfType<DenseI64ArrayAttr>(
+              i, mhmoe::kExpertSliceAttr))
+        entry["expert_slice"] = llvm::json::Array{slice[0], slice[1]};
       // A weight the model reads only through its packed copy: the runtime
       // may free it once mhmoe_pack has run.
       if (!model.isExternal() && model.getArgument(i).use_empty() &&
@@ -165,6 +169,10 @@ struct MHMoEGenerateEntryPointPass
                             {"inputs", std::move(inputs)},
                             {"packed", std::move(packed)},
                             {"outputs", std::move(outputs)}};
+    if (auto shard =
+            module->getAttrOfType<DenseI64ArrayAttr>(mhmoe::kExpertShardAttr))
+      root["expert_shard"] =
+          llvm::json::Object{{"rank", shard[0]}, {"ranks", shard[1]}};
     // What the code needs of the CPU that loads it, checked by the runtime
     // before the first call (a clear refusal rather than SIGILL).
     if (module->hasAttr(mhmoe::kCPUTargetAttrName)) {

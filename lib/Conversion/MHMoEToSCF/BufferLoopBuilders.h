@@ -55,6 +55,35 @@ inline void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
                      });
 }
 
+/// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec.
+inline void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
+                 Value src, ValueRange srcRow, int64_t len, bool accumulate,
+                 int64_t kVec) {
+  auto vt = VectorType::get({kVec}, b.getF32Type());
+  int64_t main = (len / kVec) * kVec;
+  auto at = [](ValueRange row, Value k) {
+    SmallVector<Value> idx(row.begin(), row.end());
+    idx.push_back(k);
+    return idx;
+  };
+  if (main > 0)
+    forLoop(b, loc, arith::ConstantIndexOp::create(b, loc, 0), arith::ConstantIndexOp::create(b, loc, main),
+            arith::ConstantIndexOp::create(b, loc, kVec), [&](OpBuilder &lb, Location l, Value k) {
+              Value v = vector::LoadOp::create(lb, l, vt, src, at(srcRow, k));
+              if (accumulate)
+                v = arith::AddFOp::create(
+                    lb, l, v, vector::LoadOp::create(lb, l, vt, dst, at(dstRow, k)));
+              vector::StoreOp::create(lb, l, v, dst, at(dstRow, k));
+            });
+  for (int64_t k = main; k < len; ++k) {
+    Value kv = arith::ConstantIndexOp::create(b, loc, k);
+    Value v = load(b, loc, src, at(srcRow, kv));
+    if (accumulate)
+      v = arith::AddFOp::create(b, loc, v, load(b, loc, dst, at(dstRow, kv)));
+    store(b, loc, v, dst, at(dstRow, kv));
+  }
+}
+
 } // namespace mlir::mhmoe
 
 #endif

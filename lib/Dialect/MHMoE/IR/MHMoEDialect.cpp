@@ -27,9 +27,19 @@ void MHMoEDialect::initialize() {
 //===----------------------------------------------------------------------===//
 
 namespace {
-constexpr llvm::StringLiteral kModuleAttrs[] = {kConfigAttr, kCpuTargetAttr};
+constexpr llvm::StringLiteral kModuleAttrs[] = {kConfigAttr, kCpuTargetAttr,
+                                                kExpertShardAttr};
 constexpr llvm::StringLiteral kArgAttrs[] = {kNameAttr, kPackedFromAttr,
-                                             kPackedByAttr, kPackedArgAttr};
+                                             kPackedByAttr, kPackedArgAttr,
+                                             kExpertSliceAttr};
+
+/// A `[a, b]` pair of integers with 0 <= a and (strict ? a < b : 0 <= b).
+bool isPair(Attribute value, bool strict) {
+  auto a = dyn_cast<DenseI64ArrayAttr>(value);
+  if (!a || a.size() != 2 || a[0] < 0 || a[1] < 0)
+    return false;
+  return !strict || a[0] < a[1];
+}
 
 /// "'mhmoe.x' is not an attribute of <where> (expected one of: ...)".
 LogicalResult unknownAttr(Operation *op, StringRef name, StringRef where,
@@ -61,6 +71,10 @@ LogicalResult verifyValueAttr(Operation *op, NamedAttribute attr,
   if (name == kPackedByAttr && !isa<FlatSymbolRefAttr>(value))
     return op->emitOpError() << "'" << name << "' of " << where
                              << " must be a symbol reference (the packer)";
+  if (name == kExpertSliceAttr && !isPair(value, /*strict=*/false))
+    return op->emitOpError() << "'" << name << "' of " << where
+                             << " must be array<i64: first, count> with "
+                                "both >= 0 (the rank's experts)";
   if (name == kPackedArgAttr) {
     auto i = dyn_cast<IntegerAttr>(value);
     if (!i || i.getValue().isNegative())
@@ -94,6 +108,13 @@ LogicalResult MHMoEDialect::verifyOperationAttribute(Operation *op,
         llvm::consumeError(v.takeError());
       return op->emitOpError() << "'" << name << "' is not a JSON object";
     }
+    return success();
+  }
+  if (name == kExpertShardAttr) {
+    if (!isPair(attr.getValue(), /*strict=*/true))
+      return op->emitOpError() << "'" << name
+                               << "' must be array<i64: rank, ranks> with "
+                                  "0 <= rank < ranks";
     return success();
   }
   // The fields are checked where they are read (verifyCPUTarget), one layer

@@ -1,5 +1,7 @@
 //===- MHMoEOps.cpp - mhmoe op verifiers, folders, shape reification ------===//
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
+#include "OpVerification.h"
+#include "mhmoe/Support/ExpertShard.h"
 #include "llvm/Support/MathExtras.h"
 #include <cmath>
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -9,6 +11,7 @@
 
 using namespace mlir;
 using namespace mlir::mhmoe;
+using namespace mlir::mhmoe::verification;
 
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEEnums.cpp.inc"
 
@@ -18,49 +21,6 @@ using namespace mlir::mhmoe;
 //===----------------------------------------------------------------------===//
 // Shared helpers
 //===----------------------------------------------------------------------===//
-
-static RankedTensorType rt(Value v) {
-  return cast<RankedTensorType>(v.getType());
-}
-
-/// Two static sizes conflict; a dynamic size agrees with anything.
-static bool conflict(int64_t a, int64_t b) {
-  return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-}
-
-static std::string dimStr(int64_t v) {
-  return ShapedType::isDynamic(v) ? std::string("?") : std::to_string(v);
-}
-
-/// Checks `name` has shape `expected` (dynamic entries of either match), with
-/// a message naming the operand, the dimension and both numbers.
-static LogicalResult checkShape(Operation *op, StringRef name, Value v,
-                                ArrayRef<int64_t> expected,
-                                ArrayRef<StringRef> dimNames) {
-  auto type = rt(v);
-  if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return op->emitOpError() << "operand '" << name << "' must have rank "
-                             << expected.size() << ", got " << type.getRank();
-  for (auto [i, want] : llvm::enumerate(expected)) {
-    int64_t got = type.getDimSize(i);
-    if (conflict(got, want))
-      return op->emitOpError()
-             << "operand '" << name << "' dimension " << i << " ("
-             << dimNames[i] << ") is " << dimStr(got) << ", expected "
-             << dimStr(want);
-  }
-  return success();
-}
-
-/// The lowerings size tables and loops by E, F and d: they must be static.
-static LogicalResult requireStatic(Operation *op, StringRef name, Value v,
-                                   int64_t dim, StringRef dimName,
-                                   StringRef why) {
-  if (!rt(v).isDynamicDim(dim))
-    return success();
-  return op->emitOpError() << "operand '" << name << "' dimension " << dim
-                           << " (" << dimName << ") must be static: " << why;
-}
 
 static LogicalResult checkElementType(Operation *op, StringRef name, Value v,
                                       Type expected) {
@@ -432,7 +392,9 @@ LogicalResult ExpertApplyOp::verify() {
                    getFc1Bias(), getFc2Bias(), getFc3Bias()};
   if (failed(verifyExperts(*this, w, d, getActivation(), x.getElementType())))
     return failure();
-  if (!ShapedType::isDynamic(k) &&
+  // A rank of an expert-parallel layer may hold no experts (E = 0): its
+  // expert_apply then gets no rows.
+  if (!ShapedType::isDynamic(k) && getNumExperts() > 0 &&
       failed(verifyTopK(*this, k, getNumExperts(), 0.0)))
     return failure();
   if (getResult().getType() != x)
@@ -502,9 +464,25 @@ LogicalResult LayerOp::verify() {
                                 getSharedFc3(), getSharedGate(), d,
                                 getActivation(), elem)))
     return failure();
-  if (conflict(*experts, e))
+  if (failed(verifyExpertShard(*this, getShardRank(), getShardRanks(), e)))
+    return failure();
+  int64_t held = ::mhmoe::expertShardRange(e, getShardRank(), getShardRanks()).count;
+  if (getShardRanks() > 1 && conflict(*experts, held))
+    return emitOpError() << "operand 'fc1' has " << *experts
+                         << " experts but shard(" << getShardRank() << " of "
+                         << getShardRanks() << ") holds " << held << " of the "
+                         << e << " the gate scores";
+  if (getShardRanks() == 1 && conflict(*experts, e))
     return emitOpError() << "operand 'fc1' has E = " << *experts
                          << " experts but 'gate' has E = " << e;
+  if (getShardRanks() > 1 && getCapacityFactor().convertToDouble() != 0.0)
+    return emitOpError() << "capacity_factor = "
+                         << getCapacityFactor().convertToDouble()
+                         << " with shard(" << getShardRank() << " of "
+                         << getShardRanks()
+                         << "): expert parallelism is dropless (a capacity "
+                            "over one rank's tokens is not the capacity over "
+                            "all of them)";
   if (failed(verifyTopK(*this, getTopK(), e,
                         getCapacityFactor().convertToDouble())) ||
       failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),

@@ -114,6 +114,32 @@ Value addSharedExpert(PatternRewriter &rewriter, Location loc, LayerOp op,
       .getResult(0);
 }
 
+/// Expert parallelism: each routed pair travels to the rank holding its
+/// expert (mhmoe.dispatch), that rank's experts run on the rows it received
+/// as one-choice sub-tokens with the pair's weight, and the weighted outputs
+/// travel back to be summed in choice order (mhmoe.combine).
+Value buildExpertParallel(PatternRewriter &rewriter, Location loc, LayerOp op,
+                          Value sub, RouteOp route) {
+  auto subType = cast<RankedTensorType>(sub.getType());
+  int64_t d = subType.getDimSize(1), ranks = op.getShardRanks();
+  int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+  Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
+  auto dispatch = DispatchOp::create(
+      rewriter, loc, RankedTensorType::get({ShapedType::kDynamic, d}, f32),
+      RankedTensorType::get({ShapedType::kDynamic, 1}, i32),
+      RankedTensorType::get({ShapedType::kDynamic, 1}, f32),
+      RankedTensorType::get({ranks}, rewriter.getI64Type()), sub,
+      route.getIndices(), route.getWeights(), e, op.getShardRank(), ranks);
+  Value local = ExpertApplyOp::create(
+      rewriter, loc, dispatch.getRows().getType(), dispatch.getRows(),
+      dispatch.getLocalExperts(), dispatch.getRowWeights(), op.getFc1(),
+      op.getFc2(), op.getFc3(), op.getFc1Bias(), op.getFc2Bias(),
+      op.getFc3Bias(), op.getActivationAttr());
+  return CombineOp::create(rewriter, loc, subType, local, route.getIndices(),
+                           dispatch.getRecvCounts(), e, op.getShardRank(),
+                           ranks);
+}
+
 struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -143,10 +169,13 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
         op.getRouterBias(), op.getTopKAttr(), op.getNormalizeAttr(),
         op.getCapacityFactorAttr(), op.getRouterAttr(), op.getNumGroupsAttr(),
         op.getTopkGroupsAttr(), op.getScalingFactorAttr());
-    Value experts = ExpertApplyOp::create(
-        rewriter, loc, subType, sub, route.getIndices(), route.getWeights(),
-        op.getFc1(), op.getFc2(), op.getFc3(), op.getFc1Bias(),
-        op.getFc2Bias(), op.getFc3Bias(), op.getActivationAttr());
+    Value experts = op.getShardRanks() > 1
+                        ? buildExpertParallel(rewriter, loc, op, sub, route)
+                        : ExpertApplyOp::create(
+                              rewriter, loc, subType, sub, route.getIndices(),
+                              route.getWeights(), op.getFc1(), op.getFc2(),
+                              op.getFc3(), op.getFc1Bias(), op.getFc2Bias(),
+                              op.getFc3Bias(), op.getActivationAttr());
     if (op.getSharedFc1())
       experts = addSharedExpert(rewriter, loc, op, sub, experts);
     Value merged = MergeOp::create(rewriter, loc, xType, experts, heads);

@@ -15,7 +15,11 @@ inline constexpr llvm::StringLiteral kConfigAttr =
     MHMoEDialect::ConfigAttrHelper::getNameStr();
 inline constexpr llvm::StringLiteral kCpuTargetAttr =
     MHMoEDialect::CpuTargetAttrHelper::getNameStr();
+inline constexpr llvm::StringLiteral kExpertShardAttr =
+    MHMoEDialect::ExpertShardAttrHelper::getNameStr();
 /// and attributes of the model function's arguments and results.
+inline constexpr llvm::StringLiteral kExpertSliceAttr =
+    MHMoEDialect::ExpertSliceAttrHelper::getNameStr();
 inline constexpr llvm::StringLiteral kNameAttr =
     MHMoEDialect::NameAttrHelper::getNameStr();
 inline constexpr llvm::StringLiteral kPackedFromAttr =

@@ -20,10 +20,14 @@ def MHMoE_Dialect : Dialect {
   // The attributes the importer and the passes attach to IR they do not own:
   // the module's config (JSON text) and CPU target description, and on the
   // model function's arguments and results the weight / output name and the
-  // packing provenance of hoisted packed weights. Verified by the dialect.
+  // packing provenance of hoisted packed weights; for expert parallelism the
+  // module's shard `[rank, ranks]` and each expert tensor's slice
+  // `[first, count]` of the stored experts. Verified by the dialect.
   let discardableAttrs = (ins
     "::mlir::StringAttr":$config,
     "::mlir::DictionaryAttr":$cpu_target,
+    "::mlir::DenseI64ArrayAttr":$expert_shard,
+    "::mlir::DenseI64ArrayAttr":$expert_slice,
     "::mlir::StringAttr":$name,
     "::mlir::StringAttr":$packed_from,
     "::mlir::FlatSymbolRefAttr":$packed_by,

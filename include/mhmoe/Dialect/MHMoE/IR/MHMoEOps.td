@@ -231,6 +231,17 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     count of choices over capacity (`tensor<E x i64>`), for runtimes that
     report routing statistics.
 
+    With `shard(r of N)` (expert parallelism, N > 1) the layer runs on rank r
+    of N processes, each with its own slice of the tokens: `fc1`/`fc2`/`fc3`
+    and their biases hold only this rank's experts, the contiguous range
+    `[floor(r*E/N), floor((r+1)*E/N))` of the `E` the gate scores (so their
+    first dimension is that range's size, possibly 0), and
+    `mhmoe-decompose-layer` puts `mhmoe.dispatch` and `mhmoe.combine` around
+    the local `expert_apply`. Expert parallelism is dropless
+    (`capacity_factor` 0): a capacity limit over a rank's slice of the tokens
+    would not be the limit over all of them. `expert_load` still counts this
+    rank's tokens' choices over all `E` experts.
+
     Example:
     ```mlir
     %y = mhmoe.layer %x heads(2) top_k(2) activation(swiglu)
@@ -268,7 +279,9 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
                                          "RouterKind::softmax_topk">:$router,
                        DefaultValuedAttr<I64Attr, "1">:$num_groups,
                        DefaultValuedAttr<I64Attr, "1">:$topk_groups,
-                       DefaultValuedAttr<F64Attr, "1.0">:$scaling_factor);
+                       DefaultValuedAttr<F64Attr, "1.0">:$scaling_factor,
+                       DefaultValuedAttr<I64Attr, "0">:$shard_rank,
+                       DefaultValuedAttr<I64Attr, "1">:$shard_ranks);
   let results = (outs MHMoE_FloatTensor2D:$result,
                       Optional<1DTensorOf<[I64]>>:$expert_load,
                       Optional<1DTensorOf<[I64]>>:$expert_dropped);
@@ -278,6 +291,7 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     (`groups` `(` $num_groups^ `,` $topk_groups `)`)?
     (`scaling_factor` `(` $scaling_factor^ `)`)?
     (`capacity_factor` `(` $capacity_factor^ `)`)?
+    (`shard` `(` $shard_rank `of` $shard_ranks^ `)`)?
     `activation` `(` $activation `)`
     (`head` `(` $head_weight^ `,` $head_bias `:` type($head_weight) `,` type($head_bias) `)`)?
     `gate` `(` $gate `:` type($gate) `)`
@@ -349,6 +363,91 @@ def MHMoE_DequantizeOp : MHMoE_Op<"dequantize", [Pure]> {
   let assemblyFormat = [{
     $values `scale` `(` $scale `)` attr-dict
     `:` type($values) `,` type($scale) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// dispatch / combine (expert parallelism)
+//===----------------------------------------------------------------------===//
+
+def MHMoE_DispatchOp : MHMoE_Op<"dispatch"> {
+  let summary = "send each routed sub-token to the rank holding its expert";
+  let description = [{
+    The first exchange of an expert-parallel layer, run by every one of the
+    `N` ranks of `shard(r of N)` at the same point. For this rank's sub-tokens
+    `input : [S, d]` and their routing `indices`/`weights : [S, k]` over
+    `num_experts` experts placed on the ranks in contiguous ranges (rank q
+    holds `[floor(q*E/N), floor((q+1)*E/N))`), every kept (sub-token, choice)
+    pair goes to its expert's rank as one row: the sub-token, its combine
+    weight and its expert. Rows leave in (rank, sub-token, choice) order.
+
+    Results, over the `R` rows this rank receives (ordered by source rank,
+    then as sent): `rows : [R, d]`, `local_experts : [R, 1]` (the expert as
+    an index into this rank's slice), `row_weights : [R, 1]`, and
+    `recv_counts : [N]` (the rows from each rank), which `mhmoe.combine`
+    needs to send the results back. The lowering calls the runtime's
+    communicator (`mhmoe_set_communicator`): one exchange of the counts, one
+    of the rows. Not `Pure`: every rank must run it.
+
+    Example:
+    ```mlir
+    %rows, %experts, %w, %counts = mhmoe.dispatch %s, %idx, %wts experts(40) shard(1 of 2)
+        : tensor<?x384xf32>, tensor<?x2xi32>, tensor<?x2xf32>
+        -> tensor<?x384xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<2xi64>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$input,
+                       MHMoE_IndexTensor:$indices,
+                       MHMoE_WeightTensor:$weights,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
+                       I64Attr:$shard_rank,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$shard_ranks);
+  let results = (outs MHMoE_FloatTensor2D:$rows,
+                      MHMoE_IndexTensor:$local_experts,
+                      MHMoE_WeightTensor:$row_weights,
+                      1DTensorOf<[I64]>:$recv_counts);
+  let assemblyFormat = [{
+    $input `,` $indices `,` $weights `experts` `(` $num_experts `)`
+    `shard` `(` $shard_rank `of` $shard_ranks `)` attr-dict
+    `:` type($input) `,` type($indices) `,` type($weights)
+    `->` type($rows) `,` type($local_experts) `,` type($row_weights) `,`
+    type($recv_counts)
+  }];
+  let hasVerifier = 1;
+}
+
+def MHMoE_CombineOp : MHMoE_Op<"combine"> {
+  let summary = "return the experts' outputs and sum each sub-token's choices";
+  let description = [{
+    The second exchange of an expert-parallel layer: `rows : [R, d]` are the
+    (already weighted) expert outputs of the rows `mhmoe.dispatch` received,
+    in its order, and `recv_counts` its counts. Each row goes back to the
+    rank it came from; there, with this rank's routing `indices : [S, k]`
+    (the same operand as the dispatch's),
+
+      `result[s] = Σ_{c : indices[s,c] >= 0} returned row of (s, c)`
+
+    summed in choice order, as `mhmoe.expert_apply` sums them on one
+    process, so the result is bit-identical to it.
+
+    Example:
+    ```mlir
+    %y = mhmoe.combine %out, %idx, %counts experts(40) shard(1 of 2)
+        : tensor<?x384xf32>, tensor<?x2xi32>, tensor<2xi64> -> tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins MHMoE_FloatTensor2D:$rows,
+                       MHMoE_IndexTensor:$indices,
+                       1DTensorOf<[I64]>:$recv_counts,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
+                       I64Attr:$shard_rank,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$shard_ranks);
+  let results = (outs MHMoE_FloatTensor2D:$result);
+  let assemblyFormat = [{
+    $rows `,` $indices `,` $recv_counts `experts` `(` $num_experts `)`
+    `shard` `(` $shard_rank `of` $shard_ranks `)` attr-dict
+    `:` type($rows) `,` type($indices) `,` type($recv_counts) `->` type($result)
   }];
   let hasVerifier = 1;
 }
