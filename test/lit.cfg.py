@@ -75,6 +75,18 @@ except Exception:
     pass
 
 
+# Expert parallelism over MPI: Open MPI's mpirun (oversubscribed on this
+# machine's cores, allowed as root in containers) and libMHMoEMPI.
+import shutil
+mpirun = shutil.which("mpirun")
+if mpirun and os.path.exists(os.path.join(config.mhmoe_obj_root, "lib", "libMHMoEMPI.so")):
+    config.available_features.add("mpi")
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    # One thread per rank: the ranks already oversubscribe the cores.
+    config.substitutions.append(
+        ("%mpirun", mpirun + " --oversubscribe -x OMP_NUM_THREADS=1"))
+
 # An ASan-instrumented mhmoe library cannot be loaded into an uninstrumented host (upstream
 # mlir-opt, the system's python, a plain consumer): "ASan runtime does not come first in initial
 # library list". Test directories that do that are unsupported in the MHMOE_SANITIZERS build.

@@ -40,7 +40,7 @@ module {
 
 // -----
 
-// expected-error @+1 {{'mhmoe.confg' is not an mhmoe attribute of an operation (expected one of: mhmoe.config, mhmoe.cpu_target)}}
+// expected-error @+1 {{'mhmoe.confg' is not an mhmoe attribute of an operation (expected one of: mhmoe.config, mhmoe.cpu_target, mhmoe.expert_shard)}}
 module attributes {mhmoe.confg = "{}"} {}
 
 // -----
@@ -65,7 +65,7 @@ func.func @f(%a: tensor<8xf32> {mhmoe.packed_from = 1 : i64}) { return }
 
 // -----
 
-// expected-error @+1 {{'mhmoe.weight' is not an mhmoe attribute of argument 0 (expected one of: mhmoe.name, mhmoe.packed_from, mhmoe.packed_by, mhmoe.packed_arg)}}
+// expected-error @+1 {{'mhmoe.weight' is not an mhmoe attribute of argument 0 (expected one of: mhmoe.name, mhmoe.packed_from, mhmoe.packed_by, mhmoe.packed_arg, mhmoe.expert_slice)}}
 func.func @f(%a: tensor<8xf32> {mhmoe.weight = "w"}) { return }
 
 // -----
