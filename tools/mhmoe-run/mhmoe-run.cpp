@@ -147,7 +147,7 @@ struct Options {
   cl::opt<bool> expertParallel{
       "expert-parallel",
       cl::desc("Run as one rank of an expert-parallel run under mpirun "
-               "(--device cpu, dropless models): each rank holds its slice "
+               "(--device cpu): each rank holds its slice "
                "of every layer's experts and of the tokens, routed "
                "sub-tokens travel with MPI all-to-alls, rank 0 writes the "
                "output and the stats (docs/distributed.md)"),
@@ -520,11 +520,6 @@ std::optional<Failure> prepare(const Options &O, PreparedRun &r,
     return badInput(toString(configOr.takeError()));
   r.config = *configOr;
   const ModelConfig &config = *r.config;
-  if (r.compileOpts.expertShard.active() && config.capacityFactor != 0)
-    return badInput("--expert-parallel runs dropless models only (this one "
-                    "has capacity_factor " + Twine(std::to_string(config.capacityFactor)) +
-                    "): a capacity over one rank's tokens is not the "
-                    "capacity over all of them");
   Expected<WeightPrecision> precision =
       resolveWeightPrecision(O.weights, O.modelDir, config);
   if (!precision)

@@ -106,6 +106,7 @@ def ConvertMHMoEExchangeToSCF
   }];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::func::FuncDialect",
+                           "mlir::math::MathDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::bufferization::BufferizationDialect"];
 }

@@ -24,6 +24,7 @@
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mhmoe/Support/ExpertShard.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::mhmoe {
@@ -197,8 +198,119 @@ void callExchangeRows(OpBuilder &b, Location loc, Operation *op, Value send,
                  cI64(b, loc, rowBytes)});
 }
 
+void callExchangeCounts(OpBuilder &b, Location loc, Operation *op, Value send,
+                        Value recv) {
+  func::CallOp::create(
+      b, loc, exchangeFunction(op, kExchangeCounts),
+      ValueRange{addressOf(b, loc, send), addressOf(b, loc, recv)});
+}
+
+/// The sub-tokens of all ranks: each rank's count, exchanged, summed.
+Value exchangeSubTokenTotal(OpBuilder &b, Location loc, Operation *op,
+                            Value numSub, int64_t ranks) {
+  auto countsType = MemRefType::get({ranks}, b.getI64Type());
+  Value mine = memref::AllocOp::create(b, loc, countsType);
+  Value all = memref::AllocOp::create(b, loc, countsType);
+  Value n = arith::IndexCastOp::create(b, loc, b.getI64Type(), numSub);
+  forLoop(b, loc, cIndex(b, loc, 0), cIndex(b, loc, ranks), cIndex(b, loc, 1),
+          [&](OpBuilder &lb, Location l, Value r) { store(lb, l, n, mine, r); });
+  callExchangeCounts(b, loc, op, mine, all);
+  Value total = sumCounts(b, loc, all, ranks);
+  memref::DeallocOp::create(b, loc, mine);
+  memref::DeallocOp::create(b, loc, all);
+  return total;
+}
+
+/// mhmoe.route's capacity, applied by the rank holding the experts to the
+/// rows it received (which arrive in global sub-token order):
+/// C = k * ceil(min(c * S / E, S)) over all ranks' S sub-tokens, first
+/// choices first; a row over capacity gets local expert -1 and weight 0.
+void emitReceivedCapacity(OpBuilder &b, Location loc, DispatchOp op,
+                          const ExchangeShape &x, Value numSubAll,
+                          Value numRecv, Value choice, Value experts,
+                          Value rowWeights) {
+  Type i64 = b.getI64Type(), f64 = b.getF64Type(), i32 = b.getI32Type();
+  double cf = op.getCapacityFactor().convertToDouble();
+  // Same evaluation order as the route's: (c * S) / E in double.
+  Value sF = arith::UIToFPOp::create(
+      b, loc, f64, arith::IndexCastUIOp::create(b, loc, i64, numSubAll));
+  Value q = arith::DivFOp::create(
+      b, loc,
+      arith::MulFOp::create(
+          b, loc, arith::ConstantOp::create(b, loc, b.getF64FloatAttr(cf)), sF),
+      arith::ConstantOp::create(b, loc, b.getF64FloatAttr(double(x.experts))));
+  q = arith::MinimumFOp::create(b, loc, q, sF);
+  Value cap = arith::MulIOp::create(
+      b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
+      cI64(b, loc, x.k));
+  int64_t held = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).count;
+  Value taken = memref::AllocOp::create(b, loc, MemRefType::get({held}, i64));
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  forLoop(b, loc, c0, cIndex(b, loc, held), c1,
+          [&](OpBuilder &lb, Location l, Value e) {
+            store(lb, l, cI64(lb, l, 0), taken, e);
+          });
+  forLoop(b, loc, c0, cIndex(b, loc, x.k), c1, [&](OpBuilder &cb, Location l, Value c) {
+    forLoop(cb, l, c0, numRecv, c1, [&](OpBuilder &rb, Location l2, Value r) {
+      Value isChoice = arith::CmpIOp::create(rb, l2, arith::CmpIPredicate::eq,
+                                             load(rb, l2, choice, r), c);
+      scf::IfOp::create(rb, l2, isChoice, [&](OpBuilder &tb, Location l3) {
+        Value e = arith::IndexCastOp::create(
+            tb, l3, tb.getIndexType(), load(tb, l3, experts, ValueRange{r, c0}));
+        Value n = load(tb, l3, taken, e);
+        Value fits = arith::CmpIOp::create(tb, l3, arith::CmpIPredicate::slt, n, cap);
+        scf::IfOp::create(
+            tb, l3, fits,
+            [&](OpBuilder &kb, Location l4) {
+              store(kb, l4, addI(kb, l4, n, cI64(kb, l4, 1)), taken, e);
+              scf::YieldOp::create(kb, l4);
+            },
+            [&](OpBuilder &db, Location l4) {
+              store(db, l4, arith::ConstantIntOp::create(db, l4, i32, -1), experts,
+                    ValueRange{r, c0});
+              store(db, l4, cF32(db, l4, 0), rowWeights, ValueRange{r, c0});
+              scf::YieldOp::create(db, l4);
+            });
+        scf::YieldOp::create(tb, l3);
+      });
+    });
+  });
+  memref::DeallocOp::create(b, loc, taken);
+}
+
 struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
   using OpRewritePattern::OpRewritePattern;
+
+  /// The send rows: the sub-token, its combine weight, and its expert and
+  /// choice as the i32 bits of e * k + c.
+  static Value packSendRows(OpBuilder &b, Location loc, DispatchOp op,
+                            const ExchangeShape &x, const SendLayout &layout,
+                            Value numSub, int64_t d, int64_t lanes) {
+    Value in = readBuffer(b, loc, op.getInput());
+    Value idx = readBuffer(b, loc, op.getIndices());
+    Value w = readBuffer(b, loc, op.getWeights());
+    Type f32 = b.getF32Type(), i32 = b.getI32Type();
+    Value send = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic, d + 2}, f32),
+        layout.total, b.getI64IntegerAttr(64));
+    forEachKeptPairParallel(
+        b, loc, idx, layout.pairPos, numSub, x.k,
+        [&](OpBuilder &tb, Location l, Value s, Value c, Value slot) {
+          emitRowCopy(tb, l, send, ValueRange{slot}, in, ValueRange{s}, d,
+                      false, lanes);
+          store(tb, l, load(tb, l, w, ValueRange{s, c}), send,
+                ValueRange{slot, cIndex(tb, l, d)});
+          Value ex = load(tb, l, idx, ValueRange{s, c});
+          Value tag = arith::AddIOp::create(
+              tb, l,
+              arith::MulIOp::create(tb, l, ex,
+                                    arith::ConstantIntOp::create(tb, l, i32, x.k)),
+              arith::IndexCastOp::create(tb, l, i32, c));
+          store(tb, l, arith::BitcastOp::create(tb, l, f32, tag), send,
+                ValueRange{slot, cIndex(tb, l, d + 1)});
+        });
+    return send;
+  }
 
   LogicalResult matchAndRewrite(DispatchOp op,
                                 PatternRewriter &rewriter) const override {
@@ -208,47 +320,35 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     int64_t d = xType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
     ExchangeShape x{cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1),
                     int64_t(op.getNumExperts()), int64_t(op.getShardRank()), int64_t(op.getShardRanks())};
-    Value in = readBuffer(b, loc, op.getInput());
-    Value idx = readBuffer(b, loc, op.getIndices());
-    Value w = readBuffer(b, loc, op.getWeights());
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
-    SendLayout layout = emitSendLayout(b, loc, idx, numSub, x);
-
-    // Each row: the sub-token, its combine weight, its expert (i32 bits).
-    Type f32 = b.getF32Type();
-    auto rowsType = MemRefType::get({ShapedType::kDynamic, d + 2}, f32);
-    Value send = memref::AllocOp::create(b, loc, rowsType, layout.total,
-                                         b.getI64IntegerAttr(64));
-    forEachKeptPairParallel(
-        b, loc, idx, layout.pairPos, numSub, x.k,
-        [&](OpBuilder &tb, Location l, Value s, Value c, Value slot) {
-          emitRowCopy(tb, l, send, ValueRange{slot}, in, ValueRange{s}, d,
-                      false, lanes);
-          store(tb, l, load(tb, l, w, ValueRange{s, c}), send,
-                ValueRange{slot, cIndex(tb, l, d)});
-          Value ex = load(tb, l, idx, ValueRange{s, c});
-          store(tb, l, arith::BitcastOp::create(tb, l, f32, ex), send,
-                ValueRange{slot, cIndex(tb, l, d + 1)});
-        });
+    bool capacity = op.getCapacityFactor().convertToDouble() > 0;
+    Value numSubAll =
+        capacity ? exchangeSubTokenTotal(b, loc, op, numSub, x.ranks) : Value();
+    SendLayout layout =
+        emitSendLayout(b, loc, readBuffer(b, loc, op.getIndices()), numSub, x);
+    Value send = packSendRows(b, loc, op, x, layout, numSub, d, lanes);
     Value recvCounts = memref::AllocOp::create(
         b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
-    func::CallOp::create(b, loc, exchangeFunction(op, kExchangeCounts),
-                         ValueRange{addressOf(b, loc, layout.counts),
-                                    addressOf(b, loc, recvCounts)});
+    callExchangeCounts(b, loc, op, layout.counts, recvCounts);
     Value numRecv = sumCounts(b, loc, recvCounts, x.ranks);
-    Value recv = memref::AllocOp::create(b, loc, rowsType, numRecv,
+    Value recv = memref::AllocOp::create(b, loc, cast<MemRefType>(send.getType()), numRecv,
                                          b.getI64IntegerAttr(64));
     callExchangeRows(b, loc, op, send, layout.counts, recv, recvCounts,
                      (d + 2) * 4);
 
+    // The received rows as the local expert_apply's operands.
     auto allocRows = [&](Value result) {
       auto t = cast<RankedTensorType>(result.getType());
       return allocBuffer(b, loc, t, ValueRange{numRecv});
     };
     Value rows = allocRows(op.getRows()), experts = allocRows(op.getLocalExperts()),
           rowWeights = allocRows(op.getRowWeights());
+    Value choice = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+        numRecv);
     int64_t first = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).first;
     Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+    Type i32 = b.getI32Type();
     scf::ParallelOp::create(
         b, loc, ValueRange{c0}, ValueRange{numRecv}, ValueRange{c1},
         [&](OpBuilder &pb, Location l, ValueRange ivs) {
@@ -257,15 +357,22 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
                       lanes);
           store(pb, l, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d)}),
                 rowWeights, ValueRange{r, c0});
-          Value bits = arith::BitcastOp::create(
-              pb, l, pb.getI32Type(),
-              load(pb, l, recv, ValueRange{r, cIndex(pb, l, d + 1)}));
+          Value tag = arith::BitcastOp::create(
+              pb, l, i32, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d + 1)}));
+          Value cK = arith::ConstantIntOp::create(pb, l, i32, x.k);
+          Value ex = arith::DivUIOp::create(pb, l, tag, cK);
+          store(pb, l,
+                arith::IndexCastOp::create(pb, l, pb.getIndexType(),
+                                           arith::RemUIOp::create(pb, l, tag, cK)),
+                choice, r);
           Value local = arith::SubIOp::create(
-              pb, l, bits,
-              arith::ConstantIntOp::create(pb, l, pb.getI32Type(), first));
+              pb, l, ex, arith::ConstantIntOp::create(pb, l, i32, first));
           store(pb, l, local, experts, ValueRange{r, c0});
         });
-    for (Value buf : {send, recv, layout.pairPos, layout.counts})
+    if (capacity)
+      emitReceivedCapacity(b, loc, op, x, numSubAll, numRecv, choice, experts,
+                           rowWeights);
+    for (Value buf : {send, recv, choice, layout.pairPos, layout.counts})
       memref::DeallocOp::create(b, loc, buf);
     auto tensorOf = [&](Value buf, Value result) {
       return asTensor(b, loc, buf, cast<RankedTensorType>(result.getType()));
@@ -281,6 +388,34 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
 struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
   using OpRewritePattern::OpRewritePattern;
 
+  /// The rows to return: each expert output and whether its expert kept it
+  /// (1 or 0 in a last column).
+  static Value packReturnRows(OpBuilder &b, Location loc, CombineOp op,
+                              int64_t d, int64_t lanes) {
+    Value rows = readBuffer(b, loc, op.getRows());
+    Value experts = readBuffer(b, loc, op.getLocalExperts());
+    Value numRows = tensor::DimOp::create(b, loc, op.getRows(), 0);
+    Value out = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic, d + 1}, b.getF32Type()),
+        numRows, b.getI64IntegerAttr(64));
+    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{c0}, ValueRange{numRows}, ValueRange{c1},
+        [&](OpBuilder &pb, Location l, ValueRange ivs) {
+          Value r = ivs[0];
+          emitRowCopy(pb, l, out, ValueRange{r}, rows, ValueRange{r}, d, false,
+                      lanes);
+          Value kept = arith::CmpIOp::create(
+              pb, l, arith::CmpIPredicate::sge,
+              load(pb, l, experts, ValueRange{r, c0}),
+              arith::ConstantIntOp::create(pb, l, pb.getI32Type(), 0));
+          store(pb, l,
+                arith::SelectOp::create(pb, l, kept, cF32(pb, l, 1), cF32(pb, l, 0)),
+                out, ValueRange{r, cIndex(pb, l, d)});
+        });
+    return out;
+  }
+
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
     OpBuilder &b = rewriter;
@@ -289,33 +424,108 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     int64_t d = outType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
     ExchangeShape x{cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1),
                     int64_t(op.getNumExperts()), int64_t(op.getShardRank()), int64_t(op.getShardRanks())};
-    Value rows = readBuffer(b, loc, op.getRows());
     Value idx = readBuffer(b, loc, op.getIndices());
     Value recvCounts = readBuffer(b, loc, op.getRecvCounts());
     Value numSub = tensor::DimOp::create(b, loc, op.getIndices(), 0);
     SendLayout layout = emitSendLayout(b, loc, idx, numSub, x);
-    Value back = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic, d}, b.getF32Type()),
-        layout.total, b.getI64IntegerAttr(64));
+    Value ret = packReturnRows(b, loc, op, d, lanes);
+    Value back = memref::AllocOp::create(b, loc, cast<MemRefType>(ret.getType()), layout.total,
+                                         b.getI64IntegerAttr(64));
     // The reverse exchange: each rank returns what it received.
-    callExchangeRows(b, loc, op, rows, recvCounts, back, layout.counts, d * 4);
+    callExchangeRows(b, loc, op, ret, recvCounts, back, layout.counts,
+                     (d + 1) * 4);
+    auto idxType = cast<RankedTensorType>(op.getKeptIndices().getType());
     Value out = allocBuffer(b, loc, outType, ValueRange{numSub});
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cD = cIndex(b, loc, d);
-    forEachKeptPairParallel(
-        b, loc, idx, layout.pairPos, numSub, x.k,
-        [&](OpBuilder &tb, Location l, Value s, Value, Value slot) {
-          emitRowCopy(tb, l, out, ValueRange{s}, back, ValueRange{slot}, d,
-                      true, lanes);
-        },
-        [&](OpBuilder &pb, Location l, Value s) {
+    Value kept = allocBuffer(b, loc, idxType, ValueRange{numSub});
+    emitKeptSum(b, loc, x, idx, layout.pairPos, back, numSub, d, lanes, out,
+                kept);
+    Value dropped = emitDropCounts(b, loc, x, idx, kept, numSub);
+    for (Value buf : {ret, back, layout.pairPos, layout.counts})
+      memref::DeallocOp::create(b, loc, buf);
+    rewriter.replaceOp(
+        op, ValueRange{asTensor(b, loc, out, outType),
+                       asTensor(b, loc, kept, idxType),
+                       asTensor(b, loc, dropped,
+                                cast<RankedTensorType>(op.getDropped().getType()))});
+    return success();
+  }
+
+  /// out[s] = Σ_c returned row of (s, c) over the choices their experts
+  /// kept, in choice order; kept = indices with -1 for the others.
+  static void emitKeptSum(OpBuilder &b, Location loc, const ExchangeShape &x,
+                          Value idx, Value pairPos, Value back, Value numSub,
+                          int64_t d, int64_t lanes, Value out, Value kept) {
+    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cD = cIndex(b, loc, d),
+          cK = cIndex(b, loc, x.k);
+    Type i32 = b.getI32Type();
+    scf::ParallelOp::create(
+        b, loc, ValueRange{c0}, ValueRange{numSub}, ValueRange{c1},
+        [&](OpBuilder &pb, Location l, ValueRange ivs) {
+          Value s = ivs[0];
           forLoop(pb, l, c0, cD, c1, [&](OpBuilder &zb, Location l2, Value j) {
             store(zb, l2, cF32(zb, l2, 0), out, ValueRange{s, j});
           });
+          forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
+            Value ex = load(cb, l2, idx, ValueRange{s, c});
+            store(cb, l2, ex, kept, ValueRange{s, c});
+            Value routed = arith::CmpIOp::create(
+                cb, l2, arith::CmpIPredicate::sge, ex,
+                arith::ConstantIntOp::create(cb, l2, i32, 0));
+            scf::IfOp::create(cb, l2, routed, [&](OpBuilder &tb, Location l3) {
+              Value slot = load(tb, l3, pairPos,
+                                addI(tb, l3, mulI(tb, l3, s, cK), c));
+              Value flag = load(tb, l3, back, ValueRange{slot, cIndex(tb, l3, d)});
+              Value keptByExpert = arith::CmpFOp::create(
+                  tb, l3, arith::CmpFPredicate::ONE, flag, cF32(tb, l3, 0));
+              scf::IfOp::create(
+                  tb, l3, keptByExpert,
+                  [&](OpBuilder &kb, Location l4) {
+                    emitRowCopy(kb, l4, out, ValueRange{s}, back, ValueRange{slot},
+                                d, true, lanes);
+                    scf::YieldOp::create(kb, l4);
+                  },
+                  [&](OpBuilder &db, Location l4) {
+                    store(db, l4, arith::ConstantIntOp::create(db, l4, i32, -1),
+                          kept, ValueRange{s, c});
+                    scf::YieldOp::create(db, l4);
+                  });
+              scf::YieldOp::create(tb, l3);
+            });
+          });
         });
-    for (Value buf : {back, layout.pairPos, layout.counts})
-      memref::DeallocOp::create(b, loc, buf);
-    rewriter.replaceOp(op, asTensor(b, loc, out, outType));
-    return success();
+  }
+
+  /// Per expert, this rank's pairs its expert dropped (routed, not kept).
+  static Value emitDropCounts(OpBuilder &b, Location loc, const ExchangeShape &x,
+                              Value idx, Value kept, Value numSub) {
+    Type i64 = b.getI64Type(), i32 = b.getI32Type();
+    Value dropped = memref::AllocOp::create(
+        b, loc, MemRefType::get({x.experts}, i64), b.getI64IntegerAttr(64));
+    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+    forLoop(b, loc, c0, cIndex(b, loc, x.experts), c1,
+            [&](OpBuilder &lb, Location l, Value e) {
+              store(lb, l, cI64(lb, l, 0), dropped, e);
+            });
+    forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
+      forLoop(sb, l, c0, cIndex(sb, l, x.k), c1, [&](OpBuilder &cb, Location l2, Value c) {
+        Value ex = load(cb, l2, idx, ValueRange{s, c});
+        Value zero = arith::ConstantIntOp::create(cb, l2, i32, 0);
+        Value routed = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::sge, ex, zero);
+        Value lost = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::slt,
+                                           load(cb, l2, kept, ValueRange{s, c}), zero);
+        scf::IfOp::create(cb, l2, arith::AndIOp::create(cb, l2, routed, lost),
+                          [&](OpBuilder &tb, Location l3) {
+                            Value e = arith::IndexCastOp::create(
+                                tb, l3, tb.getIndexType(), ex);
+                            store(tb, l3,
+                                  addI(tb, l3, load(tb, l3, dropped, e),
+                                       cI64(tb, l3, 1)),
+                                  dropped, e);
+                            scf::YieldOp::create(tb, l3);
+                          });
+      });
+    });
+    return dropped;
   }
 };
 

@@ -22,13 +22,12 @@ func.func @shard_holds_other_count(%x: tensor<?x8xf32>, %g: tensor<3x8xf32>, %w1
 
 // -----
 
-func.func @shard_with_capacity(%x: tensor<?x8xf32>, %g: tensor<3x8xf32>, %w1: tensor<1x12x8xf32>,
-                               %w2: tensor<1x8x12xf32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{capacity_factor = 1.250000e+00 with shard(0 of 2): expert parallelism is dropless}}
-  %y = mhmoe.layer %x heads(1) top_k(1) capacity_factor(1.25) shard(0 of 2) activation(gelu)
-      gate(%g : tensor<3x8xf32>) fc1(%w1 : tensor<1x12x8xf32>) fc2(%w2 : tensor<1x8x12xf32>)
-      : tensor<?x8xf32> -> tensor<?x8xf32>
-  return %y : tensor<?x8xf32>
+func.func @dispatch_negative_capacity(%s: tensor<?x8xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>) {
+  // expected-error @+1 {{capacity_factor = -1.000000e+00 must be finite and >= 0 (0 means dropless)}}
+  %r, %e, %rw, %c = mhmoe.dispatch %s, %idx, %w experts(40) shard(0 of 2) capacity_factor(-1.0)
+      : tensor<?x8xf32>, tensor<?x2xi32>, tensor<?x2xf32>
+      -> tensor<?x8xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<2xi64>
+  return
 }
 
 // -----
@@ -63,10 +62,21 @@ func.func @dispatch_weights_mismatch(%s: tensor<?x8xf32>, %idx: tensor<?x2xi32>,
 
 // -----
 
-func.func @combine_width_mismatch(%r: tensor<?x8xf32>, %idx: tensor<?x2xi32>, %c: tensor<2xi64>) {
+func.func @combine_width_mismatch(%r: tensor<?x8xf32>, %e: tensor<?x1xi32>, %idx: tensor<?x2xi32>, %c: tensor<2xi64>) {
   // expected-error @+1 {{result width d = 16 differs from the width of 'rows' (8)}}
-  %y = mhmoe.combine %r, %idx, %c experts(40) shard(0 of 2)
-      : tensor<?x8xf32>, tensor<?x2xi32>, tensor<2xi64> -> tensor<?x16xf32>
+  %y, %k, %d = mhmoe.combine %r, %e, %idx, %c experts(40) shard(0 of 2)
+      : tensor<?x8xf32>, tensor<?x1xi32>, tensor<?x2xi32>, tensor<2xi64>
+      -> tensor<?x16xf32>, tensor<?x2xi32>, tensor<40xi64>
+  return
+}
+
+// -----
+
+func.func @combine_dropped_not_per_expert(%r: tensor<?x8xf32>, %e: tensor<?x1xi32>, %idx: tensor<?x2xi32>, %c: tensor<2xi64>) {
+  // expected-error @+1 {{result 'dropped' has type 'tensor<4xi64>', expected tensor<40xi64>}}
+  %y, %k, %d = mhmoe.combine %r, %e, %idx, %c experts(40) shard(0 of 2)
+      : tensor<?x8xf32>, tensor<?x1xi32>, tensor<?x2xi32>, tensor<2xi64>
+      -> tensor<?x8xf32>, tensor<?x2xi32>, tensor<4xi64>
   return
 }
 

@@ -6,6 +6,8 @@
 #include "OpVerification.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::mhmoe;
 using namespace mlir::mhmoe::verification;
@@ -36,6 +38,10 @@ LogicalResult DispatchOp::verify() {
   if (failed(checkShape(*this, "indices", getIndices(), {s, k}, {"S", "k"})) ||
       failed(checkShape(*this, "weights", getWeights(), {s, k}, {"S", "k"})))
     return failure();
+  double cf = getCapacityFactor().convertToDouble();
+  if (!(cf >= 0.0) || !std::isfinite(cf))
+    return emitOpError() << "capacity_factor = " << cf
+                         << " must be finite and >= 0 (0 means dropless)";
   int64_t r = rt(getRows()).getDimSize(0);
   auto result = [&](StringRef name, Value v, ArrayRef<int64_t> shape,
                     ArrayRef<StringRef> dims) -> LogicalResult {
@@ -76,5 +82,17 @@ LogicalResult CombineOp::verify() {
                          << " rows, expected "
                          << dimStr(rt(getIndices()).getDimSize(0))
                          << " (the sub-tokens of 'indices')";
+  if (failed(checkShape(*this, "local_experts", getLocalExperts(),
+                        {rows.getDimSize(0), 1}, {"R", "1"})))
+    return failure();
+  if (getKeptIndices().getType() != getIndices().getType())
+    return emitOpError() << "result 'kept_indices' has type "
+                         << getKeptIndices().getType()
+                         << ", expected the type of 'indices' "
+                         << getIndices().getType();
+  int64_t e = int64_t(getNumExperts());
+  if (rt(getDropped()).getRank() != 1 || conflict(rt(getDropped()).getDimSize(0), e))
+    return emitOpError() << "result 'dropped' has type " << getDropped().getType()
+                         << ", expected tensor<" << e << "xi64>";
   return success();
 }

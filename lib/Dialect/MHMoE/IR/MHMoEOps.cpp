@@ -475,14 +475,6 @@ LogicalResult LayerOp::verify() {
   if (getShardRanks() == 1 && conflict(*experts, e))
     return emitOpError() << "operand 'fc1' has E = " << *experts
                          << " experts but 'gate' has E = " << e;
-  if (getShardRanks() > 1 && getCapacityFactor().convertToDouble() != 0.0)
-    return emitOpError() << "capacity_factor = "
-                         << getCapacityFactor().convertToDouble()
-                         << " with shard(" << getShardRank() << " of "
-                         << getShardRanks()
-                         << "): expert parallelism is dropless (a capacity "
-                            "over one rank's tokens is not the capacity over "
-                            "all of them)";
   if (failed(verifyTopK(*this, getTopK(), e,
                         getCapacityFactor().convertToDouble())) ||
       failed(verifyRouter(*this, getRouter(), getNumGroups(), getTopkGroups(),

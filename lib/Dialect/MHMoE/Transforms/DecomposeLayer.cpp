@@ -115,11 +115,13 @@ Value addSharedExpert(PatternRewriter &rewriter, Location loc, LayerOp op,
 }
 
 /// Expert parallelism: each routed pair travels to the rank holding its
-/// expert (mhmoe.dispatch), that rank's experts run on the rows it received
-/// as one-choice sub-tokens with the pair's weight, and the weighted outputs
-/// travel back to be summed in choice order (mhmoe.combine).
-Value buildExpertParallel(PatternRewriter &rewriter, Location loc, LayerOp op,
-                          Value sub, RouteOp route) {
+/// expert (mhmoe.dispatch, which applies any capacity there), that rank's
+/// experts run on the rows it received as one-choice sub-tokens with the
+/// pair's weight, and the weighted outputs travel back to be summed in
+/// choice order (mhmoe.combine, which also gives the kept indices and the
+/// drops the route gives on one process).
+CombineOp buildExpertParallel(PatternRewriter &rewriter, Location loc,
+                              LayerOp op, Value sub, RouteOp route) {
   auto subType = cast<RankedTensorType>(sub.getType());
   int64_t d = subType.getDimSize(1), ranks = op.getShardRanks();
   int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
@@ -129,13 +131,17 @@ Value buildExpertParallel(PatternRewriter &rewriter, Location loc, LayerOp op,
       RankedTensorType::get({ShapedType::kDynamic, 1}, i32),
       RankedTensorType::get({ShapedType::kDynamic, 1}, f32),
       RankedTensorType::get({ranks}, rewriter.getI64Type()), sub,
-      route.getIndices(), route.getWeights(), e, op.getShardRank(), ranks);
+      route.getIndices(), route.getWeights(), rewriter.getI64IntegerAttr(e),
+      op.getShardRankAttr(), op.getShardRanksAttr(), op.getCapacityFactorAttr());
   Value local = ExpertApplyOp::create(
       rewriter, loc, dispatch.getRows().getType(), dispatch.getRows(),
       dispatch.getLocalExperts(), dispatch.getRowWeights(), op.getFc1(),
       op.getFc2(), op.getFc3(), op.getFc1Bias(), op.getFc2Bias(),
       op.getFc3Bias(), op.getActivationAttr());
-  return CombineOp::create(rewriter, loc, subType, local, route.getIndices(),
+  auto countsType = RankedTensorType::get({e}, rewriter.getI64Type());
+  return CombineOp::create(rewriter, loc, subType,
+                           route.getIndices().getType(), countsType, local,
+                           dispatch.getLocalExperts(), route.getIndices(),
                            dispatch.getRecvCounts(), e, op.getShardRank(),
                            ranks);
 }
@@ -161,21 +167,32 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
                   : op.getInput();
     Value sub = HeadSplitOp::create(rewriter, loc, subType, y, heads);
     Value dropped = op.getExpertDropped();
+    bool expertParallel = op.getShardRanks() > 1;
+    // With expert parallelism the capacity is applied where the experts are.
     auto route = RouteOp::create(
         rewriter, loc,
         RankedTensorType::get({subRows, k}, rewriter.getI32Type()),
         RankedTensorType::get({subRows, k}, rewriter.getF32Type()),
-        dropped ? dropped.getType() : Type(), sub, op.getGate(),
-        op.getRouterBias(), op.getTopKAttr(), op.getNormalizeAttr(),
-        op.getCapacityFactorAttr(), op.getRouterAttr(), op.getNumGroupsAttr(),
-        op.getTopkGroupsAttr(), op.getScalingFactorAttr());
-    Value experts = op.getShardRanks() > 1
-                        ? buildExpertParallel(rewriter, loc, op, sub, route)
-                        : ExpertApplyOp::create(
-                              rewriter, loc, subType, sub, route.getIndices(),
-                              route.getWeights(), op.getFc1(), op.getFc2(),
-                              op.getFc3(), op.getFc1Bias(), op.getFc2Bias(),
-                              op.getFc3Bias(), op.getActivationAttr());
+        dropped && !expertParallel ? dropped.getType() : Type(), sub,
+        op.getGate(), op.getRouterBias(), op.getTopKAttr(),
+        op.getNormalizeAttr(),
+        expertParallel ? rewriter.getF64FloatAttr(0.0)
+                       : op.getCapacityFactorAttr(),
+        op.getRouterAttr(), op.getNumGroupsAttr(), op.getTopkGroupsAttr(),
+        op.getScalingFactorAttr());
+    Value experts, keptIndices = route.getIndices(),
+                   droppedCounts = route.getDropped();
+    if (expertParallel) {
+      CombineOp combined = buildExpertParallel(rewriter, loc, op, sub, route);
+      experts = combined.getResult();
+      keptIndices = combined.getKeptIndices();
+      droppedCounts = combined.getDropped();
+    } else {
+      experts = ExpertApplyOp::create(
+          rewriter, loc, subType, sub, route.getIndices(), route.getWeights(),
+          op.getFc1(), op.getFc2(), op.getFc3(), op.getFc1Bias(),
+          op.getFc2Bias(), op.getFc3Bias(), op.getActivationAttr());
+    }
     if (op.getSharedFc1())
       experts = addSharedExpert(rewriter, loc, op, sub, experts);
     Value merged = MergeOp::create(rewriter, loc, xType, experts, heads);
@@ -186,11 +203,11 @@ struct DecomposeLayerPattern : OpRewritePattern<LayerOp> {
     SmallVector<Value> results = {out};
     if (Value load = op.getExpertLoad())
       results.push_back(ExpertLoadOp::create(
-          rewriter, loc, load.getType(), route.getIndices(),
+          rewriter, loc, load.getType(), keptIndices,
           rewriter.getI64IntegerAttr(
               cast<RankedTensorType>(op.getGate().getType()).getDimSize(0))));
     if (dropped)
-      results.push_back(route.getDropped());
+      results.push_back(droppedCounts);
     rewriter.replaceOp(op, results);
     return success();
   }

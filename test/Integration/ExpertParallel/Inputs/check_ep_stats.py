@@ -3,7 +3,7 @@
 
     check_ep_stats.py EP_STATS.json ONE_PROCESS_STATS.json RANKS
 
-The expert loads (summed over the ranks) must equal the one-process run's;
+The expert loads and drops (summed over the ranks) must equal the one-process run's;
 every rank reports its tokens (summing to all of them) and, per layer, a
 dispatch and a combine; the rows a rank sends out in the dispatch come back
 in the combine, and the rows all ranks send equal the rows they all receive.
@@ -17,6 +17,8 @@ def main(ep_path, one_path, ranks):
     ranks = int(ranks)
     for a, b in zip(ep["layers"], one["layers"]):
         assert a["expert_load"] == b["expert_load"], (a["layer"], a["expert_load"], b["expert_load"])
+        assert a["expert_dropped"] == b["expert_dropped"], (a["layer"], a["expert_dropped"],
+                                                            b["expert_dropped"])
     x = ep["expert_parallel"]
     assert x["ranks"] == ranks and len(x["per_rank"]) == ranks, x
     per = x["per_rank"]

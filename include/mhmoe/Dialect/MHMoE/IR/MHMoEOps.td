@@ -237,10 +237,9 @@ def MHMoE_LayerOp : MHMoE_ShapedOp<"layer", [AttrSizedOperandSegments,
     `[floor(r*E/N), floor((r+1)*E/N))` of the `E` the gate scores (so their
     first dimension is that range's size, possibly 0), and
     `mhmoe-decompose-layer` puts `mhmoe.dispatch` and `mhmoe.combine` around
-    the local `expert_apply`. Expert parallelism is dropless
-    (`capacity_factor` 0): a capacity limit over a rank's slice of the tokens
-    would not be the limit over all of them. `expert_load` still counts this
-    rank's tokens' choices over all `E` experts.
+    the local `expert_apply` (with a capacity, the route is dropless and the
+    experts' ranks apply it: see `mhmoe.dispatch`). `expert_load` and
+    `expert_dropped` count this rank's tokens' choices over all `E` experts.
 
     Example:
     ```mlir
@@ -390,6 +389,14 @@ def MHMoE_DispatchOp : MHMoE_Op<"dispatch"> {
     communicator (`mhmoe_set_communicator`): one exchange of the counts, one
     of the rows. Not `Pure`: every rank must run it.
 
+    With `capacity_factor(c)` (c > 0; `indices` then come from a dropless
+    route) the rank holding an expert applies `mhmoe.route`'s capacity to the
+    rows it receives: `C = k * ceil(c * S / E)` with `S` the sub-tokens of all
+    ranks (one more exchange of the counts), all first choices claiming slots
+    in global sub-token order, then all second choices, and so on (the rows
+    arrive in that order). A row over capacity gets local expert -1 and
+    weight 0, so `expert_apply` skips it and `mhmoe.combine` reports it.
+
     Example:
     ```mlir
     %rows, %experts, %w, %counts = mhmoe.dispatch %s, %idx, %wts experts(40) shard(1 of 2)
@@ -402,14 +409,16 @@ def MHMoE_DispatchOp : MHMoE_Op<"dispatch"> {
                        MHMoE_WeightTensor:$weights,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        I64Attr:$shard_rank,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$shard_ranks);
+                       ConfinedAttr<I64Attr, [IntPositive]>:$shard_ranks,
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
   let results = (outs MHMoE_FloatTensor2D:$rows,
                       MHMoE_IndexTensor:$local_experts,
                       MHMoE_WeightTensor:$row_weights,
                       1DTensorOf<[I64]>:$recv_counts);
   let assemblyFormat = [{
     $input `,` $indices `,` $weights `experts` `(` $num_experts `)`
-    `shard` `(` $shard_rank `of` $shard_ranks `)` attr-dict
+    `shard` `(` $shard_rank `of` $shard_ranks `)`
+    (`capacity_factor` `(` $capacity_factor^ `)`)? attr-dict
     `:` type($input) `,` type($indices) `,` type($weights)
     `->` type($rows) `,` type($local_experts) `,` type($row_weights) `,`
     type($recv_counts)
@@ -422,32 +431,43 @@ def MHMoE_CombineOp : MHMoE_Op<"combine"> {
   let description = [{
     The second exchange of an expert-parallel layer: `rows : [R, d]` are the
     (already weighted) expert outputs of the rows `mhmoe.dispatch` received,
-    in its order, and `recv_counts` its counts. Each row goes back to the
-    rank it came from; there, with this rank's routing `indices : [S, k]`
-    (the same operand as the dispatch's),
+    in its order, `local_experts` and `recv_counts` its results. Each row
+    goes back to the rank it came from, with whether its expert kept it
+    (`local_experts >= 0`); there, with this rank's routing
+    `indices : [S, k]` (the same operand as the dispatch's),
 
-      `result[s] = Σ_{c : indices[s,c] >= 0} returned row of (s, c)`
+      `result[s] = Σ_{c : kept(s, c)} returned row of (s, c)`
 
     summed in choice order, as `mhmoe.expert_apply` sums them on one
-    process, so the result is bit-identical to it.
+    process, so the result is bit-identical to it. `kept_indices` are
+    `indices` with -1 for the pairs the capacity dropped, and `dropped : [E]`
+    counts those per expert (all zero when dropless): the route's results on
+    one process.
 
     Example:
     ```mlir
-    %y = mhmoe.combine %out, %idx, %counts experts(40) shard(1 of 2)
-        : tensor<?x384xf32>, tensor<?x2xi32>, tensor<2xi64> -> tensor<?x384xf32>
+    %y, %kept, %dropped = mhmoe.combine %out, %experts, %idx, %counts experts(40) shard(1 of 2)
+        : tensor<?x384xf32>, tensor<?x1xi32>, tensor<?x2xi32>, tensor<2xi64>
+        -> tensor<?x384xf32>, tensor<?x2xi32>, tensor<40xi64>
     ```
   }];
   let arguments = (ins MHMoE_FloatTensor2D:$rows,
+                       MHMoE_IndexTensor:$local_experts,
                        MHMoE_IndexTensor:$indices,
                        1DTensorOf<[I64]>:$recv_counts,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        I64Attr:$shard_rank,
                        ConfinedAttr<I64Attr, [IntPositive]>:$shard_ranks);
-  let results = (outs MHMoE_FloatTensor2D:$result);
+  let results = (outs MHMoE_FloatTensor2D:$result,
+                      MHMoE_IndexTensor:$kept_indices,
+                      1DTensorOf<[I64]>:$dropped);
   let assemblyFormat = [{
-    $rows `,` $indices `,` $recv_counts `experts` `(` $num_experts `)`
+    $rows `,` $local_experts `,` $indices `,` $recv_counts
+    `experts` `(` $num_experts `)`
     `shard` `(` $shard_rank `of` $shard_ranks `)` attr-dict
-    `:` type($rows) `,` type($indices) `,` type($recv_counts) `->` type($result)
+    `:` type($rows) `,` type($local_experts) `,` type($indices) `,`
+    type($recv_counts) `->` type($result) `,` type($kept_indices) `,`
+    type($dropped)
   }];
   let hasVerifier = 1;
 }
