@@ -32,6 +32,8 @@ static json::Value entriesToJSON(const std::vector<ManifestEntry> &entries) {
     json::Value entry = {{"name", e.name}, {"shape", e.shape}, {"dtype", e.dtype}};
     if (e.packedOnly)
       entry["packed_only"] = true;
+    if (e.expertSlice)
+      entry["expert_slice"] = {e.expertSlice->first, e.expertSlice->count};
     a.push_back(std::move(entry));
   }
   return a;
@@ -46,6 +48,9 @@ std::string manifestJSON(const Manifest &m) {
                       {"config", config ? *config : json::Value::object()},
                       {"inputs", entriesToJSON(m.inputs)},
                       {"outputs", entriesToJSON(m.outputs)}};
+  if (m.expertShard.active())
+    root["expert_shard"] = {{"rank", m.expertShard.rank},
+                            {"ranks", m.expertShard.ranks}};
   return root.dump(-1, ' ', false, json::Value::error_handler_t::replace);
 }
 

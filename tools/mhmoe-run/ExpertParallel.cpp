@@ -60,8 +60,8 @@ void ExpertParallelRun::tokenRange(int64_t tokens, int64_t &first,
   count = tokens * (rank() + 1) / ranks() - first;
 }
 
-std::optional<RankFailure>
-ExpertParallelRun::agree(const std::optional<RankFailure> &mine) {
+std::optional<Failure>
+ExpertParallelRun::agree(const std::optional<Failure> &mine) {
   int64_t failing = mine ? rank() : ranks();
   mpi->allreduce_i64(mpi->ctx, &failing, 1, /*min=*/2);
   if (failing == ranks())
@@ -77,10 +77,10 @@ ExpertParallelRun::agree(const std::optional<RankFailure> &mine) {
   mpi->broadcast(mpi->ctx, message.data(), header[1], root);
   if (root != 0)
     message = "rank " + std::to_string(root) + ": " + message;
-  return RankFailure{static_cast<int>(header[0]), message};
+  return Failure{static_cast<int>(header[0]), message};
 }
 
-void ExpertParallelRun::abortAll(const RankFailure &failure) {
+void ExpertParallelRun::abortAll(const Failure &failure) {
   outs().flush();
   WithColor::error(errs(), "mhmoe-run")
       << "rank " << rank() << ": " << failure.message << "\n";

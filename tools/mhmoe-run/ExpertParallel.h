@@ -10,6 +10,7 @@
 #ifndef MHMOE_TOOLS_MHMOE_RUN_EXPERTPARALLEL_H
 #define MHMOE_TOOLS_MHMOE_RUN_EXPERTPARALLEL_H
 
+#include "RunSupport.h"
 #include "mhmoe/Runtime/mhmoe_mpi.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 
@@ -22,12 +23,6 @@
 #include <vector>
 
 namespace mhmoe {
-
-/// A failure as mhmoe-run reports it: exit code and message.
-struct RankFailure {
-  int code;
-  std::string message;
-};
 
 class ExpertParallelRun {
 public:
@@ -47,11 +42,11 @@ public:
   /// Collective: every rank passes its own outcome; all get the failure of
   /// the lowest failing rank (its message prefixed with the rank when it is
   /// not rank 0's), or nothing when all succeeded.
-  std::optional<RankFailure> agree(const std::optional<RankFailure> &mine);
+  std::optional<Failure> agree(const std::optional<Failure> &mine);
 
   /// A failure this rank cannot share (the others may be inside an
   /// exchange): ends every rank with `code` after printing `message`.
-  [[noreturn]] void abortAll(const RankFailure &failure);
+  [[noreturn]] void abortAll(const Failure &failure);
 
   mhmoe_status installCommunicator(mhmoe_model *m);
 

@@ -208,4 +208,53 @@ TEST(Manifest, Int8WeightsNeedTheirScales) {
   EXPECT_EQ(quantizationScaleName(p->inputs[at].name), p->inputs[at + 1].name);
 }
 
+TEST(Manifest, ExpertSlicesMatchTheShard) {
+  // Rank 1 of 2 of 4 experts holds [2, 4).
+  Manifest m = buildManifest(smallConfig());
+  m.expertShard = ExpertShard{1, 2};
+  for (ManifestEntry &e : m.inputs)
+    if (e.name.find(".experts.") != std::string::npos) {
+      e.shape[0] = 2;
+      e.expertSlice = ExpertRange{2, 2};
+    }
+  auto p = parseManifest(manifestJSON(m), "lib.so");
+  MHMOE_ASSERT_OK(p);
+  EXPECT_EQ(p->expertShard.rank, 1);
+  EXPECT_EQ(p->expertShard.ranks, 2);
+  EXPECT_EQ(manifestJSON(*p), manifestJSON(m));
+
+  Manifest wrongRange = m;
+  for (ManifestEntry &e : wrongRange.inputs)
+    if (e.expertSlice)
+      e.expertSlice->first = 0;
+  p = parseManifest(manifestJSON(wrongRange), "lib.so");
+  EXPECT_NE(errorMessage(p).find("is not the experts of 'expert_shard' rank 1 "
+                                 "of 2 ([2, 2])"),
+            std::string::npos)
+      << errorMessage(p);
+
+  Manifest noShard = m;
+  noShard.expertShard = ExpertShard{};
+  p = parseManifest(manifestJSON(noShard), "lib.so");
+  EXPECT_NE(errorMessage(p).find("'expert_slice' [2, 2] is not the experts"),
+            std::string::npos)
+      << errorMessage(p);
+
+  std::string text = manifestJSON(m);
+  std::string badShard = text;
+  badShard.replace(badShard.find("\"rank\":1"), 8, "\"rank\":2");
+  p = parseManifest(badShard, "lib.so");
+  EXPECT_NE(errorMessage(p).find("'expert_shard' must be"), std::string::npos)
+      << errorMessage(p);
+
+  std::string badCount = text;
+  badCount.replace(badCount.find("\"expert_slice\":[2,2]"), 20,
+                   "\"expert_slice\":[2,3]");
+  p = parseManifest(badCount, "lib.so");
+  EXPECT_NE(errorMessage(p).find("'expert_slice' must be [first, count] with "
+                                 "count = the entry's first dimension"),
+            std::string::npos)
+      << errorMessage(p);
+}
+
 } // namespace

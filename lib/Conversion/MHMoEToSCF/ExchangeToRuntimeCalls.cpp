@@ -62,6 +62,15 @@ struct ExchangeShape {
   int64_t k, experts, rank, ranks;
 };
 
+/// The choices per sub-token, the experts and the shard of a dispatch or
+/// combine.
+template <typename ExchangeOp>
+ExchangeShape exchangeShapeOf(ExchangeOp op) {
+  return {cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1),
+          int64_t(op.getNumExperts()), int64_t(op.getShardRank()),
+          int64_t(op.getShardRanks())};
+}
+
 /// Calls body(s, c, expert as i32) for every kept pair, sequentially.
 void forEachKeptPair(OpBuilder &b, Location loc, Value idx, Value numSub,
                      int64_t k,
@@ -318,8 +327,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
     int64_t d = xType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
-    ExchangeShape x{cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1),
-                    int64_t(op.getNumExperts()), int64_t(op.getShardRank()), int64_t(op.getShardRanks())};
+    ExchangeShape x = exchangeShapeOf(op);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
     bool capacity = op.getCapacityFactor().convertToDouble() > 0;
     Value numSubAll =
@@ -422,8 +430,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     Location loc = op.getLoc();
     auto outType = cast<RankedTensorType>(op.getResult().getType());
     int64_t d = outType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
-    ExchangeShape x{cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1),
-                    int64_t(op.getNumExperts()), int64_t(op.getShardRank()), int64_t(op.getShardRanks())};
+    ExchangeShape x = exchangeShapeOf(op);
     Value idx = readBuffer(b, loc, op.getIndices());
     Value recvCounts = readBuffer(b, loc, op.getRecvCounts());
     Value numSub = tensor::DimOp::create(b, loc, op.getIndices(), 0);
