@@ -93,6 +93,11 @@ namespace mhmoe::runtime {
 /// frees what only the packing read; records the output slots.
 mhmoe_status bindWeights(mhmoe_model &m, const std::string &stPath);
 
+/// For an expert-parallel library, the bytes of each stored tensor this rank
+/// binds: its rows of the expert tensors with an `expert_slice`, all of the
+/// others; empty (read everything) otherwise.
+SafeTensorsFile::NeededBytes neededWeightBytes(const Manifest &manifest);
+
 } // namespace mhmoe::runtime
 
 #endif // MHMOE_LIB_RUNTIME_MODELSTATE_H

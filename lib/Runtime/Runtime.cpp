@@ -300,7 +300,8 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
                 "compiled library was built for a different config (" +
                     describeConfigDiff(m->manifest.config, *config) + ")");
 
-  Result<std::unique_ptr<SafeTensorsFile>> st = SafeTensorsFile::open(stPath);
+  Result<std::unique_ptr<SafeTensorsFile>> st =
+      SafeTensorsFile::open(stPath, neededWeightBytes(m->manifest));
   if (!st)
     return fail(MHMOE_ERROR_INVALID_INPUT, st.takeError());
   m->weights = std::move(*st);

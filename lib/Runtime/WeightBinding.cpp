@@ -356,3 +356,24 @@ mhmoe_status mhmoe::runtime::bindWeights(mhmoe_model &m,
   recordOutputSlots(m);
   return MHMOE_OK;
 }
+
+SafeTensorsFile::NeededBytes
+mhmoe::runtime::neededWeightBytes(const Manifest &manifest) {
+  if (!manifest.expertShard.active())
+    return {};
+  std::map<std::string, ExpertRange> slices;
+  for (const ManifestEntry &e : manifest.inputs)
+    if (e.expertSlice)
+      slices[e.name] = *e.expertSlice;
+  const int64_t experts = manifest.config.numExperts;
+  return [slices = std::move(slices),
+          experts](const TensorInfo &t) -> std::pair<uint64_t, uint64_t> {
+    auto it = slices.find(t.name);
+    // Tensors of another shape are read whole: binding reports them.
+    if (it == slices.end() || t.shape.empty() || t.shape[0] != experts)
+      return {0, t.numBytes};
+    uint64_t rowBytes = t.numBytes / uint64_t(experts);
+    return {uint64_t(it->second.first) * rowBytes,
+            uint64_t(it->second.first + it->second.count) * rowBytes};
+  };
+}

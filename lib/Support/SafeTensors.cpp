@@ -200,8 +200,15 @@ static uint8_t *allocateAligned(uint64_t size) {
   return static_cast<uint8_t *>(p);
 }
 
+static uint64_t readU64LE(const uint8_t *p);
+
 Result<std::unique_ptr<SafeTensorsFile>>
 SafeTensorsFile::open(const std::string &path) {
+  return open(path, NeededBytes());
+}
+
+Result<std::unique_ptr<SafeTensorsFile>>
+SafeTensorsFile::open(const std::string &path, const NeededBytes &needed) {
   // Read into memory the model owns, not mapped: a file overwritten or
   // truncated after load can neither change nor crash a loaded model.
   Result<std::unique_ptr<RegularFile>> file =
@@ -215,9 +222,40 @@ SafeTensorsFile::open(const std::string &path) {
   if (!bytes)
     return Status::error(path + ": cannot allocate " + std::to_string(size) +
                          " bytes to read the weights (out of memory)");
-  if (Status e = (*file)->readAt(0, bytes.get(), size))
+  if (!needed) {
+    if (Status e = (*file)->readAt(0, bytes.get(), size))
+      return e;
+    return fromOwnedBytes(std::move(bytes), size, path);
+  }
+  // The header first (validated as usual), then each tensor's needed bytes
+  // in place.
+  uint8_t *base = bytes.get();
+  uint64_t headerEnd = std::min<uint64_t>(size, 8);
+  if (Status e = (*file)->readAt(0, base, headerEnd))
     return e;
-  return fromOwnedBytes(std::move(bytes), size, path);
+  if (size >= 8) {
+    uint64_t headerLen = readU64LE(base);
+    if (Status e = checkHeaderLength(headerLen, size, path))
+      return e;
+    headerEnd = 8 + headerLen;
+    if (Status e = (*file)->readAt(8, base + 8, headerLen))
+      return e;
+  }
+  Result<std::unique_ptr<SafeTensorsFile>> st =
+      fromOwnedBytes(std::move(bytes), size, path);
+  if (!st)
+    return st;
+  for (const TensorInfo &t : (*st)->tensors()) {
+    auto [begin, end] = needed(t);
+    end = std::min(end, t.numBytes);
+    if (begin >= end)
+      continue;
+    uint64_t at = uint64_t(t.data - base) + begin;
+    if (Status e = (*file)->readAt(at, const_cast<uint8_t *>(t.data) + begin,
+                                   end - begin))
+      return e;
+  }
+  return st;
 }
 
 Result<std::unique_ptr<SafeTensorsFile>>

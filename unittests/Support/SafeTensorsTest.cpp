@@ -71,6 +71,38 @@ TEST_F(SafeTensorsTest, ValidMinimalFile) {
   EXPECT_EQ((*f)->path(), p);
 }
 
+// Reading only some bytes (an expert-parallel rank's rows): those land in
+// place, the header is validated as usual, the rest is never read.
+TEST_F(SafeTensorsTest, OpenReadsOnlyTheNeededBytes) {
+  std::string p = writeST(
+      R"({"experts":{"dtype":"F32","shape":[4,1],"data_offsets":[0,16]},)"
+      R"("norm":{"dtype":"F32","shape":[1],"data_offsets":[16,20]}})",
+      floats({1.f, 2.f, 3.f, 4.f, 5.f}));
+  std::vector<std::string> asked;
+  auto f = SafeTensorsFile::open(p, [&](const TensorInfo &t) {
+    asked.push_back(t.name);
+    return t.name == "experts" ? std::pair<uint64_t, uint64_t>{8, 16}
+                               : std::pair<uint64_t, uint64_t>{0, t.numBytes};
+  });
+  MHMOE_ASSERT_OK(f);
+  EXPECT_EQ(asked, (std::vector<std::string>{"experts", "norm"}));
+  const float *experts =
+      reinterpret_cast<const float *>((*f)->lookup("experts")->data);
+  EXPECT_EQ(experts[2], 3.f);
+  EXPECT_EQ(experts[3], 4.f);
+  EXPECT_EQ(*reinterpret_cast<const float *>((*f)->lookup("norm")->data), 5.f);
+  // A bad header is refused before any tensor is read.
+  std::string bad = writeST(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,9]}})",
+                            floats({1.f, 2.f}));
+  asked.clear();
+  auto g = SafeTensorsFile::open(bad, [&](const TensorInfo &t) {
+    asked.push_back(t.name);
+    return std::pair<uint64_t, uint64_t>{0, t.numBytes};
+  });
+  EXPECT_NE(errorMessage(g), "");
+  EXPECT_TRUE(asked.empty());
+}
+
 // fromBorrowedBytes validates in place: the tensors point into the caller's
 // bytes, which the file keeps alive through `owner` and never frees itself
 // (also not when the image is rejected).

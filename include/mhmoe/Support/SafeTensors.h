@@ -13,6 +13,7 @@
 #include "mhmoe/Support/Status.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,6 +66,17 @@ public:
   /// Reads `path` (a regular file) into owned memory and validates it. All
   /// errors name the file and, where applicable, the tensor and field.
   static Result<std::unique_ptr<SafeTensorsFile>> open(const std::string &path);
+
+  /// The bytes [begin, end) of tensor `t`'s data that a reader needs.
+  using NeededBytes =
+      std::function<std::pair<uint64_t, uint64_t>(const TensorInfo &t)>;
+  /// open() that reads, besides the header, only the bytes `needed` asks for
+  /// (an expert-parallel rank: its slice of each expert tensor). The image
+  /// keeps the file's layout, so the other bytes are allocated but never
+  /// read or written: their pages never become resident, and they must not
+  /// be read.
+  static Result<std::unique_ptr<SafeTensorsFile>>
+  open(const std::string &path, const NeededBytes &needed);
 
   /// Validates a copy of an in-memory image; `path` is used for messages only.
   static Result<std::unique_ptr<SafeTensorsFile>>
