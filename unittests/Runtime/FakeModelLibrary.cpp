@@ -15,7 +15,11 @@
 // records a CUDA error and returns 0, as a failed kernel would),
 // FAKE_CUDA_NO_RUNTIME ("target": "cuda" without linking the CUDA runtime),
 // FAKE_CUDA_BAD_KERNELS (with FAKE_CUDA: the global constructor loads an
-// invalid GPU binary, as a library built for another GPU would).
+// invalid GPU binary, as a library built for another GPU would),
+// FAKE_EXPERT_SHARD (rank 1 of 2 of an expert-parallel model: experts
+// [2, 4) of each expert tensor; exports mhmoe_set_communicator; each forward
+// exchanges counts {n, n} and one 8-byte row per rank, and adds element 0 of
+// its layers.0.experts.fc1.weight slice to output[t, 0]).
 //
 //===----------------------------------------------------------------------===//
 #include "FakeModelConfig.h"
@@ -56,6 +60,14 @@ static const Manifest &fakeManifest() {
 #if defined(FAKE_CUDA) || defined(FAKE_CUDA_NO_RUNTIME)
     r.target = "cuda";
 #endif
+#ifdef FAKE_EXPERT_SHARD
+    r.expertShard = ExpertShard{1, 2};
+    for (ManifestEntry &e : r.inputs)
+      if (e.name.find(".experts.") != std::string::npos) {
+        e.shape[0] = 2;
+        e.expertSlice = ExpertRange{2, 2};
+      }
+#endif
     return r;
   }();
   return m;
@@ -84,9 +96,42 @@ static void store(void *buf, const void *host, size_t bytes) {
 }
 #endif
 
+#ifdef FAKE_EXPERT_SHARD
+using CountsFn = int32_t (*)(void *, const int64_t *, int64_t *);
+using RowsFn = int32_t (*)(void *, const void *, const int64_t *, void *,
+                           const int64_t *, int64_t);
+static void *commCtx;
+static CountsFn commCounts;
+static RowsFn commRows;
+
+FAKE_EXPORT void mhmoe_set_communicator(void *ctx, void *counts, void *rows) {
+  commCtx = ctx;
+  commCounts = reinterpret_cast<CountsFn>(counts);
+  commRows = reinterpret_cast<RowsFn>(rows);
+}
+
+/// One exchange as a dispatch would: counts {n, n}, then one row of 8 bytes
+/// for each rank, holding 1000 * rank + n.
+static int32_t exchange(int64_t numTokens) {
+  if (!commCounts || !commRows)
+    return -1;
+  int64_t send[2] = {numTokens, numTokens}, recv[2] = {-1, -1};
+  if (commCounts(commCtx, send, recv) != 0)
+    return 1;
+  int64_t rows[2] = {numTokens, 1000 + numTokens}, back[2] = {-1, -1};
+  int64_t one[2] = {1, 1};
+  return commRows(commCtx, rows, one, back, one, sizeof(int64_t));
+}
+#endif
+
 FAKE_EXPORT int32_t mhmoe_forward(void **argv, int64_t numTokens) {
   if (numTokens == 13)
     return 7;
+#ifdef FAKE_EXPERT_SHARD
+  if (int32_t rc = exchange(numTokens))
+    return rc;
+  float expertElement = 0;
+#endif
 #ifdef FAKE_CUDA
   if (numTokens == 11) { // a failing "kernel": recorded, not returned
     mhmoe_cuda_upload(nullptr, &numTokens, sizeof(numTokens));
@@ -106,6 +151,10 @@ FAKE_EXPORT int32_t mhmoe_forward(void **argv, int64_t numTokens) {
       biases.emplace_back(D);
       fetch(biases.back().data(), argv[slot], D * sizeof(float));
     }
+#ifdef FAKE_EXPERT_SHARD
+    if (e.name == "layers.0.experts.fc1.weight")
+      fetch(&expertElement, argv[slot], sizeof(float));
+#endif
     ++slot;
   }
   for (int64_t t = 0; t < numTokens; ++t)
@@ -113,6 +162,10 @@ FAKE_EXPORT int32_t mhmoe_forward(void **argv, int64_t numTokens) {
       float v = input[t * D + j];
       for (const std::vector<float> &b : biases)
         v += b[j];
+#ifdef FAKE_EXPERT_SHARD
+      if (j == 0)
+        v += expertElement;
+#endif
       output[t * D + j] = v;
     }
   for (const ManifestEntry &e : m.outputs) {

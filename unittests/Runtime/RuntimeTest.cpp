@@ -293,6 +293,98 @@ TEST_F(RuntimeTest, LoadAndRun) {
   runAndCheck(5);
 }
 
+/// A communicator that records what the library exchanged; counts come back
+/// as sent plus 10 * rank, rows as sent.
+struct RecordingCommunicator {
+  std::vector<int64_t> countsSent, rowsSent;
+  int64_t rowBytes = 0;
+  static int32_t counts(void *ctx, const int64_t *send, int64_t *recv) {
+    auto *c = static_cast<RecordingCommunicator *>(ctx);
+    for (int q = 0; q < 2; ++q) {
+      c->countsSent.push_back(send[q]);
+      recv[q] = send[q] + 10 * q;
+    }
+    return 0;
+  }
+  static int32_t rows(void *ctx, const void *send, const int64_t *sendRows,
+                      void *recv, const int64_t *recvRows, int64_t rowBytes) {
+    auto *c = static_cast<RecordingCommunicator *>(ctx);
+    c->rowBytes = rowBytes;
+    int64_t n = sendRows[0] + sendRows[1];
+    if (recvRows[0] + recvRows[1] != n)
+      return 1;
+    const auto *rows = static_cast<const int64_t *>(send);
+    c->rowsSent.assign(rows, rows + n);
+    std::memcpy(recv, send, size_t(n * rowBytes));
+    return 0;
+  }
+};
+
+// An expert-parallel library (rank 1 of 2): the runtime binds experts [2, 4)
+// of each stored [4, ...] expert tensor, refuses to run it without a
+// communicator, and with one runs it (0 tokens included).
+TEST_F(RuntimeTest, ExpertShardBindsItsSliceAndNeedsACommunicator) {
+  std::string dir = writeModelDir();
+  ASSERT_EQ(load(dir, MHMOE_FAKE_LIB_EXPERT_SHARD), MHMOE_OK)
+      << mhmoe_last_error();
+  int32_t rank = -1;
+  EXPECT_EQ(mhmoe_model_expert_shard(model, &rank), 2);
+  EXPECT_EQ(rank, 1);
+  std::vector<float> in(3 * 8, 1.0f), out(3 * 8, -1.0f);
+  EXPECT_EQ(mhmoe_model_run(model, in.data(), 3, out.data(), nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_NE(std::string(mhmoe_last_error())
+                .find("the library is rank 1 of 2 of an expert-parallel "
+                      "model: install a communicator first"),
+            std::string::npos)
+      << mhmoe_last_error();
+  EXPECT_EQ(mhmoe_model_set_communicator(model, nullptr, nullptr, nullptr),
+            MHMOE_ERROR_INVALID_INPUT);
+
+  RecordingCommunicator comm;
+  ASSERT_EQ(mhmoe_model_set_communicator(model, &comm,
+                                         &RecordingCommunicator::counts,
+                                         &RecordingCommunicator::rows),
+            MHMOE_OK)
+      << mhmoe_last_error();
+  ASSERT_EQ(mhmoe_model_run(model, in.data(), 3, out.data(), nullptr),
+            MHMOE_OK)
+      << mhmoe_last_error();
+  EXPECT_EQ(comm.countsSent, (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(comm.rowsSent, (std::vector<int64_t>{3, 1003}));
+  EXPECT_EQ(comm.rowBytes, 8);
+  // Element 0 of expert 2's fc1 (stored value (48 % 7) * 0.125) reached the
+  // library, not expert 0's (0): the slice starts at expert 2.
+  float biases = 0.5f + 1.0f; // out_proj.bias[0] of layers 0 and 1
+  EXPECT_EQ(out[0], 1.0f + biases + 0.75f);
+  EXPECT_EQ(out[1], 1.0f + biases + 0.25f + 0.25f);
+  // A rank without tokens still exchanges.
+  ASSERT_EQ(mhmoe_model_run(model, in.data(), 0, out.data(), nullptr),
+            MHMOE_OK)
+      << mhmoe_last_error();
+  EXPECT_EQ(comm.countsSent, (std::vector<int64_t>{3, 3, 0, 0}));
+}
+
+TEST_F(RuntimeTest, ExpertShardChecksTheStoredExperts) {
+  // The stored expert tensors must hold all 4 experts.
+  ModelDirOptions o;
+  o.reshape["layers.1.experts.fc2.weight"] = {2, 4, 6};
+  expectLoadError(writeModelDir(o), MHMOE_ERROR_INVALID_INPUT,
+                  "tensor 'layers.1.experts.fc2.weight': shape [2, 4, 6] does "
+                  "not match expected [4, 4, 6]",
+                  MHMOE_FAKE_LIB_EXPERT_SHARD);
+  // A one-process library takes no communicator.
+  ASSERT_EQ(load(writeModelDir()), MHMOE_OK) << mhmoe_last_error();
+  EXPECT_EQ(mhmoe_model_expert_shard(model, nullptr), 1);
+  RecordingCommunicator comm;
+  EXPECT_EQ(mhmoe_model_set_communicator(model, &comm,
+                                         &RecordingCommunicator::counts,
+                                         &RecordingCommunicator::rows),
+            MHMOE_ERROR_INVALID_INPUT);
+  EXPECT_NE(std::string(mhmoe_last_error()).find("is not expert-parallel"),
+            std::string::npos);
+}
+
 TEST_F(RuntimeTest, WeightsFileChangedAfterLoadChangesNothing) {
   // The model owns what it read: overwriting, then truncating the file
   // under a loaded model neither changes its results nor crashes it.
