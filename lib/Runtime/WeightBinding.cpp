@@ -118,6 +118,17 @@ TensorInfo expertSliceOf(const TensorInfo &t, const ManifestEntry &e) {
   return view;
 }
 
+/// The first row (last dimension = one row) of the expert slice `view` of
+/// entry `e` in the stored tensor, for messages that name rows.
+uint64_t firstStoredRow(const ManifestEntry &e, const TensorInfo &view) {
+  if (!e.expertSlice || view.shape.size() < 2 || view.shape[0] == 0 ||
+      view.shape.back() == 0)
+    return 0;
+  uint64_t rowsPerExpert = uint64_t(view.numElements() / view.shape[0] /
+                                    view.shape.back());
+  return uint64_t(e.expertSlice->first) * rowsPerExpert;
+}
+
 /// Checks the stored tensor of manifest input `e` against the library's
 /// expectations.
 mhmoe_status checkStoredTensor(const mhmoe_model &m, const TensorInfo *t,
@@ -218,7 +229,12 @@ mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
                       formatShape(stored->shape) + " does not match expected " +
                       formatShape(storedShape(m, se)));
     TensorInfo scales = expertSliceOf(*stored, se);
-    if (Status err = checkInt8Scales(scales))
+    uint64_t firstScale =
+        se.expertSlice && !scales.shape.empty() && scales.shape[0] > 0
+            ? uint64_t(se.expertSlice->first) *
+                  uint64_t(scales.numElements() / scales.shape[0])
+            : 0;
+    if (Status err = checkInt8Scales(scales, firstScale))
       return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
     if (mhmoe_status s = bindWeight(m, i, t, stPath); s != MHMOE_OK)
       return s;
@@ -234,7 +250,7 @@ mhmoe_status bindInt8Weight(mhmoe_model &m, size_t i, size_t scaleSlot,
       static_cast<float *>(ownedBuffer(m, rows * sizeof(float), what));
   if (!values || !scales)
     return MHMOE_ERROR_RUNTIME;
-  if (Status err = quantizeRowsInt8(t, values, scales))
+  if (Status err = quantizeRowsInt8(t, values, scales, firstStoredRow(e, t)))
     return fail(MHMOE_ERROR_INVALID_INPUT, stPath + ": " + err.message());
   mhmoe_status s = setWeightSlot(m, i, values,
                                  static_cast<size_t>(t.numElements()), what);

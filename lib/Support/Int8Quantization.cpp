@@ -8,7 +8,8 @@
 
 namespace mhmoe {
 
-Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales) {
+Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales,
+                        uint64_t firstRow) {
   if (t.shape.size() < 2 || t.shape.back() <= 0)
     return Status::error("tensor '" + t.name +
                          "': int8 quantization needs rows (rank >= 2)");
@@ -26,7 +27,7 @@ Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales) {
     for (float w : row) {
       if (!std::isfinite(w))
         return Status::error("tensor '" + t.name + "': row " +
-                             std::to_string(r) +
+                             std::to_string(firstRow + r) +
                              " has a NaN or infinite value; int8 "
                              "quantization needs finite weights");
       amax = std::max(amax, std::fabs(w));
@@ -44,7 +45,7 @@ Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales) {
   return Status::success();
 }
 
-Status checkInt8Scales(const TensorInfo &scales) {
+Status checkInt8Scales(const TensorInfo &scales, uint64_t firstRow) {
   if (scales.dtype != DType::F32)
     return Status::error("tensor '" + scales.name + "': dtype " +
                          dtypeName(scales.dtype) +
@@ -55,7 +56,7 @@ Status checkInt8Scales(const TensorInfo &scales) {
     std::memcpy(&s, scales.data + i * sizeof(float), sizeof(float));
     if (!std::isfinite(s) || s < 0.0f)
       return Status::error("tensor '" + scales.name + "': scale " +
-                           std::to_string(i) + " is " + std::to_string(s) +
+                           std::to_string(firstRow + i) + " is " + std::to_string(s) +
                            "; int8 scales must be finite and >= 0");
   }
   return Status::success();

@@ -16,11 +16,14 @@ namespace mhmoe {
 
 /// Quantizes the F32/F16/BF16 tensor `t` (rank >= 2, rows along the last
 /// dimension) into `values` (numElements() int8) and `scales` (one f32 per
-/// row). A row with a NaN or infinity is an error naming the tensor and row.
-Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales);
+/// row). A row with a NaN or infinity is an error naming the tensor and row;
+/// rows are numbered from `firstRow` (`t` may be a slice of a larger tensor).
+Status quantizeRowsInt8(const TensorInfo &t, int8_t *values, float *scales,
+                        uint64_t firstRow = 0);
 
-/// Checks stored per-row scales (F32, `rows` values): each finite and >= 0.
-Status checkInt8Scales(const TensorInfo &scales);
+/// Checks stored per-row scales (F32, `rows` values): each finite and >= 0;
+/// numbered from `firstRow` in messages.
+Status checkInt8Scales(const TensorInfo &scales, uint64_t firstRow = 0);
 
 } // namespace mhmoe
 
