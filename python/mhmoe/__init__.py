@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _native
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 _OK, _ERROR_RUNTIME, _ERROR_INVALID_INPUT = 0, 1, 2
 
@@ -38,7 +38,7 @@ def _raise(status, message):
 
 
 def version():
-    """The runtime's version string, e.g. 'mhmoe 0.5.0 (compiled-library ABI 2)'."""
+    """The runtime's version string, e.g. 'mhmoe 0.6.0 (compiled-library ABI 2)'."""
     return _native.runtime().mhmoe_version().decode()
 
 

@@ -88,11 +88,14 @@ static void store(void *buf, const void *host, size_t bytes) {
   mhmoe_cuda_upload(buf, host, bytes);
 }
 #else
+// A run of 0 tokens (an expert-parallel rank) has empty host vectors.
 static void fetch(void *host, const void *buf, size_t bytes) {
-  std::memcpy(host, buf, bytes);
+  if (bytes)
+    std::memcpy(host, buf, bytes);
 }
 static void store(void *buf, const void *host, size_t bytes) {
-  std::memcpy(buf, host, bytes);
+  if (bytes)
+    std::memcpy(buf, host, bytes);
 }
 #endif
 
