@@ -330,30 +330,37 @@ void mlir::mhmoe::emitZeroCounts(OpBuilder &b, Location loc, Value counts) {
                      });
 }
 
+Value mlir::mhmoe::emitCapacityLimit(OpBuilder &b, Location loc,
+                                     double capacityFactor, Value numSub,
+                                     int64_t numExperts, int64_t topK) {
+  Type i64 = b.getI64Type(), f64 = b.getF64Type();
+  // Same evaluation order as the reference: (c * S) / E in double.
+  Value sF = arith::UIToFPOp::create(
+      b, loc, f64, arith::IndexCastUIOp::create(b, loc, i64, numSub));
+  Value q = arith::DivFOp::create(
+      b, loc,
+      arith::MulFOp::create(
+          b, loc,
+          arith::ConstantOp::create(b, loc, b.getF64FloatAttr(capacityFactor)),
+          sF),
+      arith::ConstantOp::create(b, loc, b.getF64FloatAttr(double(numExperts))));
+  // An expert takes at most S pairs, so any quotient above S is dropless;
+  // clamping first keeps a huge factor (1e18) from overflowing the i64.
+  q = arith::MinimumFOp::create(b, loc, q, sF);
+  return arith::MulIOp::create(
+      b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
+      arith::ConstantIntOp::create(b, loc, i64, topK));
+}
+
 void mlir::mhmoe::emitCapacity(OpBuilder &b, Location loc, RouteOp op,
                                 Value idxBuf, Value wBuf, Value numSub,
                                 Value counts, Value dropped) {
   int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
   int64_t k = op.getTopK();
   double cf = op.getCapacityFactor().convertToDouble();
-  Type i64 = b.getI64Type(), f64 = b.getF64Type(), i32 = b.getI32Type();
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-
-  // Same evaluation order as the reference: (c * S) / E in double.
-  Value sF = arith::UIToFPOp::create(
-      b, loc, f64, arith::IndexCastUIOp::create(b, loc, i64, numSub));
-  Value q = arith::DivFOp::create(
-      b, loc,
-      arith::MulFOp::create(b, loc,
-                            arith::ConstantOp::create(b, loc, b.getF64FloatAttr(cf)),
-                            sF),
-      arith::ConstantOp::create(b, loc, b.getF64FloatAttr(double(e))));
-  // An expert takes at most S pairs, so any quotient above S is dropless;
-  // clamping first keeps a huge factor (1e18) from overflowing the i64.
-  q = arith::MinimumFOp::create(b, loc, q, sF);
-  Value cap = arith::MulIOp::create(
-      b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
-      arith::ConstantIntOp::create(b, loc, i64, k));
+  Value cap = emitCapacityLimit(b, loc, cf, numSub, e, k);
 
   emitZeroCounts(b, loc, counts);
   scf::ForOp::create(

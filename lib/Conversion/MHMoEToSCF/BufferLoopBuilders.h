@@ -84,6 +84,38 @@ inline void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow
   }
 }
 
+/// (kept, expert) of choice c of sub-token s.
+inline std::pair<Value, Value> expertOf(OpBuilder &b, Location loc, Value idx,
+                                 Value s, Value c) {
+  Value ex = load(b, loc, idx, ValueRange{s, c});
+  Value kept = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::sge, ex,
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+  return {kept, ex};
+}
+
+/// Calls body(s, c, expert as index) for every kept (sub-token, choice) pair,
+/// in sub-token then choice order.
+inline void forEachKeptPair(OpBuilder &b, Location loc, Value idx, Value numSub,
+                     int64_t k,
+                     function_ref<void(OpBuilder &, Location, Value s, Value c,
+                                       Value ex)>
+                         body) {
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0),
+        c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
+    forLoop(sb, l, c0, arith::ConstantIndexOp::create(sb, l, k), c1,
+            [&](OpBuilder &cb, Location l2, Value c) {
+              auto [kept, ex] = expertOf(cb, l2, idx, s, c);
+              scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
+                body(tb, l3, s, c,
+                     arith::IndexCastOp::create(tb, l3, tb.getIndexType(), ex));
+                scf::YieldOp::create(tb, l3);
+              });
+            });
+  });
+}
+
 } // namespace mlir::mhmoe
 
 #endif

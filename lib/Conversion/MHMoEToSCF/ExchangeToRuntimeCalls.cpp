@@ -20,6 +20,7 @@
 #include "TensorBufferBridge.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
+#include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mhmoe/Support/ExpertShard.h"
@@ -71,31 +72,8 @@ ExchangeShape exchangeShapeOf(ExchangeOp op) {
           int64_t(op.getShardRanks())};
 }
 
-/// Calls body(s, c, expert as i32) for every kept pair, sequentially.
-void forEachKeptPair(OpBuilder &b, Location loc, Value idx, Value numSub,
-                     int64_t k,
-                     function_ref<void(OpBuilder &, Location, Value, Value,
-                                       Value)>
-                         body) {
-  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-  forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
-    forLoop(sb, l, c0, cIndex(sb, l, k), c1,
-            [&](OpBuilder &cb, Location l2, Value c) {
-              Value ex = load(cb, l2, idx, ValueRange{s, c});
-              Value kept = arith::CmpIOp::create(
-                  cb, l2, arith::CmpIPredicate::sge, ex,
-                  arith::ConstantIntOp::create(cb, l2, cb.getI32Type(), 0));
-              scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
-                body(tb, l3, s, c, ex);
-                scf::YieldOp::create(tb, l3);
-              });
-            });
-  });
-}
-
-/// The rank holding expert `ex` (i32): ((e + 1) * N - 1) / E.
-Value ownerRank(OpBuilder &b, Location loc, Value ex, const ExchangeShape &x) {
-  Value e = arith::IndexCastOp::create(b, loc, b.getIndexType(), ex);
+/// The rank holding expert `e` (index): ((e + 1) * N - 1) / E.
+Value ownerRank(OpBuilder &b, Location loc, Value e, const ExchangeShape &x) {
   Value scaled = mulI(b, loc, addI(b, loc, e, cIndex(b, loc, 1)),
                       cIndex(b, loc, x.ranks));
   return arith::DivUIOp::create(
@@ -178,10 +156,7 @@ void forEachKeptPairParallel(
         if (before)
           before(pb, l, s);
         forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
-          Value ex = load(cb, l2, idx, ValueRange{s, c});
-          Value kept = arith::CmpIOp::create(
-              cb, l2, arith::CmpIPredicate::sge, ex,
-              arith::ConstantIntOp::create(cb, l2, cb.getI32Type(), 0));
+          Value kept = expertOf(cb, l2, idx, s, c).first;
           scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
             Value slot = load(tb, l3, pairPos,
                               addI(tb, l3, mulI(tb, l3, s, cK), c));
@@ -238,20 +213,9 @@ void emitReceivedCapacity(OpBuilder &b, Location loc, DispatchOp op,
                           const ExchangeShape &x, Value numSubAll,
                           Value numRecv, Value choice, Value experts,
                           Value rowWeights) {
-  Type i64 = b.getI64Type(), f64 = b.getF64Type(), i32 = b.getI32Type();
-  double cf = op.getCapacityFactor().convertToDouble();
-  // Same evaluation order as the route's: (c * S) / E in double.
-  Value sF = arith::UIToFPOp::create(
-      b, loc, f64, arith::IndexCastUIOp::create(b, loc, i64, numSubAll));
-  Value q = arith::DivFOp::create(
-      b, loc,
-      arith::MulFOp::create(
-          b, loc, arith::ConstantOp::create(b, loc, b.getF64FloatAttr(cf)), sF),
-      arith::ConstantOp::create(b, loc, b.getF64FloatAttr(double(x.experts))));
-  q = arith::MinimumFOp::create(b, loc, q, sF);
-  Value cap = arith::MulIOp::create(
-      b, loc, arith::FPToSIOp::create(b, loc, i64, math::CeilOp::create(b, loc, q)),
-      cI64(b, loc, x.k));
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  Value cap = emitCapacityLimit(b, loc, op.getCapacityFactor().convertToDouble(),
+                                numSubAll, x.experts, x.k);
   int64_t held = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).count;
   Value taken = memref::AllocOp::create(b, loc, MemRefType::get({held}, i64));
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
@@ -294,9 +258,8 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
   /// choice as the i32 bits of e * k + c.
   static Value packSendRows(OpBuilder &b, Location loc, DispatchOp op,
                             const ExchangeShape &x, const SendLayout &layout,
-                            Value numSub, int64_t d, int64_t lanes) {
+                            Value idx, Value numSub, int64_t d, int64_t lanes) {
     Value in = readBuffer(b, loc, op.getInput());
-    Value idx = readBuffer(b, loc, op.getIndices());
     Value w = readBuffer(b, loc, op.getWeights());
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
     Value send = memref::AllocOp::create(
@@ -332,9 +295,9 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     bool capacity = op.getCapacityFactor().convertToDouble() > 0;
     Value numSubAll =
         capacity ? exchangeSubTokenTotal(b, loc, op, numSub, x.ranks) : Value();
-    SendLayout layout =
-        emitSendLayout(b, loc, readBuffer(b, loc, op.getIndices()), numSub, x);
-    Value send = packSendRows(b, loc, op, x, layout, numSub, d, lanes);
+    Value idx = readBuffer(b, loc, op.getIndices());
+    SendLayout layout = emitSendLayout(b, loc, idx, numSub, x);
+    Value send = packSendRows(b, loc, op, x, layout, idx, numSub, d, lanes);
     Value recvCounts = memref::AllocOp::create(
         b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
     callExchangeCounts(b, loc, op, layout.counts, recvCounts);

@@ -24,6 +24,12 @@ void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
                   Value routerBias, Value idxBuf, Value wBuf, Value logits,
                   Value taken, Value s, int64_t lanes = 8);
 
+/// The capacity C = k * ceil(min(c * S / E, S)) as an i64, for `numSub`
+/// (index) sub-tokens: the route's, and the expert-parallel dispatch's over
+/// all ranks' sub-tokens (the same operations, so the same drops).
+Value emitCapacityLimit(OpBuilder &b, Location loc, double capacityFactor,
+                        Value numSub, int64_t numExperts, int64_t topK);
+
 /// Capacity C = k * ceil(c * S / E), sequentially: first choices claim slots
 /// in sub-token order, then second choices, ...; a choice over capacity
 /// becomes (-1, 0) and, when `dropped` ([E] i64, zeroed by the caller) is
