@@ -402,9 +402,6 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
     return usage("--expert-shard=" + llvm::Twine(opts.expertShard.rank) + "/" +
                  llvm::Twine(opts.expertShard.ranks) +
                  " needs 0 <= rank < ranks");
-  if (opts.expertShard.active() && opts.target != Target::CPU)
-    return usage("--expert-shard needs --target=cpu (the CUDA targets have "
-                 "no expert-parallel exchange yet)");
   if (opts.stopAt != StopAt::LLVM && !opts.parallel)
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "

@@ -37,6 +37,8 @@ void mhmoe::buildGPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToGPU());
+  // Expert parallelism: the exchanges around the local experts.
+  pm.addPass(createConvertMHMoEExchangeToGPU());
   ConvertMHMoEExpertApplyToGPUOptions expertOpts;
   expertOpts.chip = opts.chip;
   expertOpts.expectedTokens = opts.expectedTokens;
@@ -96,6 +98,9 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
   nvvm.cubinFormat = kernelFormatName(opts.format);
   nvvm.optLevel = 3;
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+  // The exchange functions of expert parallelism forward to the
+  // communicator (as on the CPU).
+  pm.addPass(createMHMoECommunicatorHooks());
 }
 
 void mhmoe::buildGPUPipeline(OpPassManager &pm,

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <cstring>
 
 using namespace llvm;
@@ -50,6 +51,8 @@ ExpertParallelRun::open(const char *argv0) {
 }
 
 ExpertParallelRun::~ExpertParallelRun() {
+  if (nccl)
+    nccl->close(nccl->ctx);
   mpi->finalize(mpi->ctx);
   // libmpi stays mapped: its atexit handlers may still run.
 }
@@ -89,9 +92,67 @@ void ExpertParallelRun::abortAll(const Failure &failure) {
   std::_Exit(failure.code); // not reached: MPI_Abort ends the process
 }
 
+/// The CUDA device of this rank: $MHMOE_CUDA_DEVICE, else the rank on its
+/// host (one GPU per rank), as libMHMoECudaRuntime is told below.
+static int32_t rankDevice() {
+  for (const char *name : {"MHMOE_CUDA_DEVICE", "OMPI_COMM_WORLD_LOCAL_RANK",
+                           "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char *v = std::getenv(name); v && *v)
+      return static_cast<int32_t>(std::atoi(v));
+  return 0;
+}
+
+Error ExpertParallelRun::startDeviceCommunicator(const char *argv0) {
+  std::string exe = sys::fs::getMainExecutable(argv0, &anchor);
+  SmallString<256> lib(sys::path::parent_path(sys::path::parent_path(exe)));
+  sys::path::append(lib, "lib", "libMHMoENCCL.so");
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  auto openFn =
+      h ? reinterpret_cast<mhmoe_nccl_open_fn>(dlsym(h, "mhmoe_nccl_open"))
+        : nullptr;
+  // A rank that cannot even load the library still joins the vote inside
+  // mhmoe_nccl_open, through a stand-in failure.
+  std::string loadError = openFn ? "" : lib.str().str() + ": " +
+                                            (h ? "no mhmoe_nccl_open" : dlerror());
+  const int32_t device = rankDevice();
+  // libMHMoECudaRuntime runs the model on the same device.
+  setenv("MHMOE_CUDA_DEVICE", std::to_string(device).c_str(), 0);
+  char error[512] = {0};
+  if (!openFn) {
+    int64_t failing = rank();
+    mpi->allreduce_i64(mpi->ctx, &failing, 1, /*min=*/2);
+    return makeError("--expert-parallel --device cuda: " + loadError);
+  }
+  nccl = openFn(mpi, device, error, sizeof error);
+  if (!nccl)
+    return makeError(Twine("--expert-parallel --device cuda: ") + error);
+  if (nccl->interface_version != MHMOE_NCCL_INTERFACE_VERSION) {
+    nccl = nullptr;
+    return makeError(lib + ": interface version mismatch");
+  }
+  return Error::success();
+}
+
 mhmoe_status ExpertParallelRun::installCommunicator(mhmoe_model *m) {
+  if (nccl)
+    return mhmoe_model_set_communicator(m, nccl->ctx, nccl->exchange_counts,
+                                        nccl->exchange_rows);
   return mhmoe_model_set_communicator(m, mpi->ctx, mpi->exchange_counts,
                                       mpi->exchange_rows);
+}
+
+void ExpertParallelRun::resetExchangeStats() {
+  if (nccl)
+    nccl->reset_stats(nccl->ctx);
+  mpi->reset_stats(mpi->ctx);
+}
+
+int64_t ExpertParallelRun::numExchanges() const {
+  return nccl ? nccl->num_exchanges(nccl->ctx) : mpi->num_exchanges(mpi->ctx);
+}
+
+const mhmoe_mpi_exchange *ExpertParallelRun::exchange(int64_t i) const {
+  return nccl ? nccl->exchange(nccl->ctx, i) : mpi->exchange(mpi->ctx, i);
 }
 
 bool ExpertParallelRun::gatherOutput(const float *local, int64_t rows,
@@ -113,9 +174,9 @@ std::string ExpertParallelRun::exchangeStatsJSON(int64_t numLayers,
   const int64_t exchanges = 2 * numLayers;
   std::vector<int64_t> row(static_cast<size_t>(1 + exchanges * kFields), 0);
   row[0] = localTokens;
-  int64_t recorded = mpi->num_exchanges(mpi->ctx);
+  int64_t recorded = numExchanges();
   for (int64_t i = 0; i < exchanges && i < recorded; ++i) {
-    const mhmoe_mpi_exchange *e = mpi->exchange(mpi->ctx, i);
+    const mhmoe_mpi_exchange *e = exchange(i);
     int64_t *f = &row[static_cast<size_t>(1 + i * kFields)];
     f[0] = e->rows_sent;
     f[1] = e->rows_received;

@@ -4,7 +4,9 @@
 // only MPI code, dlopen'd so the one-process path needs none), the rank's
 // slice of the tokens, agreement on failures before any collective can
 // hang, the output gathered on rank 0, the counts summed, and each rank's
-// exchange statistics. See docs/distributed.md.
+// exchange statistics. With --device cuda the rows travel through
+// libMHMoENCCL instead (device memory), the rest still through MPI. See
+// docs/distributed.md.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MHMOE_TOOLS_MHMOE_RUN_EXPERTPARALLEL_H
@@ -12,6 +14,7 @@
 
 #include "RunSupport.h"
 #include "mhmoe/Runtime/mhmoe_mpi.h"
+#include "mhmoe/Runtime/mhmoe_nccl.h"
 #include "mhmoe/Runtime/mhmoe_runtime.h"
 
 #include "llvm/Support/Error.h"
@@ -48,6 +51,11 @@ public:
   /// exchange): ends every rank with `code` after printing `message`.
   [[noreturn]] void abortAll(const Failure &failure);
 
+  /// Collective, for --device cuda: loads <tool dir>/../lib/libMHMoENCCL.so
+  /// and starts NCCL on this rank's device (all ranks or none).
+  llvm::Error startDeviceCommunicator(const char *argv0);
+
+  /// The NCCL communicator when started, the MPI one otherwise.
   mhmoe_status installCommunicator(mhmoe_model *m);
 
   /// Collective: rank 0 receives every rank's output rows, in rank order.
@@ -56,7 +64,7 @@ public:
   /// Collective: element-wise sums over the ranks, in place.
   bool sumCounts(std::vector<int64_t> &counts);
 
-  void resetExchangeStats() { mpi->reset_stats(mpi->ctx); }
+  void resetExchangeStats();
   /// Collective: `"expert_parallel"` of the stats JSON on rank 0 (each
   /// rank's rows and bytes sent and received, and seconds, per layer and
   /// direction), built from the exchanges since the last reset; "" elsewhere.
@@ -65,8 +73,14 @@ public:
 private:
   explicit ExpertParallelRun(void *handle, const mhmoe_mpi *mpi)
       : handle(handle), mpi(mpi) {}
+  /// The exchange_rows calls since the last reset, of the communicator in
+  /// use.
+  int64_t numExchanges() const;
+  const mhmoe_mpi_exchange *exchange(int64_t i) const;
+
   void *handle;
   const mhmoe_mpi *mpi;
+  const mhmoe_nccl *nccl = nullptr;
 };
 
 } // namespace mhmoe

@@ -366,8 +366,6 @@ std::optional<Failure> prepare(const Options &O, PreparedRun &r,
                                ExpertParallelRun *ep) {
   if (std::optional<Failure> f = checkUsage(O, r.compileOpts))
     return f;
-  if (ep && r.compileOpts.target != Target::CPU)
-    return badInput("--expert-parallel needs --device cpu");
   if (ep && ep->ranks() > 1)
     r.compileOpts.expertShard = ExpertShard{ep->rank(), ep->ranks()};
   SmallString<256> cfgPath(O.modelDir.getValue());
@@ -422,10 +420,20 @@ std::optional<Failure> prepare(const Options &O, PreparedRun &r,
   if (std::optional<Failure> f =
           loadModel(O, config, r.compileOpts, r.model, r.timings))
     return f;
-  if (r.compileOpts.expertShard.active())
-    if (mhmoe_status s = ep->installCommunicator(r.model.m); s != MHMOE_OK)
-      return fromStatus(s);
   return std::nullopt;
+}
+
+/// The communicator of this rank's library, once every rank is ready:
+/// NCCL for --device cuda (a collective start), MPI otherwise.
+std::optional<Failure> connectRanks(ExpertParallelRun &ep, PreparedRun &r) {
+  std::optional<Failure> f;
+  if (r.compileOpts.target == Target::CUDA)
+    if (Error e = ep.startDeviceCommunicator(gArgv0))
+      f = runtimeFailure(toString(std::move(e)));
+  if (!f)
+    if (mhmoe_status s = ep.installCommunicator(r.model.m); s != MHMOE_OK)
+      f = fromStatus(s);
+  return ep.agree(f);
 }
 
 int run(const Options &O) {
@@ -442,8 +450,9 @@ int run(const Options &O) {
   if (ep) {
     // A rank that failed must not leave the others waiting in an exchange:
     // all agree first, and rank 0 reports the failure once.
-    std::optional<Failure> agreed = ep->agree(
-        failed);
+    std::optional<Failure> agreed = ep->agree(failed);
+    if (!agreed && r.compileOpts.expertShard.active())
+      agreed = connectRanks(*ep, r);
     if (agreed)
       return ep->isRoot() ? report(*agreed)
                           : agreed->code;

@@ -312,6 +312,34 @@ def ConvertMHMoERouteToGPU : Pass<"convert-mhmoe-route-to-gpu"> {
                            "mlir::bufferization::BufferizationDialect"];
 }
 
+def ConvertMHMoEExchangeToGPU
+    : Pass<"convert-mhmoe-exchange-to-gpu", "mlir::ModuleOp"> {
+  let summary = "Lower mhmoe.dispatch/mhmoe.combine to GPU kernels and communicator calls";
+  let description = [{
+    The same lowering as `convert-mhmoe-exchange-to-scf`, with its loops as
+    kernels: the send layout, the capacity and the drop counts (order-
+    dependent) as single-thread kernels, the row packing, unpacking and the
+    choice-ordered sum as one thread per row. The per-rank counts are copied
+    to buffers marked `mhmoe.host_buffer`, which `mhmoe-gpu-device-buffers`
+    leaves in host memory: the communicator reads them there and the host
+    sizes the receive buffers from them. The rows passed to
+    `__mhmoe_exchange_rows` are device pointers.
+
+    ```mlir
+    %h = memref.alloc() {mhmoe.host_buffer} : memref<2xi64>
+    memref.copy %counts, %h : memref<2xi64> to memref<2xi64>
+    %r = func.call @__mhmoe_exchange_rows(%send, %sc, %recv, %rc, %c1544)
+        : (i64, i64, i64, i64, i64) -> i32
+    ```
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::vector::VectorDialect", "mlir::func::FuncDialect",
+                           "mlir::math::MathDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
 def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
   let summary = "Lower mhmoe.expert_apply to grouped-GEMM GPU kernels";
   let description = [{

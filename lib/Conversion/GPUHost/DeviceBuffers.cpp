@@ -4,10 +4,13 @@
 // host code, read and written only by kernels. This pass moves them to
 // device memory (`gpu.alloc` / `gpu.dealloc`), turns buffer copies into
 // `gpu.memcpy`, and rejects host code that would still dereference a
-// buffer: on the GPU target every memory access must be inside a kernel.
+// buffer: on the GPU target every memory access must be inside a kernel,
+// except to the few buffers allocated with `mhmoe.host_buffer` (the expert
+// exchange's per-rank counts), which stay in host memory.
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -30,6 +33,25 @@ bool insideKernel(Operation *op) {
          op->getParentOfType<gpu::GPUModuleOp>();
 }
 
+/// A buffer allocated in host memory on purpose.
+bool isHostBuffer(Value buffer) {
+  auto alloc = buffer.getDefiningOp<memref::AllocOp>();
+  return alloc && alloc->hasAttr(mhmoe::kHostBufferAttr);
+}
+
+/// Whether every buffer `op` reads or writes is a host buffer.
+bool touchesOnlyHostBuffers(Operation *op) {
+  bool any = false;
+  for (Value v : op->getOperands()) {
+    if (!isa<MemRefType>(v.getType()))
+      continue;
+    if (!isHostBuffer(v))
+      return false;
+    any = true;
+  }
+  return any && isa<memref::LoadOp, memref::StoreOp>(op);
+}
+
 /// Host ops that would touch buffer contents.
 bool dereferencesMemory(Operation *op) {
   return isa<memref::LoadOp, memref::StoreOp, memref::AtomicRMWOp,
@@ -48,6 +70,11 @@ struct MHMoEGPUDeviceBuffersPass
     bool failedHost = false;
     module.walk([&](Operation *op) {
       if (insideKernel(op) || !op->getParentOfType<func::FuncOp>())
+        return;
+      bool hostBuffer =
+          (isa<memref::AllocOp>(op) && isHostBuffer(op->getResult(0))) ||
+          (isa<memref::DeallocOp>(op) && isHostBuffer(op->getOperand(0)));
+      if (hostBuffer || touchesOnlyHostBuffers(op))
         return;
       if (isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op)) {
         work.push_back(op);

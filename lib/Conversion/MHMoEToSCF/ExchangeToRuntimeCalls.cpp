@@ -14,14 +14,19 @@
 //   i32 __mhmoe_exchange_rows(i64 send, i64 sendRows, i64 recv, i64 recvRows,
 //                             i64 rowBytes)
 // (pointers as i64). They run between parallel regions, on one thread.
+// Where the loops run (CPU loops or GPU kernels) is the ExchangePlacement's
+// choice (ExchangeLowering.h).
 //
 //===----------------------------------------------------------------------===//
+#include "ExchangeLowering.h"
 #include "BufferLoopBuilders.h"
 #include "TensorBufferBridge.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
+#include "mhmoe/Conversion/KernelEmitters/GPULaunch.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
+#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mhmoe/Support/ExpertShard.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -51,12 +56,83 @@ Value cI64(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
 }
 
+/// Where the exchange's loops run (ExchangeLowering.h).
+struct Placement {
+  ExchangePlacement kind;
+
+  bool onGPU() const { return kind == ExchangePlacement::GPU; }
+
+  /// Order-dependent steps: in place on the CPU, a single-thread kernel on
+  /// the GPU.
+  void serial(OpBuilder &b, Location loc,
+              function_ref<void(OpBuilder &, Location)> body) const {
+    if (onGPU())
+      emitSerialKernel(b, loc, body);
+    else
+      body(b, loc);
+  }
+
+  /// body(i) for i in [0, n): scf.parallel, or one GPU thread per i.
+  void parallel(OpBuilder &b, Location loc, Value n,
+                function_ref<void(OpBuilder &, Location, Value)> body) const {
+    if (onGPU())
+      return emitLaunch1D(b, loc, n, kThreadsPerBlock, body);
+    scf::ParallelOp::create(b, loc, ValueRange{cIndex(b, loc, 0)}, ValueRange{n},
+                            ValueRange{cIndex(b, loc, 1)},
+                            [&](OpBuilder &pb, Location l, ValueRange ivs) {
+                              body(pb, l, ivs[0]);
+                            });
+  }
+
+  /// f32 lanes of a row copy.
+  int64_t rowLanes(Operation *op) const {
+    return onGPU() ? 1 : getCPUTarget(op).f32Lanes();
+  }
+
+  /// A buffer the host reads and writes: on the GPU, marked to stay in host
+  /// memory.
+  Value allocHost(OpBuilder &b, Location loc, MemRefType type) const {
+    auto alloc = memref::AllocOp::create(b, loc, type);
+    if (onGPU())
+      alloc->setAttr(kHostBufferAttr, b.getUnitAttr());
+    return alloc;
+  }
+
+  /// `counts` where the host can read it: the buffer itself on the CPU, a
+  /// host copy on the GPU.
+  Value toHost(OpBuilder &b, Location loc, Value counts) const {
+    if (!onGPU())
+      return counts;
+    Value host = allocHost(b, loc, cast<MemRefType>(counts.getType()));
+    memref::CopyOp::create(b, loc, counts, host);
+    return host;
+  }
+
+  /// A host buffer as an ordinary (device) buffer, for a result.
+  Value fromHost(OpBuilder &b, Location loc, Value host) const {
+    if (!onGPU())
+      return host;
+    Value dev = memref::AllocOp::create(b, loc, cast<MemRefType>(host.getType()));
+    memref::CopyOp::create(b, loc, host, dev);
+    return dev;
+  }
+
+  /// Frees `host` if toHost/fromHost made a copy.
+  void freeCopy(OpBuilder &b, Location loc, Value copy, Value of) const {
+    if (copy != of)
+      memref::DeallocOp::create(b, loc, copy);
+  }
+
+  static constexpr int64_t kThreadsPerBlock = 128;
+};
+
 /// Where each kept pair's row goes in the send buffer: grouped by the rank
 /// holding its expert, in (sub-token, choice) order within a rank.
 struct SendLayout {
-  Value counts;  // [N] i64: rows for each rank
-  Value pairPos; // [S*k] index: the slot of pair s*k+c (kept pairs only)
-  Value total;   // index: the rows sent
+  Value counts;     // [N] i64: rows for each rank
+  Value hostCounts; // counts where the host reads them (Placement::toHost)
+  Value pairPos;    // [S*k] index: the slot of pair s*k+c (kept pairs only)
+  Value total;      // index: the rows sent
 };
 
 struct ExchangeShape {
@@ -94,77 +170,81 @@ Value sumCounts(OpBuilder &b, Location loc, Value counts, int64_t ranks) {
       .getResult(0);
 }
 
-SendLayout emitSendLayout(OpBuilder &b, Location loc, Value idx, Value numSub,
-                          const ExchangeShape &x) {
+/// The counts and slots in one sequential pass (the slots follow sub-token
+/// order within each rank), then the counts on the host and their sum.
+SendLayout emitSendLayout(OpBuilder &b, Location loc, const Placement &at,
+                          Value idx, Value numSub, const ExchangeShape &x) {
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
-        cN = cIndex(b, loc, x.ranks);
+        cN = cIndex(b, loc, x.ranks), cK = cIndex(b, loc, x.k);
   SendLayout layout;
   layout.counts = memref::AllocOp::create(
       b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
-  forLoop(b, loc, c0, cN, c1, [&](OpBuilder &lb, Location l, Value r) {
-    store(lb, l, cI64(lb, l, 0), layout.counts, r);
-  });
-  forEachKeptPair(b, loc, idx, numSub, x.k,
-                  [&](OpBuilder &tb, Location l, Value, Value, Value ex) {
-                    Value dest = ownerRank(tb, l, ex, x);
-                    store(tb, l,
-                          addI(tb, l, load(tb, l, layout.counts, dest),
-                               cI64(tb, l, 1)),
-                          layout.counts, dest);
-                  });
-  // cursor[r] = the first slot of rank r's rows.
+  // cursor[r] = the next slot of rank r's rows.
   Value cursor = memref::AllocOp::create(
       b, loc, MemRefType::get({x.ranks}, b.getIndexType()));
-  layout.total =
-      scf::ForOp::create(
-          b, loc, c0, cN, c1, ValueRange{c0},
-          [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
-            store(lb, l, acc[0], cursor, r);
-            Value n = arith::IndexCastOp::create(
-                lb, l, lb.getIndexType(), load(lb, l, layout.counts, r));
-            scf::YieldOp::create(lb, l, addI(lb, l, acc[0], n));
-          })
-          .getResult(0);
   layout.pairPos = memref::AllocOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-      ValueRange{mulI(b, loc, numSub, cIndex(b, loc, x.k))});
-  Value cK = cIndex(b, loc, x.k);
-  forEachKeptPair(b, loc, idx, numSub, x.k,
-                  [&](OpBuilder &tb, Location l, Value s, Value c, Value ex) {
-                    Value dest = ownerRank(tb, l, ex, x);
-                    Value pos = load(tb, l, cursor, dest);
-                    store(tb, l, pos, layout.pairPos,
-                          addI(tb, l, mulI(tb, l, s, cK), c));
-                    store(tb, l, addI(tb, l, pos, cIndex(tb, l, 1)), cursor,
-                          dest);
-                  });
+      ValueRange{mulI(b, loc, numSub, cK)});
+  at.serial(b, loc, [&](OpBuilder &sb, Location sl) {
+    forLoop(sb, sl, c0, cN, c1, [&](OpBuilder &lb, Location l, Value r) {
+      store(lb, l, cI64(lb, l, 0), layout.counts, r);
+    });
+    forEachKeptPair(sb, sl, idx, numSub, x.k,
+                    [&](OpBuilder &tb, Location l, Value, Value, Value ex) {
+                      Value dest = ownerRank(tb, l, ex, x);
+                      store(tb, l,
+                            addI(tb, l, load(tb, l, layout.counts, dest),
+                                 cI64(tb, l, 1)),
+                            layout.counts, dest);
+                    });
+    scf::ForOp::create(
+        sb, sl, c0, cN, c1, ValueRange{c0},
+        [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
+          store(lb, l, acc[0], cursor, r);
+          Value n = arith::IndexCastOp::create(
+              lb, l, lb.getIndexType(), load(lb, l, layout.counts, r));
+          scf::YieldOp::create(lb, l, addI(lb, l, acc[0], n));
+        });
+    forEachKeptPair(sb, sl, idx, numSub, x.k,
+                    [&](OpBuilder &tb, Location l, Value s, Value c, Value ex) {
+                      Value dest = ownerRank(tb, l, ex, x);
+                      Value pos = load(tb, l, cursor, dest);
+                      store(tb, l, pos, layout.pairPos,
+                            addI(tb, l, mulI(tb, l, s, cK), c));
+                      store(tb, l, addI(tb, l, pos, cIndex(tb, l, 1)), cursor,
+                            dest);
+                    });
+  });
   memref::DeallocOp::create(b, loc, cursor);
+  layout.hostCounts = at.toHost(b, loc, layout.counts);
+  layout.total = sumCounts(b, loc, layout.hostCounts, x.ranks);
   return layout;
+}
+
+void freeLayout(OpBuilder &b, Location loc, const Placement &at,
+                const SendLayout &layout) {
+  at.freeCopy(b, loc, layout.hostCounts, layout.counts);
+  memref::DeallocOp::create(b, loc, layout.counts);
+  memref::DeallocOp::create(b, loc, layout.pairPos);
 }
 
 /// One parallel iteration per sub-token, body(s, c, slot) for its kept pairs.
 void forEachKeptPairParallel(
-    OpBuilder &b, Location loc, Value idx, Value pairPos, Value numSub,
-    int64_t k, function_ref<void(OpBuilder &, Location, Value, Value, Value)>
-                   body,
-    function_ref<void(OpBuilder &, Location, Value)> before = nullptr) {
+    OpBuilder &b, Location loc, const Placement &at, Value idx, Value pairPos,
+    Value numSub, int64_t k,
+    function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cK = cIndex(b, loc, k);
-  scf::ParallelOp::create(
-      b, loc, ValueRange{c0}, ValueRange{numSub}, ValueRange{c1},
-      [&](OpBuilder &pb, Location l, ValueRange ivs) {
-        Value s = ivs[0];
-        if (before)
-          before(pb, l, s);
-        forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
-          Value kept = expertOf(cb, l2, idx, s, c).first;
-          scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
-            Value slot = load(tb, l3, pairPos,
-                              addI(tb, l3, mulI(tb, l3, s, cK), c));
-            body(tb, l3, s, c, slot);
-            scf::YieldOp::create(tb, l3);
-          });
-        });
+  at.parallel(b, loc, numSub, [&](OpBuilder &pb, Location l, Value s) {
+    forLoop(pb, l, c0, cK, c1, [&](OpBuilder &cb, Location l2, Value c) {
+      Value kept = expertOf(cb, l2, idx, s, c).first;
+      scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
+        Value slot =
+            load(tb, l3, pairPos, addI(tb, l3, mulI(tb, l3, s, cK), c));
+        body(tb, l3, s, c, slot);
+        scf::YieldOp::create(tb, l3);
       });
+    });
+  });
 }
 
 func::FuncOp exchangeFunction(Operation *op, StringRef name) {
@@ -190,11 +270,11 @@ void callExchangeCounts(OpBuilder &b, Location loc, Operation *op, Value send,
 }
 
 /// The sub-tokens of all ranks: each rank's count, exchanged, summed.
-Value exchangeSubTokenTotal(OpBuilder &b, Location loc, Operation *op,
-                            Value numSub, int64_t ranks) {
+Value exchangeSubTokenTotal(OpBuilder &b, Location loc, const Placement &at,
+                            Operation *op, Value numSub, int64_t ranks) {
   auto countsType = MemRefType::get({ranks}, b.getI64Type());
-  Value mine = memref::AllocOp::create(b, loc, countsType);
-  Value all = memref::AllocOp::create(b, loc, countsType);
+  Value mine = at.allocHost(b, loc, countsType);
+  Value all = at.allocHost(b, loc, countsType);
   Value n = arith::IndexCastOp::create(b, loc, b.getI64Type(), numSub);
   forLoop(b, loc, cIndex(b, loc, 0), cIndex(b, loc, ranks), cIndex(b, loc, 1),
           [&](OpBuilder &lb, Location l, Value r) { store(lb, l, n, mine, r); });
@@ -209,42 +289,47 @@ Value exchangeSubTokenTotal(OpBuilder &b, Location loc, Operation *op,
 /// rows it received (which arrive in global sub-token order):
 /// C = k * ceil(min(c * S / E, S)) over all ranks' S sub-tokens, first
 /// choices first; a row over capacity gets local expert -1 and weight 0.
-void emitReceivedCapacity(OpBuilder &b, Location loc, DispatchOp op,
-                          const ExchangeShape &x, Value numSubAll,
-                          Value numRecv, Value choice, Value experts,
-                          Value rowWeights) {
+void emitReceivedCapacity(OpBuilder &b, Location loc, const Placement &at,
+                          DispatchOp op, const ExchangeShape &x,
+                          Value numSubAll, Value numRecv, Value choice,
+                          Value experts, Value rowWeights) {
   Type i64 = b.getI64Type(), i32 = b.getI32Type();
   Value cap = emitCapacityLimit(b, loc, op.getCapacityFactor().convertToDouble(),
                                 numSubAll, x.experts, x.k);
   int64_t held = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).count;
   Value taken = memref::AllocOp::create(b, loc, MemRefType::get({held}, i64));
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-  forLoop(b, loc, c0, cIndex(b, loc, held), c1,
-          [&](OpBuilder &lb, Location l, Value e) {
-            store(lb, l, cI64(lb, l, 0), taken, e);
-          });
-  forLoop(b, loc, c0, cIndex(b, loc, x.k), c1, [&](OpBuilder &cb, Location l, Value c) {
-    forLoop(cb, l, c0, numRecv, c1, [&](OpBuilder &rb, Location l2, Value r) {
-      Value isChoice = arith::CmpIOp::create(rb, l2, arith::CmpIPredicate::eq,
-                                             load(rb, l2, choice, r), c);
-      scf::IfOp::create(rb, l2, isChoice, [&](OpBuilder &tb, Location l3) {
-        Value e = arith::IndexCastOp::create(
-            tb, l3, tb.getIndexType(), load(tb, l3, experts, ValueRange{r, c0}));
-        Value n = load(tb, l3, taken, e);
-        Value fits = arith::CmpIOp::create(tb, l3, arith::CmpIPredicate::slt, n, cap);
-        scf::IfOp::create(
-            tb, l3, fits,
-            [&](OpBuilder &kb, Location l4) {
-              store(kb, l4, addI(kb, l4, n, cI64(kb, l4, 1)), taken, e);
-              scf::YieldOp::create(kb, l4);
-            },
-            [&](OpBuilder &db, Location l4) {
-              store(db, l4, arith::ConstantIntOp::create(db, l4, i32, -1), experts,
-                    ValueRange{r, c0});
-              store(db, l4, cF32(db, l4, 0), rowWeights, ValueRange{r, c0});
-              scf::YieldOp::create(db, l4);
+  at.serial(b, loc, [&](OpBuilder &sb, Location sl) {
+    forLoop(sb, sl, c0, cIndex(sb, sl, held), c1,
+            [&](OpBuilder &lb, Location l, Value e) {
+              store(lb, l, cI64(lb, l, 0), taken, e);
             });
-        scf::YieldOp::create(tb, l3);
+    forLoop(sb, sl, c0, cIndex(sb, sl, x.k), c1,
+            [&](OpBuilder &cb, Location l, Value c) {
+      forLoop(cb, l, c0, numRecv, c1, [&](OpBuilder &rb, Location l2, Value r) {
+        Value isChoice = arith::CmpIOp::create(
+            rb, l2, arith::CmpIPredicate::eq, load(rb, l2, choice, r), c);
+        scf::IfOp::create(rb, l2, isChoice, [&](OpBuilder &tb, Location l3) {
+          Value e = arith::IndexCastOp::create(
+              tb, l3, tb.getIndexType(),
+              load(tb, l3, experts, ValueRange{r, c0}));
+          Value n = load(tb, l3, taken, e);
+          Value fits = arith::CmpIOp::create(tb, l3, arith::CmpIPredicate::slt,
+                                             n, cap);
+          scf::IfOp::create(
+              tb, l3, fits,
+              [&](OpBuilder &kb, Location l4) {
+                store(kb, l4, addI(kb, l4, n, cI64(kb, l4, 1)), taken, e);
+                scf::YieldOp::create(kb, l4);
+              },
+              [&](OpBuilder &db, Location l4) {
+                store(db, l4, arith::ConstantIntOp::create(db, l4, i32, -1),
+                      experts, ValueRange{r, c0});
+                store(db, l4, cF32(db, l4, 0), rowWeights, ValueRange{r, c0});
+                scf::YieldOp::create(db, l4);
+              });
+          scf::YieldOp::create(tb, l3);
+        });
       });
     });
   });
@@ -252,13 +337,14 @@ void emitReceivedCapacity(OpBuilder &b, Location loc, DispatchOp op,
 }
 
 struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
-  using OpRewritePattern::OpRewritePattern;
+  DispatchToRuntimeCalls(MLIRContext *ctx, Placement at)
+      : OpRewritePattern(ctx), at(at) {}
 
   /// The send rows: the sub-token, its combine weight, and its expert and
   /// choice as the i32 bits of e * k + c.
-  static Value packSendRows(OpBuilder &b, Location loc, DispatchOp op,
-                            const ExchangeShape &x, const SendLayout &layout,
-                            Value idx, Value numSub, int64_t d, int64_t lanes) {
+  Value packSendRows(OpBuilder &b, Location loc, DispatchOp op,
+                     const ExchangeShape &x, const SendLayout &layout,
+                     Value idx, Value numSub, int64_t d, int64_t lanes) const {
     Value in = readBuffer(b, loc, op.getInput());
     Value w = readBuffer(b, loc, op.getWeights());
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
@@ -266,7 +352,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
         b, loc, MemRefType::get({ShapedType::kDynamic, d + 2}, f32),
         layout.total, b.getI64IntegerAttr(64));
     forEachKeptPairParallel(
-        b, loc, idx, layout.pairPos, numSub, x.k,
+        b, loc, at, idx, layout.pairPos, numSub, x.k,
         [&](OpBuilder &tb, Location l, Value s, Value c, Value slot) {
           emitRowCopy(tb, l, send, ValueRange{slot}, in, ValueRange{s}, d,
                       false, lanes);
@@ -284,106 +370,118 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     return send;
   }
 
+  /// The received rows as the local expert_apply's operands: rows, local
+  /// expert, weight, and each row's choice (for the capacity).
+  struct Received {
+    Value rows, experts, rowWeights, choice;
+  };
+  Received unpackReceivedRows(OpBuilder &b, Location loc, DispatchOp op,
+                              const ExchangeShape &x, Value recv,
+                              Value numRecv, int64_t d, int64_t lanes) const {
+    auto allocRows = [&](Value result) {
+      auto t = cast<RankedTensorType>(result.getType());
+      return allocBuffer(b, loc, t, ValueRange{numRecv});
+    };
+    Received in{allocRows(op.getRows()), allocRows(op.getLocalExperts()),
+                allocRows(op.getRowWeights()),
+                memref::AllocOp::create(
+                    b, loc,
+                    MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+                    numRecv)};
+    int64_t first = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).first;
+    Type i32 = b.getI32Type();
+    at.parallel(b, loc, numRecv, [&](OpBuilder &pb, Location l, Value r) {
+      Value c0 = cIndex(pb, l, 0);
+      emitRowCopy(pb, l, in.rows, ValueRange{r}, recv, ValueRange{r}, d, false,
+                  lanes);
+      store(pb, l, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d)}),
+            in.rowWeights, ValueRange{r, c0});
+      Value tag = arith::BitcastOp::create(
+          pb, l, i32, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d + 1)}));
+      Value cK = arith::ConstantIntOp::create(pb, l, i32, x.k);
+      Value ex = arith::DivUIOp::create(pb, l, tag, cK);
+      store(pb, l,
+            arith::IndexCastOp::create(pb, l, pb.getIndexType(),
+                                       arith::RemUIOp::create(pb, l, tag, cK)),
+            in.choice, r);
+      Value local = arith::SubIOp::create(
+          pb, l, ex, arith::ConstantIntOp::create(pb, l, i32, first));
+      store(pb, l, local, in.experts, ValueRange{r, c0});
+    });
+    return in;
+  }
+
   LogicalResult matchAndRewrite(DispatchOp op,
                                 PatternRewriter &rewriter) const override {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
-    int64_t d = xType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
+    int64_t d = xType.getDimSize(1), lanes = at.rowLanes(op);
     ExchangeShape x = exchangeShapeOf(op);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
     bool capacity = op.getCapacityFactor().convertToDouble() > 0;
-    Value numSubAll =
-        capacity ? exchangeSubTokenTotal(b, loc, op, numSub, x.ranks) : Value();
+    Value numSubAll = capacity
+                          ? exchangeSubTokenTotal(b, loc, at, op, numSub, x.ranks)
+                          : Value();
     Value idx = readBuffer(b, loc, op.getIndices());
-    SendLayout layout = emitSendLayout(b, loc, idx, numSub, x);
+    SendLayout layout = emitSendLayout(b, loc, at, idx, numSub, x);
     Value send = packSendRows(b, loc, op, x, layout, idx, numSub, d, lanes);
-    Value recvCounts = memref::AllocOp::create(
+    Value recvCounts = at.allocHost(
         b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
-    callExchangeCounts(b, loc, op, layout.counts, recvCounts);
+    callExchangeCounts(b, loc, op, layout.hostCounts, recvCounts);
     Value numRecv = sumCounts(b, loc, recvCounts, x.ranks);
     Value recv = memref::AllocOp::create(b, loc, cast<MemRefType>(send.getType()), numRecv,
                                          b.getI64IntegerAttr(64));
-    callExchangeRows(b, loc, op, send, layout.counts, recv, recvCounts,
+    callExchangeRows(b, loc, op, send, layout.hostCounts, recv, recvCounts,
                      (d + 2) * 4);
-
-    // The received rows as the local expert_apply's operands.
-    auto allocRows = [&](Value result) {
-      auto t = cast<RankedTensorType>(result.getType());
-      return allocBuffer(b, loc, t, ValueRange{numRecv});
-    };
-    Value rows = allocRows(op.getRows()), experts = allocRows(op.getLocalExperts()),
-          rowWeights = allocRows(op.getRowWeights());
-    Value choice = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-        numRecv);
-    int64_t first = ::mhmoe::expertShardRange(x.experts, x.rank, x.ranks).first;
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-    Type i32 = b.getI32Type();
-    scf::ParallelOp::create(
-        b, loc, ValueRange{c0}, ValueRange{numRecv}, ValueRange{c1},
-        [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          Value r = ivs[0];
-          emitRowCopy(pb, l, rows, ValueRange{r}, recv, ValueRange{r}, d, false,
-                      lanes);
-          store(pb, l, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d)}),
-                rowWeights, ValueRange{r, c0});
-          Value tag = arith::BitcastOp::create(
-              pb, l, i32, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d + 1)}));
-          Value cK = arith::ConstantIntOp::create(pb, l, i32, x.k);
-          Value ex = arith::DivUIOp::create(pb, l, tag, cK);
-          store(pb, l,
-                arith::IndexCastOp::create(pb, l, pb.getIndexType(),
-                                           arith::RemUIOp::create(pb, l, tag, cK)),
-                choice, r);
-          Value local = arith::SubIOp::create(
-              pb, l, ex, arith::ConstantIntOp::create(pb, l, i32, first));
-          store(pb, l, local, experts, ValueRange{r, c0});
-        });
+    Received in = unpackReceivedRows(b, loc, op, x, recv, numRecv, d, lanes);
     if (capacity)
-      emitReceivedCapacity(b, loc, op, x, numSubAll, numRecv, choice, experts,
-                           rowWeights);
-    for (Value buf : {send, recv, choice, layout.pairPos, layout.counts})
+      emitReceivedCapacity(b, loc, at, op, x, numSubAll, numRecv, in.choice,
+                           in.experts, in.rowWeights);
+    Value recvCountsResult = at.fromHost(b, loc, recvCounts);
+    at.freeCopy(b, loc, recvCounts, recvCountsResult);
+    freeLayout(b, loc, at, layout);
+    for (Value buf : {send, recv, in.choice})
       memref::DeallocOp::create(b, loc, buf);
     auto tensorOf = [&](Value buf, Value result) {
       return asTensor(b, loc, buf, cast<RankedTensorType>(result.getType()));
     };
-    rewriter.replaceOp(op, ValueRange{tensorOf(rows, op.getRows()),
-                                      tensorOf(experts, op.getLocalExperts()),
-                                      tensorOf(rowWeights, op.getRowWeights()),
-                                      tensorOf(recvCounts, op.getRecvCounts())});
+    rewriter.replaceOp(op, ValueRange{tensorOf(in.rows, op.getRows()),
+                                      tensorOf(in.experts, op.getLocalExperts()),
+                                      tensorOf(in.rowWeights, op.getRowWeights()),
+                                      tensorOf(recvCountsResult, op.getRecvCounts())});
     return success();
   }
+
+  Placement at;
 };
 
 struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
-  using OpRewritePattern::OpRewritePattern;
+  CombineToRuntimeCalls(MLIRContext *ctx, Placement at)
+      : OpRewritePattern(ctx), at(at) {}
 
   /// The rows to return: each expert output and whether its expert kept it
   /// (1 or 0 in a last column).
-  static Value packReturnRows(OpBuilder &b, Location loc, CombineOp op,
-                              int64_t d, int64_t lanes) {
+  Value packReturnRows(OpBuilder &b, Location loc, CombineOp op, int64_t d,
+                       int64_t lanes) const {
     Value rows = readBuffer(b, loc, op.getRows());
     Value experts = readBuffer(b, loc, op.getLocalExperts());
     Value numRows = tensor::DimOp::create(b, loc, op.getRows(), 0);
     Value out = memref::AllocOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic, d + 1}, b.getF32Type()),
         numRows, b.getI64IntegerAttr(64));
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-    scf::ParallelOp::create(
-        b, loc, ValueRange{c0}, ValueRange{numRows}, ValueRange{c1},
-        [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          Value r = ivs[0];
-          emitRowCopy(pb, l, out, ValueRange{r}, rows, ValueRange{r}, d, false,
-                      lanes);
-          Value kept = arith::CmpIOp::create(
-              pb, l, arith::CmpIPredicate::sge,
-              load(pb, l, experts, ValueRange{r, c0}),
-              arith::ConstantIntOp::create(pb, l, pb.getI32Type(), 0));
-          store(pb, l,
-                arith::SelectOp::create(pb, l, kept, cF32(pb, l, 1), cF32(pb, l, 0)),
-                out, ValueRange{r, cIndex(pb, l, d)});
-        });
+    at.parallel(b, loc, numRows, [&](OpBuilder &pb, Location l, Value r) {
+      Value c0 = cIndex(pb, l, 0);
+      emitRowCopy(pb, l, out, ValueRange{r}, rows, ValueRange{r}, d, false,
+                  lanes);
+      Value kept = arith::CmpIOp::create(
+          pb, l, arith::CmpIPredicate::sge,
+          load(pb, l, experts, ValueRange{r, c0}),
+          arith::ConstantIntOp::create(pb, l, pb.getI32Type(), 0));
+      store(pb, l,
+            arith::SelectOp::create(pb, l, kept, cF32(pb, l, 1), cF32(pb, l, 0)),
+            out, ValueRange{r, cIndex(pb, l, d)});
+    });
     return out;
   }
 
@@ -392,17 +490,18 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     auto outType = cast<RankedTensorType>(op.getResult().getType());
-    int64_t d = outType.getDimSize(1), lanes = getCPUTarget(op).f32Lanes();
+    int64_t d = outType.getDimSize(1), lanes = at.rowLanes(op);
     ExchangeShape x = exchangeShapeOf(op);
     Value idx = readBuffer(b, loc, op.getIndices());
-    Value recvCounts = readBuffer(b, loc, op.getRecvCounts());
+    Value recvCountsBuf = readBuffer(b, loc, op.getRecvCounts());
+    Value recvCounts = at.toHost(b, loc, recvCountsBuf);
     Value numSub = tensor::DimOp::create(b, loc, op.getIndices(), 0);
-    SendLayout layout = emitSendLayout(b, loc, idx, numSub, x);
+    SendLayout layout = emitSendLayout(b, loc, at, idx, numSub, x);
     Value ret = packReturnRows(b, loc, op, d, lanes);
     Value back = memref::AllocOp::create(b, loc, cast<MemRefType>(ret.getType()), layout.total,
                                          b.getI64IntegerAttr(64));
     // The reverse exchange: each rank returns what it received.
-    callExchangeRows(b, loc, op, ret, recvCounts, back, layout.counts,
+    callExchangeRows(b, loc, op, ret, recvCounts, back, layout.hostCounts,
                      (d + 1) * 4);
     auto idxType = cast<RankedTensorType>(op.getKeptIndices().getType());
     Value out = allocBuffer(b, loc, outType, ValueRange{numSub});
@@ -410,7 +509,9 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     emitKeptSum(b, loc, x, idx, layout.pairPos, back, numSub, d, lanes, out,
                 kept);
     Value dropped = emitDropCounts(b, loc, x, idx, kept, numSub);
-    for (Value buf : {ret, back, layout.pairPos, layout.counts})
+    at.freeCopy(b, loc, recvCounts, recvCountsBuf);
+    freeLayout(b, loc, at, layout);
+    for (Value buf : {ret, back})
       memref::DeallocOp::create(b, loc, buf);
     rewriter.replaceOp(
         op, ValueRange{asTensor(b, loc, out, outType),
@@ -422,16 +523,14 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
 
   /// out[s] = Σ_c returned row of (s, c) over the choices their experts
   /// kept, in choice order; kept = indices with -1 for the others.
-  static void emitKeptSum(OpBuilder &b, Location loc, const ExchangeShape &x,
-                          Value idx, Value pairPos, Value back, Value numSub,
-                          int64_t d, int64_t lanes, Value out, Value kept) {
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cD = cIndex(b, loc, d),
-          cK = cIndex(b, loc, x.k);
+  void emitKeptSum(OpBuilder &b, Location loc, const ExchangeShape &x,
+                   Value idx, Value pairPos, Value back, Value numSub,
+                   int64_t d, int64_t lanes, Value out, Value kept) const {
     Type i32 = b.getI32Type();
-    scf::ParallelOp::create(
-        b, loc, ValueRange{c0}, ValueRange{numSub}, ValueRange{c1},
-        [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          Value s = ivs[0];
+    at.parallel(
+        b, loc, numSub, [&](OpBuilder &pb, Location l, Value s) {
+          Value c0 = cIndex(pb, l, 0), c1 = cIndex(pb, l, 1),
+                cD = cIndex(pb, l, d), cK = cIndex(pb, l, x.k);
           forLoop(pb, l, c0, cD, c1, [&](OpBuilder &zb, Location l2, Value j) {
             store(zb, l2, cF32(zb, l2, 0), out, ValueRange{s, j});
           });
@@ -466,37 +565,43 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
   }
 
   /// Per expert, this rank's pairs its expert dropped (routed, not kept).
-  static Value emitDropCounts(OpBuilder &b, Location loc, const ExchangeShape &x,
-                              Value idx, Value kept, Value numSub) {
+  Value emitDropCounts(OpBuilder &b, Location loc, const ExchangeShape &x,
+                       Value idx, Value kept, Value numSub) const {
     Type i64 = b.getI64Type(), i32 = b.getI32Type();
     Value dropped = memref::AllocOp::create(
         b, loc, MemRefType::get({x.experts}, i64), b.getI64IntegerAttr(64));
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-    forLoop(b, loc, c0, cIndex(b, loc, x.experts), c1,
-            [&](OpBuilder &lb, Location l, Value e) {
-              store(lb, l, cI64(lb, l, 0), dropped, e);
-            });
-    forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &sb, Location l, Value s) {
-      forLoop(sb, l, c0, cIndex(sb, l, x.k), c1, [&](OpBuilder &cb, Location l2, Value c) {
-        Value ex = load(cb, l2, idx, ValueRange{s, c});
-        Value zero = arith::ConstantIntOp::create(cb, l2, i32, 0);
-        Value routed = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::sge, ex, zero);
-        Value lost = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::slt,
-                                           load(cb, l2, kept, ValueRange{s, c}), zero);
-        scf::IfOp::create(cb, l2, arith::AndIOp::create(cb, l2, routed, lost),
-                          [&](OpBuilder &tb, Location l3) {
-                            Value e = arith::IndexCastOp::create(
-                                tb, l3, tb.getIndexType(), ex);
-                            store(tb, l3,
-                                  addI(tb, l3, load(tb, l3, dropped, e),
-                                       cI64(tb, l3, 1)),
-                                  dropped, e);
-                            scf::YieldOp::create(tb, l3);
-                          });
+    at.serial(b, loc, [&](OpBuilder &sb, Location sl) {
+      Value c0 = cIndex(sb, sl, 0), c1 = cIndex(sb, sl, 1);
+      forLoop(sb, sl, c0, cIndex(sb, sl, x.experts), c1,
+              [&](OpBuilder &lb, Location l, Value e) {
+                store(lb, l, cI64(lb, l, 0), dropped, e);
+              });
+      forLoop(sb, sl, c0, numSub, c1, [&](OpBuilder &rb, Location l, Value s) {
+        forLoop(rb, l, c0, cIndex(rb, l, x.k), c1,
+                [&](OpBuilder &cb, Location l2, Value c) {
+          Value ex = load(cb, l2, idx, ValueRange{s, c});
+          Value zero = arith::ConstantIntOp::create(cb, l2, i32, 0);
+          Value routed = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::sge,
+                                               ex, zero);
+          Value lost = arith::CmpIOp::create(
+              cb, l2, arith::CmpIPredicate::slt,
+              load(cb, l2, kept, ValueRange{s, c}), zero);
+          scf::IfOp::create(
+              cb, l2, arith::AndIOp::create(cb, l2, routed, lost),
+              [&](OpBuilder &tb, Location l3) {
+                Value e = arith::IndexCastOp::create(tb, l3, tb.getIndexType(), ex);
+                store(tb, l3,
+                      addI(tb, l3, load(tb, l3, dropped, e), cI64(tb, l3, 1)),
+                      dropped, e);
+                scf::YieldOp::create(tb, l3);
+              });
+        });
       });
     });
     return dropped;
   }
+
+  Placement at;
 };
 
 /// The external exchange functions, declared once per module.
@@ -518,19 +623,23 @@ void declareExchangeFunctions(ModuleOp module) {
 struct ConvertMHMoEExchangeToSCFPass
     : mlir::mhmoe::impl::ConvertMHMoEExchangeToSCFBase<ConvertMHMoEExchangeToSCFPass> {
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    bool any = false;
-    module.walk([&](Operation *op) {
-      any |= isa<DispatchOp, CombineOp>(op);
-    });
-    if (!any)
-      return;
-    declareExchangeFunctions(module);
-    RewritePatternSet patterns(&getContext());
-    patterns.add<DispatchToRuntimeCalls, CombineToRuntimeCalls>(&getContext());
-    if (failed(lowerMHMoEOps<DispatchOp, CombineOp>(module, std::move(patterns))))
+    if (failed(lowerExchangeOps(getOperation(), ExchangePlacement::CPU)))
       signalPassFailure();
   }
 };
 
 } // namespace
+
+LogicalResult mlir::mhmoe::lowerExchangeOps(ModuleOp module,
+                                            ExchangePlacement placement) {
+  bool any = false;
+  module.walk([&](Operation *op) { any |= isa<DispatchOp, CombineOp>(op); });
+  if (!any)
+    return success();
+  declareExchangeFunctions(module);
+  MLIRContext *ctx = module.getContext();
+  RewritePatternSet patterns(ctx);
+  patterns.add<DispatchToRuntimeCalls, CombineToRuntimeCalls>(
+      ctx, Placement{placement});
+  return lowerMHMoEOps<DispatchOp, CombineOp>(module, std::move(patterns));
+}

@@ -75,3 +75,20 @@ func.func @f() -> (tensor<8xf32> {mhmoe.packed_from = "w"}) {
   %0 = tensor.empty() : tensor<8xf32>
   return %0 : tensor<8xf32>
 }
+
+// -----
+
+// mhmoe.host_buffer marks a memref.alloc of the GPU target's host code.
+func.func @host_buffer() {
+  %b = memref.alloc() {mhmoe.host_buffer} : memref<2xi64>
+  memref.dealloc %b : memref<2xi64>
+  return
+}
+
+// -----
+
+func.func @host_buffer_on_another_op(%n: index) -> index {
+  // expected-error @+1 {{'mhmoe.host_buffer' is a unit attribute of memref.alloc}}
+  %m = arith.addi %n, %n {mhmoe.host_buffer} : index
+  return %m : index
+}

@@ -91,6 +91,12 @@ LogicalResult verifyValueAttr(Operation *op, NamedAttribute attr,
 LogicalResult MHMoEDialect::verifyOperationAttribute(Operation *op,
                                                      NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
+  if (name == kHostBufferAttr) {
+    if (!isa<UnitAttr>(attr.getValue()) || op->getName().getStringRef() != "memref.alloc")
+      return op->emitOpError() << "'" << name
+                               << "' is a unit attribute of memref.alloc";
+    return success();
+  }
   if (!llvm::is_contained(kModuleAttrs, name))
     return unknownAttr(op, name, "an operation", kModuleAttrs);
   if (!isa<ModuleOp>(op))

@@ -17,6 +17,10 @@ inline constexpr llvm::StringLiteral kCpuTargetAttr =
     MHMoEDialect::CpuTargetAttrHelper::getNameStr();
 inline constexpr llvm::StringLiteral kExpertShardAttr =
     MHMoEDialect::ExpertShardAttrHelper::getNameStr();
+/// on a memref.alloc of the GPU target's host code: a buffer the host reads
+/// (mhmoe-gpu-device-buffers leaves it in host memory),
+inline constexpr llvm::StringLiteral kHostBufferAttr =
+    MHMoEDialect::HostBufferAttrHelper::getNameStr();
 /// and attributes of the model function's arguments and results.
 inline constexpr llvm::StringLiteral kExpertSliceAttr =
     MHMoEDialect::ExpertSliceAttrHelper::getNameStr();

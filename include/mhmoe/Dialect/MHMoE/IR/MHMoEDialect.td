@@ -22,12 +22,15 @@ def MHMoE_Dialect : Dialect {
   // model function's arguments and results the weight / output name and the
   // packing provenance of hoisted packed weights; for expert parallelism the
   // module's shard `[rank, ranks]` and each expert tensor's slice
-  // `[first, count]` of the stored experts. Verified by the dialect.
+  // `[first, count]` of the stored experts; on a `memref.alloc` of the GPU
+  // target, `host_buffer` keeps it in host memory (the exchange's counts).
+  // Verified by the dialect.
   let discardableAttrs = (ins
     "::mlir::StringAttr":$config,
     "::mlir::DictionaryAttr":$cpu_target,
     "::mlir::DenseI64ArrayAttr":$expert_shard,
     "::mlir::DenseI64ArrayAttr":$expert_slice,
+    "::mlir::UnitAttr":$host_buffer,
     "::mlir::StringAttr":$name,
     "::mlir::StringAttr":$packed_from,
     "::mlir::FlatSymbolRefAttr":$packed_by,
