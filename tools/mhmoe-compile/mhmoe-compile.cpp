@@ -106,7 +106,7 @@ struct Options {
       cl::value_desc("auto|f32|bf16|f16|int8"), cl::cat(category)};
   cl::opt<std::string> expertShard{
       "expert-shard", cl::init(""),
-      cl::desc("Compile rank R of N of an expert-parallel run (--target=cpu): "
+      cl::desc("Compile rank R of N of an expert-parallel run (any target): "
                "the library holds that rank's slice of each layer's experts "
                "and exchanges routed sub-tokens through the runtime's "
                "communicator (mhmoe-run --expert-parallel does this by itself; "

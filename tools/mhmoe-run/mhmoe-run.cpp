@@ -146,9 +146,10 @@ struct Options {
   cl::opt<bool> expertParallel{
       "expert-parallel",
       cl::desc("Run as one rank of an expert-parallel run under mpirun "
-               "(--device cpu): each rank holds its slice "
+               "(any --device): each rank holds its slice "
                "of every layer's experts and of the tokens, routed "
-               "sub-tokens travel with MPI all-to-alls, rank 0 writes the "
+               "sub-tokens travel with MPI all-to-alls (NCCL with --device "
+               "cuda), rank 0 writes the "
                "output and the stats (docs/distributed.md)"),
       cl::init(false), cl::cat(category)};
   cl::opt<bool> verbose{

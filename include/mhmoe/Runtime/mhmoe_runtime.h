@@ -131,7 +131,10 @@ MHMOE_API int64_t mhmoe_model_top_k(const mhmoe_model *m);
  *     rank 0, then send_rows[1] for rank 1, ...; recv receives recv_rows[q]
  *     rows from each rank q, in rank order (an all-to-all-v).
  * Each returns 0 on success. The MPI implementation is libMHMoEMPI
- * (mhmoe_mpi.h), which mhmoe-run --expert-parallel loads. */
+ * (mhmoe_mpi.h), which mhmoe-run --expert-parallel loads. For a "cuda"
+ * library the counts are host pointers and the rows device pointers, and
+ * exchange_rows returns with the rows received; libMHMoENCCL (mhmoe_nccl.h)
+ * implements that over NCCL. */
 typedef int32_t (*mhmoe_exchange_counts_fn)(void *ctx,
                                             const int64_t *send_counts,
                                             int64_t *recv_counts);
