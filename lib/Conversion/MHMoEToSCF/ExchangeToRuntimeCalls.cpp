@@ -23,10 +23,8 @@
 #include "TensorBufferBridge.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
-#include "mhmoe/Conversion/KernelEmitters/GPULaunch.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
-#include "mhmoe/Dialect/MHMoE/IR/MHMoEDialect.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mhmoe/Support/ExpertShard.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -55,76 +53,6 @@ Value addressOf(OpBuilder &b, Location loc, Value buffer) {
 Value cI64(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
 }
-
-/// Where the exchange's loops run (ExchangeLowering.h).
-struct Placement {
-  ExchangePlacement kind;
-
-  bool onGPU() const { return kind == ExchangePlacement::GPU; }
-
-  /// Order-dependent steps: in place on the CPU, a single-thread kernel on
-  /// the GPU.
-  void serial(OpBuilder &b, Location loc,
-              function_ref<void(OpBuilder &, Location)> body) const {
-    if (onGPU())
-      emitSerialKernel(b, loc, body);
-    else
-      body(b, loc);
-  }
-
-  /// body(i) for i in [0, n): scf.parallel, or one GPU thread per i.
-  void parallel(OpBuilder &b, Location loc, Value n,
-                function_ref<void(OpBuilder &, Location, Value)> body) const {
-    if (onGPU())
-      return emitLaunch1D(b, loc, n, kThreadsPerBlock, body);
-    scf::ParallelOp::create(b, loc, ValueRange{cIndex(b, loc, 0)}, ValueRange{n},
-                            ValueRange{cIndex(b, loc, 1)},
-                            [&](OpBuilder &pb, Location l, ValueRange ivs) {
-                              body(pb, l, ivs[0]);
-                            });
-  }
-
-  /// f32 lanes of a row copy.
-  int64_t rowLanes(Operation *op) const {
-    return onGPU() ? 1 : getCPUTarget(op).f32Lanes();
-  }
-
-  /// A buffer the host reads and writes: on the GPU, marked to stay in host
-  /// memory.
-  Value allocHost(OpBuilder &b, Location loc, MemRefType type) const {
-    auto alloc = memref::AllocOp::create(b, loc, type);
-    if (onGPU())
-      alloc->setAttr(kHostBufferAttr, b.getUnitAttr());
-    return alloc;
-  }
-
-  /// `counts` where the host can read it: the buffer itself on the CPU, a
-  /// host copy on the GPU.
-  Value toHost(OpBuilder &b, Location loc, Value counts) const {
-    if (!onGPU())
-      return counts;
-    Value host = allocHost(b, loc, cast<MemRefType>(counts.getType()));
-    memref::CopyOp::create(b, loc, counts, host);
-    return host;
-  }
-
-  /// A host buffer as an ordinary (device) buffer, for a result.
-  Value fromHost(OpBuilder &b, Location loc, Value host) const {
-    if (!onGPU())
-      return host;
-    Value dev = memref::AllocOp::create(b, loc, cast<MemRefType>(host.getType()));
-    memref::CopyOp::create(b, loc, host, dev);
-    return dev;
-  }
-
-  /// Frees `host` if toHost/fromHost made a copy.
-  void freeCopy(OpBuilder &b, Location loc, Value copy, Value of) const {
-    if (copy != of)
-      memref::DeallocOp::create(b, loc, copy);
-  }
-
-  static constexpr int64_t kThreadsPerBlock = 128;
-};
 
 /// Where each kept pair's row goes in the send buffer: grouped by the rank
 /// holding its expert, in (sub-token, choice) order within a rank.
@@ -493,8 +421,8 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     int64_t d = outType.getDimSize(1), lanes = at.rowLanes(op);
     ExchangeShape x = exchangeShapeOf(op);
     Value idx = readBuffer(b, loc, op.getIndices());
-    Value recvCountsBuf = readBuffer(b, loc, op.getRecvCounts());
-    Value recvCounts = at.toHost(b, loc, recvCountsBuf);
+    Value recvCounts =
+        at.ownedHostCopy(b, loc, readBuffer(b, loc, op.getRecvCounts()));
     Value numSub = tensor::DimOp::create(b, loc, op.getIndices(), 0);
     SendLayout layout = emitSendLayout(b, loc, at, idx, numSub, x);
     Value ret = packReturnRows(b, loc, op, d, lanes);
@@ -509,9 +437,8 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     emitKeptSum(b, loc, x, idx, layout.pairPos, back, numSub, d, lanes, out,
                 kept);
     Value dropped = emitDropCounts(b, loc, x, idx, kept, numSub);
-    at.freeCopy(b, loc, recvCounts, recvCountsBuf);
     freeLayout(b, loc, at, layout);
-    for (Value buf : {ret, back})
+    for (Value buf : {recvCounts, ret, back})
       memref::DeallocOp::create(b, loc, buf);
     rewriter.replaceOp(
         op, ValueRange{asTensor(b, loc, out, outType),

@@ -32,6 +32,10 @@
 // The combine: the same layout from the same indices, the rows to return
 // with their kept flag (16 + 1 floats = 68 bytes), the reverse exchange, the
 // sum of each sub-token's kept rows in choice order, and the drop counts.
+// The combine's own copy of the received counts outlives its exchange call
+// (the call takes the address as an integer, which the deallocation pass
+// would otherwise treat as the buffer's last use).
+// CHECK: memref.copy %{{.*}}, %[[OWNRC:.*]] : memref<2xi64> to memref<2xi64>
 // CHECK: %[[RET:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x17xf32>
 // CHECK: arith.select %{{.*}}, %cst{{.*}}, %cst{{.*}} : f32
 // CHECK: %[[BACK:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x17xf32>
@@ -41,6 +45,7 @@
 // CHECK: arith.cmpf one
 // CHECK: arith.addf %{{.*}} : vector<8xf32>
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<5xi64>
+// CHECK: memref.dealloc %[[OWNRC]] : memref<2xi64>
 // CHECK-NOT: mhmoe.dispatch
 // CHECK-NOT: mhmoe.combine
 func.func @exchange(%s: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>)
