@@ -1,10 +1,11 @@
 //===- ExpertApplyToGroupedGemmKernels.cpp - experts as GPU kernels -------===//
 //
 // mhmoe.expert_apply on the GPU, without atomics and bit-reproducibly:
-//  1. stable counting sort of the (sub-token, choice) pairs by expert, over
-//     chunks of kChunk pairs: per (chunk, expert) counts, a scan over chunks
-//     per expert, a serial prefix over experts (offsets and a tile table of
-//     (expert, row block) tiles), per (chunk, expert) placement;
+//  1. stable counting sort of the (sub-token, choice) pairs by expert
+//     (KernelEmitters/GPUCountingSort): per (chunk, expert) counts, a scan
+//     over chunks per expert, a serial prefix over experts (offsets and a
+//     tile table of (expert, row block) tiles), per (chunk, expert)
+//     placement;
 //  2. grouped GEMM 1: blocks over (row-block tile, column strip of F):
 //     tensor-core block tiles staged in shared memory (GPUMmaGemmEmitter),
 //     or with math=simt one register tile per thread (GPUGemmEmitter); rows
@@ -22,6 +23,7 @@
 #include "../MHMoEToSCF/TensorBufferBridge.h"
 #include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUCountingSort.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/Passes.h"
@@ -42,9 +44,6 @@ using namespace mlir::mhmoe;
 
 namespace {
 
-/// Pairs per counting-sort chunk: (chunks x experts) threads each scan one
-/// chunk, so the sort is parallel over both without atomics.
-constexpr int64_t kChunk = 256;
 constexpr int64_t kThreadsPerBlock = 128;
 
 Value allocIndex(OpBuilder &b, Location loc, Value n) {
@@ -100,77 +99,21 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
           scale1 = rb(w1.scale), scale2 = rb(w2.scale), scale3 = rb(w3.scale);
 
     Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
-          cK = cIndex(b, loc, k), cE = cIndex(b, loc, e),
-          cChunk = cIndex(b, loc, kChunk);
+          cK = cIndex(b, loc, k), cE = cIndex(b, loc, e);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
     Value numPairs = mulI(b, loc, numSub, cK);
-    Value numChunks = arith::CeilDivUIOp::create(b, loc, numPairs, cChunk);
-    Value chunkExperts = mulI(b, loc, numChunks, cE);
 
     // expert of pair p = s*k + c, or -1 when dropped.
-    auto expertOfPair = [&](OpBuilder &eb, Location l, Value p) {
+    auto expertOfPair = [&](OpBuilder &eb, Location l, Value p) -> Value {
       Value s = arith::DivUIOp::create(eb, l, p, cK);
       Value c = arith::RemUIOp::create(eb, l, p, cK);
       return arith::IndexCastOp::create(
           eb, l, idxT, load(eb, l, idx, ValueRange{s, c}));
     };
-    // Calls body(p) for the pairs of `chunk` routed to expert `ex`, in order.
-    auto forPairsOf = [&](OpBuilder &fb, Location l, Value chunk, Value ex,
-                          ValueRange init,
-                          function_ref<SmallVector<Value>(OpBuilder &, Location,
-                                                          Value, ValueRange)>
-                              body) {
-      Value begin = mulI(fb, l, chunk, cChunk);
-      Value end = arith::MinUIOp::create(fb, l, addI(fb, l, begin, cChunk),
-                                         numPairs);
-      return scf::ForOp::create(
-                 fb, l, begin, end, c1, init,
-                 [&](OpBuilder &lb, Location l2, Value p, ValueRange acc) {
-                   Value hit = arith::CmpIOp::create(
-                       lb, l2, arith::CmpIPredicate::eq,
-                       expertOfPair(lb, l2, p), ex);
-                   auto ifOp = scf::IfOp::create(
-                       lb, l2, hit,
-                       [&](OpBuilder &tb, Location l3) {
-                         scf::YieldOp::create(tb, l3, body(tb, l3, p, acc));
-                       },
-                       [&](OpBuilder &eb2, Location l3) {
-                         scf::YieldOp::create(eb2, l3, acc);
-                       });
-                   scf::YieldOp::create(lb, l2, ifOp.getResults());
-                 })
-          .getResults();
-    };
-
-    // 1a. counts[chunk * E + ex]: pairs of the chunk routed to ex.
-    Value chunkCount = allocIndex(b, loc, chunkExperts);
-    emitLaunch1D(b, loc, chunkExperts, kThreadsPerBlock,
-                 [&](OpBuilder &kb, Location l, Value t) {
-                   Value chunk = arith::DivUIOp::create(kb, l, t, cE);
-                   Value ex = arith::RemUIOp::create(kb, l, t, cE);
-                   Value n = forPairsOf(
-                       kb, l, chunk, ex, ValueRange{c0},
-                       [&](OpBuilder &ib, Location l2, Value, ValueRange acc) {
-                         return SmallVector<Value>{addI(ib, l2, acc[0], c1)};
-                       })[0];
-                   store(kb, l, n, chunkCount, t);
-                 });
-    // 1b. Per expert, exclusive scan over chunks (in place) and total.
-    Value expertCount = allocIndex(b, loc, e);
-    emitLaunch1D(b, loc, cE, kThreadsPerBlock,
-                 [&](OpBuilder &kb, Location l, Value ex) {
-                   auto scan = scf::ForOp::create(
-                       kb, l, c0, numChunks, c1, ValueRange{c0},
-                       [&](OpBuilder &lb, Location l2, Value chunk,
-                           ValueRange run) {
-                         Value slot = addI(lb, l2, mulI(lb, l2, chunk, cE), ex);
-                         Value n = load(lb, l2, chunkCount, slot);
-                         store(lb, l2, run[0], chunkCount, slot);
-                         scf::YieldOp::create(lb, l2,
-                                              addI(lb, l2, run[0], n));
-                       });
-                   store(kb, l, scan.getResult(0), expertCount, ex);
-                 });
+    // 1a, 1b. Per (chunk, expert) counts, per expert a scan over chunks.
+    GPUCountingSort sort =
+        emitCountingSortCounts(b, loc, numPairs, e, expertOfPair);
+    Value chunkCount = sort.chunkStart, expertCount = sort.keyCount;
     // 1c. Offsets over experts and the (expert, row block) tile table.
     // Tiles from the cost model; GEMM 2 walks GEMM 1's row tiles.
     GPUGemmShape s1, s2;
@@ -209,20 +152,11 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
     });
     // 1d. Placement: perm[sorted position] = pair, stable within an expert.
     Value perm = allocIndex(b, loc, numPairs);
-    emitLaunch1D(b, loc, chunkExperts, kThreadsPerBlock,
-                 [&](OpBuilder &kb, Location l, Value t) {
-                   Value chunk = arith::DivUIOp::create(kb, l, t, cE);
-                   Value ex = arith::RemUIOp::create(kb, l, t, cE);
-                   Value pos = addI(kb, l, load(kb, l, offsets, ex),
-                                    load(kb, l, chunkCount, t));
-                   forPairsOf(kb, l, chunk, ex, ValueRange{pos},
-                              [&](OpBuilder &ib, Location l2, Value p,
-                                  ValueRange acc) {
-                                store(ib, l2, p, perm, acc[0]);
-                                return SmallVector<Value>{
-                                    addI(ib, l2, acc[0], c1)};
-                              });
-                 });
+    emitCountingSortPlacement(
+        b, loc, sort, offsets, expertOfPair,
+        [&](OpBuilder &ib, Location l, Value p, Value pos) {
+          store(ib, l, p, perm, pos);
+        });
 
     // The block's tile: (expert, first and end sorted row), or no work.
     Value maxTiles = addI(b, loc, arith::CeilDivUIOp::create(b, loc, numPairs, cBM),

@@ -23,6 +23,7 @@
 #include "TensorBufferBridge.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
 #include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
+#include "mhmoe/Conversion/KernelEmitters/GPUCountingSort.h"
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
 #include "mhmoe/Conversion/Passes.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
@@ -98,52 +99,102 @@ Value sumCounts(OpBuilder &b, Location loc, Value counts, int64_t ranks) {
       .getResult(0);
 }
 
-/// The counts and slots in one sequential pass (the slots follow sub-token
-/// order within each rank), then the counts on the host and their sum.
-SendLayout emitSendLayout(OpBuilder &b, Location loc, const Placement &at,
-                          Value idx, Value numSub, const ExchangeShape &x) {
+/// counts[r] and each kept pair's slot in one sequential pass on the CPU
+/// (the slots follow sub-token order within each rank).
+void emitSlotsSerially(OpBuilder &b, Location loc, Value idx, Value numSub,
+                       const ExchangeShape &x, const SendLayout &layout) {
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1),
         cN = cIndex(b, loc, x.ranks), cK = cIndex(b, loc, x.k);
-  SendLayout layout;
-  layout.counts = memref::AllocOp::create(
-      b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
   // cursor[r] = the next slot of rank r's rows.
   Value cursor = memref::AllocOp::create(
       b, loc, MemRefType::get({x.ranks}, b.getIndexType()));
-  layout.pairPos = memref::AllocOp::create(
-      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-      ValueRange{mulI(b, loc, numSub, cK)});
-  at.serial(b, loc, [&](OpBuilder &sb, Location sl) {
-    forLoop(sb, sl, c0, cN, c1, [&](OpBuilder &lb, Location l, Value r) {
-      store(lb, l, cI64(lb, l, 0), layout.counts, r);
-    });
-    forEachKeptPair(sb, sl, idx, numSub, x.k,
-                    [&](OpBuilder &tb, Location l, Value, Value, Value ex) {
-                      Value dest = ownerRank(tb, l, ex, x);
-                      store(tb, l,
-                            addI(tb, l, load(tb, l, layout.counts, dest),
-                                 cI64(tb, l, 1)),
-                            layout.counts, dest);
-                    });
+  forLoop(b, loc, c0, cN, c1, [&](OpBuilder &lb, Location l, Value r) {
+    store(lb, l, cI64(lb, l, 0), layout.counts, r);
+  });
+  forEachKeptPair(b, loc, idx, numSub, x.k,
+                  [&](OpBuilder &tb, Location l, Value, Value, Value ex) {
+                    Value dest = ownerRank(tb, l, ex, x);
+                    store(tb, l,
+                          addI(tb, l, load(tb, l, layout.counts, dest),
+                               cI64(tb, l, 1)),
+                          layout.counts, dest);
+                  });
+  scf::ForOp::create(
+      b, loc, c0, cN, c1, ValueRange{c0},
+      [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
+        store(lb, l, acc[0], cursor, r);
+        Value n = arith::IndexCastOp::create(
+            lb, l, lb.getIndexType(), load(lb, l, layout.counts, r));
+        scf::YieldOp::create(lb, l, addI(lb, l, acc[0], n));
+      });
+  forEachKeptPair(b, loc, idx, numSub, x.k,
+                  [&](OpBuilder &tb, Location l, Value s, Value c, Value ex) {
+                    Value dest = ownerRank(tb, l, ex, x);
+                    Value pos = load(tb, l, cursor, dest);
+                    store(tb, l, pos, layout.pairPos,
+                          addI(tb, l, mulI(tb, l, s, cK), c));
+                    store(tb, l, addI(tb, l, pos, cIndex(tb, l, 1)), cursor,
+                          dest);
+                  });
+  memref::DeallocOp::create(b, loc, cursor);
+}
+
+/// The same counts and slots on the GPU: a stable counting sort of the pairs
+/// by destination rank (parallel over chunks of pairs and ranks), so the
+/// slots are the serial pass's.
+void emitSlotsByCountingSort(OpBuilder &b, Location loc, Value idx,
+                             Value numSub, const ExchangeShape &x,
+                             const SendLayout &layout) {
+  Value cK = cIndex(b, loc, x.k);
+  // The destination rank of pair p = s*k + c, or -1 when it was dropped.
+  auto rankOfPair = [&](OpBuilder &kb, Location l, Value p) -> Value {
+    Value s = arith::DivUIOp::create(kb, l, p, cK);
+    Value c = arith::RemUIOp::create(kb, l, p, cK);
+    auto [kept, ex] = expertOf(kb, l, idx, s, c);
+    Value e = arith::IndexCastOp::create(
+        kb, l, kb.getIndexType(),
+        arith::MaxSIOp::create(
+            kb, l, ex, arith::ConstantIntOp::create(kb, l, kb.getI32Type(), 0)));
+    return arith::SelectOp::create(kb, l, kept, ownerRank(kb, l, e, x),
+                                   cIndex(kb, l, -1));
+  };
+  GPUCountingSort sort = emitCountingSortCounts(
+      b, loc, mulI(b, loc, numSub, cK), x.ranks, rankOfPair);
+  Value runStart = memref::AllocOp::create(
+      b, loc, MemRefType::get({x.ranks}, b.getIndexType()));
+  emitSerialKernel(b, loc, [&](OpBuilder &sb, Location sl) {
+    Value c0 = cIndex(sb, sl, 0), c1 = cIndex(sb, sl, 1);
     scf::ForOp::create(
-        sb, sl, c0, cN, c1, ValueRange{c0},
+        sb, sl, c0, cIndex(sb, sl, x.ranks), c1, ValueRange{c0},
         [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
-          store(lb, l, acc[0], cursor, r);
-          Value n = arith::IndexCastOp::create(
-              lb, l, lb.getIndexType(), load(lb, l, layout.counts, r));
+          Value n = load(lb, l, sort.keyCount, r);
+          store(lb, l, acc[0], runStart, r);
+          store(lb, l, arith::IndexCastOp::create(lb, l, lb.getI64Type(), n),
+                layout.counts, r);
           scf::YieldOp::create(lb, l, addI(lb, l, acc[0], n));
         });
-    forEachKeptPair(sb, sl, idx, numSub, x.k,
-                    [&](OpBuilder &tb, Location l, Value s, Value c, Value ex) {
-                      Value dest = ownerRank(tb, l, ex, x);
-                      Value pos = load(tb, l, cursor, dest);
-                      store(tb, l, pos, layout.pairPos,
-                            addI(tb, l, mulI(tb, l, s, cK), c));
-                      store(tb, l, addI(tb, l, pos, cIndex(tb, l, 1)), cursor,
-                            dest);
-                    });
   });
-  memref::DeallocOp::create(b, loc, cursor);
+  emitCountingSortPlacement(b, loc, sort, runStart, rankOfPair,
+                            [&](OpBuilder &pb, Location l, Value p, Value pos) {
+                              store(pb, l, pos, layout.pairPos, p);
+                            });
+  for (Value buf : {sort.chunkStart, sort.keyCount, runStart})
+    memref::DeallocOp::create(b, loc, buf);
+}
+
+/// The counts and slots, then the counts on the host and their sum.
+SendLayout emitSendLayout(OpBuilder &b, Location loc, const Placement &at,
+                          Value idx, Value numSub, const ExchangeShape &x) {
+  SendLayout layout;
+  layout.counts = memref::AllocOp::create(
+      b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
+  layout.pairPos = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+      ValueRange{mulI(b, loc, numSub, cIndex(b, loc, x.k))});
+  if (at.onGPU())
+    emitSlotsByCountingSort(b, loc, idx, numSub, x, layout);
+  else
+    emitSlotsSerially(b, loc, idx, numSub, x, layout);
   layout.hostCounts = at.toHost(b, loc, layout.counts);
   layout.total = sumCounts(b, loc, layout.hostCounts, x.ranks);
   return layout;

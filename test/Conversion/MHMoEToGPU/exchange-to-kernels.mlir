@@ -1,16 +1,28 @@
 // RUN: mhmoe-opt %s --convert-mhmoe-exchange-to-gpu | FileCheck %s
 // RUN: mhmoe-opt %s --convert-mhmoe-exchange-to-gpu --one-shot-bufferize="bufferize-function-boundaries" --mhmoe-gpu-device-buffers | FileCheck %s --check-prefix=DEVICE
 
-// Rank 1 of 2 of E = 5 experts, on the GPU target. The send layout is one
-// single-thread kernel; its counts are copied to a host buffer, which the
-// host sums to size the send rows and passes to the communicator; packing
-// is one thread per sub-token, with scalar copies (rows of 18 floats).
+// Rank 1 of 2 of E = 5 experts, on the GPU target. The send layout is a
+// stable counting sort of the pairs by destination rank
+// (KernelEmitters/GPUCountingSort): per (chunk, rank) counts and a per-rank
+// scan, one thread each; a single-thread prefix over the 2 ranks that also
+// writes the i64 counts; the placement. The counts are copied to a host
+// buffer, which the host sums to size the send rows and passes to the
+// communicator; packing is one thread per sub-token, with scalar copies
+// (rows of 18 floats).
 // CHECK-DAG: func.func private @__mhmoe_exchange_counts(i64, i64) -> i32
 // CHECK-DAG: func.func private @__mhmoe_exchange_rows(i64, i64, i64, i64, i64) -> i32
 // CHECK-LABEL: func.func @exchange
 // CHECK: %[[SC:.*]] = memref.alloc() : memref<2xi64>
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %c1{{.*}}) threads({{.*}}) in (%{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}})
+// CHECK: %[[POS:.*]] = memref.alloc(%{{.*}}) : memref<?xindex>
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128
 // CHECK: arith.divui %{{.*}}, %c5{{(_[0-9]+)?}} : index
+// CHECK: arith.select
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}},
+// CHECK: arith.index_cast %{{.*}} : index to i64
+// CHECK: memref.store %{{.*}}, %[[SC]]
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128
+// CHECK: memref.store %{{.*}}, %[[POS]]
 // CHECK: gpu.terminator
 // CHECK: %[[HSC:.*]] = memref.alloc() {mhmoe.host_buffer} : memref<2xi64>
 // CHECK: memref.copy %[[SC]], %[[HSC]]
