@@ -8,12 +8,10 @@
 // at the fake, under a fake MPI table for rank 0 of 2.
 //
 //===----------------------------------------------------------------------===//
-#ifdef MHMOE_FAKE_NCCL
-#include <cstdlib>
-#include <cstring>
+#include <cstddef>
 #include <vector>
 
-extern "C" {
+/// What the fake records, read by the tests through fake_nccl_log().
 struct FakeNcclCall {
   int isSend, peer;
   const void *buffer;
@@ -23,6 +21,12 @@ struct FakeNcclLog {
   std::vector<FakeNcclCall> calls;
   int groups = 0, syncs = 0, inits = 0, destroys = 0;
 };
+
+#ifdef MHMOE_FAKE_NCCL
+#include <cstdlib>
+#include <cstring>
+
+extern "C" {
 __attribute__((visibility("default"))) FakeNcclLog *fake_nccl_log() {
   static FakeNcclLog log;
   return &log;
@@ -108,16 +112,6 @@ __attribute__((visibility("default"))) int cuStreamSynchronize(void *) {
 #include <vector>
 
 namespace {
-
-struct FakeNcclCall {
-  int isSend, peer;
-  const void *buffer;
-  size_t bytes;
-};
-struct FakeNcclLog {
-  std::vector<FakeNcclCall> calls;
-  int groups, syncs, inits, destroys;
-};
 
 /// Rank 0 of 2: what it sends in the counts exchange comes back as what
 /// rank 1 "sent"; broadcasts and reductions are the identity.

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Runtime/mhmoe_mpi.h"
+#include "../ExchangeLog.h"
 
 #include <mpi.h>
 
@@ -24,17 +25,13 @@ struct MPIState {
   mhmoe_mpi table{};
   MPI_Comm comm = MPI_COMM_NULL;
   std::map<int64_t, MPI_Datatype> rowTypes; // by row size in bytes
-  std::vector<mhmoe_mpi_exchange> exchanges;
-  double pendingCountsSeconds = 0;
+  mhmoe::ExchangeLog log;
   std::vector<int> sendCounts, sendDispls, recvCounts, recvDispls;
 };
 
 MPIState &state(void *ctx) { return *static_cast<MPIState *>(ctx); }
 
-double secondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-      .count();
-}
+using mhmoe::ExchangeLog;
 
 MPI_Datatype rowType(MPIState &s, int64_t rowBytes) {
   auto it = s.rowTypes.find(rowBytes);
@@ -65,9 +62,9 @@ bool toIntLayout(const int64_t *rows, int size, std::vector<int> &counts,
 
 int32_t exchangeCounts(void *ctx, const int64_t *send, int64_t *recv) {
   MPIState &s = state(ctx);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = ExchangeLog::Clock::now();
   int rc = MPI_Alltoall(send, 1, MPI_INT64_T, recv, 1, MPI_INT64_T, s.comm);
-  s.pendingCountsSeconds += secondsSince(t0);
+  s.log.countsTook(ExchangeLog::secondsSince(t0));
   return rc == MPI_SUCCESS ? 0 : 1;
 }
 
@@ -79,7 +76,7 @@ int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
       !toIntLayout(sendRows, size, s.sendCounts, s.sendDispls) ||
       !toIntLayout(recvRows, size, s.recvCounts, s.recvDispls))
     return 2;
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = ExchangeLog::Clock::now();
   MPI_Datatype row = rowType(s, rowBytes);
   int rc = MPI_Alltoallv(send, s.sendCounts.data(), s.sendDispls.data(), row,
                          recv, s.recvCounts.data(), s.recvDispls.data(), row,
@@ -92,9 +89,7 @@ int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
     }
   e.bytes_sent = e.rows_sent * rowBytes;
   e.bytes_received = e.rows_received * rowBytes;
-  e.seconds = secondsSince(t0) + s.pendingCountsSeconds;
-  s.pendingCountsSeconds = 0;
-  s.exchanges.push_back(e);
+  s.log.record(e, t0);
   return rc == MPI_SUCCESS ? 0 : 1;
 }
 
@@ -135,21 +130,13 @@ int32_t gatherRows(void *ctx, const void *send, int64_t rows, void *recv,
   return rc == MPI_SUCCESS ? 0 : 1;
 }
 
-int64_t numExchanges(void *ctx) {
-  return static_cast<int64_t>(state(ctx).exchanges.size());
-}
+int64_t numExchanges(void *ctx) { return state(ctx).log.size(); }
 
 const mhmoe_mpi_exchange *exchangeAt(void *ctx, int64_t i) {
-  MPIState &s = state(ctx);
-  if (i < 0 || i >= static_cast<int64_t>(s.exchanges.size()))
-    return nullptr;
-  return &s.exchanges[static_cast<size_t>(i)];
+  return state(ctx).log.at(i);
 }
 
-void resetStats(void *ctx) {
-  state(ctx).exchanges.clear();
-  state(ctx).pendingCountsSeconds = 0;
-}
+void resetStats(void *ctx) { state(ctx).log.reset(); }
 
 void finalize(void *ctx) {
   MPIState &s = state(ctx);

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mhmoe/Runtime/mhmoe_nccl.h"
+#include "../ExchangeLog.h"
 
 #include <dlfcn.h>
 
@@ -62,8 +63,7 @@ struct NCCLState {
   void *ncclLib = nullptr, *cuLib = nullptr;
   ncclComm comm = nullptr;
   CUcontext context = nullptr;
-  std::vector<mhmoe_mpi_exchange> exchanges;
-  double pendingCountsSeconds = 0;
+  mhmoe::ExchangeLog log;
 };
 
 NCCLState &state(void *ctx) { return *static_cast<NCCLState *>(ctx); }
@@ -77,10 +77,7 @@ void setError(char *error, size_t size, const char *fmt, ...) {
   va_end(ap);
 }
 
-double secondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-      .count();
-}
+using mhmoe::ExchangeLog;
 
 template <typename Fn>
 bool resolve(void *lib, const char *name, Fn &fn, std::string &missing) {
@@ -155,16 +152,16 @@ bool enterDevice(NCCLState &s, int device, std::string &why) {
 
 int32_t exchangeCounts(void *ctx, const int64_t *send, int64_t *recv) {
   NCCLState &s = state(ctx);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = ExchangeLog::Clock::now();
   int32_t rc = s.mpi->exchange_counts(s.mpi->ctx, send, recv);
-  s.pendingCountsSeconds += secondsSince(t0);
+  s.log.countsTook(ExchangeLog::secondsSince(t0));
   return rc;
 }
 
 int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
                      void *recv, const int64_t *recvRows, int64_t rowBytes) {
   NCCLState &s = state(ctx);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = ExchangeLog::Clock::now();
   const int size = s.mpi->size, me = s.mpi->rank;
   mhmoe_mpi_exchange stats{};
   if (s.cu.ctxSetCurrent(s.context) != 0 || s.nccl.groupStart() != 0)
@@ -192,27 +189,17 @@ int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
   ncclResult end = s.nccl.groupEnd();
   if (r != 0 || end != 0 || s.cu.streamSynchronize(nullptr) != 0)
     return 1;
-  stats.seconds = secondsSince(t0) + s.pendingCountsSeconds;
-  s.pendingCountsSeconds = 0;
-  s.exchanges.push_back(stats);
+  s.log.record(stats, t0);
   return 0;
 }
 
-int64_t numExchanges(void *ctx) {
-  return static_cast<int64_t>(state(ctx).exchanges.size());
-}
+int64_t numExchanges(void *ctx) { return state(ctx).log.size(); }
 
 const mhmoe_mpi_exchange *exchangeAt(void *ctx, int64_t i) {
-  NCCLState &s = state(ctx);
-  if (i < 0 || i >= static_cast<int64_t>(s.exchanges.size()))
-    return nullptr;
-  return &s.exchanges[static_cast<size_t>(i)];
+  return state(ctx).log.at(i);
 }
 
-void resetStats(void *ctx) {
-  state(ctx).exchanges.clear();
-  state(ctx).pendingCountsSeconds = 0;
-}
+void resetStats(void *ctx) { state(ctx).log.reset(); }
 
 /// Ends the communicator and frees the state (the libraries stay mapped:
 /// NCCL's own threads may still be winding down).
