@@ -1,5 +1,6 @@
 //===- ActivationEmitter.cpp - expert FFN activations ---------------------===//
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mhmoe/Dialect/MHMoE/IR/MHMoEOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -10,10 +11,6 @@ using namespace mlir;
 using namespace mlir::mhmoe;
 
 namespace {
-
-Value cF32(OpBuilder &b, Location loc, float v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-}
 
 /// A float constant of `like`'s type (scalar or vector splat).
 Value cLike(OpBuilder &b, Location loc, Type like, float v) {

@@ -1,5 +1,6 @@
 //===- GPUCountingSort.cpp - stable counting sort as GPU kernels ----------===//
 #include "mhmoe/Conversion/KernelEmitters/GPUCountingSort.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mhmoe/Conversion/KernelEmitters/GPULaunch.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -11,17 +12,13 @@ namespace {
 
 constexpr int64_t kThreadsPerBlock = 128;
 
-Value cIdx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
 /// Folds body over the items of `chunk` whose key is `k`, in order.
 ValueRange forItemsOf(
     OpBuilder &b, Location loc, Value numItems, Value chunk, Value k,
     SortKeyFn key, ValueRange init,
     function_ref<SmallVector<Value>(OpBuilder &, Location, Value, ValueRange)>
         body) {
-  Value cChunk = cIdx(b, loc, kCountingSortChunk), c1 = cIdx(b, loc, 1);
+  Value cChunk = cIndex(b, loc, kCountingSortChunk), c1 = cIndex(b, loc, 1);
   Value begin = arith::MulIOp::create(b, loc, chunk, cChunk);
   Value end = arith::MinUIOp::create(
       b, loc, arith::AddIOp::create(b, loc, begin, cChunk), numItems);
@@ -49,12 +46,12 @@ GPUCountingSort mlir::mhmoe::emitCountingSortCounts(OpBuilder &b, Location loc,
                                                     Value numItems,
                                                     int64_t numKeys,
                                                     SortKeyFn key) {
-  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1), cKeys = cIdx(b, loc, numKeys);
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cKeys = cIndex(b, loc, numKeys);
   GPUCountingSort sort;
   sort.numItems = numItems;
   sort.numKeys = numKeys;
   sort.numChunks = arith::CeilDivUIOp::create(
-      b, loc, numItems, cIdx(b, loc, kCountingSortChunk));
+      b, loc, numItems, cIndex(b, loc, kCountingSortChunk));
   Value chunkKeys = arith::MulIOp::create(b, loc, sort.numChunks, cKeys);
   Type idx = b.getIndexType();
   sort.chunkStart = memref::AllocOp::create(
@@ -99,7 +96,7 @@ void mlir::mhmoe::emitCountingSortPlacement(
     OpBuilder &b, Location loc, const GPUCountingSort &sort, Value runOffsets,
     SortKeyFn key,
     function_ref<void(OpBuilder &, Location, Value, Value)> place) {
-  Value c1 = cIdx(b, loc, 1), cKeys = cIdx(b, loc, sort.numKeys);
+  Value c1 = cIndex(b, loc, 1), cKeys = cIndex(b, loc, sort.numKeys);
   Value chunkKeys = arith::MulIOp::create(b, loc, sort.numChunks, cKeys);
   emitLaunch1D(
       b, loc, chunkKeys, kThreadsPerBlock,

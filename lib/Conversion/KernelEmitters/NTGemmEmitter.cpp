@@ -1,5 +1,6 @@
 //===- NTGemmEmitter.cpp - register-tiled A·Bᵀ loop nests -----------------===//
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -40,9 +41,6 @@ Value mlir::mhmoe::loadAsF32(OpBuilder &b, Location loc, Value mem,
   return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
 }
 
-static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 static SmallVector<Value> withK(SmallVector<Value> idx, Value k) {
   idx.push_back(k);
@@ -61,11 +59,11 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
   SmallVector<Value> rows, cols;
   for (int64_t i = 0; i < mr; ++i)
     rows.push_back(i == 0 ? row0
-                          : arith::AddIOp::create(b, loc, row0, cIdx(b, loc, i))
+                          : arith::AddIOp::create(b, loc, row0, cIndex(b, loc, i))
                                 .getResult());
   for (int64_t j = 0; j < nr; ++j)
     cols.push_back(j == 0 ? col0
-                          : arith::AddIOp::create(b, loc, col0, cIdx(b, loc, j))
+                          : arith::AddIOp::create(b, loc, col0, cIndex(b, loc, j))
                                 .getResult());
   SmallVector<SmallVector<Value>> aIdx, bIdx; // bIdx[j * nb + q]
   for (Value r : rows)
@@ -83,7 +81,7 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
                                                vecType, b.getF32FloatAttr(0)));
     SmallVector<Value> init(numAcc, zero);
     auto loop = scf::ForOp::create(
-        b, loc, cIdx(b, loc, 0), cIdx(b, loc, kMain), cIdx(b, loc, vw), init,
+        b, loc, cIndex(b, loc, 0), cIndex(b, loc, kMain), cIndex(b, loc, vw), init,
         [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
           SmallVector<Value> av, bv;
           for (int64_t i = 0; i < mr; ++i)
@@ -113,7 +111,7 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
   }
   // Scalar tail over k in [kMain, k): at most 7 steps, unrolled.
   for (int64_t kk = kMain; kk < spec.k; ++kk) {
-    Value kv = cIdx(b, loc, kk);
+    Value kv = cIndex(b, loc, kk);
     SmallVector<Value> as;
     for (int64_t i = 0; i < mr; ++i)
       as.push_back(loadAsF32(b, loc, spec.a.mem, withK(aIdx[i], kv)));
@@ -145,7 +143,7 @@ void mlir::mhmoe::emitRowTiles(
   Value from = rowBegin;
   for (int64_t h : heights) {
     // to = from + ((rowEnd - from) / h) * h
-    Value hV = cIdx(b, loc, h);
+    Value hV = cIndex(b, loc, h);
     Value span = arith::SubIOp::create(b, loc, rowEnd, from);
     Value to = arith::AddIOp::create(
         b, loc, from,
@@ -164,9 +162,9 @@ void mlir::mhmoe::emitNTGemm(OpBuilder &b, Location loc,
                              const NTGemmSpec &spec) {
   assert(spec.numCols % spec.nr == 0 && "columns must be a multiple of nr");
   Value colEnd = arith::AddIOp::create(b, loc, spec.colBegin,
-                                       cIdx(b, loc, spec.numCols));
+                                       cIndex(b, loc, spec.numCols));
   scf::ForOp::create(
-      b, loc, spec.colBegin, colEnd, cIdx(b, loc, spec.nr), ValueRange{},
+      b, loc, spec.colBegin, colEnd, cIndex(b, loc, spec.nr), ValueRange{},
       [&](OpBuilder &cb, Location l, Value col0, ValueRange) {
         emitRowTiles(cb, l, spec.rowBegin, spec.rowEnd, spec.mr,
                      [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {

@@ -1,5 +1,6 @@
 //===- PackedGemmEmitter.cpp - broadcast-FMA GEMM on packed panels --------===//
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -15,9 +16,6 @@ using namespace mlir::mhmoe;
 /// tile's panel reads.
 constexpr int64_t kWidenPanelMinRowTiles = 2;
 
-static Value cIdx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 /// One mr x NP register tile at (row0, panel): B read at panel index
 /// `bPanel` of spec.bs (the panel itself, or 0 in a widened copy of it).
@@ -31,7 +29,7 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
   SmallVector<SmallVector<Value>> aIdx;
   for (int64_t i = 0; i < mr; ++i) {
     rows.push_back(i == 0 ? row0
-                          : arith::AddIOp::create(b, loc, row0, cIdx(b, loc, i))
+                          : arith::AddIOp::create(b, loc, row0, cIndex(b, loc, i))
                                 .getResult());
     aIdx.push_back(spec.a.rowIndices(b, loc, rows.back()));
   }
@@ -40,14 +38,14 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
   Value zero = arith::ConstantOp::create(
       b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
   auto loop = scf::ForOp::create(
-      b, loc, cIdx(b, loc, 0), cIdx(b, loc, spec.k), cIdx(b, loc, 1),
+      b, loc, cIndex(b, loc, 0), cIndex(b, loc, spec.k), cIndex(b, loc, 1),
       SmallVector<Value>(numAcc, zero),
       [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
         SmallVector<Value> bv(nv * nb);
         for (int64_t q = 0; q < nb; ++q)
           for (int64_t v = 0; v < nv; ++v) {
             SmallVector<Value> idx(spec.bs[q].prefix);
-            idx.append({bPanel, kk, cIdx(lb, l, v * vw)});
+            idx.append({bPanel, kk, cIndex(lb, l, v * vw)});
             bv[v * nb + q] = loadAsF32Vector(lb, l, vt, spec.bs[q].mem, idx);
           }
         SmallVector<Value> next(numAcc);
@@ -64,10 +62,10 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
         }
         scf::YieldOp::create(lb, l, next);
       });
-  Value colBase = arith::MulIOp::create(b, loc, panel, cIdx(b, loc, spec.panel));
+  Value colBase = arith::MulIOp::create(b, loc, panel, cIndex(b, loc, spec.panel));
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t v = 0; v < nv; ++v) {
-      Value col = arith::AddIOp::create(b, loc, colBase, cIdx(b, loc, v * vw));
+      Value col = arith::AddIOp::create(b, loc, colBase, cIndex(b, loc, v * vw));
       SmallVector<Value> vecs;
       for (int64_t q = 0; q < nb; ++q)
         vecs.push_back(loop.getResult((i * nv + v) * nb + q));
@@ -89,17 +87,17 @@ static void emitWidenPanels(OpBuilder &b, Location loc,
                             Value scratch) {
   auto vt = VectorType::get({spec.lanes}, b.getF32Type());
   scf::ForOp::create(
-      b, loc, cIdx(b, loc, 0), cIdx(b, loc, spec.k), cIdx(b, loc, 1),
+      b, loc, cIndex(b, loc, 0), cIndex(b, loc, spec.k), cIndex(b, loc, 1),
       ValueRange{}, [&](OpBuilder &kb, Location l, Value kk, ValueRange) {
         for (auto [q, op] : llvm::enumerate(spec.bs))
           for (int64_t v = 0; v < spec.panel / spec.lanes; ++v) {
             SmallVector<Value> idx(op.prefix);
-            idx.append({panel, kk, cIdx(kb, l, v * spec.lanes)});
+            idx.append({panel, kk, cIndex(kb, l, v * spec.lanes)});
             Value w = loadAsF32Vector(kb, l, vt, op.mem, idx);
             vector::StoreOp::create(
                 kb, l, w, scratch,
-                ValueRange{cIdx(kb, l, q), cIdx(kb, l, 0), kk,
-                           cIdx(kb, l, v * spec.lanes)});
+                ValueRange{cIndex(kb, l, q), cIndex(kb, l, 0), kk,
+                           cIndex(kb, l, v * spec.lanes)});
           }
         scf::YieldOp::create(kb, l);
       });
@@ -108,7 +106,7 @@ static void emitWidenPanels(OpBuilder &b, Location loc,
 void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
                                  const PackedGemmSpec &spec) {
   Value panelEnd = arith::AddIOp::create(b, loc, spec.panelBegin,
-                                         cIdx(b, loc, spec.numPanels));
+                                         cIndex(b, loc, spec.numPanels));
   auto rowTiles = [&](OpBuilder &pb, Location l, const PackedGemmSpec &s,
                       Value panel, Value bPanel) {
     emitRowTiles(pb, l, s.rowBegin, s.rowEnd, s.mr,
@@ -118,7 +116,7 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
   };
   auto forEachPanel = [&](OpBuilder &ob, Location l,
                           function_ref<void(OpBuilder &, Location, Value)> body) {
-    scf::ForOp::create(ob, l, spec.panelBegin, panelEnd, cIdx(ob, l, 1),
+    scf::ForOp::create(ob, l, spec.panelBegin, panelEnd, cIndex(ob, l, 1),
                        ValueRange{},
                        [&](OpBuilder &pb, Location l2, Value panel, ValueRange) {
                          body(pb, l2, panel);
@@ -140,7 +138,7 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
   Value rows = arith::SubIOp::create(b, loc, spec.rowEnd, spec.rowBegin);
   Value many = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::ugt, rows,
-      cIdx(b, loc, kWidenPanelMinRowTiles * spec.mr));
+      cIndex(b, loc, kWidenPanelMinRowTiles * spec.mr));
   scf::IfOp::create(
       b, loc, many,
       [&](OpBuilder &tb, Location l) {
@@ -150,10 +148,10 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
             tb.getI64IntegerAttr(64));
         PackedGemmSpec widened = spec;
         for (auto [q, op] : llvm::enumerate(widened.bs))
-          op = {scratch, {cIdx(tb, l, q)}};
+          op = {scratch, {cIndex(tb, l, q)}};
         forEachPanel(tb, l, [&](OpBuilder &pb, Location l2, Value panel) {
           emitWidenPanels(pb, l2, spec, panel, scratch);
-          rowTiles(pb, l2, widened, panel, cIdx(pb, l2, 0));
+          rowTiles(pb, l2, widened, panel, cIndex(pb, l2, 0));
         });
         memref::DeallocOp::create(tb, l, scratch);
         scf::YieldOp::create(tb, l);

@@ -1,5 +1,6 @@
 //===- RouteEmitter.cpp - the router's per-sub-token code -----------------===//
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -11,18 +12,6 @@ using namespace mlir;
 using namespace mlir::mhmoe;
 
 namespace {
-Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
-  return memref::LoadOp::create(b, loc, mem, idx);
-}
-void store(OpBuilder &b, Location loc, Value v, Value mem, ValueRange idx) {
-  memref::StoreOp::create(b, loc, v, mem, idx);
-}
-Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-Value cF32(OpBuilder &b, Location loc, float v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-}
 
 /// Per-sub-token routing state: the op, its buffers and the loop constants.
 struct RouteOne {

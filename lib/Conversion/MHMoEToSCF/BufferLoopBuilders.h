@@ -7,26 +7,12 @@
 #ifndef MHMOE_LIB_CONVERSION_MHMOETOSCF_BUFFERLOOPBUILDERS_H
 #define MHMOE_LIB_CONVERSION_MHMOETOSCF_BUFFERLOOPBUILDERS_H
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 namespace mlir::mhmoe {
 
-inline Value load(OpBuilder &b, Location loc, Value mem, ValueRange idx) {
-  return memref::LoadOp::create(b, loc, mem, idx);
-}
-inline void store(OpBuilder &b, Location loc, Value v, Value mem,
-                  ValueRange idx) {
-  memref::StoreOp::create(b, loc, v, mem, idx);
-}
-inline Value addI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AddIOp::create(b, loc, x, y);
-}
-inline Value mulI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MulIOp::create(b, loc, x, y);
-}
 
 /// A GEMM epilogue's `v` (a scalar or a vector along the output columns)
 /// times an int8 weight's row scales (if `scale`), plus the bias (if

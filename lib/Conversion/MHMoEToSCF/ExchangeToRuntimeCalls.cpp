@@ -51,10 +51,6 @@ Value addressOf(OpBuilder &b, Location loc, Value buffer) {
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), p);
 }
 
-Value cI64(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
-}
-
 /// Where each kept pair's row goes in the send buffer: grouped by the rank
 /// holding its expert, in (sub-token, choice) order within a rank.
 struct SendLayout {

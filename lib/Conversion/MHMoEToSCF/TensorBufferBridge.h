@@ -10,6 +10,7 @@
 #ifndef MHMOE_LIB_CONVERSION_MHMOETOSCF_TENSORBUFFERBRIDGE_H
 #define MHMOE_LIB_CONVERSION_MHMOETOSCF_TENSORBUFFERBRIDGE_H
 
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -36,14 +37,6 @@ inline Value asTensor(OpBuilder &b, Location loc, Value buffer,
   return bufferization::ToTensorOp::create(b, loc, t, buffer,
                                            /*restrict=*/true,
                                            /*writable=*/true);
-}
-
-inline Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
-inline Value cF32(OpBuilder &b, Location loc, float v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
 
 /// Dynamic sizes of `t` read from `like` (same rank), for allocations.
