@@ -544,32 +544,49 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     Type i64 = b.getI64Type(), i32 = b.getI32Type();
     Value dropped = memref::AllocOp::create(
         b, loc, MemRefType::get({x.experts}, i64), b.getI64IntegerAttr(64));
-    at.serial(b, loc, [&](OpBuilder &sb, Location sl) {
-      Value c0 = cIndex(sb, sl, 0), c1 = cIndex(sb, sl, 1);
-      forLoop(sb, sl, c0, cIndex(sb, sl, x.experts), c1,
-              [&](OpBuilder &lb, Location l, Value e) {
-                store(lb, l, cI64(lb, l, 0), dropped, e);
-              });
-      forLoop(sb, sl, c0, numSub, c1, [&](OpBuilder &rb, Location l, Value s) {
-        forLoop(rb, l, c0, cIndex(rb, l, x.k), c1,
-                [&](OpBuilder &cb, Location l2, Value c) {
-          Value ex = load(cb, l2, idx, ValueRange{s, c});
-          Value zero = arith::ConstantIntOp::create(cb, l2, i32, 0);
-          Value routed = arith::CmpIOp::create(cb, l2, arith::CmpIPredicate::sge,
-                                               ex, zero);
-          Value lost = arith::CmpIOp::create(
-              cb, l2, arith::CmpIPredicate::slt,
-              load(cb, l2, kept, ValueRange{s, c}), zero);
-          scf::IfOp::create(
-              cb, l2, arith::AndIOp::create(cb, l2, routed, lost),
-              [&](OpBuilder &tb, Location l3) {
-                Value e = arith::IndexCastOp::create(tb, l3, tb.getIndexType(), ex);
-                store(tb, l3,
-                      addI(tb, l3, load(tb, l3, dropped, e), cI64(tb, l3, 1)),
-                      dropped, e);
-                scf::YieldOp::create(tb, l3);
-              });
+    // increment(e) for each choice of sub-token s routed to e but not kept.
+    auto forLostChoices = [&](OpBuilder &sb, Location sl, Value s,
+                              function_ref<void(OpBuilder &, Location, Value)>
+                                  increment) {
+      forLoop(sb, sl, cIndex(sb, sl, 0), cIndex(sb, sl, x.k), cIndex(sb, sl, 1),
+              [&](OpBuilder &cb, Location l, Value c) {
+        Value ex = load(cb, l, idx, ValueRange{s, c});
+        Value zero = arith::ConstantIntOp::create(cb, l, i32, 0);
+        Value routed =
+            arith::CmpIOp::create(cb, l, arith::CmpIPredicate::sge, ex, zero);
+        Value lost = arith::CmpIOp::create(cb, l, arith::CmpIPredicate::slt,
+                                           load(cb, l, kept, ValueRange{s, c}),
+                                           zero);
+        scf::IfOp::create(cb, l, arith::AndIOp::create(cb, l, routed, lost),
+                          [&](OpBuilder &tb, Location l2) {
+                            increment(tb, l2,
+                                      arith::IndexCastOp::create(
+                                          tb, l2, tb.getIndexType(), ex));
+                            scf::YieldOp::create(tb, l2);
+                          });
+      });
+    };
+    auto zeroCounts = [&](OpBuilder &zb, Location l, Value e) {
+      store(zb, l, cI64(zb, l, 0), dropped, e);
+    };
+    if (at.onGPU()) {
+      // Integer atomics: order-independent, so exact (as expert_load's
+      // histogram on the GPU).
+      at.parallel(b, loc, cIndex(b, loc, x.experts), zeroCounts);
+      at.parallel(b, loc, numSub, [&](OpBuilder &pb, Location l, Value s) {
+        forLostChoices(pb, l, s, [&](OpBuilder &tb, Location l2, Value e) {
+          memref::AtomicRMWOp::create(tb, l2, arith::AtomicRMWKind::addi,
+                                      cI64(tb, l2, 1), dropped, ValueRange{e});
         });
+      });
+      return dropped;
+    }
+    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+    forLoop(b, loc, c0, cIndex(b, loc, x.experts), c1, zeroCounts);
+    forLoop(b, loc, c0, numSub, c1, [&](OpBuilder &rb, Location l, Value s) {
+      forLostChoices(rb, l, s, [&](OpBuilder &tb, Location l2, Value e) {
+        store(tb, l2, addI(tb, l2, load(tb, l2, dropped, e), cI64(tb, l2, 1)),
+              dropped, e);
       });
     });
     return dropped;

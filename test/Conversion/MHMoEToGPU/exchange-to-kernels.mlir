@@ -48,15 +48,17 @@
 // CHECK: memref.copy %[[RC]], %[[DRC]]
 // CHECK: bufferization.to_tensor %[[DRC]]
 // The combine brings them back to the host for the reverse exchange, sums
-// the rows in choice order one thread per sub-token, and counts drops in
-// one thread.
+// the rows in choice order one thread per sub-token, and counts drops with
+// integer atomics (exact in any order), one thread per sub-token.
 // CHECK: memref.alloc() {mhmoe.host_buffer} : memref<2xi64>
 // CHECK: call @__mhmoe_exchange_rows(
 // CHECK: gpu.launch
 // CHECK: arith.cmpf one
 // CHECK: gpu.terminator
-// CHECK: memref.alloc() {alignment = 64 : i64} : memref<5xi64>
+// CHECK: %[[DROPPED:.*]] = memref.alloc() {alignment = 64 : i64} : memref<5xi64>
 // CHECK: gpu.launch
+// CHECK: gpu.launch
+// CHECK: memref.atomic_rmw addi %{{.*}}, %[[DROPPED]]
 // CHECK-NOT: mhmoe.dispatch
 // CHECK-NOT: mhmoe.combine
 
