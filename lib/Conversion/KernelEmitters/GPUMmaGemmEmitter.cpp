@@ -140,6 +140,13 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
   const int64_t fm = tiling.fragsM(), fn = tiling.fragsN();
   const int64_t threads = GPUMmaTiling::threads();
   Value sA = smem[0];
+  // bf16, f16 and int8 weights are exact in TF32: their low part is zero,
+  // so 3xTF32 needs only two MMAs per product for them (same result).
+  SmallVector<bool, 2> exactInTF32;
+  for (const NTOperand &op : spec.bs) {
+    Type t = cast<MemRefType>(op.mem.getType()).getElementType();
+    exactInTF32.push_back(t.isBF16() || t.isF16() || t.isInteger(8));
+  }
   auto a4 = VectorType::get({kARegs, 1}, f32);
   auto b2 = VectorType::get({kBRegs, 1}, f32);
   auto c22 = VectorType::get({2, 2}, f32);
@@ -318,7 +325,7 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
                   ValueRange{ld(smem[1 + bi], nr, c0),
                              ld(smem[1 + bi], nr, c4)});
               Value bHi = s.roundToTF32(bFrag), bLo;
-              if (mode == GPUMathMode::TF32x3)
+              if (mode == GPUMathMode::TF32x3 && !exactInTF32[bi])
                 bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
               for (int64_t i = 0; i < fm; ++i) {
                 Value aHi = s.roundToTF32(aFrag[i]);
@@ -332,7 +339,8 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
                   // Small terms first, as in CUTLASS's 3xTF32.
                   Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
                   mma(aLo, bHi);
-                  mma(aHi, bLo);
+                  if (bLo)
+                    mma(aHi, bLo);
                 }
                 mma(aHi, bHi);
               }
