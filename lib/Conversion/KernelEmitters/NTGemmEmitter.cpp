@@ -20,12 +20,19 @@ int64_t mlir::mhmoe::pickTileWidth(int64_t n, int64_t maxNr) {
 
 Value mlir::mhmoe::loadAsF32Vector(OpBuilder &b, Location loc,
                                    VectorType f32Vector, Value mem,
-                                   ValueRange indices) {
+                                   ValueRange indices, Value mask) {
   Type elem = cast<MemRefType>(mem.getType()).getElementType();
+  auto stored = VectorType::get(f32Vector.getShape(), elem);
+  Value v;
+  if (mask) {
+    Value zero = arith::ConstantOp::create(
+        b, loc, stored, DenseElementsAttr::get(stored, b.getZeroAttr(elem)));
+    v = vector::MaskedLoadOp::create(b, loc, stored, mem, indices, mask, zero);
+  } else {
+    v = vector::LoadOp::create(b, loc, stored, mem, indices);
+  }
   if (elem == f32Vector.getElementType())
-    return vector::LoadOp::create(b, loc, f32Vector, mem, indices);
-  auto narrow = VectorType::get(f32Vector.getShape(), elem);
-  Value v = vector::LoadOp::create(b, loc, narrow, mem, indices);
+    return v;
   if (elem.isInteger(8)) // int8 weights: signed, scaled in the epilogue
     return arith::SIToFPOp::create(b, loc, f32Vector, v);
   return arith::ExtFOp::create(b, loc, f32Vector, v);
@@ -47,8 +54,38 @@ static SmallVector<Value> withK(SmallVector<Value> idx, Value k) {
   return idx;
 }
 
+/// acc += A[:, kMain:k] * B[:, kMain:k] as one vector step whose lanes past k
+/// are masked off (zeros, not read).
+static void emitMaskedTailStep(OpBuilder &b, Location loc,
+                               const NTGemmSpec &spec,
+                               ArrayRef<SmallVector<Value>> aIdx,
+                               ArrayRef<SmallVector<Value>> bIdx, int64_t kMain,
+                               int64_t mr, SmallVectorImpl<Value> &acc) {
+  int64_t nr = spec.nr, nb = spec.bs.size(), vw = spec.vectorWidth;
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  Value mask = vector::ConstantMaskOp::create(
+      b, loc, VectorType::get({vw}, b.getI1Type()),
+      ArrayRef<int64_t>{spec.k - kMain});
+  Value kv = cIndex(b, loc, kMain);
+  SmallVector<Value> av, bv;
+  for (int64_t i = 0; i < mr; ++i)
+    av.push_back(loadAsF32Vector(b, loc, vecType, spec.a.mem,
+                                 withK(aIdx[i], kv), mask));
+  for (int64_t j = 0; j < nr; ++j)
+    for (int64_t q = 0; q < nb; ++q)
+      bv.push_back(loadAsF32Vector(b, loc, vecType, spec.bs[q].mem,
+                                   withK(bIdx[j * nb + q], kv), mask));
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j)
+      for (int64_t q = 0; q < nb; ++q) {
+        int64_t a = (i * nr + j) * nb + q;
+        acc[a] = vector::FMAOp::create(b, loc, av[i], bv[j * nb + q], acc[a]);
+      }
+}
+
 /// One mr x nr tile at (row0, col0): vector accumulation over the multiple-
-/// of-8 part of k, reduction, scalar tail, epilogue.
+/// of-vw part of k, the k tail (one masked vector step, or scalar steps),
+/// reduction, epilogue.
 static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
                      Value row0, Value col0, int64_t mr) {
   int64_t nr = spec.nr, nb = spec.bs.size(), vw = spec.vectorWidth;
@@ -75,7 +112,8 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
   // Accumulators, index (i * nr + j) * nb + q.
   int64_t numAcc = mr * nr * nb;
   SmallVector<Value> dots(numAcc);
-  if (kMain > 0) {
+  const bool maskedTail = spec.maskedTail && kMain < spec.k;
+  if (kMain > 0 || maskedTail) {
     Value zero = arith::ConstantOp::create(b, loc, vecType,
                                            DenseElementsAttr::get(
                                                vecType, b.getF32FloatAttr(0)));
@@ -101,16 +139,20 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
               }
           scf::YieldOp::create(lb, l, next);
         });
+    SmallVector<Value> acc(loop.getResults());
+    if (maskedTail)
+      emitMaskedTailStep(b, loc, spec, aIdx, bIdx, kMain, mr, acc);
     for (int64_t a = 0; a < numAcc; ++a)
       dots[a] = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
-                                            loop.getResult(a));
+                                            acc[a]);
   } else {
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
     for (int64_t a = 0; a < numAcc; ++a)
       dots[a] = zero;
   }
-  // Scalar tail over k in [kMain, k): at most 7 steps, unrolled.
-  for (int64_t kk = kMain; kk < spec.k; ++kk) {
+  // Scalar tail over k in [kMain, k) without masks: under vw steps,
+  // unrolled.
+  for (int64_t kk = maskedTail ? spec.k : kMain; kk < spec.k; ++kk) {
     Value kv = cIndex(b, loc, kk);
     SmallVector<Value> as;
     for (int64_t i = 0; i < mr; ++i)

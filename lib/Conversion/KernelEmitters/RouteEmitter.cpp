@@ -18,6 +18,7 @@ struct RouteOne {
   mutable RouteOp op; // generated accessors are not const
   Value x, gate, bias, idxBuf, wBuf, logits, taken, s;
   int64_t e, d, k, lanes;
+  bool maskedTails; // the gate GEMV's k tail as one masked step
 };
 
 /// logits[e] = x[s] · gate[e] (register-tiled GEMV), plus the router bias
@@ -41,6 +42,7 @@ void emitGateLogits(OpBuilder &b, Location loc, const RouteOne &r) {
   gemv.mr = 1;
   gemv.nr = pickTileWidth(r.e, 4);
   gemv.vectorWidth = r.lanes;
+  gemv.maskedTail = r.maskedTails;
   gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
                       ArrayRef<Value> dots) {
     Value logit = dots[0];
@@ -249,11 +251,11 @@ void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
 void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
                                 Value gate, Value routerBias, Value idxBuf,
                                 Value wBuf, Value logits, Value taken, Value s,
-                                int64_t lanes) {
+                                int64_t lanes, bool maskedTails) {
   auto gateType = cast<RankedTensorType>(op.getGate().getType());
   RouteOne r{op,     x,  gate,   routerBias,     idxBuf, wBuf, logits,
              taken,  s,  gateType.getDimSize(0), gateType.getDimSize(1),
-             int64_t(op.getTopK()), lanes};
+             int64_t(op.getTopK()), lanes, maskedTails};
   emitGateLogits(b, loc, r);
   Value total;
   if (op.getRouter() == RouterKind::topk_softmax) {

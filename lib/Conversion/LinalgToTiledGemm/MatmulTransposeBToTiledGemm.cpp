@@ -66,7 +66,8 @@ struct MatmulTransposeBToTiledGemm
       return rewriter.notifyMatchFailure(op, "needs static, row-contiguous B");
     int64_t n = bT.getDimSize(0), k = bT.getDimSize(1);
     int64_t nr = pickTileWidth(n, 3);
-    int64_t lanes = getCPUTarget(op).f32Lanes();
+    CPUTargetDescription target = getCPUTarget(op);
+    int64_t lanes = target.f32Lanes();
     int64_t colBlock = n;
     for (int64_t cb = (kMaxColBlock / nr) * nr; cb >= nr; cb -= nr)
       if (n % cb == 0) {
@@ -105,6 +106,7 @@ struct MatmulTransposeBToTiledGemm
           spec.mr = 4;
           spec.nr = nr;
           spec.vectorWidth = lanes;
+          spec.maskedTail = target.maskedMemoryOps;
           spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
                               ArrayRef<Value> dots) {
             Value prev = memref::LoadOp::create(eb, l2, c, ValueRange{row, col});

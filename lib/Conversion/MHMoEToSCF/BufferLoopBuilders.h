@@ -41,10 +41,12 @@ inline void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
                      });
 }
 
-/// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec.
+/// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec;
+/// the len % kVec tail as one masked vector step when `maskedTail` (targets
+/// with native masks), else element by element.
 inline void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow,
                  Value src, ValueRange srcRow, int64_t len, bool accumulate,
-                 int64_t kVec) {
+                 int64_t kVec, bool maskedTail = false) {
   auto vt = VectorType::get({kVec}, b.getF32Type());
   int64_t main = (len / kVec) * kVec;
   auto at = [](ValueRange row, Value k) {
@@ -61,6 +63,23 @@ inline void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow
                     lb, l, v, vector::LoadOp::create(lb, l, vt, dst, at(dstRow, k)));
               vector::StoreOp::create(lb, l, v, dst, at(dstRow, k));
             });
+  if (maskedTail && main < len) {
+    Value kv = arith::ConstantIndexOp::create(b, loc, main);
+    Value mask = vector::ConstantMaskOp::create(
+        b, loc, VectorType::get({kVec}, b.getI1Type()),
+        ArrayRef<int64_t>{len - main});
+    Value zero = arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
+    Value v = vector::MaskedLoadOp::create(b, loc, vt, src, at(srcRow, kv),
+                                           mask, zero);
+    if (accumulate)
+      v = arith::AddFOp::create(
+          b, loc, v,
+          vector::MaskedLoadOp::create(b, loc, vt, dst, at(dstRow, kv), mask,
+                                       zero));
+    vector::MaskedStoreOp::create(b, loc, dst, at(dstRow, kv), mask, v);
+    return;
+  }
   for (int64_t k = main; k < len; ++k) {
     Value kv = arith::ConstantIndexOp::create(b, loc, k);
     Value v = load(b, loc, src, at(srcRow, kv));

@@ -49,6 +49,7 @@ struct ExpertLowering {
   int64_t d = 0, e = 0, f = 0, k = 0;
   Activation act;
   int64_t lanes = 8;
+  bool maskedTails = false; // the target has native masked loads/stores
   CPURegisterTile tile1, tile2;
   int64_t rowBlock = 64;
   bool packed() const { return fc1P && fc2P; }
@@ -168,7 +169,7 @@ void emitGather(OpBuilder &b, Location loc, const ExpertLowering &L,
     store(gb, l, pair, t.rowPair, i);
     store(gb, l, load(gb, l, L.w, ValueRange{s, c}), t.rowWeight, i);
     emitRowCopy(gb, l, t.a, ValueRange{i}, L.x, ValueRange{s}, L.d, false,
-                L.lanes);
+                L.lanes, L.maskedTails);
   });
 }
 
@@ -235,24 +236,42 @@ void emitActivationRows(OpBuilder &b, Location loc, const ExpertLowering &L,
   auto vt = VectorType::get({L.lanes}, b.getF32Type());
   int64_t fMain = (L.f / L.lanes) * L.lanes;
   forLoop(b, loc, c0, rows, c1, [&](OpBuilder &rb, Location l, Value i) {
-    auto apply = [&](OpBuilder &ab, Location l2, Value j, bool vec) {
+    // mask: null for a full vector, the tail's lanes for a masked one.
+    auto apply = [&](OpBuilder &ab, Location l2, Value j, bool vec,
+                     Value mask) {
       auto ld = [&](Value mem) -> Value {
+        if (mask)
+          return vector::MaskedLoadOp::create(
+              ab, l2, vt, mem, ValueRange{i, j}, mask,
+              arith::ConstantOp::create(
+                  ab, l2, vt, DenseElementsAttr::get(vt, ab.getF32FloatAttr(0))));
         if (vec)
           return vector::LoadOp::create(ab, l2, vt, mem, ValueRange{i, j});
         return load(ab, l2, mem, ValueRange{i, j});
       };
       Value z1 = ld(t.h), z3 = t.h3 ? ld(t.h3) : Value();
       Value y = emitActivation(ab, l2, L.act, z1, z3);
-      if (vec)
+      if (mask)
+        vector::MaskedStoreOp::create(ab, l2, t.h, ValueRange{i, j}, mask, y);
+      else if (vec)
         vector::StoreOp::create(ab, l2, y, t.h, ValueRange{i, j});
       else
         store(ab, l2, y, t.h, ValueRange{i, j});
     };
     if (fMain > 0)
       forLoop(rb, l, c0, cIndex(rb, l, fMain), cIndex(rb, l, L.lanes),
-              [&](OpBuilder &ab, Location l2, Value j) { apply(ab, l2, j, true); });
+              [&](OpBuilder &ab, Location l2, Value j) {
+                apply(ab, l2, j, true, Value());
+              });
+    if (L.maskedTails && fMain < L.f) {
+      Value mask = vector::ConstantMaskOp::create(
+          rb, l, VectorType::get({L.lanes}, rb.getI1Type()),
+          ArrayRef<int64_t>{L.f - fMain});
+      apply(rb, l, cIndex(rb, l, fMain), true, mask);
+      return;
+    }
     for (int64_t j = fMain; j < L.f; ++j)
-      apply(rb, l, cIndex(rb, l, j), false);
+      apply(rb, l, cIndex(rb, l, j), false, Value());
   });
 }
 
@@ -282,6 +301,7 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g1.mr = 4;
   g1.nr = pickTileWidth(L.f, L.fc3 ? 2 : 3);
   g1.vectorWidth = L.lanes;
+  g1.maskedTail = L.maskedTails;
   g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
     store(eb, l, scaleAndBias(eb, l, dots[0], L.s1, L.b1, {ex, col}), t.h,
@@ -303,6 +323,7 @@ void emitDotExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
   g2.mr = 4;
   g2.nr = pickTileWidth(L.d, 3);
   g2.vectorWidth = L.lanes;
+  g2.maskedTail = L.maskedTails;
   g2.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
                     ArrayRef<Value> dots) {
     Value y = scaleAndBias(eb, l, dots[0], L.s2, L.b2, {ex, col});
@@ -369,7 +390,7 @@ void emitCombine(OpBuilder &b, Location loc, const ExpertLowering &L,
           scf::IfOp::create(cb, l2, kept, [&](OpBuilder &tb, Location l3) {
             Value pair = addI(tb, l3, arith::MulIOp::create(tb, l3, s, cK), c);
             emitRowCopy(tb, l3, out, ValueRange{s}, pairOut, ValueRange{pair},
-                        L.d, true, L.lanes);
+                        L.d, true, L.lanes, L.maskedTails);
             scf::YieldOp::create(tb, l3);
           });
         });
@@ -393,6 +414,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     L.act = op.getActivation();
     CPUTargetDescription target = getCPUTarget(op);
     L.lanes = target.f32Lanes();
+    L.maskedTails = target.maskedMemoryOps;
     L.tile1 = pickPackedTile(target, L.f, op.getFc3() ? 2 : 1);
     L.tile2 = pickPackedTile(target, L.d, 1);
     bool packed = L.tile1.panel > 0 && L.tile2.panel > 0;

@@ -62,7 +62,9 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
           cBlock = cIndex(rewriter, loc, kSubTokenBlock);
     int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
     Value numBlocks = arith::CeilDivUIOp::create(rewriter, loc, numSub, cBlock);
-    int64_t lanes = getCPUTarget(op).f32Lanes();
+    CPUTargetDescription target = getCPUTarget(op);
+    int64_t lanes = target.f32Lanes();
+    bool maskedTails = target.maskedMemoryOps;
     scf::ParallelOp::create(
         rewriter, loc, ValueRange{c0}, ValueRange{numBlocks}, ValueRange{c1},
         [&](OpBuilder &pb, Location l, ValueRange ivs) {
@@ -76,7 +78,8 @@ struct RouteToFusedLoop : OpRewritePattern<RouteOp> {
           scf::ForOp::create(pb, l, s0, sEnd, c1, ValueRange{},
                              [&](OpBuilder &sb, Location l2, Value s, ValueRange) {
                                emitRouteOne(sb, l2, op, x, gate, bias, idxBuf,
-                                            wBuf, logits, taken, s, lanes);
+                                            wBuf, logits, taken, s, lanes,
+                                            maskedTails);
                                scf::YieldOp::create(sb, l2);
                              });
           memref::DeallocOp::create(pb, l, logits);

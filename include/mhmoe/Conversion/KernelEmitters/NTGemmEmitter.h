@@ -41,6 +41,9 @@ struct NTGemmSpec {
   int64_t numCols = 0;      // number of B rows, a multiple of nr
   int64_t mr = 4, nr = 3;   // register tile
   int64_t vectorWidth = 8;  // f32 lanes per accumulator (the target's)
+  /// The k % vectorWidth tail as one masked vector step instead of scalar
+  /// steps (targets with native masked loads: AVX-512).
+  bool maskedTail = false;
   NTEpilogue epilogue;
 };
 
@@ -58,8 +61,10 @@ void emitRowTiles(
 /// A vector<Lxf32> read from `mem` at `indices`: loaded in the memref's
 /// element type and widened (bf16: a 16-bit shift; f16: vcvtph2ps; i8: a
 /// signed conversion, the caller applying the scale) when that is narrower.
+/// With `mask` (vector<Lxi1>), a masked load: lanes off the mask are 0 and
+/// are not read.
 Value loadAsF32Vector(OpBuilder &b, Location loc, VectorType f32Vector,
-                      Value mem, ValueRange indices);
+                      Value mem, ValueRange indices, Value mask = {});
 
 /// One f32 read from `mem` at `indices`, widened like loadAsF32Vector.
 Value loadAsF32(OpBuilder &b, Location loc, Value mem, ValueRange indices);

@@ -19,10 +19,12 @@ namespace mlir::mhmoe {
 /// repeated arg-max over untaken experts (`taken`, [E] i8 scratch; ties to
 /// the lower index), renormalisation and scaling; writes row `s` of `idxBuf`
 /// ([S, k] i32) and `wBuf` ([S, k] f32). The gate GEMV uses vectors of
-/// `lanes` f32 (the CPU target's width).
+/// `lanes` f32 (the CPU target's width), its k tail as one masked step
+/// with `maskedTails` (native masks).
 void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
                   Value routerBias, Value idxBuf, Value wBuf, Value logits,
-                  Value taken, Value s, int64_t lanes = 8);
+                  Value taken, Value s, int64_t lanes = 8,
+                  bool maskedTails = false);
 
 /// The capacity C = k * ceil(min(c * S / E, S)) as an i64, for `numSub`
 /// (index) sub-tokens: the route's, and the expert-parallel dispatch's over
