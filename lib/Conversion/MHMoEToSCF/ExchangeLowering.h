@@ -27,6 +27,11 @@ namespace mlir::mhmoe {
 
 enum class ExchangePlacement { CPU, GPU };
 
+struct RowVectors {
+  int64_t lanes;
+  bool masked;
+};
+
 /// How the lowering places its loops and buffers for a placement.
 struct Placement {
   ExchangePlacement kind;
@@ -57,9 +62,14 @@ struct Placement {
                             });
   }
 
-  /// f32 lanes of a row copy.
-  int64_t rowLanes(Operation *op) const {
-    return onGPU() ? 1 : getCPUTarget(op).f32Lanes();
+  /// How row copies are vectorised: the CPU target's lanes (masked tails
+  /// where it has native masks); scalar on the GPU, whose rows of d+2 floats
+  /// are not 16-byte aligned.
+  RowVectors rowVectors(Operation *op) const {
+    if (onGPU())
+      return {1, false};
+    CPUTargetDescription target = getCPUTarget(op);
+    return {target.f32Lanes(), target.maskedMemoryOps};
   }
 
   /// A buffer the host reads and writes: on the GPU, marked to stay in host

@@ -319,7 +319,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
   /// choice as the i32 bits of e * k + c.
   Value packSendRows(OpBuilder &b, Location loc, DispatchOp op,
                      const ExchangeShape &x, const SendLayout &layout,
-                     Value idx, Value numSub, int64_t d, int64_t lanes) const {
+                     Value idx, Value numSub, int64_t d, RowVectors vec) const {
     Value in = readBuffer(b, loc, op.getInput());
     Value w = readBuffer(b, loc, op.getWeights());
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
@@ -330,7 +330,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
         b, loc, at, idx, layout.pairPos, numSub, x.k,
         [&](OpBuilder &tb, Location l, Value s, Value c, Value slot) {
           emitRowCopy(tb, l, send, ValueRange{slot}, in, ValueRange{s}, d,
-                      false, lanes);
+                      false, vec.lanes, vec.masked);
           store(tb, l, load(tb, l, w, ValueRange{s, c}), send,
                 ValueRange{slot, cIndex(tb, l, d)});
           Value ex = load(tb, l, idx, ValueRange{s, c});
@@ -352,7 +352,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
   };
   Received unpackReceivedRows(OpBuilder &b, Location loc, DispatchOp op,
                               const ExchangeShape &x, Value recv,
-                              Value numRecv, int64_t d, int64_t lanes) const {
+                              Value numRecv, int64_t d, RowVectors vec) const {
     auto allocRows = [&](Value result) {
       auto t = cast<RankedTensorType>(result.getType());
       return allocBuffer(b, loc, t, ValueRange{numRecv});
@@ -368,7 +368,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     at.parallel(b, loc, numRecv, [&](OpBuilder &pb, Location l, Value r) {
       Value c0 = cIndex(pb, l, 0);
       emitRowCopy(pb, l, in.rows, ValueRange{r}, recv, ValueRange{r}, d, false,
-                  lanes);
+                  vec.lanes, vec.masked);
       store(pb, l, load(pb, l, recv, ValueRange{r, cIndex(pb, l, d)}),
             in.rowWeights, ValueRange{r, c0});
       Value tag = arith::BitcastOp::create(
@@ -391,7 +391,8 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
-    int64_t d = xType.getDimSize(1), lanes = at.rowLanes(op);
+    int64_t d = xType.getDimSize(1);
+    RowVectors vec = at.rowVectors(op);
     ExchangeShape x = exchangeShapeOf(op);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
     bool capacity = op.getCapacityFactor().convertToDouble() > 0;
@@ -400,7 +401,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
                           : Value();
     Value idx = readBuffer(b, loc, op.getIndices());
     SendLayout layout = emitSendLayout(b, loc, at, idx, numSub, x);
-    Value send = packSendRows(b, loc, op, x, layout, idx, numSub, d, lanes);
+    Value send = packSendRows(b, loc, op, x, layout, idx, numSub, d, vec);
     Value recvCounts = at.allocHost(
         b, loc, MemRefType::get({x.ranks}, b.getI64Type()));
     callExchangeCounts(b, loc, op, layout.hostCounts, recvCounts);
@@ -409,7 +410,7 @@ struct DispatchToRuntimeCalls : OpRewritePattern<DispatchOp> {
                                          b.getI64IntegerAttr(64));
     callExchangeRows(b, loc, op, send, layout.hostCounts, recv, recvCounts,
                      (d + 2) * 4);
-    Received in = unpackReceivedRows(b, loc, op, x, recv, numRecv, d, lanes);
+    Received in = unpackReceivedRows(b, loc, op, x, recv, numRecv, d, vec);
     if (capacity)
       emitReceivedCapacity(b, loc, at, op, x, numSubAll, numRecv, in.choice,
                            in.experts, in.rowWeights);
@@ -438,7 +439,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
   /// The rows to return: each expert output and whether its expert kept it
   /// (1 or 0 in a last column).
   Value packReturnRows(OpBuilder &b, Location loc, CombineOp op, int64_t d,
-                       int64_t lanes) const {
+                       RowVectors vec) const {
     Value rows = readBuffer(b, loc, op.getRows());
     Value experts = readBuffer(b, loc, op.getLocalExperts());
     Value numRows = tensor::DimOp::create(b, loc, op.getRows(), 0);
@@ -448,7 +449,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     at.parallel(b, loc, numRows, [&](OpBuilder &pb, Location l, Value r) {
       Value c0 = cIndex(pb, l, 0);
       emitRowCopy(pb, l, out, ValueRange{r}, rows, ValueRange{r}, d, false,
-                  lanes);
+                  vec.lanes, vec.masked);
       Value kept = arith::CmpIOp::create(
           pb, l, arith::CmpIPredicate::sge,
           load(pb, l, experts, ValueRange{r, c0}),
@@ -465,14 +466,15 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     auto outType = cast<RankedTensorType>(op.getResult().getType());
-    int64_t d = outType.getDimSize(1), lanes = at.rowLanes(op);
+    int64_t d = outType.getDimSize(1);
+    RowVectors vec = at.rowVectors(op);
     ExchangeShape x = exchangeShapeOf(op);
     Value idx = readBuffer(b, loc, op.getIndices());
     Value recvCounts =
         at.ownedHostCopy(b, loc, readBuffer(b, loc, op.getRecvCounts()));
     Value numSub = tensor::DimOp::create(b, loc, op.getIndices(), 0);
     SendLayout layout = emitSendLayout(b, loc, at, idx, numSub, x);
-    Value ret = packReturnRows(b, loc, op, d, lanes);
+    Value ret = packReturnRows(b, loc, op, d, vec);
     Value back = memref::AllocOp::create(b, loc, cast<MemRefType>(ret.getType()), layout.total,
                                          b.getI64IntegerAttr(64));
     // The reverse exchange: each rank returns what it received.
@@ -481,7 +483,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
     auto idxType = cast<RankedTensorType>(op.getKeptIndices().getType());
     Value out = allocBuffer(b, loc, outType, ValueRange{numSub});
     Value kept = allocBuffer(b, loc, idxType, ValueRange{numSub});
-    emitKeptSum(b, loc, x, idx, layout.pairPos, back, numSub, d, lanes, out,
+    emitKeptSum(b, loc, x, idx, layout.pairPos, back, numSub, d, vec, out,
                 kept);
     Value dropped = emitDropCounts(b, loc, x, idx, kept, numSub);
     freeLayout(b, loc, at, layout);
@@ -499,7 +501,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
   /// kept, in choice order; kept = indices with -1 for the others.
   void emitKeptSum(OpBuilder &b, Location loc, const ExchangeShape &x,
                    Value idx, Value pairPos, Value back, Value numSub,
-                   int64_t d, int64_t lanes, Value out, Value kept) const {
+                   int64_t d, RowVectors vec, Value out, Value kept) const {
     Type i32 = b.getI32Type();
     at.parallel(
         b, loc, numSub, [&](OpBuilder &pb, Location l, Value s) {
@@ -524,7 +526,7 @@ struct CombineToRuntimeCalls : OpRewritePattern<CombineOp> {
                   tb, l3, keptByExpert,
                   [&](OpBuilder &kb, Location l4) {
                     emitRowCopy(kb, l4, out, ValueRange{s}, back, ValueRange{slot},
-                                d, true, lanes);
+                                d, true, vec.lanes, vec.masked);
                     scf::YieldOp::create(kb, l4);
                   },
                   [&](OpBuilder &db, Location l4) {
