@@ -133,7 +133,11 @@ def main(argv=None):
     rows = []
     for name, D, h, E, k, F in workloads:
         mdir = os.path.join(work, name)
-        if not os.path.exists(os.path.join(mdir, "model.safetensors")):
+        inp = os.path.join(mdir, "input.npy")
+        # A model left by a --quick run has too few input tokens: make it again.
+        stale = (os.path.exists(inp)
+                 and np.load(inp, mmap_mode="r").shape[0] < max(tokens))
+        if stale or not os.path.exists(os.path.join(mdir, "model.safetensors")):
             subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_model.py"), mdir,
                             "--hidden-size", str(D), "--layers", "1", "--heads", str(h),
                             "--experts", str(E), "--top-k", str(k), "--ffn", str(F),
@@ -156,6 +160,7 @@ def main(argv=None):
         xall = np.load(os.path.join(mdir, "input.npy"))
         for n in tokens:
             x = np.ascontiguousarray(xall[:n])
+            assert x.shape[0] == n, (name, n, x.shape)
             xp = os.path.join(work, "%s-%d.npy" % (name, n))
             np.save(xp, x)
             fl = layer_flops(D, h, E, k, F, n)
