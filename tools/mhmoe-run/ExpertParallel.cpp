@@ -92,14 +92,17 @@ void ExpertParallelRun::abortAll(const Failure &failure) {
   std::_Exit(failure.code); // not reached: MPI_Abort ends the process
 }
 
-/// The CUDA device of this rank: $MHMOE_CUDA_DEVICE, else the rank on its
-/// host (one GPU per rank), as libMHMoECudaRuntime is told below.
-static int32_t rankDevice() {
+int32_t ExpertParallelRun::pinDevice() {
+  int32_t device = 0;
   for (const char *name : {"MHMOE_CUDA_DEVICE", "OMPI_COMM_WORLD_LOCAL_RANK",
                            "MPI_LOCALRANKID", "SLURM_LOCALID"})
-    if (const char *v = std::getenv(name); v && *v)
-      return static_cast<int32_t>(std::atoi(v));
-  return 0;
+    if (const char *v = std::getenv(name); v && *v) {
+      device = static_cast<int32_t>(std::atoi(v));
+      break;
+    }
+  // libMHMoECudaRuntime reads it when it first starts the driver.
+  setenv("MHMOE_CUDA_DEVICE", std::to_string(device).c_str(), 1);
+  return device;
 }
 
 Error ExpertParallelRun::startDeviceCommunicator(const char *argv0) {
@@ -114,9 +117,7 @@ Error ExpertParallelRun::startDeviceCommunicator(const char *argv0) {
   // mhmoe_nccl_open, through a stand-in failure.
   std::string loadError = openFn ? "" : lib.str().str() + ": " +
                                             (h ? "no mhmoe_nccl_open" : dlerror());
-  const int32_t device = rankDevice();
-  // libMHMoECudaRuntime runs the model on the same device.
-  setenv("MHMOE_CUDA_DEVICE", std::to_string(device).c_str(), 0);
+  const int32_t device = pinDevice(); // the device the model runs on
   char error[512] = {0};
   if (!openFn) {
     int64_t failing = rank();

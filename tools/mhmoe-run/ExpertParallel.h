@@ -51,6 +51,11 @@ public:
   /// exchange): ends every rank with `code` after printing `message`.
   [[noreturn]] void abortAll(const Failure &failure);
 
+  /// For --device cuda, before the model is loaded: this rank's GPU,
+  /// $MHMOE_CUDA_DEVICE or else its rank on its host (one GPU per rank),
+  /// exported as $MHMOE_CUDA_DEVICE for the CUDA runtime.
+  static int32_t pinDevice();
+
   /// Collective, for --device cuda: loads <tool dir>/../lib/libMHMoENCCL.so
   /// and starts NCCL on this rank's device (all ranks or none).
   llvm::Error startDeviceCommunicator(const char *argv0);

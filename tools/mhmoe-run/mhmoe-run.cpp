@@ -446,6 +446,9 @@ int run(const Options &O) {
       return report(runtimeFailure(toString(epOr.takeError())));
     ep = std::move(*epOr);
   }
+  // Each rank's model runs on its own GPU, the one NCCL will use.
+  if (ep && ep->ranks() > 1 && O.device == "cuda")
+    ExpertParallelRun::pinDevice();
   PreparedRun r;
   std::optional<Failure> failed = prepare(O, r, ep.get());
   if (ep) {
