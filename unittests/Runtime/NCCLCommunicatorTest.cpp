@@ -68,6 +68,8 @@ __attribute__((visibility("default"))) int ncclGroupEnd() {
 }
 __attribute__((visibility("default"))) int
 ncclSend(const void *buf, size_t n, int type, int peer, void *, void *) {
+  if (std::getenv("FAKE_NCCL_FAIL_SEND"))
+    return 3; // ncclInternalError
   FakeNcclCall c{1, peer, buf, n * (type == 1 ? 1 : 0)};
   gPending.push_back(c);
   fake_nccl_log()->calls.push_back(c);
@@ -223,6 +225,21 @@ TEST_F(NCCLCommunicatorTest, RowsTravelAsOneGroupOfSendsAndReceives) {
   int destroys = log->destroys;
   nccl->close(nccl->ctx);
   EXPECT_EQ(log->destroys, destroys + 1);
+}
+
+TEST_F(NCCLCommunicatorTest, AFailedExchangeEndsTheRankWithTheError) {
+  FakeMPI mpi; // no abort function: the rank exits by itself
+  const mhmoe_nccl *nccl = open(&mpi.table, 0, error, sizeof error);
+  ASSERT_NE(nccl, nullptr) << error;
+  setenv("FAKE_NCCL_FAIL_SEND", "1", 1);
+  int64_t rows[2] = {1, 1};
+  std::vector<float> send(8), recv(8);
+  EXPECT_EXIT(nccl->exchange_rows(nccl->ctx, send.data(), rows, recv.data(),
+                                  rows, 16),
+              ::testing::ExitedWithCode(1),
+              "mhmoe-nccl: rank 0: ncclSend/ncclRecv failed: fake error");
+  unsetenv("FAKE_NCCL_FAIL_SEND");
+  nccl->close(nccl->ctx);
 }
 
 TEST_F(NCCLCommunicatorTest, MissingNCCLIsAClearError) {

@@ -31,7 +31,9 @@ typedef struct mhmoe_nccl {
   void *ctx;
   /* The communicator for mhmoe_model_set_communicator(m, ctx, ...):
    * exchange_counts takes host pointers, exchange_rows device pointers; it
-   * returns once the received rows are in place. */
+   * returns once the received rows are in place. A failed NCCL or driver
+   * call in an exchange prints its error and ends every rank (mpi->abort),
+   * as MPI's default error handler does in libMHMoEMPI. */
   mhmoe_exchange_counts_fn exchange_counts;
   mhmoe_exchange_rows_fn exchange_rows;
   /* The exchange_rows calls since reset_stats (as in mhmoe_mpi). */

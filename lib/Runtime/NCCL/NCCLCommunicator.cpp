@@ -158,14 +158,28 @@ int32_t exchangeCounts(void *ctx, const int64_t *send, int64_t *recv) {
   return rc;
 }
 
+/// A failed exchange ends every rank, as MPI's default error handler does
+/// for libMHMoEMPI: the compiled code cannot undo a half-done all-to-all, and
+/// the other ranks would wait in theirs.
+[[noreturn]] void abortExchange(NCCLState &s, const char *what, ncclResult r) {
+  std::fprintf(stderr, "mhmoe-nccl: rank %d: %s failed: %s\n", s.mpi->rank,
+               what, r ? s.nccl.getErrorString(r) : "CUDA driver error");
+  std::fflush(stderr);
+  if (s.mpi->abort)
+    s.mpi->abort(s.mpi->ctx, 1);
+  std::_Exit(1);
+}
+
 int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
                      void *recv, const int64_t *recvRows, int64_t rowBytes) {
   NCCLState &s = state(ctx);
   auto t0 = ExchangeLog::Clock::now();
   const int size = s.mpi->size, me = s.mpi->rank;
   mhmoe_mpi_exchange stats{};
-  if (s.cu.ctxSetCurrent(s.context) != 0 || s.nccl.groupStart() != 0)
-    return 1;
+  if (s.cu.ctxSetCurrent(s.context) != 0)
+    abortExchange(s, "cuCtxSetCurrent", 0);
+  if (ncclResult r = s.nccl.groupStart())
+    abortExchange(s, "ncclGroupStart", r);
   ncclResult r = 0;
   int64_t sendAt = 0, recvAt = 0;
   for (int q = 0; q < size && r == 0; ++q) {
@@ -187,8 +201,12 @@ int32_t exchangeRows(void *ctx, const void *send, const int64_t *sendRows,
     }
   }
   ncclResult end = s.nccl.groupEnd();
-  if (r != 0 || end != 0 || s.cu.streamSynchronize(nullptr) != 0)
-    return 1;
+  if (r != 0)
+    abortExchange(s, "ncclSend/ncclRecv", r);
+  if (end != 0)
+    abortExchange(s, "ncclGroupEnd", end);
+  if (s.cu.streamSynchronize(nullptr) != 0)
+    abortExchange(s, "cuStreamSynchronize", 0);
   s.log.record(stats, t0);
   return 0;
 }
