@@ -113,18 +113,16 @@ Error ExpertParallelRun::startDeviceCommunicator(const char *argv0) {
   auto openFn =
       h ? reinterpret_cast<mhmoe_nccl_open_fn>(dlsym(h, "mhmoe_nccl_open"))
         : nullptr;
-  // A rank that cannot even load the library still joins the vote inside
-  // mhmoe_nccl_open, through a stand-in failure.
-  std::string loadError = openFn ? "" : lib.str().str() + ": " +
-                                            (h ? "no mhmoe_nccl_open" : dlerror());
-  const int32_t device = pinDevice(); // the device the model runs on
+  // Every rank must reach mhmoe_nccl_open (a collective) or none.
+  std::optional<Failure> loadFailed;
+  if (!openFn)
+    loadFailed = Failure{kExitRuntime,
+                         lib.str().str() + ": " +
+                             (h ? "no mhmoe_nccl_open" : dlerror())};
+  if (std::optional<Failure> f = agree(loadFailed))
+    return makeError("--expert-parallel --device cuda: " + f->message);
   char error[512] = {0};
-  if (!openFn) {
-    int64_t failing = rank();
-    mpi->allreduce_i64(mpi->ctx, &failing, 1, /*min=*/2);
-    return makeError("--expert-parallel --device cuda: " + loadError);
-  }
-  nccl = openFn(mpi, device, error, sizeof error);
+  nccl = openFn(mpi, pinDevice(), error, sizeof error);
   if (!nccl)
     return makeError(Twine("--expert-parallel --device cuda: ") + error);
   if (nccl->interface_version != MHMOE_NCCL_INTERFACE_VERSION) {

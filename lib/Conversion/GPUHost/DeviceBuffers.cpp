@@ -39,17 +39,13 @@ bool isHostBuffer(Value buffer) {
   return alloc && alloc->hasAttr(mhmoe::kHostBufferAttr);
 }
 
-/// Whether every buffer `op` reads or writes is a host buffer.
-bool touchesOnlyHostBuffers(Operation *op) {
-  bool any = false;
-  for (Value v : op->getOperands()) {
-    if (!isa<MemRefType>(v.getType()))
-      continue;
-    if (!isHostBuffer(v))
-      return false;
-    any = true;
-  }
-  return any && isa<memref::LoadOp, memref::StoreOp>(op);
+/// A host load or store of a host buffer.
+bool accessesHostBuffer(Operation *op) {
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    return isHostBuffer(load.getMemRef());
+  if (auto store = dyn_cast<memref::StoreOp>(op))
+    return isHostBuffer(store.getMemRef());
+  return false;
 }
 
 /// Host ops that would touch buffer contents.
@@ -74,7 +70,7 @@ struct MHMoEGPUDeviceBuffersPass
       bool hostBuffer =
           (isa<memref::AllocOp>(op) && isHostBuffer(op->getResult(0))) ||
           (isa<memref::DeallocOp>(op) && isHostBuffer(op->getOperand(0)));
-      if (hostBuffer || touchesOnlyHostBuffers(op))
+      if (hostBuffer || accessesHostBuffer(op))
         return;
       if (isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op)) {
         work.push_back(op);

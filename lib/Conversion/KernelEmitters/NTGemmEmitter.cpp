@@ -54,33 +54,33 @@ static SmallVector<Value> withK(SmallVector<Value> idx, Value k) {
   return idx;
 }
 
-/// acc += A[:, kMain:k] * B[:, kMain:k] as one vector step whose lanes past k
-/// are masked off (zeros, not read).
-static void emitMaskedTailStep(OpBuilder &b, Location loc,
-                               const NTGemmSpec &spec,
-                               ArrayRef<SmallVector<Value>> aIdx,
-                               ArrayRef<SmallVector<Value>> bIdx, int64_t kMain,
-                               int64_t mr, SmallVectorImpl<Value> &acc) {
-  int64_t nr = spec.nr, nb = spec.bs.size(), vw = spec.vectorWidth;
-  auto vecType = VectorType::get({vw}, b.getF32Type());
-  Value mask = vector::ConstantMaskOp::create(
-      b, loc, VectorType::get({vw}, b.getI1Type()),
-      ArrayRef<int64_t>{spec.k - kMain});
-  Value kv = cIndex(b, loc, kMain);
+/// acc + A[:, k:k+vw] * B[:, k:k+vw] for the tile's accumulators, index
+/// (i * nr + j) * nb + q; with `mask`, lanes off the mask are neither read nor
+/// added (the k tail).
+static SmallVector<Value> emitFmaStep(OpBuilder &b, Location loc,
+                                      const NTGemmSpec &spec,
+                                      ArrayRef<SmallVector<Value>> aIdx,
+                                      ArrayRef<SmallVector<Value>> bIdx,
+                                      Value k, Value mask, int64_t mr,
+                                      ValueRange acc) {
+  int64_t nr = spec.nr, nb = spec.bs.size();
+  auto vecType = VectorType::get({spec.vectorWidth}, b.getF32Type());
   SmallVector<Value> av, bv;
   for (int64_t i = 0; i < mr; ++i)
-    av.push_back(loadAsF32Vector(b, loc, vecType, spec.a.mem,
-                                 withK(aIdx[i], kv), mask));
+    av.push_back(
+        loadAsF32Vector(b, loc, vecType, spec.a.mem, withK(aIdx[i], k), mask));
   for (int64_t j = 0; j < nr; ++j)
     for (int64_t q = 0; q < nb; ++q)
       bv.push_back(loadAsF32Vector(b, loc, vecType, spec.bs[q].mem,
-                                   withK(bIdx[j * nb + q], kv), mask));
+                                   withK(bIdx[j * nb + q], k), mask));
+  SmallVector<Value> next(acc.begin(), acc.end());
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t j = 0; j < nr; ++j)
       for (int64_t q = 0; q < nb; ++q) {
         int64_t a = (i * nr + j) * nb + q;
-        acc[a] = vector::FMAOp::create(b, loc, av[i], bv[j * nb + q], acc[a]);
+        next[a] = vector::FMAOp::create(b, loc, av[i], bv[j * nb + q], acc[a]);
       }
+  return next;
 }
 
 /// One mr x nr tile at (row0, col0): vector accumulation over the multiple-
@@ -121,27 +121,17 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
     auto loop = scf::ForOp::create(
         b, loc, cIndex(b, loc, 0), cIndex(b, loc, kMain), cIndex(b, loc, vw), init,
         [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
-          SmallVector<Value> av, bv;
-          for (int64_t i = 0; i < mr; ++i)
-            av.push_back(loadAsF32Vector(lb, l, vecType, spec.a.mem,
-                                         withK(aIdx[i], kk)));
-          for (int64_t j = 0; j < nr; ++j)
-            for (int64_t q = 0; q < nb; ++q)
-              bv.push_back(loadAsF32Vector(lb, l, vecType, spec.bs[q].mem,
-                                           withK(bIdx[j * nb + q], kk)));
-          SmallVector<Value> next(numAcc);
-          for (int64_t i = 0; i < mr; ++i)
-            for (int64_t j = 0; j < nr; ++j)
-              for (int64_t q = 0; q < nb; ++q) {
-                int64_t a = (i * nr + j) * nb + q;
-                next[a] = vector::FMAOp::create(lb, l, av[i], bv[j * nb + q],
-                                                acc[a]);
-              }
-          scf::YieldOp::create(lb, l, next);
+          scf::YieldOp::create(
+              lb, l, emitFmaStep(lb, l, spec, aIdx, bIdx, kk, Value(), mr, acc));
         });
     SmallVector<Value> acc(loop.getResults());
-    if (maskedTail)
-      emitMaskedTailStep(b, loc, spec, aIdx, bIdx, kMain, mr, acc);
+    if (maskedTail) {
+      Value mask = vector::ConstantMaskOp::create(
+          b, loc, VectorType::get({vw}, b.getI1Type()),
+          ArrayRef<int64_t>{spec.k - kMain});
+      acc = emitFmaStep(b, loc, spec, aIdx, bIdx, cIndex(b, loc, kMain), mask,
+                        mr, acc);
+    }
     for (int64_t a = 0; a < numAcc; ++a)
       dots[a] = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                             acc[a]);

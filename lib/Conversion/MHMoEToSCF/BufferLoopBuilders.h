@@ -8,6 +8,7 @@
 #define MHMOE_LIB_CONVERSION_MHMOETOSCF_BUFFERLOOPBUILDERS_H
 
 #include "mhmoe/Conversion/Common/BuilderHelpers.h"
+#include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -41,6 +42,22 @@ inline void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, Value step,
                      });
 }
 
+/// Stores vector `v` at `idx`; with `mask`, only the lanes on the mask.
+inline void storeVector(OpBuilder &b, Location loc, Value v, Value mem,
+                        ValueRange idx, Value mask = {}) {
+  if (mask)
+    vector::MaskedStoreOp::create(b, loc, mem, idx, mask, v);
+  else
+    vector::StoreOp::create(b, loc, v, mem, idx);
+}
+
+/// The mask of the first `n` of `lanes` lanes.
+inline Value firstLanesMask(OpBuilder &b, Location loc, int64_t n,
+                            int64_t lanes) {
+  return vector::ConstantMaskOp::create(
+      b, loc, VectorType::get({lanes}, b.getI1Type()), ArrayRef<int64_t>{n});
+}
+
 /// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec;
 /// the len % kVec tail as one masked vector step when `maskedTail` (targets
 /// with native masks), else element by element.
@@ -54,30 +71,22 @@ inline void emitRowCopy(OpBuilder &b, Location loc, Value dst, ValueRange dstRow
     idx.push_back(k);
     return idx;
   };
+  // One vector of the row at k (masked: the tail's lanes only).
+  auto copyVector = [&](OpBuilder &vb, Location l, Value k, Value mask) {
+    Value v = loadAsF32Vector(vb, l, vt, src, at(srcRow, k), mask);
+    if (accumulate)
+      v = arith::AddFOp::create(
+          vb, l, v, loadAsF32Vector(vb, l, vt, dst, at(dstRow, k), mask));
+    storeVector(vb, l, v, dst, at(dstRow, k), mask);
+  };
   if (main > 0)
     forLoop(b, loc, arith::ConstantIndexOp::create(b, loc, 0), arith::ConstantIndexOp::create(b, loc, main),
             arith::ConstantIndexOp::create(b, loc, kVec), [&](OpBuilder &lb, Location l, Value k) {
-              Value v = vector::LoadOp::create(lb, l, vt, src, at(srcRow, k));
-              if (accumulate)
-                v = arith::AddFOp::create(
-                    lb, l, v, vector::LoadOp::create(lb, l, vt, dst, at(dstRow, k)));
-              vector::StoreOp::create(lb, l, v, dst, at(dstRow, k));
+              copyVector(lb, l, k, Value());
             });
   if (maskedTail && main < len) {
-    Value kv = arith::ConstantIndexOp::create(b, loc, main);
-    Value mask = vector::ConstantMaskOp::create(
-        b, loc, VectorType::get({kVec}, b.getI1Type()),
-        ArrayRef<int64_t>{len - main});
-    Value zero = arith::ConstantOp::create(
-        b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
-    Value v = vector::MaskedLoadOp::create(b, loc, vt, src, at(srcRow, kv),
-                                           mask, zero);
-    if (accumulate)
-      v = arith::AddFOp::create(
-          b, loc, v,
-          vector::MaskedLoadOp::create(b, loc, vt, dst, at(dstRow, kv), mask,
-                                       zero));
-    vector::MaskedStoreOp::create(b, loc, dst, at(dstRow, kv), mask, v);
+    copyVector(b, loc, arith::ConstantIndexOp::create(b, loc, main),
+               firstLanesMask(b, loc, len - main, kVec));
     return;
   }
   for (int64_t k = main; k < len; ++k) {

@@ -84,11 +84,7 @@ struct Placement {
   /// `counts` where the host can read it: the buffer itself on the CPU, a
   /// host copy on the GPU.
   Value toHost(OpBuilder &b, Location loc, Value counts) const {
-    if (!onGPU())
-      return counts;
-    Value host = allocHost(b, loc, cast<MemRefType>(counts.getType()));
-    memref::CopyOp::create(b, loc, counts, host);
-    return host;
+    return onGPU() ? ownedHostCopy(b, loc, counts) : counts;
   }
 
   /// A host copy of `counts` that this lowering owns and frees after the

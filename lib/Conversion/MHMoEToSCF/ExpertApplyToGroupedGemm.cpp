@@ -240,21 +240,14 @@ void emitActivationRows(OpBuilder &b, Location loc, const ExpertLowering &L,
     auto apply = [&](OpBuilder &ab, Location l2, Value j, bool vec,
                      Value mask) {
       auto ld = [&](Value mem) -> Value {
-        if (mask)
-          return vector::MaskedLoadOp::create(
-              ab, l2, vt, mem, ValueRange{i, j}, mask,
-              arith::ConstantOp::create(
-                  ab, l2, vt, DenseElementsAttr::get(vt, ab.getF32FloatAttr(0))));
         if (vec)
-          return vector::LoadOp::create(ab, l2, vt, mem, ValueRange{i, j});
+          return loadAsF32Vector(ab, l2, vt, mem, ValueRange{i, j}, mask);
         return load(ab, l2, mem, ValueRange{i, j});
       };
       Value z1 = ld(t.h), z3 = t.h3 ? ld(t.h3) : Value();
       Value y = emitActivation(ab, l2, L.act, z1, z3);
-      if (mask)
-        vector::MaskedStoreOp::create(ab, l2, t.h, ValueRange{i, j}, mask, y);
-      else if (vec)
-        vector::StoreOp::create(ab, l2, y, t.h, ValueRange{i, j});
+      if (vec)
+        storeVector(ab, l2, y, t.h, ValueRange{i, j}, mask);
       else
         store(ab, l2, y, t.h, ValueRange{i, j});
     };
@@ -264,10 +257,8 @@ void emitActivationRows(OpBuilder &b, Location loc, const ExpertLowering &L,
                 apply(ab, l2, j, true, Value());
               });
     if (L.maskedTails && fMain < L.f) {
-      Value mask = vector::ConstantMaskOp::create(
-          rb, l, VectorType::get({L.lanes}, rb.getI1Type()),
-          ArrayRef<int64_t>{L.f - fMain});
-      apply(rb, l, cIndex(rb, l, fMain), true, mask);
+      apply(rb, l, cIndex(rb, l, fMain), true,
+            firstLanesMask(rb, l, L.f - fMain, L.lanes));
       return;
     }
     for (int64_t j = fMain; j < L.f; ++j)
