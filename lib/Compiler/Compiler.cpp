@@ -200,6 +200,7 @@ void addLoweringPipeline(PassManager &pm, const ::mhmoe::CompileOptions &opts) {
       pipelineOpts.parallel = opts.parallel;
       break;
     }
+    pipelineOpts.matmulPrecision = opts.matmulPrecision;
     mlir::mhmoe::buildCPUPipeline(pm, pipelineOpts);
     return;
   }
@@ -402,6 +403,10 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
     return usage("--expert-shard=" + llvm::Twine(opts.expertShard.rank) + "/" +
                  llvm::Twine(opts.expertShard.ranks) +
                  " needs 0 <= rank < ranks");
+  if (opts.matmulPrecision != mlir::mhmoe::MatmulPrecision::F32 &&
+      opts.target != Target::CPU)
+    return usage("--matmul-precision=bf16 needs --target=cpu (the CUDA "
+                 "targets' arithmetic is --gpu-math)");
   if (opts.stopAt != StopAt::LLVM && !opts.parallel)
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "

@@ -44,6 +44,19 @@ bool translateOptions(const mhmoe_compile_options &in,
   if (in.gpu_math)
     opts.gpuMath = in.gpu_math;
   opts.parallel = in.parallel != 0;
+  if (in.matmul_precision) {
+    auto p = mlir::mhmoe::parseMatmulPrecision(in.matmul_precision);
+    if (!p) {
+      lastError = std::string("mhmoe_compile: unknown matmul_precision '") +
+                  in.matmul_precision + "' (expected \"f32\" or \"bf16\")";
+      return false;
+    }
+    opts.matmulPrecision = *p;
+  }
+  if (llvm::Error e = mhmoe::checkCompileOptions(opts)) {
+    lastError = "mhmoe_compile: " + llvm::toString(std::move(e));
+    return false;
+  }
   return true;
 }
 

@@ -46,7 +46,8 @@ void mhmoe::buildCPUTensorPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertMHMoEReshapeToTensor());
   pm.addPass(createConvertMHMoERouteToSCF());
-  pm.addPass(createConvertMHMoEExpertApplyToSCF());
+  pm.addPass(createConvertMHMoEExpertApplyToSCF(
+      ConvertMHMoEExpertApplyToSCFOptions{opts.matmulPrecision}));
   // Expert parallelism: the exchanges become calls into the communicator.
   pm.addPass(createConvertMHMoEExchangeToSCF());
   pm.addPass(createMHMoELowerProjectionGemm());
@@ -93,7 +94,10 @@ void mhmoe::buildCPULowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   // LLVM intrinsics first (exp, rsqrt, fma); libm only for what has none (erf).
-  pm.addPass(createConvertVectorToLLVMPass());
+  // x86vector: the bf16 dot products (AVX512-BF16) of matmul-precision=bf16.
+  ConvertVectorToLLVMPassOptions vectorOpts;
+  vectorOpts.x86Vector = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorOpts));
   // n-D vector construction (the GPU emulation's MMA fragments) leaves
   // ub.poison behind.
   pm.addPass(createUBToLLVMConversionPass());

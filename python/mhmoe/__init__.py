@@ -175,12 +175,15 @@ def _stored_dtypes(model_dir):
 
 
 def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
-            threads=None, library=None, layers=None, weights=None):
+            threads=None, library=None, layers=None, weights=None, matmul_precision=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
 
     `weights`: what the kernels keep the matrix weights (experts, projections) in: None or "auto" (the
     checkpoint's bf16, f16 or int8 when all of them are stored so, else f32), "f32", "bf16", "f16" or "int8"
     (per-row symmetric int8, docs/model-format.md#int8-weights).
+    `matmul_precision`: None or "f32" (exact f32 products), or "bf16": with bf16 weights on a CPU with
+    AVX512-BF16, the expert GEMMs multiply bf16-rounded activations by the bf16 weights, accumulating in f32
+    (as torch computes a bf16 model; twice the multiply-adds per instruction); f32 elsewhere.
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
     None for all, as import_checkpoint takes them) are imported first, into the cache.
@@ -212,7 +215,7 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
                                          gpu_math, bool(parallel), version(),
                                          _native.compiler_digest(),
                                          _host_cpu() if cpu == "host" else "",
-                                         weights or "auto",
+                                         weights or "auto", matmul_precision or "f32",
                                          _stored_dtypes(model_dir) if weights in (None, "auto") else []
                                          ]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
@@ -223,7 +226,8 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     if not os.path.isfile(library):
         if target == "cuda":
             os.environ.setdefault("MHMOE_CUDA_RUNTIME_DIR", _native.library_dir())
-        opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights)
+        opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights,
+                                       matmul_precision)
         cc = _native.compiler()
         status = cc.mhmoe_compile(model_dir.encode(), ctypes.byref(opts), library.encode())
         if status != _OK:

@@ -18,7 +18,8 @@ class _CompileOptions(ctypes.Structure):
                 ("gpu_chip", ctypes.c_char_p),
                 ("gpu_math", ctypes.c_char_p),
                 ("parallel", ctypes.c_int32),
-                ("weights", ctypes.c_char_p)]
+                ("weights", ctypes.c_char_p),
+                ("matmul_precision", ctypes.c_char_p)]
 
 
 def _load(name):
@@ -92,11 +93,12 @@ def compiler():
     return _compiler
 
 
-def compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights=None):
+def compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights=None, matmul_precision=None):
     o = _CompileOptions()
     compiler().mhmoe_compile_options_init(ctypes.byref(o))
     # Keep the encoded strings alive as long as the struct (ctypes does not).
-    o._keep = [s.encode() if s is not None else None for s in (target, cpu, gpu_chip, gpu_math, weights)]
-    o.target, o.cpu, o.gpu_chip, o.gpu_math, o.weights = o._keep
+    o._keep = [s.encode() if s is not None else None
+               for s in (target, cpu, gpu_chip, gpu_math, weights, matmul_precision)]
+    o.target, o.cpu, o.gpu_chip, o.gpu_math, o.weights, o.matmul_precision = o._keep
     o.parallel = 1 if parallel else 0
     return o

@@ -372,11 +372,16 @@ class MoEBlock(torch.nn.Module):
         self._torchscale_pad = replaced.out_proj.bias.detach() if _is_torchscale_mhmoe(replaced) else None
 
     @classmethod
-    def from_block(cls, block, threads=None, weights=None):
-        """`weights`: as mhmoe.compile's (None: the block's own precision; "int8": per-row int8 experts)."""
+    def from_block(cls, block, threads=None, weights=None, matmul_precision=None):
+        """`weights`: as mhmoe.compile's (None: the block's own precision; "int8": per-row int8 experts).
+        `matmul_precision`: as mhmoe.compile's; None: "bf16" for a bf16 block (torch multiplies its bf16
+        activations by its bf16 weights too; mhmoe does so where the CPU has AVX512-BF16), else "f32"."""
         config, tensors = _block_config(block)
-        return cls(mhmoe.compile(_model_dir(config, tensors, _stored_dtype(block)), threads=threads,
-                                 weights=weights), block)
+        dtype = _stored_dtype(block)
+        if matmul_precision is None:
+            matmul_precision = "bf16" if dtype == "BF16" and weights in (None, "auto", "bf16") else "f32"
+        return cls(mhmoe.compile(_model_dir(config, tensors, dtype), threads=threads,
+                                 weights=weights, matmul_precision=matmul_precision), block)
 
     def forward(self, hidden_states, *args, input_padding_mask=None, **kwargs):
         if hidden_states.device.type != "cpu":
@@ -406,13 +411,14 @@ def _is_moe_block(module):
             and isinstance(_router_of(module), torch.nn.Module))
 
 
-def patch(model, threads=None, weights=None):
+def patch(model, threads=None, weights=None, matmul_precision=None):
     """Replaces, in place, every supported MoE block of `model` (a torch.nn.Module, e.g. a
     transformers model) by a MoEBlock; returns how many it replaced. All blocks are compiled before
     any is swapped, so on an error the model is left exactly as it was. Unsupported MoE blocks are
     left alone and named in one warning. `weights`: what the compiled blocks keep their expert
     weights in, as mhmoe.compile's (None: each block's own precision; "int8" quantizes them per row,
-    docs/model-format.md#int8-weights, so the outputs move by that quantization)."""
+    docs/model-format.md#int8-weights, so the outputs move by that quantization). `matmul_precision`: as
+    MoEBlock.from_block's (None: bf16 products for bf16 blocks, as torch computes them)."""
     if not isinstance(model, torch.nn.Module):
         raise mhmoe.InvalidInput("mhmoe.torch.patch: expected a torch.nn.Module, got %s"
                                  % type(model).__name__)
@@ -426,7 +432,8 @@ def patch(model, threads=None, weights=None):
             skipped.append("the model itself (%s: patch its parent)" % type(module).__name__)
             continue
         try:
-            replacements.append((name, MoEBlock.from_block(module, threads=threads, weights=weights)))
+            replacements.append((name, MoEBlock.from_block(module, threads=threads, weights=weights,
+                                                           matmul_precision=matmul_precision)))
         except UnsupportedBlock as e:
             skipped.append("%s (%s: %s)" % (name, type(module).__name__, e))
     for name, new in replacements:

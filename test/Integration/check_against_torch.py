@@ -124,6 +124,10 @@ def main(argv=None):
     p.add_argument("--weights", choices=["f32", "bf16", "f16", "int8"],
                    help="run mhmoe-run --weights=W, and round the reference's matrix weights (experts, "
                         "projections) to W the same way (round to nearest even; int8 per row)")
+    p.add_argument("--matmul-precision", choices=["f32", "bf16"],
+                   help="run mhmoe-run --matmul-precision=P; with bf16 the reference rounds the experts' "
+                        "GEMM inputs to bf16 as the bf16 dot-product kernels do (use with bf16 weights on "
+                        "a CPU with AVX512-BF16)")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -144,6 +148,8 @@ def main(argv=None):
     if a.weights:
         W = {name: round_matrix_weight(name, w, a.weights) for name, w in W.items()}
         a.mhmoe_arg = a.mhmoe_arg + ["--weights=" + a.weights]
+    if a.matmul_precision:
+        a.mhmoe_arg = a.mhmoe_arg + ["--matmul-precision=" + a.matmul_precision]
 
     # input
     in_path = os.path.join(a.workdir, "input.npy")
@@ -168,7 +174,7 @@ def main(argv=None):
     N = int(np.prod(x.shape[:-1]))
 
     # reference
-    want, want_stats, _ = ref.reference_forward(cfg, W, x)
+    want, want_stats, _ = ref.reference_forward(cfg, W, x, a.matmul_precision == "bf16")
     ref.save_npy(os.path.join(a.workdir, "reference.npy"), want, np.float64)
     with open(os.path.join(a.workdir, "reference_stats.json"), "w") as f:
         json.dump(want_stats, f, indent=1)

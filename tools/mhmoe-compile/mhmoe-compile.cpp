@@ -3,7 +3,7 @@
 //   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT
 //                 [--target=cpu|cuda|cuda-emulator]
 //                 [--cpu=host|x86-64-v3|x86-64-v4|NAME] [--gpu-chip=sm_XY]
-//                 [--gpu-math=simt|tf32|3xtf32]
+//                 [--gpu-math=simt|tf32|3xtf32] [--matmul-precision=f32|bf16]
 //                 [--emit=mlir|lowered|llvm|obj|lib|ptx]
 //                 [--stop-at=tensor|buffer|llvm] [--no-parallel]
 //                 [--time-passes]
@@ -53,7 +53,7 @@ constexpr const char *kUsage =
     "mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
     "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
     "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32] "
-    "[--weights=auto|f32|bf16|f16|int8] "
+    "[--weights=auto|f32|bf16|f16|int8] [--matmul-precision=f32|bf16] "
     "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
     "[--no-parallel] [--time-passes]";
 
@@ -104,6 +104,14 @@ struct Options {
                "int8 (per-row symmetric, scaled in the GEMM epilogue); they "
                "compute in f32 either way"),
       cl::value_desc("auto|f32|bf16|f16|int8"), cl::cat(category)};
+  cl::opt<mlir::mhmoe::MatmulPrecision> matmulPrecision{
+      "matmul-precision", cl::init(mlir::mhmoe::MatmulPrecision::F32),
+      cl::desc("What the cpu target's expert GEMMs multiply in: f32 (exact "
+               "products), or bf16: with bf16 weights on a CPU with bf16 dot "
+               "products (AVX512-BF16), activations rounded to bf16 and "
+               "multiplied pairwise, accumulating in f32 (twice the "
+               "multiply-adds per instruction); f32 elsewhere"),
+      mlir::mhmoe::matmulPrecisionValues(), cl::cat(category)};
   cl::opt<std::string> expertShard{
       "expert-shard", cl::init(""),
       cl::desc("Compile rank R of N of an expert-parallel run (any target): "
@@ -288,6 +296,7 @@ Expected<CompileOptions> compileOptionsOf(const Options &options) {
   opts.parallel = !options.noParallel;
   opts.stopAt = options.stopAt;
   opts.timing = options.timePasses;
+  opts.matmulPrecision = options.matmulPrecision;
   if (!options.expertShard.empty()) {
     Expected<ExpertShard> shard = parseExpertShard(options.expertShard);
     if (!shard)
@@ -367,6 +376,7 @@ int main(int argc, char **argv) {
   mhmoe::addVersionPrinter();
   takeOverOptionNames({"o", "target", "cpu", "gpu-chip", "gpu-math", "emit",
                        "stop-at", "no-parallel", "time-passes", "weights",
+                       "matmul-precision",
                        "expert-shard"});
   Options options;
   cl::HideUnrelatedOptions(category);

@@ -73,7 +73,8 @@ constexpr const char *kUsage =
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
     "       [--weights auto|f32|bf16|f16|int8] [--gpu-chip sm_XY]"
-    " [--gpu-math simt|tf32|3xtf32] [--expert-parallel] [--verbose]\n";
+    " [--gpu-math simt|tf32|3xtf32] [--matmul-precision f32|bf16]\n"
+    "       [--expert-parallel] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -132,6 +133,13 @@ struct Options {
                "converted at load; the kernels compute in f32)"),
       cl::value_desc("auto|f32|bf16|f16|int8"), cl::init("auto"),
       cl::cat(category)};
+  cl::opt<std::string> matmulPrecision{
+      "matmul-precision",
+      cl::desc("What the expert GEMMs multiply in with --device cpu: f32 "
+               "(default, exact products) or bf16 (with bf16 weights on a "
+               "CPU with bf16 dot products, AVX512-BF16: activations rounded "
+               "to bf16, f32 accumulation; f32 elsewhere)"),
+      cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip",
       cl::desc("NVIDIA chip to compile for with --device cuda (default: the "
@@ -222,6 +230,14 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
   opts.gpuMath = O.gpuMath;
   if (O.cpu.getNumOccurrences() && opts.target != Target::CPU)
     return badInput("--cpu needs --device cpu");
+  std::optional<mlir::mhmoe::MatmulPrecision> matmul =
+      mlir::mhmoe::parseMatmulPrecision(O.matmulPrecision);
+  if (!matmul)
+    return badInput("unknown --matmul-precision '" + O.matmulPrecision +
+                    "' (available: f32, bf16)");
+  if (O.matmulPrecision.getNumOccurrences() && opts.target != Target::CPU)
+    return badInput("--matmul-precision needs --device cpu");
+  opts.matmulPrecision = *matmul;
   if (O.weights != "auto" && !parseWeightPrecision(O.weights.getValue()))
     return badInput("unknown --weights '" + O.weights +
                     "' (available: auto, f32, bf16, f16, int8)");
@@ -547,7 +563,7 @@ int main(int argc, char **argv) {
   takeOverOptionNames({"input", "output", "threads", "stats", "stats-png",
                        "bench",
                        "compiled", "device", "cpu", "gpu-chip", "gpu-math", "weights",
-                       "expert-parallel", "verbose"});
+                       "matmul-precision", "expert-parallel", "verbose"});
   Options options;
   gOptions = &options;
   cl::HideUnrelatedOptions(category);

@@ -8,6 +8,7 @@
 #ifndef MHMOE_COMPILER_COMPILER_H
 #define MHMOE_COMPILER_COMPILER_H
 
+#include "mhmoe/Conversion/CPUTarget/MatmulPrecision.h"
 #include "mhmoe/Support/ExpertShard.h"
 #include "mhmoe/Support/ModelConfig.h"
 #include "llvm/ADT/StringRef.h"
@@ -56,6 +57,11 @@ struct CompileOptions {
   /// and the projections); the runtime converts the stored tensors to it at
   /// load. The CPU target only: the CUDA targets take f32.
   WeightPrecision weights = WeightPrecision::F32;
+  /// What the CPU target's expert GEMMs multiply in: f32, or bf16 (bf16
+  /// weights times bf16-rounded activations, where the CPU has bf16 dot
+  /// products; f32 elsewhere).
+  mlir::mhmoe::MatmulPrecision matmulPrecision =
+      mlir::mhmoe::MatmulPrecision::F32;
   /// Expert parallelism (CPU target): the library for rank `rank` of
   /// `ranks`, holding its slice of each layer's experts and exchanging
   /// routed sub-tokens through the runtime's communicator. ranks = 1: one

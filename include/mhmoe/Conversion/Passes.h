@@ -2,6 +2,7 @@
 #ifndef MHMOE_CONVERSION_PASSES_H
 #define MHMOE_CONVERSION_PASSES_H
 
+#include "mhmoe/Conversion/CPUTarget/MatmulPrecision.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::mhmoe {

@@ -77,11 +77,20 @@ def ConvertMHMoEExpertApplyToSCF : Pass<"convert-mhmoe-expert-apply-to-scf"> {
     to the pair's slot. A parallel combine sums each sub-token's k slots in
     choice order, so results are bit-identical for any thread count.
   }];
+  let options = [
+    Option<"matmulPrecision", "matmul-precision", "mlir::mhmoe::MatmulPrecision",
+           /*default=*/"mlir::mhmoe::MatmulPrecision::F32",
+           "What the expert GEMMs multiply in: f32, or bf16 (bf16 weights "
+           "times activations rounded to bf16, by x86vector.avx512.dot where "
+           "the target has bf16 dot products; f32 elsewhere)",
+           [{mlir::mhmoe::matmulPrecisionValues()}]>
+  ];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::bufferization::BufferizationDialect",
-                           "mlir::linalg::LinalgDialect"];
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::x86vector::X86VectorDialect"];
 }
 
 def ConvertMHMoEExchangeToSCF

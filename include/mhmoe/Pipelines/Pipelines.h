@@ -2,6 +2,7 @@
 #ifndef MHMOE_PIPELINES_PIPELINES_H
 #define MHMOE_PIPELINES_PIPELINES_H
 
+#include "mhmoe/Conversion/CPUTarget/MatmulPrecision.h"
 #include "mhmoe/Conversion/KernelEmitters/GPUMathMode.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -44,6 +45,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "weight packing hoisted into mhmoe_pack (default: true "
                      "with stop-at=llvm, false otherwise; needs buffers)"),
       llvm::cl::init(true)};
+  PassOptions::Option<MatmulPrecision> matmulPrecision{
+      *this, "matmul-precision",
+      llvm::cl::desc("What the expert GEMMs multiply in (bf16: bf16 weights "
+                     "times bf16-rounded activations where the CPU has bf16 "
+                     "dot products)"),
+      llvm::cl::init(MatmulPrecision::F32), matmulPrecisionValues()};
 
   /// Whether the C ABI is generated: as asked, else only for stop-at=llvm.
   bool generatesEntryPoint() const {

@@ -28,6 +28,7 @@ void deriveVectorFacts(CPUTargetDescription &t,
     t.vectorBits = 512;
     t.vectorRegisters = 32;
     t.maskedMemoryOps = true;
+    t.bf16DotProduct = has("avx512bf16");
   } else if (has("avx")) {
     t.vectorBits = 256;
     t.vectorRegisters = 16;
@@ -72,7 +73,8 @@ DictionaryAttr CPUTargetDescription::toAttr(MLIRContext *ctx) const {
       b.getNamedAttr("load_ports", b.getI64IntegerAttr(loadPorts)),
       b.getNamedAttr("l1d_bytes", b.getI64IntegerAttr(l1dBytes)),
       b.getNamedAttr("l2_bytes", b.getI64IntegerAttr(l2Bytes)),
-      b.getNamedAttr("masked_memory_ops", b.getBoolAttr(maskedMemoryOps))};
+      b.getNamedAttr("masked_memory_ops", b.getBoolAttr(maskedMemoryOps)),
+      b.getNamedAttr("bf16_dot_product", b.getBoolAttr(bf16DotProduct))};
   return b.getDictionaryAttr(fields);
 }
 
@@ -102,7 +104,10 @@ CPUTargetDescription::fromAttr(DictionaryAttr attr) {
       *numField = num.getInt();
     else if (name == "masked_memory_ops" && flag)
       t.maskedMemoryOps = flag.getValue();
-    else if (strField || numField || name == "masked_memory_ops")
+    else if (name == "bf16_dot_product" && flag)
+      t.bf16DotProduct = flag.getValue();
+    else if (strField || numField || name == "masked_memory_ops" ||
+             name == "bf16_dot_product")
       return makeError("field '" + name + "' has the wrong type");
     else
       return makeError("unknown field '" + name + "'");

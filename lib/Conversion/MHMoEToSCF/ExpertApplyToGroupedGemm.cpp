@@ -19,6 +19,7 @@
 #include "BufferLoopBuilders.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/KernelEmitters/ActivationEmitter.h"
+#include "mhmoe/Conversion/KernelEmitters/BF16DotGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mhmoe/Conversion/Common/LowerMHMoEOps.h"
@@ -52,6 +53,9 @@ struct ExpertLowering {
   bool maskedTails = false; // the target has native masked loads/stores
   CPURegisterTile tile1, tile2;
   int64_t rowBlock = 64;
+  /// bf16 pair dot products (matmul-precision=bf16, bf16 weights, a target
+  /// with them): pair panels, and A and h kept as bf16 pairs in i32 words.
+  bool bf16Dot = false;
   bool packed() const { return fc1P && fc2P; }
 };
 
@@ -168,8 +172,12 @@ void emitGather(OpBuilder &b, Location loc, const ExpertLowering &L,
     Value c = arith::RemUIOp::create(gb, l, pair, cK);
     store(gb, l, pair, t.rowPair, i);
     store(gb, l, load(gb, l, L.w, ValueRange{s, c}), t.rowWeight, i);
-    emitRowCopy(gb, l, t.a, ValueRange{i}, L.x, ValueRange{s}, L.d, false,
-                L.lanes, L.maskedTails);
+    if (L.bf16Dot)
+      emitBF16PairRowCopy(gb, l, t.a, ValueRange{i}, L.x, ValueRange{s}, L.d,
+                          L.lanes);
+    else
+      emitRowCopy(gb, l, t.a, ValueRange{i}, L.x, ValueRange{s}, L.d, false,
+                  L.lanes, L.maskedTails);
   });
 }
 
@@ -205,7 +213,18 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
     vector::StoreOp::create(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
                             ValueRange{row, col});
   };
-  emitPackedGemm(b, loc, g1);
+  if (L.bf16Dot)
+    g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                      ArrayRef<Value> vecs) {
+      Value z1 = scaleAndBias(eb, l, vecs[0], L.s1, L.b1, {ex, col});
+      Value z3 = L.fc3P ? scaleAndBias(eb, l, vecs[1], L.s3, L.b3, {ex, col})
+                        : Value();
+      Value half = arith::DivUIOp::create(eb, l, col, cIndex(eb, l, 2));
+      storeAsBF16Pairs(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
+                       ValueRange{row, half});
+    };
+  auto emitGemm = L.bf16Dot ? emitBF16DotGemm : emitPackedGemm;
+  emitGemm(b, loc, g1);
   PackedGemmSpec g2;
   g2.a = {t.h, rowOf};
   g2.bs.push_back({L.fc2P, {ex}});
@@ -225,7 +244,7 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
     vector::StoreOp::create(eb, l, arith::MulFOp::create(eb, l, wt, y), pairOut,
                             ValueRange{load(eb, l, t.rowPair, row), col});
   };
-  emitPackedGemm(b, loc, g2);
+  emitGemm(b, loc, g2);
 }
 
 /// The activation over h (and h3), vectorised along F (exp/erf become
@@ -347,8 +366,11 @@ void emitGroupedGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
                                          pb.getI64IntegerAttr(64));
         };
         TileScratch t;
-        t.a = scratch({L.rowBlock, L.d}, f32);
-        t.h = scratch({L.rowBlock, L.f}, f32);
+        // bf16 dot products read A and h as bf16 pairs (i32 words).
+        int64_t perWord = L.bf16Dot ? 2 : 1;
+        Type elem = L.bf16Dot ? Type(pb.getI32Type()) : f32;
+        t.a = scratch({L.rowBlock, L.d / perWord}, elem);
+        t.h = scratch({L.rowBlock, L.f / perWord}, elem);
         t.h3 = L.fc3 && !L.packed() ? scratch({L.rowBlock, L.f}, f32) : Value();
         t.rowPair = scratch({L.rowBlock}, idxT);
         t.rowWeight = scratch({L.rowBlock}, f32);
@@ -395,7 +417,25 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
   /// into column panels (packed once at load: mhmoe-hoist-weight-packing
   /// moves the linalg.pack ops out of the model function) where the widths
   /// allow, else the dot-product kernels on the PyTorch layout.
-  static ExpertLowering prepare(OpBuilder &b, Location loc, ExpertApplyOp op) {
+  ExpertApplyToGroupedGemm(MLIRContext *ctx, MatmulPrecision precision)
+      : OpRewritePattern(ctx), precision(precision) {}
+  MatmulPrecision precision;
+
+  /// bf16 pair dot products are used when allowed, the target has them,
+  /// every expert weight is bf16 and the packed kernels apply.
+  static bool useBF16Dot(MatmulPrecision precision,
+                         const CPUTargetDescription &target, bool packed,
+                         ArrayRef<Value> weights) {
+    return precision == MatmulPrecision::BF16 && target.bf16DotProduct &&
+           packed && llvm::all_of(weights, [](Value w) {
+             return !w || cast<RankedTensorType>(w.getType())
+                              .getElementType()
+                              .isBF16();
+           });
+  }
+
+  static ExpertLowering prepare(OpBuilder &b, Location loc, ExpertApplyOp op,
+                                MatmulPrecision precision) {
     auto xType = cast<RankedTensorType>(op.getInput().getType());
     ExpertLowering L;
     L.d = xType.getDimSize(1);
@@ -409,16 +449,23 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
     L.tile1 = pickPackedTile(target, L.f, op.getFc3() ? 2 : 1);
     L.tile2 = pickPackedTile(target, L.d, 1);
     bool packed = L.tile1.panel > 0 && L.tile2.panel > 0;
-    // A tile's gathered rows and hidden activations stay in L2 while the
-    // expert's weight panels stream through, once per tile.
-    L.rowBlock = packed ? pickExpertRowBlock(target, {L.tile1.mr, L.tile2.mr},
-                                             (L.d + L.f) * 4 + 16)
-                        : 64;
     // int8 weights are read as stored and scaled in the epilogues.
     KernelWeight w1 = kernelWeight(op.getFc1()), w2 = kernelWeight(op.getFc2()),
                  w3 = kernelWeight(op.getFc3());
+    L.bf16Dot = useBF16Dot(precision, target, packed,
+                           {w1.values, w2.values, w3.values});
+    // A tile's gathered rows and hidden activations (f32, or bf16 pairs)
+    // stay in L2 while the expert's weight panels stream through, once per
+    // tile.
+    int64_t activationBytes = L.bf16Dot ? 2 : 4;
+    L.rowBlock = packed ? pickExpertRowBlock(target, {L.tile1.mr, L.tile2.mr},
+                                             (L.d + L.f) * activationBytes + 16)
+                        : 64;
     if (packed) {
       auto pack = [&](Value w, int64_t panel) {
+        if (L.bf16Dot)
+          return collapsePairPanels(
+              b, loc, readBuffer(b, loc, packWeightPairPanels(b, loc, w, 1, panel)));
         return readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel));
       };
       L.fc1P = pack(w1.values, L.tile1.panel);
@@ -449,7 +496,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
       return rewriter.notifyMatchFailure(op, "only f32 experts lower on CPU");
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
-    ExpertLowering L = prepare(b, loc, op);
+    ExpertLowering L = prepare(b, loc, op, precision);
     Value numSub = tensor::DimOp::create(b, loc, op.getInput(), 0);
     Value numPairs = arith::MulIOp::create(b, loc, numSub, cIndex(b, loc, L.k));
 
@@ -476,13 +523,14 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
 struct ConvertMHMoEExpertApplyToSCFPass
     : mhmoe::impl::ConvertMHMoEExpertApplyToSCFBase<
           ConvertMHMoEExpertApplyToSCFPass> {
+  using Base::Base;
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
       return signalPassFailure();
     if (failed(requireF32Activations(getOperation(), "convert-mhmoe-expert-apply-to-scf")))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<ExpertApplyToGroupedGemm>(&getContext());
+    patterns.add<ExpertApplyToGroupedGemm>(&getContext(), matmulPrecision);
     if (failed(lowerMHMoEOps<ExpertApplyOp>(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -149,8 +149,17 @@ def routing_margin_from_probs(p, cfg):
     return gaps.min(-1).values
 
 
-def expert_ffn(x, cfg, lw, e):
+def round_to_bf16(t):
+    """t's f32 value rounded to nearest-even bf16 (what mhmoe's bf16 matmul precision multiplies)."""
+    return t.to(torch.float32).to(torch.bfloat16).to(t.dtype)
+
+
+def expert_ffn(x, cfg, lw, e, bf16_inputs=False):
+    """With bf16_inputs (mhmoe-run --matmul-precision=bf16 on bf16 weights), each GEMM's input rows
+    are rounded to bf16 first, as the bf16 dot-product kernels do."""
     def fc(n, inp):
+        if bf16_inputs:
+            inp = round_to_bf16(inp)
         y = inp @ lw["experts.fc%d.weight" % n][e].T
         if cfg["expert_bias"]:
             y = y + lw["experts.fc%d.bias" % n][e]
@@ -177,10 +186,13 @@ def swiglu_oai(up, gate):
     return (up + 1) * (gate * torch.sigmoid(gate * 1.702))
 
 
-def shared_expert(s, cfg, lw):
+def shared_expert(s, cfg, lw, bf16_inputs=False):
     """The shared expert every sub-token uses (no biases), scaled by sigmoid(s . gate) if gated."""
     w = {n: lw["shared_experts.fc%d.weight" % n][0] for n in (1, 2, 3) if "shared_experts.fc%d.weight" % n in lw}
     act = cfg["expert_activation"]
+    gate_in = s
+    if bf16_inputs:
+        s = round_to_bf16(s)
     if act == "swiglu":
         hmid = (s @ w[1].T) * Fn.silu(s @ w[3].T)
     elif act == "swiglu_oai":
@@ -189,14 +201,15 @@ def shared_expert(s, cfg, lw):
         hmid = Fn.gelu(s @ w[1].T)
     else:
         hmid = torch.relu(s @ w[1].T)
-    out = hmid @ w[2].T
+    out = (round_to_bf16(hmid) if bf16_inputs else hmid) @ w[2].T
     if cfg["shared_expert_gate"]:
-        out = torch.sigmoid(s @ lw["shared_experts.gate.weight"].T) * out
+        out = torch.sigmoid(gate_in @ lw["shared_experts.gate.weight"].T) * out
     return out
 
 
-def mhmoe_layer(x, cfg, lw):
-    """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info)."""
+def mhmoe_layer(x, cfg, lw, bf16_inputs=False):
+    """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info).
+    bf16_inputs: the experts' GEMM inputs rounded to bf16 (expert_ffn)."""
     N, D = x.shape
     h, E = cfg["mhmoe_heads"], cfg["num_experts"]
     d = D // h
@@ -209,10 +222,10 @@ def mhmoe_layer(x, cfg, lw):
         rows, cols = torch.nonzero(idx == e, as_tuple=True)
         if rows.numel() == 0:
             continue
-        fe = expert_ffn(s[rows], cfg, lw, e)
+        fe = expert_ffn(s[rows], cfg, lw, e, bf16_inputs)
         out_s.index_add_(0, rows, w[rows, cols][:, None] * fe)
     if cfg["shared_expert_ffn_dim"]:
-        out_s = out_s + shared_expert(s, cfg, lw)
+        out_s = out_s + shared_expert(s, cfg, lw, bf16_inputs)
     merged = out_s.reshape(N, D)
     out = merged @ lw["out_proj.weight"].T + lw["out_proj.bias"] if cfg["head_projections"] else merged
     return out, r
@@ -221,8 +234,9 @@ def mhmoe_layer(x, cfg, lw):
 class MHMoEModel(torch.nn.Module):
     """Reference model.  forward(x) accepts [..., D] and returns (out [..., D], per-layer route info)."""
 
-    def __init__(self, cfg, weights):
+    def __init__(self, cfg, weights, bf16_inputs=False):
         super().__init__()
+        self.bf16_inputs = bf16_inputs
         self.cfg = canonical_config(cfg)
         exp = expected_tensor_shapes(self.cfg)
         self.layers = []
@@ -240,15 +254,15 @@ class MHMoEModel(torch.nn.Module):
         infos = []
         for lw in self.layers:
             hn = apply_norm(x, cfg, lw.get("norm.weight"), lw.get("norm.bias"))
-            o, info = mhmoe_layer(hn, cfg, lw)
+            o, info = mhmoe_layer(hn, cfg, lw, self.bf16_inputs)
             x = x + o if cfg["residual"] else o
             infos.append(info)
         return x.reshape(shape), infos
 
 
-def reference_forward(cfg, weights, x):
+def reference_forward(cfg, weights, x, bf16_inputs=False):
     """-> (out as float64 numpy array of x's shape, stats dict, per-layer infos)."""
-    m = MHMoEModel(cfg, weights)
+    m = MHMoEModel(cfg, weights, bf16_inputs)
     with torch.no_grad():
         out, infos = m(x)
     return out.numpy(), compute_stats(m.cfg, infos), infos

@@ -37,6 +37,9 @@ struct CPUTargetDescription {
   int64_t l2Bytes = 1024 * 1024;
   /// Masked vector loads/stores are native (AVX-512 k registers).
   bool maskedMemoryOps = false;
+  /// bf16 pair dot products into f32 lanes at the full vector width
+  /// (AVX512-BF16 vdpbf16ps): two multiply-adds per f32 lane per instruction.
+  bool bf16DotProduct = false;
 
   /// f32 lanes per vector register.
   int64_t f32Lanes() const { return vectorBits / 32; }

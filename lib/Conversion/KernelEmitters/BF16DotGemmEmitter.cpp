@@ -1,0 +1,147 @@
+//===- BF16DotGemmEmitter.cpp - bf16 pair dot products on panels ----------===//
+#include "mhmoe/Conversion/KernelEmitters/BF16DotGemmEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+
+using namespace mlir;
+using namespace mlir::mhmoe;
+
+namespace {
+
+/// Row `i`'s k pair `kp` broadcast to every lane: vector<2Lxbf16>.
+Value broadcastPair(OpBuilder &b, Location loc, const NTOperand &a,
+                    ArrayRef<Value> rowIdx, Value kp, int64_t lanes) {
+  SmallVector<Value> idx(rowIdx);
+  idx.push_back(kp);
+  Value word = memref::LoadOp::create(b, loc, a.mem, idx);
+  Value words = vector::BroadcastOp::create(
+      b, loc, VectorType::get({lanes}, b.getI32Type()), word);
+  return vector::BitCastOp::create(
+      b, loc, VectorType::get({2 * lanes}, b.getBF16Type()), words);
+}
+
+/// One mr x NP register tile at (row0, panel).
+void emitDotTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
+                 Value row0, Value panel, int64_t mr) {
+  int64_t vw = spec.lanes;
+  int64_t nv = spec.panel / vw, nb = spec.bs.size();
+  auto accType = VectorType::get({vw}, b.getF32Type());
+  auto pairType = VectorType::get({2 * vw}, b.getBF16Type());
+  SmallVector<Value> rows;
+  SmallVector<SmallVector<Value>> aIdx;
+  for (int64_t i = 0; i < mr; ++i) {
+    rows.push_back(i == 0 ? row0 : addI(b, loc, row0, cIndex(b, loc, i)));
+    aIdx.push_back(spec.a.rowIndices(b, loc, rows.back()));
+  }
+  // Accumulator (i, v, q) at (i * nv + v) * nb + q, as in the f32 kernel.
+  int64_t numAcc = mr * nv * nb;
+  Value zero = arith::ConstantOp::create(
+      b, loc, accType, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
+  auto loop = scf::ForOp::create(
+      b, loc, cIndex(b, loc, 0), cIndex(b, loc, spec.k / 2), cIndex(b, loc, 1),
+      SmallVector<Value>(numAcc, zero),
+      [&](OpBuilder &lb, Location l, Value kp, ValueRange acc) {
+        SmallVector<Value> bv(nv * nb);
+        for (int64_t q = 0; q < nb; ++q)
+          for (int64_t v = 0; v < nv; ++v) {
+            SmallVector<Value> idx(spec.bs[q].prefix);
+            idx.append({panel, kp, cIndex(lb, l, v * 2 * vw)});
+            bv[v * nb + q] =
+                vector::LoadOp::create(lb, l, pairType, spec.bs[q].mem, idx);
+          }
+        SmallVector<Value> next(numAcc);
+        for (int64_t i = 0; i < mr; ++i) {
+          Value a = broadcastPair(lb, l, spec.a, aIdx[i], kp, vw);
+          for (int64_t v = 0; v < nv; ++v)
+            for (int64_t q = 0; q < nb; ++q) {
+              int64_t at = (i * nv + v) * nb + q;
+              next[at] = x86vector::DotBF16Op::create(lb, l, accType, acc[at],
+                                                      a, bv[v * nb + q]);
+            }
+        }
+        scf::YieldOp::create(lb, l, next);
+      });
+  Value colBase = mulI(b, loc, panel, cIndex(b, loc, spec.panel));
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t v = 0; v < nv; ++v) {
+      Value col = addI(b, loc, colBase, cIndex(b, loc, v * vw));
+      SmallVector<Value> vecs;
+      for (int64_t q = 0; q < nb; ++q)
+        vecs.push_back(loop.getResult((i * nv + v) * nb + q));
+      spec.epilogue(b, loc, rows[i], col, vecs);
+    }
+}
+
+} // namespace
+
+void mlir::mhmoe::emitBF16DotGemm(OpBuilder &b, Location loc,
+                                  const PackedGemmSpec &spec) {
+  Value panelEnd = addI(b, loc, spec.panelBegin, cIndex(b, loc, spec.numPanels));
+  scf::ForOp::create(
+      b, loc, spec.panelBegin, panelEnd, cIndex(b, loc, 1), ValueRange{},
+      [&](OpBuilder &pb, Location l, Value panel, ValueRange) {
+        emitRowTiles(pb, l, spec.rowBegin, spec.rowEnd, spec.mr,
+                     [&](OpBuilder &rb, Location l2, Value row0, int64_t rows) {
+                       emitDotTile(rb, l2, spec, row0, panel, rows);
+                     });
+        scf::YieldOp::create(pb, l);
+      });
+}
+
+Value mlir::mhmoe::packWeightPairPanels(OpBuilder &b, Location loc, Value w,
+                                        int64_t dim, int64_t tile) {
+  auto t = cast<RankedTensorType>(w.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] /= tile;
+  shape[dim + 1] /= 2;
+  shape.append({tile, 2});
+  Value dest = tensor::EmptyOp::create(b, loc, shape, t.getElementType());
+  return linalg::PackOp::create(
+             b, loc, w, dest, ArrayRef<int64_t>{dim, dim + 1},
+             ArrayRef<OpFoldResult>{b.getIndexAttr(tile), b.getIndexAttr(2)})
+      .getResult();
+}
+
+Value mlir::mhmoe::collapsePairPanels(OpBuilder &b, Location loc,
+                                      Value packed) {
+  int64_t rank = cast<MemRefType>(packed.getType()).getRank();
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < rank - 2; ++i)
+    groups.push_back({i});
+  groups.push_back({rank - 2, rank - 1});
+  return memref::CollapseShapeOp::create(b, loc, packed, groups);
+}
+
+void mlir::mhmoe::storeAsBF16Pairs(OpBuilder &b, Location loc, Value v,
+                                   Value mem, ValueRange indices) {
+  int64_t lanes = cast<VectorType>(v.getType()).getNumElements();
+  Value narrow = arith::TruncFOp::create(
+      b, loc, VectorType::get({lanes}, b.getBF16Type()), v);
+  Value words = vector::BitCastOp::create(
+      b, loc, VectorType::get({lanes / 2}, b.getI32Type()), narrow);
+  vector::StoreOp::create(b, loc, words, mem, indices);
+}
+
+void mlir::mhmoe::emitBF16PairRowCopy(OpBuilder &b, Location loc, Value dst,
+                                      ValueRange dstRow, Value src,
+                                      ValueRange srcRow, int64_t len,
+                                      int64_t lanes) {
+  auto vt = VectorType::get({lanes}, b.getF32Type());
+  auto body = [&](OpBuilder &lb, Location l, Value k, ValueRange) {
+    SmallVector<Value> from(srcRow.begin(), srcRow.end()), to(dstRow.begin(),
+                                                              dstRow.end());
+    from.push_back(k);
+    to.push_back(arith::DivUIOp::create(lb, l, k, cIndex(lb, l, 2)));
+    Value v = loadAsF32Vector(lb, l, vt, src, from);
+    storeAsBF16Pairs(lb, l, v, dst, to);
+    scf::YieldOp::create(lb, l);
+  };
+  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, len),
+                     cIndex(b, loc, lanes), ValueRange{}, body);
+}
