@@ -6,8 +6,11 @@
  *   fma_peak [THREADS=1] [SECONDS=0.3] [REPS=5]
  * prints: fma_peak threads=T gflops=<best over REPS> ghz_equiv=<gflops/(32*T)>
  * (32 = 2 FMA ports x 8 lanes x 2 flops per cycle per core).
+ * Built with -DFMA_ZMM -DDPBF16, the loop is of vdpbf16ps (AVX512-BF16: two multiply-adds of
+ * bf16 pairs per f32 lane), the peak of mhmoe's --matmul-precision=bf16 kernels.
  * Build: cc -O2 -mavx2 -mfma -pthread fma_peak.c -o fma_peak
  *        cc -O2 -mavx512f -DFMA_ZMM -pthread fma_peak.c -o fma_peak_avx512
+ *        cc -O2 -mavx512f -mavx512bf16 -DFMA_ZMM -DDPBF16 -pthread fma_peak.c -o dpbf16_peak
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,7 +26,13 @@
 #define LANES 8
 #endif
 #define FMAS_PER_ITER 24 /* 2 x 12 accumulators */
+#ifdef DPBF16
+#define FMA_OP "vdpbf16ps"
+#define FLOPS_PER_ITER (FMAS_PER_ITER * LANES * 4) /* two multiply-adds per lane */
+#else
+#define FMA_OP "vfmadd231ps"
 #define FLOPS_PER_ITER (FMAS_PER_ITER * LANES * 2)
+#endif
 
 static double now(void) {
   struct timespec ts;
@@ -31,7 +40,7 @@ static double now(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-#define FMA(r) "vfmadd231ps %%" VREG "12, %%" VREG "13, %%" VREG #r "\n\t"
+#define FMA(r) FMA_OP " %%" VREG "12, %%" VREG "13, %%" VREG #r "\n\t"
 #define FMA12 FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
 
 static void fma_loop(long iters) {

@@ -100,6 +100,14 @@ def _is_asan(path):
 if _is_asan(os.path.join(config.mhmoe_obj_root, "lib", "libMHMoERuntime.so")):
     config.available_features.add("asan")
 
+# The CPU's bf16 dot products (AVX512-BF16): the tests of --matmul-precision=bf16's kernels.
+try:
+    with open("/proc/cpuinfo") as f:
+        if " avx512_bf16" in f.read():
+            config.available_features.add("avx512bf16")
+except OSError:
+    pass
+
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
