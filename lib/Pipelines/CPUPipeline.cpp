@@ -50,7 +50,8 @@ void mhmoe::buildCPUTensorPipeline(OpPassManager &pm,
       ConvertMHMoEExpertApplyToSCFOptions{opts.matmulPrecision}));
   // Expert parallelism: the exchanges become calls into the communicator.
   pm.addPass(createConvertMHMoEExchangeToSCF());
-  pm.addPass(createMHMoELowerProjectionGemm());
+  pm.addPass(createMHMoELowerProjectionGemm(
+      MHMoELowerProjectionGemmOptions{opts.matmulPrecision}));
   // int8 weights the kernels did not fuse (or fused, then unused) go here.
   pm.addPass(createConvertMHMoEDequantizeToLinalg());
   // Weight layouts the kernels asked for: produced once, at load, through

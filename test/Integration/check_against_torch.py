@@ -11,7 +11,7 @@ reference (test/Integration/lib/mhmoe_reference.py, float64).
         | --model-dir EXISTING_MODEL_DIR )
         ( --tokens N | --input-shape N,D | --input-shape B,S,D | --input X.npy )
         [--expect-drops | --expect-no-drops] [--rtol 1e-4] [--margin-threshold 1e-5]
-        [--mhmoe-arg ARG]... [--timeout SECONDS] [--quiet]
+        [--matmul-precision f32|bf16] [--mhmoe-arg ARG]... [--timeout SECONDS] [--quiet]
 
 The model is written to DIR/model (unless --model-dir), the input to DIR/input.npy (re-drawn, token by
 token, until every routing decision of every layer has a probability margin >= --margin-threshold, so
@@ -169,7 +169,8 @@ def main(argv=None):
             shape = (a.tokens, D)
         else:
             p.error("one of --tokens, --input-shape, --input is required")
-        x, margin = ref.unambiguous_input(cfg, W, shape, [a.seed, 1], a.margin_threshold)
+        x, margin = ref.unambiguous_input(cfg, W, shape, [a.seed, 1], a.margin_threshold,
+                                          bf16_inputs=a.matmul_precision == "bf16")
         ref.save_npy(in_path, x)
     N = int(np.prod(x.shape[:-1]))
 

@@ -2,7 +2,7 @@
 """Re-run the CPU reference matrix (test/Integration/CPU/*.test) on another mhmoe-run device.
 
   run_matrix.py --tests-dir DIR --mhmoe-run PATH --workdir DIR --device cuda-emulator [--jobs 2]
-                [--cpu CPU] [--gpu-math MODE] [--weights f32|bf16|f16|int8]
+                [--cpu CPU] [--gpu-math MODE] [--weights f32|bf16|f16|int8] [--matmul-precision f32|bf16]
 
 Each CPU test's `check_against_torch.py` arguments are read from its RUN lines and run again with
 `--mhmoe-arg=--device=DEVICE` (and `--rtol` if given), so every device is checked against the
@@ -66,6 +66,9 @@ def main():
     p.add_argument("--cpu", help="pass --cpu to mhmoe-run (host, x86-64-v3, x86-64-v4, ...)")
     p.add_argument("--weights", choices=["f32", "bf16", "f16", "int8"],
                    help="run mhmoe-run --weights=W against a reference whose matrix weights are rounded to W")
+    p.add_argument("--matmul-precision", choices=["f32", "bf16"],
+                   help="pass --matmul-precision to check_against_torch.py (bf16: the reference rounds the GEMM "
+                        "inputs the bf16 kernels round)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--filter", default="", help="only tests whose name contains this")
     a = p.parse_args()
@@ -87,6 +90,8 @@ def main():
             args += ["--mhmoe-arg=--cpu=" + a.cpu]
         if a.weights:
             args += ["--weights", a.weights]
+        if a.matmul_precision:
+            args += ["--matmul-precision", a.matmul_precision]
         jobs.append((t, args))
     if not jobs:
         print("FAIL: no reference configurations found in " + a.tests_dir)
@@ -115,7 +120,8 @@ def main():
         print("FAIL: %d/%d configs failed on %s: %s" % (len(failed), len(jobs), a.device,
                                                         ", ".join(failed)))
         return 1
-    mode = ", ".join(m for m in (a.gpu_math, a.cpu, a.weights and "weights " + a.weights) if m)
+    mode = ", ".join(m for m in (a.gpu_math, a.cpu, a.weights and "weights " + a.weights,
+                                 a.matmul_precision and "matmul " + a.matmul_precision) if m)
     print("PASS: %d/%d configs on %s%s" % (len(jobs), len(jobs), a.device,
                                          " (%s)" % mode if mode else ""))
     return 0

@@ -136,12 +136,24 @@ def MHMoELowerProjectionGemm : Pass<"mhmoe-lower-projection-gemm"> {
     (the head and merge projections) into an `scf.parallel` over (row block,
     column block) tiles of a register-tiled vector GEMM that accumulates
     into the output (which holds the broadcast bias).
+    With matmul-precision=bf16, a bf16 weight on a target with bf16 dot
+    products is packed into pair panels and each tile's rows are rounded to
+    bf16 pairs once, for `x86vector.avx512.dot`.
   }];
+  let options = [
+    Option<"matmulPrecision", "matmul-precision", "mlir::mhmoe::MatmulPrecision",
+           /*default=*/"mlir::mhmoe::MatmulPrecision::F32",
+           "What the packed projections multiply in: f32, or bf16 (bf16 "
+           "weights times rows rounded to bf16, where the target has bf16 "
+           "dot products)",
+           [{mlir::mhmoe::matmulPrecisionValues()}]>
+  ];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::vector::VectorDialect", "mlir::math::MathDialect",
                            "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
                            "mlir::tensor::TensorDialect",
-                           "mlir::bufferization::BufferizationDialect"];
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::x86vector::X86VectorDialect"];
 }
 
 //===----------------------------------------------------------------------===//

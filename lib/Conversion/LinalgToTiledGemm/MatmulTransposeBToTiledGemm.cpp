@@ -10,6 +10,7 @@
 #include "../MHMoEToSCF/BufferLoopBuilders.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
+#include "mhmoe/Conversion/KernelEmitters/BF16DotGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -125,7 +126,9 @@ struct MatmulTransposeBToTiledGemm
 /// broadcast-FMA GEMM on W packed into column panels (hoisted to load time),
 /// the bias added in the vector epilogue.
 struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
-  using OpRewritePattern::OpRewritePattern;
+  BiasMatmulToPackedGemm(MLIRContext *ctx, MatmulPrecision precision)
+      : OpRewritePattern(ctx), precision(precision) {}
+  MatmulPrecision precision;
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
@@ -170,7 +173,13 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
       return bufferization::ToBufferOp::create(
           b, loc, MemRefType::get(tt.getShape(), tt.getElementType()), t, true);
     };
-    Value wp = memOf(packWeightPanels(b, loc, w, 0, np));
+    // bf16 dot products: pair panels, and each tile's rows as bf16 pairs.
+    bool bf16Dot = precision == MatmulPrecision::BF16 &&
+                   target.bf16DotProduct && wT.getElementType().isBF16() &&
+                   k % tile.lanes == 0;
+    Value wp = bf16Dot ? collapsePairPanels(
+                             b, loc, memOf(packWeightPairPanels(b, loc, w, 0, np)))
+                       : memOf(packWeightPanels(b, loc, w, 0, np));
     Value am = memOf(a);
     Value bias = memOf(broadcast.getInput());
     Value scale = kw.scale ? memOf(kw.scale) : Value();
@@ -198,6 +207,21 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           spec.a = {am, [](OpBuilder &, Location, Value r) {
                       return SmallVector<Value>{r};
                     }};
+          Value pairs;
+          if (bf16Dot) {
+            pairs = memref::AllocOp::create(
+                pb, l, MemRefType::get({rowBlock, k / 2}, pb.getI32Type()),
+                pb.getI64IntegerAttr(64));
+            forLoop(pb, l, r0, rEnd, cst(1), [&](OpBuilder &rb, Location l2, Value r) {
+              Value i = arith::SubIOp::create(rb, l2, r, r0);
+              emitBF16PairRowCopy(rb, l2, pairs, ValueRange{i}, am, ValueRange{r},
+                                  k, tile.lanes);
+            });
+            spec.a = {pairs, [r0](OpBuilder &ib, Location l2, Value r) {
+                        return SmallVector<Value>{
+                            arith::SubIOp::create(ib, l2, r, r0).getResult()};
+                      }};
+          }
           spec.bs.push_back({wp, {}});
           spec.k = k;
           spec.panel = np;
@@ -213,7 +237,10 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
                 eb, l2, scaleAndBias(eb, l2, vecs[0], scale, bias, {col}), out,
                 ValueRange{row, col});
           };
-          emitPackedGemm(pb, l, spec);
+          if (!bf16Dot)
+            return emitPackedGemm(pb, l, spec);
+          emitBF16DotGemm(pb, l, spec);
+          memref::DeallocOp::create(pb, l, pairs);
         });
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, loc, outT, out, /*restrict=*/true,
@@ -225,12 +252,13 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
 
 struct MHMoELowerProjectionGemmPass
     : mhmoe::impl::MHMoELowerProjectionGemmBase<MHMoELowerProjectionGemmPass> {
+  using Base::Base;
   void runOnOperation() override {
     if (failed(verifyCPUTarget(getOperation())))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<BiasMatmulToPackedGemm, MatmulTransposeBToTiledGemm>(
-        &getContext());
+    patterns.add<BiasMatmulToPackedGemm>(&getContext(), matmulPrecision);
+    patterns.add<MatmulTransposeBToTiledGemm>(&getContext());
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
