@@ -46,12 +46,20 @@ with mhmoe.compile(model_dir, threads=2, weights="int8") as mq:
     print("weights=int8: shape %s, its own library %s, median |y - f32| < 5e-2 %s"
           % (list(yq.shape), mq.library not in (m.library, mb.library),
              float(np.median(np.abs(yq - y))) < 5e-2))
-for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), (None, "weights")]:
+# matmul_precision="bf16": bf16 products where the CPU has AVX512-BF16 (else exact), its own library.
+with mhmoe.compile(model_dir, threads=2, weights="bf16", matmul_precision="bf16") as mp:
+    yp = mp.run(x)
+    print("matmul_precision=bf16: its own library %s, median |y - bf16 weights| < 1e-2 %s"
+          % (mp.library not in (m.library, mb.library), bool(np.median(np.abs(yp - yb)) < 1e-2)))
+for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), (None, "weights"),
+                  (None, "matmul_precision")]:
     try:
         if what == "shape":
             m.run(bad)
         elif what == "weights":
             mhmoe.compile(model_dir, weights="int4")
+        elif what == "matmul_precision":
+            mhmoe.compile(model_dir, matmul_precision="fp8")
         else:
             mhmoe.compile(os.path.join(model_dir, "no-such-dir"))
         print("error %s: not raised" % what)
