@@ -8,11 +8,13 @@ Run under the venv python that bench/run.sh makes (~/.cache/mhmoe/torch-venv). P
 three of bench/README.md) and token count, all in this process's run, 2 threads:
   * mhmoe-run --bench K, code for --cpu=host (the widest ISA) and --cpu=x86-64-v3 (AVX2), and for host
     with the expert and projection weights kept in bf16 and in int8 (--weights=bf16|int8; not part of
-    the f32 ratios);
+    the f32 ratios), and with bf16 weights and bf16 products (--matmul-precision=bf16, column mh-bf16x,
+    with its GFLOP/s over the vdpbf16ps peak where the CPU has AVX512-BF16);
   * torch eager (bench/torch_mhmoe.py's module) with 2 and 1 intra-op threads, the better kept;
   * torch.compile of the same module (dynamic=False; falls back to "failed" with the reason);
   * MKL sgemm through torch: x @ W.T of [N, D] x [D, D], the projection's shape;
-  * the FMA peaks (fma_peak with ymm and, where the CPU has avx512f, zmm) and 1 GiB read bandwidth.
+  * the FMA peaks (fma_peak with ymm and, where the CPU has avx512f, zmm; dpbf16_peak) and 1 GiB read
+    bandwidth.
 Prints ratios per point (torch_best / mhmoe, mhmoe GFLOP/s / FMA peak, decode time / bandwidth bound)
 and writes DIR/torch2.json.
 """
@@ -94,6 +96,8 @@ def machine_limits(bindir):
     isas = [("avx2", "fma_peak")]
     if " avx512f" in flags:
         isas.append(("avx512", "fma_peak_avx512"))
+    if " avx512_bf16" in flags and os.path.exists(os.path.join(bindir, "dpbf16_peak")):
+        isas.append(("avx512bf16", "dpbf16_peak"))
     for isa, exe in isas:
         for t in (1, 2):
             out = subprocess.run([os.path.join(bindir, exe), str(t), "0.05", "30"],
@@ -146,7 +150,8 @@ def main(argv=None):
         libs = {}
         for c, flags in (("host", ["--cpu=host"]), ("x86-64-v3", ["--cpu=x86-64-v3"]),
                          ("host-bf16", ["--cpu=host", "--weights=bf16"]),
-                         ("host-int8", ["--cpu=host", "--weights=int8"])):
+                         ("host-int8", ["--cpu=host", "--weights=int8"]),
+                         ("host-bf16x", ["--cpu=host", "--weights=bf16", "--matmul-precision=bf16"])):
             libs[c] = os.path.join(work, "%s-%s.so" % (name, c))
             subprocess.run([os.path.join(a.tools, "mhmoe-compile"), mdir, "-o", libs[c]] + flags,
                            check=True)
@@ -192,6 +197,9 @@ def main(argv=None):
             r["frac_widest_peak"] = r["mhmoe_gflops"] / limits["fma_peak_gflops"][widest]
             r["frac_avx2_peak_v3"] = (fl / (r["mhmoe_ms_x86-64-v3"] * 1e-3) * 1e-9
                                       / limits["fma_peak_gflops"]["avx2_2T"])
+            if "avx512bf16_2T" in limits["fma_peak_gflops"]:
+                r["frac_dpbf16_peak_bf16x"] = (fl / (r["mhmoe_ms_host-bf16x"] * 1e-3) * 1e-9
+                                               / limits["fma_peak_gflops"]["avx512bf16_2T"])
             if "2T" in limits["read_gbps"]:
                 bound_ms = weight_bytes(D, h, E, k, F, n) / (limits["read_gbps"]["2T"] * 1e9) * 1e3
                 r["bandwidth_bound_ms"] = bound_ms
@@ -202,14 +210,15 @@ def main(argv=None):
                 (name, n, ms, r["mhmoe_ms_x86-64-v3"], r["torch_eager_ms_2T"], r["torch_eager_ms_1T"],
                  ("%.2f" % r["torch_compile_ms"]) if r.get("torch_compile_ms") else "-",
                  r["torch_over_mhmoe"], r["mhmoe_gflops"], r["frac_widest_peak"]))
-    hdr = ("workload", "N", "mhmoe", "mh-v3", "mh-bf16", "mh-int8", "eager2T", "eager1T", "compile", "best/mh",
+    hdr = ("workload", "N", "mhmoe", "mh-v3", "mh-bf16", "mh-int8", "mh-bf16x", "bf16x/pk", "eager2T", "eager1T", "compile", "best/mh",
            "GFLOP/s", "/peak", "v3/avx2pk", "sgemm", "/bw")
     print("cpu: %s; torch %s; FMA peak GFLOP/s %s; read GB/s %s" %
           (cpu, torch.__version__, limits["fma_peak_gflops"], limits["read_gbps"]))
     print(" ".join("%-21s" % hdr[0:1] if False else "%10s" % h for h in hdr))
     for r in rows:
         vals = [r["workload"], r["tokens"], r["mhmoe_ms_host"], r["mhmoe_ms_x86-64-v3"],
-                r["mhmoe_ms_host-bf16"], r["mhmoe_ms_host-int8"], r["torch_eager_ms_2T"], r["torch_eager_ms_1T"], r.get("torch_compile_ms"),
+                r["mhmoe_ms_host-bf16"], r["mhmoe_ms_host-int8"], r["mhmoe_ms_host-bf16x"],
+                r.get("frac_dpbf16_peak_bf16x"), r["torch_eager_ms_2T"], r["torch_eager_ms_1T"], r.get("torch_compile_ms"),
                 r["torch_over_mhmoe"], r["mhmoe_gflops"], r["frac_widest_peak"],
                 r["frac_avx2_peak_v3"], r["mkl_sgemm_gflops"], r.get("over_bandwidth_bound")]
         print(" ".join(("%10.3f" % v) if isinstance(v, float) else "%10s" % (v if v is not None else "-")

@@ -42,6 +42,9 @@ $CC -O2 -mavx2 -mfma -pthread "$here/fma_peak.c" -o "$bin/fma_peak"
 if grep -qw avx512f /proc/cpuinfo; then
   $CC -O2 -mavx512f -DFMA_ZMM -pthread "$here/fma_peak.c" -o "$bin/fma_peak_avx512"
 fi
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+  $CC -O2 -mavx512f -mavx512bf16 -DFMA_ZMM -DDPBF16 -pthread "$here/fma_peak.c" -o "$bin/dpbf16_peak"
+fi
 $CC -O2 -mavx2 -mfma -pthread "$here/stream_read.c" -o "$bin/stream_read"
 ob_inc=/usr/include/x86_64-linux-gnu/openblas-pthread
 $CC -O2 -I"$ob_inc" "$here/sgemm_openblas.c" -o "$bin/sgemm_openblas" -lopenblas

@@ -19,6 +19,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PRECISIONS = {"f32": 4, "bf16": 2, "f16": 2, "int8": 1}
+# Each compiled variant: name -> (--weights, bytes per weight, extra mhmoe-compile flags). bf16-dot: bf16
+# weights with --matmul-precision=bf16 (bf16 products where the CPU has AVX512-BF16, else exact).
+VARIANTS = {p: (p, e, []) for p, e in PRECISIONS.items()}
+VARIANTS["bf16-dot"] = ("bf16", 2, ["--matmul-precision=bf16"])
 
 
 def log(msg):
@@ -81,20 +85,20 @@ def main():
         inputs[n] = os.path.join(a.work, "x%d.npy" % n)
         np.save(inputs[n], np.ascontiguousarray(x[:n]))
     libs = {}
-    for prec in PRECISIONS:
-        libs[prec] = os.path.join(a.work, "lib-%s.so" % prec)
-        run([os.path.join(a.tools, "mhmoe-compile"), mdir, "-o", libs[prec], "--weights=" + prec])
+    for name, (prec, _, flags) in VARIANTS.items():
+        libs[name] = os.path.join(a.work, "lib-%s.so" % name)
+        run([os.path.join(a.tools, "mhmoe-compile"), mdir, "-o", libs[name], "--weights=" + prec] + flags)
     out = run([os.path.join(a.bindir, "stream_read"), str(a.threads), "1024", "5"]).stdout
     gbps = float(re.search(r"gbps=([0-9.]+)", out).group(1))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     rows = []
     env = {"OMP_NUM_THREADS": str(a.threads)}
     for n in tokens:
-        for prec, elem in PRECISIONS.items():
+        for name, (prec, elem, _) in VARIANTS.items():
             runs = a.runs if n <= 64 else 5
             stats_path = os.path.join(a.work, "stats.json")
             cmd = [os.path.join(a.tools, "mhmoe-run"), mdir, "--input", inputs[n],
-                   "--output", os.path.join(a.work, "y.npy"), "--compiled", libs[prec], "--weights", prec,
+                   "--output", os.path.join(a.work, "y.npy"), "--compiled", libs[name], "--weights", prec,
                    "--threads", str(a.threads), "--bench", str(runs), "--stats", stats_path]
             r = run(cmd, env)
             med = float(re.search(r"median ([0-9.]+) ms", r.stdout + r.stderr).group(1))
@@ -104,16 +108,16 @@ def main():
             weights_mb = all_weight_bytes(D, h, E, k, F, elem) / 2**20
             nbytes = read_bytes(D, h, E, k, F, n, elem)
             bound_ms = nbytes / (gbps * 1e9) * 1e3
-            rows.append({"tokens": n, "weights": prec, "median_ms": med, "read_bytes": nbytes,
+            rows.append({"tokens": n, "weights": name, "median_ms": med, "read_bytes": nbytes,
                          "bound_ms": bound_ms, "model_mb": model_mb, "weights_mb": weights_mb,
                          "peak_rss_mb": mem["peak_resident"] / 2**20})
-            log("  N=%d %s: %.3f ms" % (n, prec, med))
+            log("  N=%d %s: %.3f ms" % (n, name, med))
     print("cpu: %s, %d threads, DRAM read %.1f GB/s (1 GiB buffer), shape D,h,E,k,F = %s" % (cpu, a.threads, gbps, a.shape))
-    print("%6s %5s %10s %6s %9s %7s %9s %9s %7s %9s" % ("N", "wts", "ms", "/f32", "bound ms", "/bound",
+    print("%6s %8s %10s %6s %9s %7s %9s %9s %7s %9s" % ("N", "wts", "ms", "/f32", "bound ms", "/bound",
                                                     "model MB", "wts MB", "/wts", "peak MB"))
     f32 = {r["tokens"]: r["median_ms"] for r in rows if r["weights"] == "f32"}
     for r in rows:
-        print("%6d %5s %10.3f %6.2f %9.3f %7.2f %9.1f %9.1f %7.3f %9.0f" % (
+        print("%6d %8s %10.3f %6.2f %9.3f %7.2f %9.1f %9.1f %7.3f %9.0f" % (
             r["tokens"], r["weights"], r["median_ms"], r["median_ms"] / f32[r["tokens"]], r["bound_ms"],
             r["median_ms"] / r["bound_ms"], r["model_mb"], r["weights_mb"], r["model_mb"] / r["weights_mb"],
             r["peak_rss_mb"]))

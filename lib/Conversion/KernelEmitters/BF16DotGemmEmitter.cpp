@@ -14,71 +14,46 @@ using namespace mlir::mhmoe;
 
 namespace {
 
-/// Row `i`'s k pair `kp` broadcast to every lane: vector<2Lxbf16>.
-Value broadcastPair(OpBuilder &b, Location loc, const NTOperand &a,
-                    ArrayRef<Value> rowIdx, Value kp, int64_t lanes) {
-  SmallVector<Value> idx(rowIdx);
-  idx.push_back(kp);
-  Value word = memref::LoadOp::create(b, loc, a.mem, idx);
-  Value words = vector::BroadcastOp::create(
-      b, loc, VectorType::get({lanes}, b.getI32Type()), word);
-  return vector::BitCastOp::create(
-      b, loc, VectorType::get({2 * lanes}, b.getBF16Type()), words);
-}
-
-/// One mr x NP register tile at (row0, panel).
+/// One mr x NP register tile at (row0, panel): per k pair, vector<2Lxbf16>
+/// pair-panel loads, each row's pair word broadcast to every lane, and one
+/// vdpbf16ps per accumulator.
 void emitDotTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
                  Value row0, Value panel, int64_t mr) {
   int64_t vw = spec.lanes;
-  int64_t nv = spec.panel / vw, nb = spec.bs.size();
   auto accType = VectorType::get({vw}, b.getF32Type());
   auto pairType = VectorType::get({2 * vw}, b.getBF16Type());
-  SmallVector<Value> rows;
-  SmallVector<SmallVector<Value>> aIdx;
-  for (int64_t i = 0; i < mr; ++i) {
-    rows.push_back(i == 0 ? row0 : addI(b, loc, row0, cIndex(b, loc, i)));
-    aIdx.push_back(spec.a.rowIndices(b, loc, rows.back()));
-  }
-  // Accumulator (i, v, q) at (i * nv + v) * nb + q, as in the f32 kernel.
-  int64_t numAcc = mr * nv * nb;
-  Value zero = arith::ConstantOp::create(
-      b, loc, accType, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
-  auto loop = scf::ForOp::create(
-      b, loc, cIndex(b, loc, 0), cIndex(b, loc, spec.k / 2), cIndex(b, loc, 1),
-      SmallVector<Value>(numAcc, zero),
-      [&](OpBuilder &lb, Location l, Value kp, ValueRange acc) {
-        SmallVector<Value> bv(nv * nb);
-        for (int64_t q = 0; q < nb; ++q)
-          for (int64_t v = 0; v < nv; ++v) {
-            SmallVector<Value> idx(spec.bs[q].prefix);
-            idx.append({panel, kp, cIndex(lb, l, v * 2 * vw)});
-            bv[v * nb + q] =
-                vector::LoadOp::create(lb, l, pairType, spec.bs[q].mem, idx);
-          }
-        SmallVector<Value> next(numAcc);
-        for (int64_t i = 0; i < mr; ++i) {
-          Value a = broadcastPair(lb, l, spec.a, aIdx[i], kp, vw);
-          for (int64_t v = 0; v < nv; ++v)
-            for (int64_t q = 0; q < nb; ++q) {
-              int64_t at = (i * nv + v) * nb + q;
-              next[at] = x86vector::DotBF16Op::create(lb, l, accType, acc[at],
-                                                      a, bv[v * nb + q]);
-            }
-        }
-        scf::YieldOp::create(lb, l, next);
-      });
-  Value colBase = mulI(b, loc, panel, cIndex(b, loc, spec.panel));
-  for (int64_t i = 0; i < mr; ++i)
-    for (int64_t v = 0; v < nv; ++v) {
-      Value col = addI(b, loc, colBase, cIndex(b, loc, v * vw));
-      SmallVector<Value> vecs;
-      for (int64_t q = 0; q < nb; ++q)
-        vecs.push_back(loop.getResult((i * nv + v) * nb + q));
-      spec.epilogue(b, loc, rows[i], col, vecs);
-    }
+  RegisterTileStep step;
+  step.kSteps = spec.k / 2;
+  step.loadB = [&](OpBuilder &lb, Location l, Value kp, int64_t q,
+                   int64_t v) -> Value {
+    SmallVector<Value> idx(spec.bs[q].prefix);
+    idx.append({panel, kp, cIndex(lb, l, v * 2 * vw)});
+    return vector::LoadOp::create(lb, l, pairType, spec.bs[q].mem, idx);
+  };
+  step.loadA = [&](OpBuilder &lb, Location l, ArrayRef<Value> rowIdx,
+                   Value kp) -> Value {
+    SmallVector<Value> idx(rowIdx);
+    idx.push_back(kp);
+    Value word = memref::LoadOp::create(lb, l, spec.a.mem, idx);
+    Value words = vector::BroadcastOp::create(
+        lb, l, VectorType::get({vw}, lb.getI32Type()), word);
+    return vector::BitCastOp::create(lb, l, pairType, words);
+  };
+  step.multiplyAdd = [&](OpBuilder &lb, Location l, Value a, Value bv,
+                         Value acc) -> Value {
+    return x86vector::DotBF16Op::create(lb, l, accType, acc, a, bv);
+  };
+  emitRegisterTile(b, loc, spec, row0, panel, mr, step);
 }
 
 } // namespace
+
+bool mlir::mhmoe::useBF16DotProducts(MatmulPrecision precision,
+                                     const CPUTargetDescription &target,
+                                     Type weight) {
+  return precision == MatmulPrecision::BF16 && target.bf16DotProduct &&
+         weight.isBF16();
+}
 
 void mlir::mhmoe::emitBF16DotGemm(OpBuilder &b, Location loc,
                                   const PackedGemmSpec &spec) {

@@ -17,20 +17,17 @@ using namespace mlir::mhmoe;
 constexpr int64_t kWidenPanelMinRowTiles = 2;
 
 
-/// One mr x NP register tile at (row0, panel): B read at panel index
-/// `bPanel` of spec.bs (the panel itself, or 0 in a widened copy of it).
-static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
-                     Value row0, Value panel, Value bPanel, int64_t mr) {
+void mlir::mhmoe::emitRegisterTile(OpBuilder &b, Location loc,
+                                   const PackedGemmSpec &spec, Value row0,
+                                   Value panel, int64_t mr,
+                                   const RegisterTileStep &step) {
   int64_t vw = spec.lanes;
   int64_t nv = spec.panel / vw, nb = spec.bs.size();
-  Type f32 = b.getF32Type();
-  auto vt = VectorType::get({vw}, f32);
+  auto vt = VectorType::get({vw}, b.getF32Type());
   SmallVector<Value> rows;
   SmallVector<SmallVector<Value>> aIdx;
   for (int64_t i = 0; i < mr; ++i) {
-    rows.push_back(i == 0 ? row0
-                          : arith::AddIOp::create(b, loc, row0, cIndex(b, loc, i))
-                                .getResult());
+    rows.push_back(i == 0 ? row0 : addI(b, loc, row0, cIndex(b, loc, i)));
     aIdx.push_back(spec.a.rowIndices(b, loc, rows.back()));
   }
   // Accumulator (i, v, q) at (i * nv + v) * nb + q.
@@ -38,39 +35,60 @@ static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
   Value zero = arith::ConstantOp::create(
       b, loc, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
   auto loop = scf::ForOp::create(
-      b, loc, cIndex(b, loc, 0), cIndex(b, loc, spec.k), cIndex(b, loc, 1),
+      b, loc, cIndex(b, loc, 0), cIndex(b, loc, step.kSteps), cIndex(b, loc, 1),
       SmallVector<Value>(numAcc, zero),
       [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
         SmallVector<Value> bv(nv * nb);
         for (int64_t q = 0; q < nb; ++q)
-          for (int64_t v = 0; v < nv; ++v) {
-            SmallVector<Value> idx(spec.bs[q].prefix);
-            idx.append({bPanel, kk, cIndex(lb, l, v * vw)});
-            bv[v * nb + q] = loadAsF32Vector(lb, l, vt, spec.bs[q].mem, idx);
-          }
+          for (int64_t v = 0; v < nv; ++v)
+            bv[v * nb + q] = step.loadB(lb, l, kk, q, v);
         SmallVector<Value> next(numAcc);
         for (int64_t i = 0; i < mr; ++i) {
-          SmallVector<Value> idx(aIdx[i]);
-          idx.push_back(kk);
-          Value a = vector::BroadcastOp::create(
-              lb, l, vt, loadAsF32(lb, l, spec.a.mem, idx));
+          Value a = step.loadA(lb, l, aIdx[i], kk);
           for (int64_t v = 0; v < nv; ++v)
             for (int64_t q = 0; q < nb; ++q) {
               int64_t at = (i * nv + v) * nb + q;
-              next[at] = vector::FMAOp::create(lb, l, a, bv[v * nb + q], acc[at]);
+              next[at] = step.multiplyAdd(lb, l, a, bv[v * nb + q], acc[at]);
             }
         }
         scf::YieldOp::create(lb, l, next);
       });
-  Value colBase = arith::MulIOp::create(b, loc, panel, cIndex(b, loc, spec.panel));
+  Value colBase = mulI(b, loc, panel, cIndex(b, loc, spec.panel));
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t v = 0; v < nv; ++v) {
-      Value col = arith::AddIOp::create(b, loc, colBase, cIndex(b, loc, v * vw));
+      Value col = addI(b, loc, colBase, cIndex(b, loc, v * vw));
       SmallVector<Value> vecs;
       for (int64_t q = 0; q < nb; ++q)
         vecs.push_back(loop.getResult((i * nv + v) * nb + q));
       spec.epilogue(b, loc, rows[i], col, vecs);
     }
+}
+
+/// One mr x NP f32 FMA tile at (row0, panel): B read at panel index `bPanel`
+/// of spec.bs (the panel itself, or 0 in a widened copy of it), widened to
+/// f32 in registers when narrower.
+static void emitTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
+                     Value row0, Value panel, Value bPanel, int64_t mr) {
+  auto vt = VectorType::get({spec.lanes}, b.getF32Type());
+  RegisterTileStep step;
+  step.kSteps = spec.k;
+  step.loadB = [&](OpBuilder &lb, Location l, Value kk, int64_t q, int64_t v) {
+    SmallVector<Value> idx(spec.bs[q].prefix);
+    idx.append({bPanel, kk, cIndex(lb, l, v * spec.lanes)});
+    return loadAsF32Vector(lb, l, vt, spec.bs[q].mem, idx);
+  };
+  step.loadA = [&](OpBuilder &lb, Location l, ArrayRef<Value> rowIdx,
+                   Value kk) -> Value {
+    SmallVector<Value> idx(rowIdx);
+    idx.push_back(kk);
+    return vector::BroadcastOp::create(lb, l, vt,
+                                       loadAsF32(lb, l, spec.a.mem, idx));
+  };
+  step.multiplyAdd = [](OpBuilder &lb, Location l, Value a, Value bv,
+                        Value acc) -> Value {
+    return vector::FMAOp::create(lb, l, a, bv, acc);
+  };
+  emitRegisterTile(b, loc, spec, row0, panel, mr, step);
 }
 
 static bool hasNarrowB(const PackedGemmSpec &spec) {

@@ -174,8 +174,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
           b, loc, MemRefType::get(tt.getShape(), tt.getElementType()), t, true);
     };
     // bf16 dot products: pair panels, and each tile's rows as bf16 pairs.
-    bool bf16Dot = precision == MatmulPrecision::BF16 &&
-                   target.bf16DotProduct && wT.getElementType().isBF16() &&
+    bool bf16Dot = useBF16DotProducts(precision, target, wT.getElementType()) &&
                    k % tile.lanes == 0;
     Value wp = bf16Dot ? collapsePairPanels(
                              b, loc, memOf(packWeightPairPanels(b, loc, w, 0, np)))

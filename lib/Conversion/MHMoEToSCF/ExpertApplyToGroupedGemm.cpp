@@ -210,19 +210,13 @@ void emitPackedExpertGemms(OpBuilder &b, Location loc, const ExpertLowering &L,
     Value z1 = scaleAndBias(eb, l, vecs[0], L.s1, L.b1, {ex, col});
     Value z3 = L.fc3P ? scaleAndBias(eb, l, vecs[1], L.s3, L.b3, {ex, col})
                       : Value();
-    vector::StoreOp::create(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
-                            ValueRange{row, col});
+    Value y = emitActivation(eb, l, L.act, z1, z3);
+    // fc2 reads h as f32, or as bf16 pairs (column col / 2 in words).
+    if (!L.bf16Dot)
+      return (void)vector::StoreOp::create(eb, l, y, t.h, ValueRange{row, col});
+    Value half = arith::DivUIOp::create(eb, l, col, cIndex(eb, l, 2));
+    storeAsBF16Pairs(eb, l, y, t.h, ValueRange{row, half});
   };
-  if (L.bf16Dot)
-    g1.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
-                      ArrayRef<Value> vecs) {
-      Value z1 = scaleAndBias(eb, l, vecs[0], L.s1, L.b1, {ex, col});
-      Value z3 = L.fc3P ? scaleAndBias(eb, l, vecs[1], L.s3, L.b3, {ex, col})
-                        : Value();
-      Value half = arith::DivUIOp::create(eb, l, col, cIndex(eb, l, 2));
-      storeAsBF16Pairs(eb, l, emitActivation(eb, l, L.act, z1, z3), t.h,
-                       ValueRange{row, half});
-    };
   auto emitGemm = L.bf16Dot ? emitBF16DotGemm : emitPackedGemm;
   emitGemm(b, loc, g1);
   PackedGemmSpec g2;
@@ -421,16 +415,16 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
       : OpRewritePattern(ctx), precision(precision) {}
   MatmulPrecision precision;
 
-  /// bf16 pair dot products are used when allowed, the target has them,
-  /// every expert weight is bf16 and the packed kernels apply.
+  /// bf16 pair dot products are used when the packed kernels apply and
+  /// every expert weight may be multiplied in bf16.
   static bool useBF16Dot(MatmulPrecision precision,
                          const CPUTargetDescription &target, bool packed,
                          ArrayRef<Value> weights) {
-    return precision == MatmulPrecision::BF16 && target.bf16DotProduct &&
-           packed && llvm::all_of(weights, [](Value w) {
-             return !w || cast<RankedTensorType>(w.getType())
-                              .getElementType()
-                              .isBF16();
+    return packed && llvm::all_of(weights, [&](Value w) {
+             return !w || useBF16DotProducts(
+                              precision, target,
+                              cast<RankedTensorType>(w.getType())
+                                  .getElementType());
            });
   }
 

@@ -14,9 +14,18 @@
 #ifndef MHMOE_CONVERSION_KERNELEMITTERS_BF16DOTGEMMEMITTER_H
 #define MHMOE_CONVERSION_KERNELEMITTERS_BF16DOTGEMMEMITTER_H
 
+#include "mhmoe/Conversion/CPUTarget/CPUTargetDescription.h"
+#include "mhmoe/Conversion/CPUTarget/MatmulPrecision.h"
 #include "mhmoe/Conversion/KernelEmitters/PackedGemmEmitter.h"
 
 namespace mlir::mhmoe {
+
+/// Whether a packed GEMM on weights of element type `weight` multiplies in
+/// bf16: `precision` allows it, the weights are bf16 and the target has bf16
+/// dot products. (The caller also needs K even and, for the row copies, a
+/// multiple of the lanes.)
+bool useBF16DotProducts(MatmulPrecision precision,
+                        const CPUTargetDescription &target, Type weight);
 
 /// A PackedGemmSpec whose A operand is an i32 memref of bf16 pairs
 /// (rowIndices(row) then the k-pair index) and whose B operands are pair

@@ -43,6 +43,28 @@ struct PackedGemmSpec {
 
 void emitPackedGemm(OpBuilder &b, Location loc, const PackedGemmSpec &spec);
 
+/// What one k step of a register tile does, for the f32 FMA kernel and the
+/// bf16 pair-dot kernel (BF16DotGemmEmitter.h): `loadB(kk, q, v)` is vector
+/// v of B operand q's panel, `loadA(rowIndices, kk)` row's A operand
+/// broadcast to a vector, `multiplyAdd(a, b, acc)` the new accumulator.
+struct RegisterTileStep {
+  int64_t kSteps = 0;
+  std::function<Value(OpBuilder &, Location, Value kk, int64_t q, int64_t v)>
+      loadB;
+  std::function<Value(OpBuilder &, Location, ArrayRef<Value> rowIndices,
+                      Value kk)>
+      loadA;
+  std::function<Value(OpBuilder &, Location, Value a, Value b, Value acc)>
+      multiplyAdd;
+};
+
+/// One mr x NP register tile of `spec` at rows [row0, row0 + mr) and column
+/// panel `panel`: vector<Lxf32> accumulators over `step.kSteps` k steps,
+/// then spec.epilogue on each row's L-column vectors.
+void emitRegisterTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
+                      Value row0, Value panel, int64_t mr,
+                      const RegisterTileStep &step);
+
 /// `linalg.pack` of the weight tensor `w` splitting dimension `dim` into
 /// panels of `tile` moved innermost, e.g. [E, N, K] -> [E, N/tile, K, tile].
 Value packWeightPanels(OpBuilder &b, Location loc, Value w, int64_t dim,
