@@ -69,20 +69,6 @@ void mlir::mhmoe::emitBF16DotGemm(OpBuilder &b, Location loc,
       });
 }
 
-Value mlir::mhmoe::packWeightPairPanels(OpBuilder &b, Location loc, Value w,
-                                        int64_t dim, int64_t tile) {
-  auto t = cast<RankedTensorType>(w.getType());
-  SmallVector<int64_t> shape(t.getShape());
-  shape[dim] /= tile;
-  shape[dim + 1] /= 2;
-  shape.append({tile, 2});
-  Value dest = tensor::EmptyOp::create(b, loc, shape, t.getElementType());
-  return linalg::PackOp::create(
-             b, loc, w, dest, ArrayRef<int64_t>{dim, dim + 1},
-             ArrayRef<OpFoldResult>{b.getIndexAttr(tile), b.getIndexAttr(2)})
-      .getResult();
-}
-
 Value mlir::mhmoe::collapsePairPanels(OpBuilder &b, Location loc,
                                       Value packed) {
   int64_t rank = cast<MemRefType>(packed.getType()).getRank();

@@ -181,13 +181,18 @@ void mlir::mhmoe::emitPackedGemm(OpBuilder &b, Location loc,
 }
 
 Value mlir::mhmoe::packWeightPanels(OpBuilder &b, Location loc, Value w,
-                                    int64_t dim, int64_t tile) {
+                                    int64_t dim, int64_t tile, int64_t kTile) {
   auto t = cast<RankedTensorType>(w.getType());
-  SmallVector<int64_t> shape(t.getShape());
+  SmallVector<int64_t> shape(t.getShape()), dims{dim};
+  SmallVector<OpFoldResult> tiles{b.getIndexAttr(tile)};
   shape[dim] /= tile;
   shape.push_back(tile);
+  if (kTile > 1) {
+    shape[dim + 1] /= kTile;
+    shape.push_back(kTile);
+    dims.push_back(dim + 1);
+    tiles.push_back(b.getIndexAttr(kTile));
+  }
   Value dest = tensor::EmptyOp::create(b, loc, shape, t.getElementType());
-  return linalg::PackOp::create(b, loc, w, dest, ArrayRef<int64_t>{dim},
-                                ArrayRef<OpFoldResult>{b.getIndexAttr(tile)})
-      .getResult();
+  return linalg::PackOp::create(b, loc, w, dest, dims, tiles).getResult();
 }

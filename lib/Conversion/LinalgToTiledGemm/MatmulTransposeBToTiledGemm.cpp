@@ -177,7 +177,7 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     bool bf16Dot = useBF16DotProducts(precision, target, wT.getElementType()) &&
                    k % tile.lanes == 0;
     Value wp = bf16Dot ? collapsePairPanels(
-                             b, loc, memOf(packWeightPairPanels(b, loc, w, 0, np)))
+                             b, loc, memOf(packWeightPanels(b, loc, w, 0, np, /*kTile=*/2)))
                        : memOf(packWeightPanels(b, loc, w, 0, np));
     Value am = memOf(a);
     Value bias = memOf(broadcast.getInput());

@@ -459,7 +459,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
       auto pack = [&](Value w, int64_t panel) {
         if (L.bf16Dot)
           return collapsePairPanels(
-              b, loc, readBuffer(b, loc, packWeightPairPanels(b, loc, w, 1, panel)));
+              b, loc, readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel, /*kTile=*/2)));
         return readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel));
       };
       L.fc1P = pack(w1.values, L.tile1.panel);

@@ -33,11 +33,6 @@ bool useBF16DotProducts(MatmulPrecision precision,
 /// `k` is the element count (even).
 void emitBF16DotGemm(OpBuilder &b, Location loc, const PackedGemmSpec &spec);
 
-/// `linalg.pack` of the [.., N, K] weight tensor `w` into pair panels
-/// [.., N/tile, K/2, tile, 2] (dimension `dim` is N, dim + 1 is K).
-Value packWeightPairPanels(OpBuilder &b, Location loc, Value w, int64_t dim,
-                           int64_t tile);
-
 /// The pair-panel buffer [.., P, K/2, NP, 2] as [.., P, K/2, 2*NP] (a view).
 Value collapsePairPanels(OpBuilder &b, Location loc, Value packed);
 

@@ -66,9 +66,11 @@ void emitRegisterTile(OpBuilder &b, Location loc, const PackedGemmSpec &spec,
                       const RegisterTileStep &step);
 
 /// `linalg.pack` of the weight tensor `w` splitting dimension `dim` into
-/// panels of `tile` moved innermost, e.g. [E, N, K] -> [E, N/tile, K, tile].
+/// panels of `tile` moved innermost, e.g. [E, N, K] -> [E, N/tile, K, tile];
+/// with `kTile` > 1 the next dimension (K) is tiled too, innermost:
+/// [E, N/tile, K/kTile, tile, kTile] (the bf16 pair panels, kTile = 2).
 Value packWeightPanels(OpBuilder &b, Location loc, Value w, int64_t dim,
-                       int64_t tile);
+                       int64_t tile, int64_t kTile = 1);
 
 } // namespace mlir::mhmoe
 
