@@ -5,12 +5,16 @@ Shapes: OLMoE-like (D=2048, E=64, k=8, F=1024) and Mixtral-like scaled to fit (D
 F=3584), f32 (or bf16 with --dtype bf16), at 1 and 512 tokens, on --threads threads. transformers is timed with each of its experts
 implementations (eager, batched_mm, grouped_mm) and the best is the baseline. Also printed: the
 bandwidth bound of a decode call (the bytes of the k routed experts' weights over the read bandwidth
-measured in the same run) and the end-to-end forward time of a tiny 2-layer model of each family.
+measured in the same run) and the end-to-end forward time of a tiny 2-layer model of each family (the
+block's shape, 8 attention heads, vocabulary 128, random init; the logits of one forward over the tokens,
+no cache) before and after mhmoe.torch.patch, with transformers' fastest experts implementation of the
+block runs.
 
 Run with the venv of scripts/torch-venv.sh and PYTHONPATH pointing at an installed mhmoe package
 (bench/run-transformers.sh does both).
 """
 import argparse
+import copy
 import statistics
 import time
 
@@ -66,6 +70,29 @@ def block_of(config_cls, family, kw, impl):
     return init_(B(cfg), 1).eval(), cfg
 
 
+def model_of(config_cls, kw, impl, dtype):
+    """The tiny 2-layer causal LM of a block's family (random init, in `dtype`)."""
+    cfg = config_cls(**kw, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=8,
+                     vocab_size=128)
+    cfg._experts_implementation = impl
+    model = transformers.AutoModelForCausalLM.from_config(cfg)
+    return init_(model, 2).to(dtype).eval()
+
+
+def end_to_end(name, config_cls, kw, impl, dtype, tokens, threads, iters):
+    """Forward time of the tiny model, unpatched and patched, at each token count."""
+    model = model_of(config_cls, kw, impl, dtype)
+    patched = copy.deepcopy(model)
+    replaced = mhmoe.torch.patch(patched, threads=threads)
+    for n in tokens:
+        ids = torch.randint(0, 128, (1, n), generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            ours = median_ms(lambda: patched(ids, use_cache=False).logits, iters)
+            theirs = median_ms(lambda: model(ids, use_cache=False).logits, iters)
+        print("| %s tiny 2-layer model (%s experts, %d blocks patched) | %d | %.2f | %.2f | %.2fx | | |"
+              % (name, impl, replaced, n, theirs, ours, theirs / ours))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -85,7 +112,9 @@ def main():
     print("| block | tokens | transformers eager / batched_mm / grouped_mm ms | mhmoe ms | best transformers / mhmoe"
           " | max abs diff | decode bound ms |")
     print("|---|---|---|---|---|---|---|")
+    fastest = {}  # per shape: the experts implementation with the least total time over the token counts
     for name, (config_cls, family, kw) in SHAPES.items():
+        total = {"eager": 0.0, "batched_mm": 0.0, "grouped_mm": 0.0}
         blocks = {impl: block_of(config_cls, family, kw, impl)[0].to(dtype)
                   for impl in ("eager", "batched_mm", "grouped_mm")}
         ref = blocks["eager"]
@@ -107,6 +136,8 @@ def main():
                 ours = median_ms(lambda: patched(x), a.iters)
                 diff = (patched(x).float() - ref(x).float()).abs().max().item()
             best = min(v for v in times.values() if v == v)
+            for impl, v in times.items():
+                total[impl] += v  # nan (failed) stays nan
             elem = 2 if a.dtype == "bf16" else 4
             bound = k * 3 * D * F * elem / (bw * 1e9) * 1e3 if n == 1 else float("nan")
             print("| %s | %d | %s | %.2f | %.2fx | %.1e | %s |"
@@ -114,6 +145,11 @@ def main():
                      ours, best / ours, diff, "%.2f" % bound if n == 1 else "-"))
         print("  (%s: write + compile + load of the mhmoe block %.1f s, once; cached afterwards)"
               % (name, setup_s))
+        fastest[name] = min((v, impl) for impl, v in total.items() if v == v)[1]
+    print("| model | tokens | transformers ms | patched ms | transformers / patched | | |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (config_cls, family, kw) in SHAPES.items():
+        end_to_end(name, config_cls, kw, fastest[name], dtype, tokens, a.threads, a.iters)
 
 
 if __name__ == "__main__":
