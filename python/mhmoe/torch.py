@@ -394,17 +394,12 @@ class MoEBlock(torch.nn.Module):
             raise mhmoe.InvalidInput("mhmoe.torch: %s runs on the CPU; got a tensor on %s"
                                      % (self.replaced, hidden_states.device))
         x = hidden_states.reshape(-1, self.hidden_size).detach()
-        # The dtype conversions run on one torch thread: waking torch's OpenMP team would leave it
-        # spinning on the cores mhmoe's own threads are about to use.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            if x.dtype != torch.float32:
-                x = x.to(torch.float32)
-            y = self.mhmoe_model.run(x)
-            y = y.to(hidden_states.dtype).reshape(hidden_states.shape)
-        finally:
-            torch.set_num_threads(threads)
+        if x.dtype != torch.float32:
+            x = _serial_convert(x, torch.float32)
+        y = self.mhmoe_model.run(x)
+        if hidden_states.dtype != torch.float32:
+            y = _serial_convert(y, hidden_states.dtype)
+        y = y.reshape(hidden_states.shape)
         if self._torchscale_pad is not None:
             if input_padding_mask is not None:  # padding sub-tokens go to no expert: out_proj(0)
                 y[input_padding_mask.to(torch.bool)] = self._torchscale_pad.to(y.dtype)
@@ -419,6 +414,21 @@ class MoEBlock(torch.nn.Module):
     def extra_repr(self):
         return "replaces %s, hidden_size=%d, library=%s" % (self.replaced, self.hidden_size,
                                                            self.mhmoe_model.library)
+
+
+# torch runs an elementwise op on its thread team above this many elements (at::internal::GRAIN_SIZE).
+_TORCH_GRAIN = 32768
+
+
+def _serial_convert(t, dtype):
+    """t converted to `dtype` in pieces small enough that torch converts each on the calling thread:
+    waking torch's OpenMP team would leave it spinning on the cores mhmoe's threads are about to use,
+    and changing torch's thread count per call costs more (its GEMM libraries re-plan for it)."""
+    out = torch.empty(t.shape, dtype=dtype)
+    src, dst = t.reshape(-1), out.view(-1)
+    for i in range(0, src.numel(), _TORCH_GRAIN):
+        dst[i:i + _TORCH_GRAIN].copy_(src[i:i + _TORCH_GRAIN])
+    return out
 
 
 def _is_moe_block(module):
