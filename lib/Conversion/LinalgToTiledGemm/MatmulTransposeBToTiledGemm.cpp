@@ -122,124 +122,160 @@ struct MatmulTransposeBToTiledGemm
   }
 };
 
+/// A packed projection's plan: its operands and the kernel chosen for them.
+struct PackedProjection {
+  Value a, w, bias, scale; // tensors (scale: int8 row scales, else null)
+  int64_t n = 0, k = 0;
+  CPURegisterTile tile;
+  int64_t rowBlock = 0, panelsPerBlock = 1;
+  bool bf16Dot = false; // bf16 pair dot products (BF16DotGemmEmitter.h)
+};
+
+/// The plan for `op`, or a reason it is not a packed projection.
+FailureOr<PackedProjection> planPackedProjection(linalg::MatmulTransposeBOp op,
+                                                 MatmulPrecision precision,
+                                                 PatternRewriter &rewriter) {
+  if (!linalg::MatmulTransposeBOp::classof(op.getOperation()) ||
+      !op.hasPureTensorSemantics())
+    return rewriter.notifyMatchFailure(op, "needs a transposed-B tensor matmul");
+  PackedProjection p;
+  p.a = op.getDpsInputs()[0];
+  // An int8 weight is packed as stored; its row scales apply per output.
+  KernelWeight kw = kernelWeight(op.getDpsInputs()[1]);
+  p.w = kw.values;
+  p.scale = kw.scale;
+  auto broadcast = op.getDpsInits()[0].getDefiningOp<linalg::BroadcastOp>();
+  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{0})
+    return rewriter.notifyMatchFailure(op, "accumulator is not a broadcast bias");
+  p.bias = broadcast.getInput();
+  auto aT = cast<RankedTensorType>(p.a.getType());
+  auto wT = cast<RankedTensorType>(p.w.getType());
+  if (!aT.getElementType().isF32() ||
+      !(isFloatWeightType(wT.getElementType()) || kw.scale) ||
+      !wT.hasStaticShape())
+    return rewriter.notifyMatchFailure(
+        op, "needs f32 activations and a static f32/bf16/f16/int8 weight");
+  p.n = wT.getDimSize(0);
+  p.k = wT.getDimSize(1);
+  CPUTargetDescription target = getCPUTarget(op);
+  p.tile = pickPackedTile(target, p.n, 1);
+  if (p.tile.panel == 0)
+    return rewriter.notifyMatchFailure(
+        op, "width not a multiple of the target's vector lanes");
+  p.rowBlock = pickRowBlock(target, {p.tile.mr}, p.k);
+  int64_t numPanels = p.n / p.tile.panel;
+  for (int64_t q = std::max<int64_t>(1, kMaxColBlock / p.tile.panel); q >= 1; --q)
+    if (numPanels % q == 0) {
+      p.panelsPerBlock = q;
+      break;
+    }
+  // bf16 products read the tile's rows as bf16 pairs, converted by vectors.
+  p.bf16Dot = useBF16DotProducts(precision, target, wT.getElementType()) &&
+              p.k % p.tile.lanes == 0;
+  return p;
+}
+
+/// Rows [r0, rEnd) of `am` as bf16 pairs in a [rowBlock, k/2] i32 scratch
+/// (freed by the caller), and the A operand that reads them.
+NTOperand tileRowsAsBF16Pairs(OpBuilder &b, Location loc,
+                              const PackedProjection &p, Value am, Value r0,
+                              Value rEnd, Value &pairs) {
+  pairs = memref::AllocOp::create(
+      b, loc, MemRefType::get({p.rowBlock, p.k / 2}, b.getI32Type()),
+      b.getI64IntegerAttr(64));
+  forLoop(b, loc, r0, rEnd, cIndex(b, loc, 1),
+          [&](OpBuilder &rb, Location l, Value r) {
+            Value i = arith::SubIOp::create(rb, l, r, r0);
+            emitBF16PairRowCopy(rb, l, pairs, ValueRange{i}, am, ValueRange{r},
+                                p.k, p.tile.lanes);
+          });
+  return {pairs, [r0](OpBuilder &ib, Location l, Value r) {
+            return SmallVector<Value>{arith::SubIOp::create(ib, l, r, r0).getResult()};
+          }};
+}
+
 /// Tensor level: `x · Wᵀ` accumulated into a broadcast bias becomes a
 /// broadcast-FMA GEMM on W packed into column panels (hoisted to load time),
-/// the bias added in the vector epilogue.
+/// the bias added in the vector epilogue; with bf16 products, pair panels.
 struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
   BiasMatmulToPackedGemm(MLIRContext *ctx, MatmulPrecision precision)
       : OpRewritePattern(ctx), precision(precision) {}
   MatmulPrecision precision;
 
+  /// One parallel tile: rows [r0, rEnd) over a block of column panels.
+  static void emitTile(OpBuilder &b, Location loc, const PackedProjection &p,
+                       Value am, Value wp, Value bias, Value scale, Value out,
+                       Value r0, Value rEnd, Value panelBlock) {
+    PackedGemmSpec spec;
+    spec.a = {am, [](OpBuilder &, Location, Value r) {
+                return SmallVector<Value>{r};
+              }};
+    Value pairs;
+    if (p.bf16Dot)
+      spec.a = tileRowsAsBF16Pairs(b, loc, p, am, r0, rEnd, pairs);
+    spec.bs.push_back({wp, {}});
+    spec.k = p.k;
+    spec.panel = p.tile.panel;
+    spec.rowBegin = r0;
+    spec.rowEnd = rEnd;
+    spec.panelBegin = mulI(b, loc, panelBlock, cIndex(b, loc, p.panelsPerBlock));
+    spec.numPanels = p.panelsPerBlock;
+    spec.mr = p.tile.mr;
+    spec.lanes = p.tile.lanes;
+    spec.epilogue = [&](OpBuilder &eb, Location l, Value row, Value col,
+                        ArrayRef<Value> vecs) {
+      vector::StoreOp::create(
+          eb, l, scaleAndBias(eb, l, vecs[0], scale, bias, {col}), out,
+          ValueRange{row, col});
+    };
+    if (!p.bf16Dot)
+      return emitPackedGemm(b, loc, spec);
+    emitBF16DotGemm(b, loc, spec);
+    memref::DeallocOp::create(b, loc, pairs);
+  }
+
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!linalg::MatmulTransposeBOp::classof(op.getOperation()) ||
-        !op.hasPureTensorSemantics())
-      return rewriter.notifyMatchFailure(op, "needs a transposed-B tensor matmul");
-    Value a = op.getDpsInputs()[0];
-    // An int8 weight is packed as stored; its row scales apply per output.
-    KernelWeight kw = kernelWeight(op.getDpsInputs()[1]);
-    Value w = kw.values;
-    auto broadcast = op.getDpsInits()[0].getDefiningOp<linalg::BroadcastOp>();
-    if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{0})
-      return rewriter.notifyMatchFailure(op, "accumulator is not a broadcast bias");
-    auto aT = cast<RankedTensorType>(a.getType());
-    auto wT = cast<RankedTensorType>(w.getType());
-    if (!aT.getElementType().isF32() ||
-        !(isFloatWeightType(wT.getElementType()) || kw.scale) ||
-        !wT.hasStaticShape())
-      return rewriter.notifyMatchFailure(
-          op, "needs f32 activations and a static f32/bf16/f16/int8 weight");
-    int64_t n = wT.getDimSize(0), k = wT.getDimSize(1);
-    CPUTargetDescription target = getCPUTarget(op);
-    CPURegisterTile tile = pickPackedTile(target, n, 1);
-    int64_t np = tile.panel, mr = tile.mr;
-    if (np == 0)
-      return rewriter.notifyMatchFailure(
-          op, "width not a multiple of the target's vector lanes");
-    const int64_t rowBlock = pickRowBlock(target, {mr}, k);
-    int64_t numPanels = n / np;
-    int64_t panelsPerBlock = 1;
-    for (int64_t p = std::max<int64_t>(1, kMaxColBlock / np); p >= 1; --p)
-      if (numPanels % p == 0) {
-        panelsPerBlock = p;
-        break;
-      }
-
+    FailureOr<PackedProjection> plan =
+        planPackedProjection(op, precision, rewriter);
+    if (failed(plan))
+      return failure();
+    const PackedProjection &p = *plan;
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
-    auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
-    auto memOf = [&](Value t) {
+    auto memOf = [&](Value t) -> Value {
+      if (!t)
+        return Value();
       auto tt = cast<RankedTensorType>(t.getType());
       return bufferization::ToBufferOp::create(
           b, loc, MemRefType::get(tt.getShape(), tt.getElementType()), t, true);
     };
-    // bf16 dot products: pair panels, and each tile's rows as bf16 pairs.
-    bool bf16Dot = useBF16DotProducts(precision, target, wT.getElementType()) &&
-                   k % tile.lanes == 0;
-    Value wp = bf16Dot ? collapsePairPanels(
-                             b, loc, memOf(packWeightPanels(b, loc, w, 0, np, /*kTile=*/2)))
-                       : memOf(packWeightPanels(b, loc, w, 0, np));
-    Value am = memOf(a);
-    Value bias = memOf(broadcast.getInput());
-    Value scale = kw.scale ? memOf(kw.scale) : Value();
+    Value wp = p.bf16Dot
+                   ? collapsePairPanels(b, loc,
+                                        memOf(packWeightPanels(b, loc, p.w, 0,
+                                                               p.tile.panel, 2)))
+                   : memOf(packWeightPanels(b, loc, p.w, 0, p.tile.panel));
+    Value am = memOf(p.a), bias = memOf(p.bias), scale = memOf(p.scale);
     auto outT = cast<RankedTensorType>(op.getResultTypes()[0]);
-    Value m = tensor::DimOp::create(b, loc, a, 0);
+    Value m = tensor::DimOp::create(b, loc, p.a, 0);
     SmallVector<Value> dyn;
     if (outT.isDynamicDim(0))
       dyn.push_back(m);
     Value out = memref::AllocOp::create(
         b, loc, MemRefType::get(outT.getShape(), outT.getElementType()), dyn,
         b.getI64IntegerAttr(64));
-    Value rowBlocks = arith::CeilDivUIOp::create(b, loc, m, idx(rowBlock));
+    Value rowBlocks =
+        arith::CeilDivUIOp::create(b, loc, m, cIndex(b, loc, p.rowBlock));
+    int64_t panelBlocks = p.n / p.tile.panel / p.panelsPerBlock;
     scf::ParallelOp::create(
-        b, loc, ValueRange{idx(0), idx(0)},
-        ValueRange{rowBlocks, idx(numPanels / panelsPerBlock)},
-        ValueRange{idx(1), idx(1)},
+        b, loc, ValueRange{cIndex(b, loc, 0), cIndex(b, loc, 0)},
+        ValueRange{rowBlocks, cIndex(b, loc, panelBlocks)},
+        ValueRange{cIndex(b, loc, 1), cIndex(b, loc, 1)},
         [&](OpBuilder &pb, Location l, ValueRange ivs) {
-          auto cst = [&](int64_t v) {
-            return arith::ConstantIndexOp::create(pb, l, v);
-          };
-          Value r0 = arith::MulIOp::create(pb, l, ivs[0], cst(rowBlock));
+          Value r0 = mulI(pb, l, ivs[0], cIndex(pb, l, p.rowBlock));
           Value rEnd = arith::MinUIOp::create(
-              pb, l, arith::AddIOp::create(pb, l, r0, cst(rowBlock)), m);
-          PackedGemmSpec spec;
-          spec.a = {am, [](OpBuilder &, Location, Value r) {
-                      return SmallVector<Value>{r};
-                    }};
-          Value pairs;
-          if (bf16Dot) {
-            pairs = memref::AllocOp::create(
-                pb, l, MemRefType::get({rowBlock, k / 2}, pb.getI32Type()),
-                pb.getI64IntegerAttr(64));
-            forLoop(pb, l, r0, rEnd, cst(1), [&](OpBuilder &rb, Location l2, Value r) {
-              Value i = arith::SubIOp::create(rb, l2, r, r0);
-              emitBF16PairRowCopy(rb, l2, pairs, ValueRange{i}, am, ValueRange{r},
-                                  k, tile.lanes);
-            });
-            spec.a = {pairs, [r0](OpBuilder &ib, Location l2, Value r) {
-                        return SmallVector<Value>{
-                            arith::SubIOp::create(ib, l2, r, r0).getResult()};
-                      }};
-          }
-          spec.bs.push_back({wp, {}});
-          spec.k = k;
-          spec.panel = np;
-          spec.rowBegin = r0;
-          spec.rowEnd = rEnd;
-          spec.panelBegin = arith::MulIOp::create(pb, l, ivs[1], cst(panelsPerBlock));
-          spec.numPanels = panelsPerBlock;
-          spec.mr = mr;
-          spec.lanes = tile.lanes;
-          spec.epilogue = [&](OpBuilder &eb, Location l2, Value row, Value col,
-                              ArrayRef<Value> vecs) {
-            vector::StoreOp::create(
-                eb, l2, scaleAndBias(eb, l2, vecs[0], scale, bias, {col}), out,
-                ValueRange{row, col});
-          };
-          if (!bf16Dot)
-            return emitPackedGemm(pb, l, spec);
-          emitBF16DotGemm(pb, l, spec);
-          memref::DeallocOp::create(pb, l, pairs);
+              pb, l, addI(pb, l, r0, cIndex(pb, l, p.rowBlock)), m);
+          emitTile(pb, l, p, am, wp, bias, scale, out, r0, rEnd, ivs[1]);
         });
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, loc, outT, out, /*restrict=*/true,
