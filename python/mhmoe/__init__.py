@@ -182,7 +182,7 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     checkpoint's bf16, f16 or int8 when all of them are stored so, else f32), "f32", "bf16", "f16" or "int8"
     (per-row symmetric int8, docs/model-format.md#int8-weights).
     `matmul_precision`: None or "f32" (exact f32 products), or "bf16": with bf16 weights on a CPU with
-    AVX512-BF16, the expert GEMMs multiply bf16-rounded activations by the bf16 weights, accumulating in f32
+    AVX512-BF16, the expert and projection GEMMs multiply bf16-rounded activations by the bf16 weights, accumulating in f32
     (as torch computes a bf16 model; twice the multiply-adds per instruction); f32 elsewhere.
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:

@@ -106,7 +106,7 @@ struct Options {
       cl::value_desc("auto|f32|bf16|f16|int8"), cl::cat(category)};
   cl::opt<mlir::mhmoe::MatmulPrecision> matmulPrecision{
       "matmul-precision", cl::init(mlir::mhmoe::MatmulPrecision::F32),
-      cl::desc("What the cpu target's expert GEMMs multiply in: f32 (exact "
+      cl::desc("What the cpu target's expert and projection GEMMs multiply in: f32 (exact "
                "products), or bf16: with bf16 weights on a CPU with bf16 dot "
                "products (AVX512-BF16), activations rounded to bf16 and "
                "multiplied pairwise, accumulating in f32 (twice the "

@@ -135,7 +135,7 @@ struct Options {
       cl::cat(category)};
   cl::opt<std::string> matmulPrecision{
       "matmul-precision",
-      cl::desc("What the expert GEMMs multiply in with --device cpu: f32 "
+      cl::desc("What the expert and projection GEMMs multiply in with --device cpu: f32 "
                "(default, exact products) or bf16 (with bf16 weights on a "
                "CPU with bf16 dot products, AVX512-BF16: activations rounded "
                "to bf16, f32 accumulation; f32 elsewhere)"),

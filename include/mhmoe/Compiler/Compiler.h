@@ -57,7 +57,7 @@ struct CompileOptions {
   /// and the projections); the runtime converts the stored tensors to it at
   /// load. The CPU target only: the CUDA targets take f32.
   WeightPrecision weights = WeightPrecision::F32;
-  /// What the CPU target's expert GEMMs multiply in: f32, or bf16 (bf16
+  /// What the CPU target's expert and projection GEMMs multiply in: f32, or bf16 (bf16
   /// weights times bf16-rounded activations, where the CPU has bf16 dot
   /// products; f32 elsewhere).
   mlir::mhmoe::MatmulPrecision matmulPrecision =

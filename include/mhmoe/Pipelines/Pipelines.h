@@ -47,7 +47,7 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
   PassOptions::Option<MatmulPrecision> matmulPrecision{
       *this, "matmul-precision",
-      llvm::cl::desc("What the expert GEMMs multiply in (bf16: bf16 weights "
+      llvm::cl::desc("What the expert and projection GEMMs multiply in (bf16: bf16 weights "
                      "times bf16-rounded activations where the CPU has bf16 "
                      "dot products)"),
       llvm::cl::init(MatmulPrecision::F32), matmulPrecisionValues()};

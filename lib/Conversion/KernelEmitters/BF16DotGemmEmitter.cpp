@@ -2,6 +2,7 @@
 #include "mhmoe/Conversion/KernelEmitters/BF16DotGemmEmitter.h"
 #include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -69,14 +70,22 @@ void mlir::mhmoe::emitBF16DotGemm(OpBuilder &b, Location loc,
       });
 }
 
-Value mlir::mhmoe::collapsePairPanels(OpBuilder &b, Location loc,
-                                      Value packed) {
-  int64_t rank = cast<MemRefType>(packed.getType()).getRank();
+Value mlir::mhmoe::weightPanelsBuffer(OpBuilder &b, Location loc, Value w,
+                                      int64_t dim, int64_t panel,
+                                      bool bf16Pairs) {
+  Value packed = packWeightPanels(b, loc, w, dim, panel, bf16Pairs ? 2 : 1);
+  auto t = cast<RankedTensorType>(packed.getType());
+  Value buf = bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(t.getShape(), t.getElementType()), packed,
+      /*read_only=*/true);
+  if (!bf16Pairs)
+    return buf;
+  // [.., P, K/2, NP, 2] as [.., P, K/2, 2*NP]: one vector<2Lxbf16> per k pair.
   SmallVector<ReassociationIndices> groups;
-  for (int64_t i = 0; i < rank - 2; ++i)
+  for (int64_t i = 0; i < t.getRank() - 2; ++i)
     groups.push_back({i});
-  groups.push_back({rank - 2, rank - 1});
-  return memref::CollapseShapeOp::create(b, loc, packed, groups);
+  groups.push_back({t.getRank() - 2, t.getRank() - 1});
+  return memref::CollapseShapeOp::create(b, loc, buf, groups);
 }
 
 void mlir::mhmoe::storeAsBF16Pairs(OpBuilder &b, Location loc, Value v,

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../MHMoEToSCF/BufferLoopBuilders.h"
+#include "../MHMoEToSCF/TensorBufferBridge.h"
 #include "mhmoe/Conversion/CPUTarget/CPUTileCostModel.h"
 #include "mhmoe/Conversion/Common/ElementTypeSupport.h"
 #include "mhmoe/Conversion/KernelEmitters/BF16DotGemmEmitter.h"
@@ -243,19 +244,9 @@ struct BiasMatmulToPackedGemm : OpRewritePattern<linalg::MatmulTransposeBOp> {
     const PackedProjection &p = *plan;
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
-    auto memOf = [&](Value t) -> Value {
-      if (!t)
-        return Value();
-      auto tt = cast<RankedTensorType>(t.getType());
-      return bufferization::ToBufferOp::create(
-          b, loc, MemRefType::get(tt.getShape(), tt.getElementType()), t, true);
-    };
-    Value wp = p.bf16Dot
-                   ? collapsePairPanels(b, loc,
-                                        memOf(packWeightPanels(b, loc, p.w, 0,
-                                                               p.tile.panel, 2)))
-                   : memOf(packWeightPanels(b, loc, p.w, 0, p.tile.panel));
-    Value am = memOf(p.a), bias = memOf(p.bias), scale = memOf(p.scale);
+    Value wp = weightPanelsBuffer(b, loc, p.w, 0, p.tile.panel, p.bf16Dot);
+    Value am = readBuffer(b, loc, p.a), bias = readBuffer(b, loc, p.bias);
+    Value scale = p.scale ? readBuffer(b, loc, p.scale) : Value();
     auto outT = cast<RankedTensorType>(op.getResultTypes()[0]);
     Value m = tensor::DimOp::create(b, loc, p.a, 0);
     SmallVector<Value> dyn;

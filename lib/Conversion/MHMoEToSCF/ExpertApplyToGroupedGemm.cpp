@@ -457,10 +457,7 @@ struct ExpertApplyToGroupedGemm : OpRewritePattern<ExpertApplyOp> {
                         : 64;
     if (packed) {
       auto pack = [&](Value w, int64_t panel) {
-        if (L.bf16Dot)
-          return collapsePairPanels(
-              b, loc, readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel, /*kTile=*/2)));
-        return readBuffer(b, loc, packWeightPanels(b, loc, w, 1, panel));
+        return weightPanelsBuffer(b, loc, w, 1, panel, L.bf16Dot);
       };
       L.fc1P = pack(w1.values, L.tile1.panel);
       if (w3.values)

@@ -29,12 +29,16 @@ bool useBF16DotProducts(MatmulPrecision precision,
 
 /// A PackedGemmSpec whose A operand is an i32 memref of bf16 pairs
 /// (rowIndices(row) then the k-pair index) and whose B operands are pair
-/// panels collapsed to [..., panels, k/2, 2*NP] bf16 (collapsePairPanels).
+/// panels collapsed to [..., panels, k/2, 2*NP] bf16 (weightPanelsBuffer).
 /// `k` is the element count (even).
 void emitBF16DotGemm(OpBuilder &b, Location loc, const PackedGemmSpec &spec);
 
-/// The pair-panel buffer [.., P, K/2, NP, 2] as [.., P, K/2, 2*NP] (a view).
-Value collapsePairPanels(OpBuilder &b, Location loc, Value packed);
+/// The buffer the packed kernels read the [.., N, K] weight tensor `w` from
+/// (N is dimension `dim`): its column panels of `panel` (packWeightPanels)
+/// for the f32 kernel, or with `bf16Pairs` its pair panels viewed as
+/// [.., N/panel, K/2, 2*panel] for emitBF16DotGemm.
+Value weightPanelsBuffer(OpBuilder &b, Location loc, Value w, int64_t dim,
+                         int64_t panel, bool bf16Pairs);
 
 /// Stores vector<Lxf32> `v` rounded to bf16 (nearest even) as L/2 i32 pair
 /// words at `indices` of the i32 memref `mem` (the last index in words).
