@@ -6,7 +6,9 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include <limits>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::mhmoe;
@@ -16,41 +18,39 @@ namespace {
 /// Per-sub-token routing state: the op, its buffers and the loop constants.
 struct RouteOne {
   mutable RouteOp op; // generated accessors are not const
-  Value x, gate, bias, idxBuf, wBuf, logits, taken, s;
-  int64_t e, d, k, lanes;
-  bool maskedTails; // the gate GEMV's k tail as one masked step
+  Value bias, idxBuf, wBuf, logits, taken, choices, s;
+  int64_t e, k;
+  int64_t selectLanes; // 1: scalar selection; L: vectors of L experts
 };
 
-/// logits[e] = x[s] · gate[e] (register-tiled GEMV), plus the router bias
-/// for the softmax kinds (sigmoid_topk adds it to the scores instead);
-/// taken[e] = 0.
-void emitGateLogits(OpBuilder &b, Location loc, const RouteOne &r) {
-  const bool biasLogits = r.bias && r.op.getRouter() != RouterKind::sigmoid_topk;
-  Value c1 = cIndex(b, loc, 1);
+/// The gate GEMV of one sub-token (NTGemm with one row).
+void emitGateGemv(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
+                  Value bias, Value logits, Value s, int64_t lanes,
+                  bool maskedTails) {
+  const bool biasLogits = bias && routerBiasInLogits(op);
+  int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
   NTGemmSpec gemv;
-  gemv.a = {r.x, [](OpBuilder &, Location, Value row) {
+  gemv.a = {x, [](OpBuilder &, Location, Value row) {
               return SmallVector<Value>{row};
             }};
-  gemv.bs = {{r.gate, [](OpBuilder &, Location, Value row) {
+  gemv.bs = {{gate, [](OpBuilder &, Location, Value row) {
                 return SmallVector<Value>{row};
               }}};
-  gemv.k = r.d;
-  gemv.rowBegin = r.s;
-  gemv.rowEnd = arith::AddIOp::create(b, loc, r.s, c1);
+  gemv.k = cast<RankedTensorType>(op.getGate().getType()).getDimSize(1);
+  gemv.rowBegin = s;
+  gemv.rowEnd = arith::AddIOp::create(b, loc, s, cIndex(b, loc, 1));
   gemv.colBegin = cIndex(b, loc, 0);
-  gemv.numCols = r.e;
+  gemv.numCols = e;
   gemv.mr = 1;
-  gemv.nr = pickTileWidth(r.e, 4);
-  gemv.vectorWidth = r.lanes;
-  gemv.maskedTail = r.maskedTails;
+  gemv.nr = pickTileWidth(e, 4);
+  gemv.vectorWidth = lanes;
+  gemv.maskedTail = maskedTails;
   gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
                       ArrayRef<Value> dots) {
     Value logit = dots[0];
     if (biasLogits)
-      logit = arith::AddFOp::create(eb, l, logit, load(eb, l, r.bias, col));
-    store(eb, l, logit, r.logits, col);
-    store(eb, l, arith::ConstantIntOp::create(eb, l, eb.getI8Type(), 0),
-          r.taken, col);
+      logit = arith::AddFOp::create(eb, l, logit, load(eb, l, bias, col));
+    store(eb, l, logit, logits, col);
   };
   emitNTGemm(b, loc, gemv);
 }
@@ -246,46 +246,258 @@ void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
       });
 }
 
-} // namespace
+//===-- The vector form of the selection (CPU) ---------------------------===//
 
-void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
-                                Value gate, Value routerBias, Value idxBuf,
-                                Value wBuf, Value logits, Value taken, Value s,
-                                int64_t lanes, bool maskedTails) {
-  auto gateType = cast<RankedTensorType>(op.getGate().getType());
-  RouteOne r{op,     x,  gate,   routerBias,     idxBuf, wBuf, logits,
-             taken,  s,  gateType.getDimSize(0), gateType.getDimSize(1),
-             int64_t(op.getTopK()), lanes, maskedTails};
-  emitGateLogits(b, loc, r);
+Value splatConstant(OpBuilder &b, Location loc, VectorType type,
+                    Attribute value) {
+  return arith::ConstantOp::create(
+      b, loc, cast<TypedAttr>(DenseElementsAttr::get(type, value)));
+}
+
+/// One step over a chunk of L experts starting at `first`: `inRange` is the
+/// constant mask of the E % L tail, null for a full chunk.
+using ChunkStep = function_ref<SmallVector<Value>(
+    OpBuilder &, Location, Value first, Value inRange, ValueRange acc)>;
+
+/// Folds `step` over the experts in chunks of selectLanes: the full chunks
+/// in a loop, then the masked tail.
+SmallVector<Value> foldExpertChunks(OpBuilder &b, Location loc,
+                                    const RouteOne &r, ValueRange init,
+                                    ChunkStep step) {
+  int64_t lanes = r.selectLanes, full = r.e / lanes * lanes;
+  SmallVector<Value> acc(init);
+  if (full > 0)
+    acc = scf::ForOp::create(
+              b, loc, cIndex(b, loc, 0), cIndex(b, loc, full),
+              cIndex(b, loc, lanes), init,
+              [&](OpBuilder &lb, Location l, Value first, ValueRange a) {
+                scf::YieldOp::create(lb, l, step(lb, l, first, Value(), a));
+              })
+              .getResults();
+  if (int64_t tail = r.e - full) {
+    SmallVector<bool> bits(lanes, false);
+    std::fill_n(bits.begin(), tail, true);
+    auto maskType = VectorType::get({lanes}, b.getI1Type());
+    Value inRange = arith::ConstantOp::create(
+        b, loc, cast<TypedAttr>(DenseElementsAttr::get(maskType, ArrayRef<bool>(bits))));
+    acc = step(b, loc, cIndex(b, loc, full), inRange, acc);
+  }
+  return acc;
+}
+
+VectorType f32Chunk(OpBuilder &b, const RouteOne &r) {
+  return VectorType::get({r.selectLanes}, b.getF32Type());
+}
+
+/// A chunk of logits, lanes off `inRange` replaced by `fill`.
+Value loadLogitChunk(OpBuilder &b, Location loc, const RouteOne &r, Value mem,
+                     Value first, Value inRange, float fill) {
+  VectorType vt = f32Chunk(b, r);
+  Value v = vector::LoadOp::create(b, loc, vt, mem, first);
+  if (!inRange)
+    return v;
+  return arith::SelectOp::create(b, loc, inRange, v,
+                                 splatConstant(b, loc, vt, b.getF32FloatAttr(fill)));
+}
+
+std::pair<Value, Value> emitSoftmaxStatisticsVector(OpBuilder &b, Location loc,
+                                                    const RouteOne &r) {
+  VectorType vt = f32Chunk(b, r);
+  const float negInf = -std::numeric_limits<float>::infinity();
+  Value maxVec =
+      foldExpertChunks(
+          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(negInf)),
+          [&](OpBuilder &cb, Location l, Value first, Value inRange,
+              ValueRange acc) -> SmallVector<Value> {
+            Value v = loadLogitChunk(cb, l, r, r.logits, first, inRange, negInf);
+            return {arith::MaxNumFOp::create(cb, l, acc[0], v)};
+          })
+          .front();
+  Value maxV =
+      vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXNUMF, maxVec);
+  Value maxSplat = vector::BroadcastOp::create(b, loc, vt, maxV);
+  Value sumVec =
+      foldExpertChunks(
+          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(0)),
+          [&](OpBuilder &cb, Location l, Value first, Value inRange,
+              ValueRange acc) -> SmallVector<Value> {
+            Value v = vector::LoadOp::create(cb, l, vt, r.logits, first);
+            Value ex = math::ExpOp::create(cb, l, arith::SubFOp::create(cb, l, v, maxSplat));
+            if (inRange)
+              ex = arith::SelectOp::create(
+                  cb, l, inRange, ex, splatConstant(cb, l, vt, cb.getF32FloatAttr(0)));
+            return {arith::AddFOp::create(cb, l, acc[0], ex)};
+          })
+          .front();
+  Value sum = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sumVec);
+  return {maxV, sum};
+}
+
+/// choices = sigmoid(logits) + router bias (the correction for the choice).
+void emitSigmoidChoicesVector(OpBuilder &b, Location loc, const RouteOne &r) {
+  VectorType vt = f32Chunk(b, r);
+  foldExpertChunks(
+      b, loc, r, ValueRange{},
+      [&](OpBuilder &cb, Location l, Value first, Value inRange,
+          ValueRange) -> SmallVector<Value> {
+        Value v = vector::LoadOp::create(cb, l, vt, r.logits, first);
+        Value one = splatConstant(cb, l, vt, cb.getF32FloatAttr(1));
+        Value score = arith::DivFOp::create(
+            cb, l, one,
+            arith::AddFOp::create(
+                cb, l, one,
+                math::ExpOp::create(cb, l, arith::NegFOp::create(cb, l, v))));
+        if (r.bias)
+          score = arith::AddFOp::create(
+              cb, l, score, loadAsF32Vector(cb, l, vt, r.bias, first, inRange));
+        vector::StoreOp::create(cb, l, score, r.choices, first);
+        return {};
+      });
+}
+
+/// Top-k over `choiceBuf` with vectors: each lane keeps the arg-max of its
+/// own experts (the first untaken one, then strictly greater, so ties go to
+/// the lower index); the pick is the lowest index among the lanes holding
+/// the largest value, or, when every value left is NaN, the lowest untaken
+/// index (as the scalar form).
+Value emitPickTopKVector(OpBuilder &b, Location loc, const RouteOne &r,
+                         Value choiceBuf,
+                         function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
+  int64_t lanes = r.selectLanes;
+  Type i8 = b.getI8Type(), i32 = b.getI32Type();
+  VectorType vt = f32Chunk(b, r), iVec = VectorType::get({lanes}, i32),
+             i8Vec = VectorType::get({lanes}, i8);
+  const int32_t none = std::numeric_limits<int32_t>::max();
+  Value noneVec = splatConstant(b, loc, iVec, b.getI32IntegerAttr(none));
+  Value negInfVec = splatConstant(
+      b, loc, vt, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+  Value zeroI8 = splatConstant(b, loc, i8Vec, b.getI8IntegerAttr(0));
+  SmallVector<int32_t> laneIds(lanes);
+  std::iota(laneIds.begin(), laneIds.end(), 0);
+  Value laneIndex = arith::ConstantOp::create(
+      b, loc, cast<TypedAttr>(DenseElementsAttr::get(iVec, ArrayRef<int32_t>(laneIds))));
+  auto scanChunk = [&](OpBuilder &cb, Location l, Value first, Value inRange,
+                       ValueRange best) -> SmallVector<Value> {
+    Value v = vector::LoadOp::create(cb, l, vt, choiceBuf, first);
+    Value free = arith::CmpIOp::create(
+        cb, l, arith::CmpIPredicate::eq,
+        vector::LoadOp::create(cb, l, i8Vec, r.taken, first), zeroI8);
+    if (inRange)
+      free = arith::AndIOp::create(cb, l, free, inRange);
+    Value idx = arith::AddIOp::create(
+        cb, l, laneIndex,
+        vector::BroadcastOp::create(cb, l, iVec,
+                                    arith::IndexCastOp::create(cb, l, i32, first)));
+    Value noneYet =
+        arith::CmpIOp::create(cb, l, arith::CmpIPredicate::eq, best[1], noneVec);
+    Value greater =
+        arith::CmpFOp::create(cb, l, arith::CmpFPredicate::OGT, v, best[0]);
+    Value better = arith::AndIOp::create(
+        cb, l, free, arith::OrIOp::create(cb, l, noneYet, greater));
+    return {arith::SelectOp::create(cb, l, better, v, best[0]),
+            arith::SelectOp::create(cb, l, better, idx, best[1])};
+  };
+  auto minIndex = [&](OpBuilder &cb, Location l, Value v) -> Value {
+    return vector::ReductionOp::create(cb, l, vector::CombiningKind::MINSI, v);
+  };
+  return scf::ForOp::create(
+             b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.k), cIndex(b, loc, 1),
+             ValueRange{cF32(b, loc, 0)},
+             [&](OpBuilder &cb, Location l, Value c, ValueRange accW) {
+               SmallVector<Value> best =
+                   foldExpertChunks(cb, l, r, {negInfVec, noneVec}, scanChunk);
+               Value top = vector::ReductionOp::create(
+                   cb, l, vector::CombiningKind::MAXNUMF, best[0]);
+               Value holdsTop = arith::CmpFOp::create(
+                   cb, l, arith::CmpFPredicate::OEQ, best[0],
+                   vector::BroadcastOp::create(cb, l, vt, top));
+               Value pick = minIndex(
+                   cb, l, arith::SelectOp::create(cb, l, holdsTop, best[1], noneVec));
+               Value noTop = arith::CmpIOp::create(
+                   cb, l, arith::CmpIPredicate::eq, pick,
+                   arith::ConstantIntOp::create(cb, l, i32, none));
+               pick = arith::SelectOp::create(cb, l, noTop, minIndex(cb, l, best[1]),
+                                              pick);
+               Value pickIdx = arith::IndexCastOp::create(cb, l, cb.getIndexType(), pick);
+               store(cb, l, arith::ConstantIntOp::create(cb, l, i8, 1), r.taken, pickIdx);
+               Value p = weightOf(cb, l, pickIdx, load(cb, l, choiceBuf, pickIdx));
+               store(cb, l, pick, r.idxBuf, ValueRange{r.s, c});
+               store(cb, l, p, r.wBuf, ValueRange{r.s, c});
+               scf::YieldOp::create(cb, l,
+                                    arith::AddFOp::create(cb, l, accW[0], p).getResult());
+             })
+      .getResult(0);
+}
+
+/// taken[e] = 0 for every expert (vectors of selectLanes over the padded
+/// length in the vector form).
+void emitClearTaken(OpBuilder &b, Location loc, const RouteOne &r) {
+  int64_t lanes = r.selectLanes;
+  int64_t padded = llvm::divideCeil(r.e, lanes) * lanes;
+  auto i8Vec = VectorType::get({lanes}, b.getI8Type());
+  Value zero = lanes > 1 ? splatConstant(b, loc, i8Vec, b.getI8IntegerAttr(0))
+                         : arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0)
+                               .getResult();
+  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, padded),
+                     cIndex(b, loc, lanes), ValueRange{},
+                     [&](OpBuilder &lb, Location l, Value i, ValueRange) {
+                       if (lanes > 1)
+                         vector::StoreOp::create(lb, l, zero, r.taken, i);
+                       else
+                         store(lb, l, zero, r.taken, i);
+                       scf::YieldOp::create(lb, l);
+                     });
+}
+
+/// Softmax statistics of the logits: (max, Σ exp(l - max)).
+std::pair<Value, Value> emitSoftmaxStatistics(OpBuilder &b, Location loc,
+                                              const RouteOne &r) {
+  if (r.selectLanes > 1)
+    return emitSoftmaxStatisticsVector(b, loc, r);
+  Value maxV = reduceLogits(
+      b, loc, r, cF32(b, loc, -std::numeric_limits<float>::infinity()),
+      [](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
+        return arith::MaxNumFOp::create(lb, l, acc, v);
+      });
+  Value sum = reduceLogits(
+      b, loc, r, cF32(b, loc, 0),
+      [&](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
+        Value ex = math::ExpOp::create(lb, l, arith::SubFOp::create(lb, l, v, maxV));
+        return arith::AddFOp::create(lb, l, acc, ex);
+      });
+  return {maxV, sum};
+}
+
+/// Top-k of `choiceValue` in the scalar or the vector form; the vector form
+/// reads the choice values from `choiceBuf`.
+Value emitTopK(OpBuilder &b, Location loc, const RouteOne &r,
+               ValueAt choiceValue, Value choiceBuf,
+               function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
+  if (r.selectLanes > 1)
+    return emitPickTopKVector(b, loc, r, choiceBuf, weightOf);
+  return emitPickTopK(b, loc, r, choiceValue, weightOf);
+}
+
+void emitSelection(OpBuilder &b, Location loc, const RouteOne &r) {
+  RouteOp op = r.op;
+  emitClearTaken(b, loc, r);
+  auto logitAt = [&](OpBuilder &vb, Location l, Value i) -> Value {
+    return load(vb, l, r.logits, i);
+  };
+  bool grouped = op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups();
   Value total;
   if (op.getRouter() == RouterKind::topk_softmax) {
-    total = emitPickTopK(
-        b, loc, r,
-        [&](OpBuilder &vb, Location l, Value i) { return load(vb, l, logits, i); },
-        [](OpBuilder &, Location, Value, Value best) { return best; });
+    total = emitTopK(b, loc, r, logitAt, r.logits,
+                     [](OpBuilder &, Location, Value, Value best) { return best; });
     emitSoftmaxOverPicks(b, loc, r);
   } else if (op.getRouter() == RouterKind::softmax_topk) {
-    // Softmax statistics: max and Σ exp(l - max); the weight of the pick is
-    // exp(l - max) / Σ.
-    Value maxV = reduceLogits(
-        b, loc, r, cF32(b, loc, -std::numeric_limits<float>::infinity()),
-        [](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
-          return arith::MaxNumFOp::create(lb, l, acc, v);
-        });
-    Value sum = reduceLogits(
-        b, loc, r, cF32(b, loc, 0),
-        [&](OpBuilder &lb, Location l, Value acc, Value v) -> Value {
-          Value ex = math::ExpOp::create(lb, l, arith::SubFOp::create(lb, l, v, maxV));
-          return arith::AddFOp::create(lb, l, acc, ex);
-        });
-    // Softmax is monotonic: groups and picks compare logits.
-    auto logitAt = [&](OpBuilder &vb, Location l, Value i) -> Value {
-      return load(vb, l, logits, i);
-    };
-    if (op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups())
+    // The weight of a pick is exp(l - max) / Σ; softmax is monotonic, so
+    // groups and picks compare logits.
+    auto [maxV, sum] = emitSoftmaxStatistics(b, loc, r);
+    if (grouped)
       emitGroupMask(b, loc, r, logitAt, /*bestOnly=*/true);
-    total = emitPickTopK(
-        b, loc, r, logitAt,
+    total = emitTopK(
+        b, loc, r, logitAt, r.logits,
         [&](OpBuilder &wb, Location l, Value, Value best) -> Value {
           return arith::DivFOp::create(
               wb, l, math::ExpOp::create(wb, l, arith::SubFOp::create(wb, l, best, maxV)),
@@ -293,21 +505,72 @@ void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
         });
   } else {
     // sigmoid scores; the choice adds the correction bias, the weight does not.
-    auto choiceValue = [&](OpBuilder &vb, Location l, Value i) -> Value {
-      Value score = sigmoid(vb, l, load(vb, l, logits, i));
-      return routerBias ? arith::AddFOp::create(vb, l, score,
-                                                    load(vb, l, routerBias, i))
-                                  .getResult()
-                            : score;
+    auto computedChoice = [&](OpBuilder &vb, Location l, Value i) -> Value {
+      Value score = sigmoid(vb, l, load(vb, l, r.logits, i));
+      return r.bias ? arith::AddFOp::create(vb, l, score, load(vb, l, r.bias, i))
+                          .getResult()
+                    : score;
     };
-    if (op.getNumGroups() > 1 && op.getTopkGroups() < op.getNumGroups())
+    auto storedChoice = [&](OpBuilder &vb, Location l, Value i) -> Value {
+      return load(vb, l, r.choices, i);
+    };
+    // The vector form computes the choice values once, into `choices`.
+    if (r.selectLanes > 1)
+      emitSigmoidChoicesVector(b, loc, r);
+    ValueAt choiceValue = r.selectLanes > 1 ? ValueAt(storedChoice)
+                                            : ValueAt(computedChoice);
+    if (grouped)
       emitGroupMask(b, loc, r, choiceValue, /*bestOnly=*/false);
-    total = emitPickTopK(b, loc, r, choiceValue,
-                         [&](OpBuilder &wb, Location l, Value i, Value) {
-                           return sigmoid(wb, l, load(wb, l, logits, i));
-                         });
+    total = emitTopK(b, loc, r, choiceValue, r.choices,
+                     [&](OpBuilder &wb, Location l, Value i, Value) {
+                       return sigmoid(wb, l, load(wb, l, r.logits, i));
+                     });
   }
   emitRescale(b, loc, r, total);
+}
+
+} // namespace
+
+bool mlir::mhmoe::routerBiasInLogits(RouteOp op) {
+  return op.getRouter() != RouterKind::sigmoid_topk;
+}
+
+void mlir::mhmoe::emitGateLogitsRow(OpBuilder &b, Location loc, RouteOp op,
+                                     Value x, Value gate, Value routerBias,
+                                     Value logits, Value s, int64_t lanes,
+                                     bool maskedTails) {
+  emitGateGemv(b, loc, op, x, gate, routerBias, logits, s, lanes, maskedTails);
+}
+
+void mlir::mhmoe::emitExpertSelection(OpBuilder &b, Location loc, RouteOp op,
+                                      Value routerBias, Value idxBuf, Value wBuf,
+                                      const ExpertSelectionBuffers &buffers,
+                                      Value s) {
+  auto gateType = cast<RankedTensorType>(op.getGate().getType());
+  RouteOne r{op,
+             routerBias,
+             idxBuf,
+             wBuf,
+             buffers.logits,
+             buffers.taken,
+             buffers.choices,
+             s,
+             gateType.getDimSize(0),
+             int64_t(op.getTopK()),
+             std::max<int64_t>(1, buffers.selectLanes)};
+  emitSelection(b, loc, r);
+}
+
+void mlir::mhmoe::emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x,
+                                Value gate, Value routerBias, Value idxBuf,
+                                Value wBuf, Value logits, Value taken, Value s,
+                                int64_t lanes, bool maskedTails) {
+  emitGateLogitsRow(b, loc, op, x, gate, routerBias, logits, s, lanes,
+                    maskedTails);
+  ExpertSelectionBuffers buffers;
+  buffers.logits = logits;
+  buffers.taken = taken;
+  emitExpertSelection(b, loc, op, routerBias, idxBuf, wBuf, buffers, s);
 }
 
 void mlir::mhmoe::emitZeroCounts(OpBuilder &b, Location loc, Value counts) {

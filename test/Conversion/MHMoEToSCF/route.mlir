@@ -1,34 +1,46 @@
 // RUN: mhmoe-opt %s --convert-mhmoe-route-to-scf --canonicalize --cse -split-input-file | FileCheck %s
 
-// One parallel loop over blocks of sub-tokens; per sub-token a register-tiled
-// gate GEMV (4 experts at a time, 8 lanes), softmax statistics, top-k by
-// arg-max with ties to the lower index, renormalisation. No [S, E] buffer.
+// One parallel loop over blocks of sub-tokens. The gate is packed into
+// panels of experts (8 = the x86-64-v3 lanes divide E), so a block's logits
+// are one broadcast-FMA GEMM into a block scratch (no horizontal sums); then
+// per sub-token, in vectors of 8 experts: softmax statistics, top-k by a
+// per-lane arg-max with ties to the lower index, renormalisation. No [S, E]
+// buffer.
 // CHECK-LABEL: func @route
 // CHECK-SAME: (%[[X:.*]]: tensor<?x32xf32>, %[[G:.*]]: tensor<8x32xf32>)
-// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only : tensor<?x32xf32> to memref<?x32xf32>
-// CHECK-DAG: %[[GB:.*]] = bufferization.to_buffer %[[G]] read_only : tensor<8x32xf32> to memref<8x32xf32>
+// CHECK-DAG: %[[LANE:.*]] = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : vector<8xi32>
+// CHECK-DAG: %[[NONE:.*]] = arith.constant dense<2147483647> : vector<8xi32>
+// CHECK: %[[PACK:.*]] = linalg.pack %[[G]] inner_dims_pos = [0] inner_tiles = [8] into %{{.*}} : tensor<8x32xf32> -> tensor<1x32x8xf32>
+// CHECK: %[[GP:.*]] = bufferization.to_buffer %[[PACK]] read_only
 // CHECK: %[[IDX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x2xi32>
 // CHECK: %[[W:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x2xf32>
 // CHECK-NOT: memref<?x8xf32>
 // CHECK: scf.parallel
-// CHECK:   %[[LOGITS:.*]] = memref.alloc() : memref<8xf32>
-// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c8 iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
-// CHECK:     vector.load %[[XB]]
-// CHECK:     vector.load %[[GB]]
-// CHECK:     vector.fma
-// CHECK:   vector.reduction <add>
-// CHECK:   arith.maxnumf
-// CHECK:   math.exp
-// Arg-max: an untaken expert wins if nothing is picked yet or it is strictly greater.
-// CHECK:   arith.cmpi slt, %{{.*}}, %c0_i32 : i32
-// CHECK:   arith.cmpf ogt
-// CHECK:   arith.ori
-// CHECK:   arith.andi
-// CHECK:   memref.store %{{.*}}, %[[IDX]]
-// CHECK:   memref.store %{{.*}}, %[[W]]
+// CHECK:   %[[LOGITS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<70x8xf32>
+// CHECK:   %[[TAKEN:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8xi8>
+// A 14 x 8 register tile: one panel load and 14 broadcast FMAs per k.
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:     vector.load %[[GP]]
+// CHECK-COUNT-14: vector.fma
+// CHECK:   vector.store %{{.*}}, %[[LOGITS]]
+// CHECK-NOT: vector.reduction <add>
+// CHECK:   scf.for %[[S:.*]] = %{{.*}} to %{{.*}} step %c1 {
+// CHECK:     %[[ROW:.*]] = memref.subview %[[LOGITS]]
+// CHECK:     vector.reduction <maxnumf>
+// CHECK:     math.exp %{{.*}} : vector<8xf32>
+// CHECK:     vector.reduction <add>
+// Arg-max: untaken lanes, the lowest index among the lanes holding the top.
+// CHECK:     scf.for %[[C:.*]] = %c0 to %c2 step %c1 iter_args
+// CHECK:       vector.load %[[TAKEN]]
+// CHECK:       arith.select %{{.*}}, %[[LANE]], %[[NONE]]
+// CHECK:       vector.reduction <maxnumf>
+// CHECK:       arith.cmpf oeq
+// CHECK:       vector.reduction <minsi>
+// CHECK:       memref.store %{{.*}}, %[[IDX]][%[[S]], %[[C]]]
+// CHECK:       memref.store %{{.*}}, %[[W]][%[[S]], %[[C]]]
 // Renormalisation over the k choices.
-// CHECK:   scf.for %{{.*}} = %c0 to %c2 step %c1 {
-// CHECK:     arith.divf
+// CHECK:     scf.for %{{.*}} = %c0 to %c2 step %c1 {
+// CHECK:       arith.divf
 // CHECK:   memref.dealloc %[[LOGITS]]
 // No capacity: nothing is dropped.
 // CHECK-NOT: %c-1_i32
@@ -36,6 +48,25 @@
 // CHECK: bufferization.to_tensor %[[W]] restrict writable
 func.func @route(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %i, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// E = 12 is not a multiple of the 8 lanes: a register-tiled GEMV per
+// sub-token on the gate as stored (horizontal sums), a block scratch of 16
+// columns, and the selection's last chunk masked to the 4 real experts.
+// CHECK-LABEL: func @route_masked_tail
+// CHECK-DAG: %[[TAIL:.*]] = arith.constant dense<[true, true, true, true, false, false, false, false]> : vector<8xi1>
+// CHECK-NOT: linalg.pack
+// CHECK: scf.parallel
+// CHECK:   memref.alloc() {alignment = 64 : i64} : memref<{{[0-9]+}}x16xf32>
+// CHECK:   memref.alloc() {alignment = 64 : i64} : memref<16xi8>
+// CHECK:   vector.reduction <add>
+// CHECK:   arith.select %[[TAIL]]
+// CHECK:   vector.reduction <minsi>
+func.func @route_masked_tail(%s: tensor<?x32xf32>, %g: tensor<12x32xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %i, %w = mhmoe.route %s, %g top_k(2) : tensor<?x32xf32>, tensor<12x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %i, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
 
@@ -135,15 +166,23 @@ func.func @drop_counts_dropless(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> t
 // CHECK-SAME: %[[B:[^:]*]]: tensor<8xf32>
 // CHECK-DAG: %[[SCALE:.*]] = arith.constant 2.500000e+00 : f32
 // CHECK-DAG: %[[EPS:.*]] = arith.constant 9.99999968E-21 : f32
+// CHECK-DAG: %[[BB:.*]] = bufferization.to_buffer %[[B]]
 // CHECK: scf.parallel
+// CHECK:   %[[CHOICES:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
 // CHECK-NOT: arith.maxnumf
+// The choice values, sigmoid(logit) + bias, once per sub-token as vectors.
+// CHECK: arith.negf %{{.*}} : vector<8xf32>
+// CHECK: math.exp %{{.*}} : vector<8xf32>
+// CHECK: vector.load %[[BB]]
+// CHECK: vector.store %{{.*}}, %[[CHOICES]]
 // Group selection: two group picks over 4 groups of 2.
 // CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 {
 // CHECK:   scf.for %{{.*}} = %c0 to %c4 step %c1 iter_args
-// CHECK:     arith.negf
-// CHECK:     math.exp
-// CHECK:     tensor.extract %[[B]]
+// CHECK:     memref.load %[[CHOICES]]
 // CHECK:     arith.minimumf
+// The pick's weight is its sigmoid score, without the bias.
+// CHECK: vector.reduction <minsi>
+// CHECK: arith.negf %{{.*}} : f32
 // CHECK: arith.addf %{{.*}}, %[[EPS]] : f32
 // CHECK: arith.divf
 // CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
@@ -158,12 +197,14 @@ func.func @sigmoid_router(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>, %b: tensor
 // softmax over those k (exp(l - l_0) / Σ); no renormalisation by `normalize`.
 // CHECK-LABEL: func @topk_softmax
 // CHECK-SAME: %[[B:[^:]*]]: tensor<8xf32>
+// CHECK: %[[BB:.*]] = bufferization.to_buffer %[[B]]
 // CHECK: scf.parallel
-// CHECK: tensor.extract %[[B]]
-// CHECK: arith.addf
+// The bias joins the logits in the gate GEMM's epilogue.
+// CHECK: %[[BIAS:.*]] = vector.load %[[BB]]
+// CHECK: arith.addf %{{.*}}, %[[BIAS]] : vector<8xf32>
 // CHECK-NOT: arith.maxnumf
 // CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args
-// CHECK:   arith.cmpf ogt
+// CHECK:   vector.reduction <maxnumf>
 // CHECK: %[[TOP:.*]] = memref.load %{{.*}}[%{{.*}}, %c0] : memref<?x2xf32>
 // CHECK: arith.subf %{{.*}}, %[[TOP]] : f32
 // CHECK: math.exp

@@ -13,18 +13,45 @@
 
 namespace mlir::mhmoe {
 
-/// Routes sub-token `s` by the op's router kind: gate GEMV into `logits`
-/// ([E] f32 scratch), softmax statistics or sigmoid scores (plus
-/// `routerBias`, an [E] buffer or null, and the group limit), top-k by
-/// repeated arg-max over untaken experts (`taken`, [E] i8 scratch; ties to
-/// the lower index), renormalisation and scaling; writes row `s` of `idxBuf`
-/// ([S, k] i32) and `wBuf` ([S, k] f32). The gate GEMV uses vectors of
-/// `lanes` f32 (the CPU target's width), its k tail as one masked step
-/// with `maskedTails` (native masks).
+/// Routes sub-token `s` by the op's router kind: the gate GEMV
+/// (emitGateLogitsRow) into `logits` ([E] f32 scratch), then
+/// emitExpertSelection one expert at a time (the GPU's per-thread code).
+/// The GEMV uses vectors of `lanes` f32, its k tail as one masked step with
+/// `maskedTails` (native masks).
 void emitRouteOne(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
                   Value routerBias, Value idxBuf, Value wBuf, Value logits,
                   Value taken, Value s, int64_t lanes = 8,
                   bool maskedTails = false);
+
+/// Whether the router bias is added to the logits (the softmax kinds; a
+/// sigmoid_topk bias corrects the scores used for the choice instead).
+bool routerBiasInLogits(RouteOp op);
+
+/// logits[e] = x[s] · gate[e] (+ the router bias when routerBiasInLogits):
+/// a register-tiled GEMV on the gate as stored, vectors of `lanes` f32.
+void emitGateLogitsRow(OpBuilder &b, Location loc, RouteOp op, Value x,
+                       Value gate, Value routerBias, Value logits, Value s,
+                       int64_t lanes, bool maskedTails);
+
+/// Scratch and layout of the selection for one sub-token.
+struct ExpertSelectionBuffers {
+  Value logits;  // [>= E] f32: the sub-token's logits (read only)
+  Value taken;   // [>= E] i8 scratch
+  Value choices; // sigmoid_topk with selectLanes > 1: [>= E] f32 scratch
+  /// 1: one expert at a time (any target). L > 1: vectors of L experts, the
+  /// E % L tail masked; then `logits`, `taken` and `choices` must hold E
+  /// rounded up to L entries (the padding is never used).
+  int64_t selectLanes = 1;
+};
+
+/// From sub-token s's logits: softmax statistics or sigmoid scores (plus
+/// `routerBias`, an [E] buffer or null, and the group limit), top-k by
+/// arg-max over untaken experts (ties to the lower index), renormalisation
+/// and scaling; writes row `s` of `idxBuf` ([S, k] i32) and `wBuf`
+/// ([S, k] f32).
+void emitExpertSelection(OpBuilder &b, Location loc, RouteOp op,
+                         Value routerBias, Value idxBuf, Value wBuf,
+                         const ExpertSelectionBuffers &buffers, Value s);
 
 /// The capacity C = k * ceil(min(c * S / E, S)) as an i64, for `numSub`
 /// (index) sub-tokens: the route's, and the expert-parallel dispatch's over
