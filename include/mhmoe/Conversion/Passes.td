@@ -52,10 +52,13 @@ def ConvertMHMoEDequantizeToLinalg
 def ConvertMHMoERouteToSCF : Pass<"convert-mhmoe-route-to-scf"> {
   let summary = "Lower mhmoe.route to one fused parallel loop over sub-tokens";
   let description = [{
-    Per sub-token, in one `scf.parallel` iteration: the gate GEMV as
-    register-tiled vector dot products, softmax statistics, top-k by repeated
-    arg-max (ties to the lower expert index) and renormalisation; no [S, E]
-    buffer exists. With a capacity factor, a sequential pass over the [S, k]
+    Per block of sub-tokens, in one `scf.parallel` iteration: the block's
+    gate logits, as one broadcast-FMA GEMM on the gate packed into panels of
+    experts when the target's lanes divide E (else a register-tiled GEMV per
+    sub-token), into a [block, E] scratch; then per sub-token, in vectors of
+    the target's lanes (the E % lanes tail masked), softmax statistics or
+    sigmoid scores, top-k by a per-lane arg-max (ties to the lower expert
+    index) and renormalisation; no [S, E] buffer exists. With a capacity factor, a sequential pass over the [S, k]
     choices (first choices first) drops choices over capacity. Also lowers
     `mhmoe.expert_load` to a histogram loop.
   }];
@@ -319,8 +322,9 @@ def ConvertMHMoERouteToGPU : Pass<"convert-mhmoe-route-to-gpu"> {
   let summary = "Lower mhmoe.route and mhmoe.expert_load to GPU kernels";
   let description = [{
     `mhmoe.route` becomes a `gpu.launch` with one thread per sub-token that
-    runs the same routing body as the CPU lowering (gate GEMV, softmax
-    statistics, top-k with ties to the lower index, renormalisation) with
+    runs the routing body shared with the CPU lowering (gate GEMV, softmax
+    statistics, top-k with ties to the lower index, renormalisation), one
+    expert at a time, with
     its [E] scratch in thread-private memory; a capacity factor adds a
     single-thread kernel for the order-dependent drop pass.
     `mhmoe.expert_load` becomes a zeroing kernel and a histogram kernel with
