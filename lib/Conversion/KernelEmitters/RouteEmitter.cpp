@@ -1,27 +1,20 @@
 //===- RouteEmitter.cpp - the router's per-sub-token code -----------------===//
 #include "mhmoe/Conversion/KernelEmitters/RouteEmitter.h"
+#include "RouteSelection.h"
 #include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mhmoe/Conversion/KernelEmitters/NTGemmEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include <limits>
-#include <numeric>
 
 using namespace mlir;
 using namespace mlir::mhmoe;
+using namespace mlir::mhmoe::route_selection;
 
 namespace {
 
-/// Per-sub-token routing state: the op, its buffers and the loop constants.
-struct RouteOne {
-  mutable RouteOp op; // generated accessors are not const
-  Value bias, idxBuf, wBuf, logits, taken, choices, s;
-  int64_t e, k;
-  int64_t selectLanes; // 1: scalar selection; L: vectors of L experts
-};
 
 /// The gate GEMV of one sub-token (NTGemm with one row).
 void emitGateGemv(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
@@ -66,14 +59,6 @@ Value reduceLogits(OpBuilder &b, Location loc, const RouteOne &r, Value init,
                                     step(lb, l, acc[0], load(lb, l, r.logits, i)));
              })
       .getResult(0);
-}
-
-Value sigmoid(OpBuilder &b, Location loc, Value v) {
-  Value one = cF32(b, loc, 1);
-  return arith::DivFOp::create(
-      b, loc, one,
-      arith::AddFOp::create(b, loc, one,
-                            math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, v))));
 }
 
 using ValueAt = function_ref<Value(OpBuilder &, Location, Value)>;
@@ -157,8 +142,7 @@ void emitGroupMask(OpBuilder &b, Location loc, const RouteOne &r,
 /// row s of the indices and the weights `weightOf(expert, value)`; returns
 /// the sum of the weights.
 Value emitPickTopK(OpBuilder &b, Location loc, const RouteOne &r,
-                   ValueAt choiceValue,
-                   function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
+                   ValueAt choiceValue, PickWeight weightOf) {
   Type i8 = b.getI8Type(), i32 = b.getI32Type();
   Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1), cE = cIndex(b, loc, r.e);
   Value negInf = cF32(b, loc, -std::numeric_limits<float>::infinity());
@@ -186,12 +170,8 @@ Value emitPickTopK(OpBuilder &b, Location loc, const RouteOne &r,
                          ValueRange{arith::SelectOp::create(sb, l2, better, iv, best[0]),
                                     arith::SelectOp::create(sb, l2, better, v, best[1])});
                    });
-               Value bestI = scan.getResult(0);
-               Value bestIdx = arith::IndexCastOp::create(cb, l, cb.getIndexType(), bestI);
-               store(cb, l, arith::ConstantIntOp::create(cb, l, i8, 1), r.taken, bestIdx);
-               Value p = weightOf(cb, l, bestIdx, scan.getResult(1));
-               store(cb, l, bestI, r.idxBuf, ValueRange{r.s, c});
-               store(cb, l, p, r.wBuf, ValueRange{r.s, c});
+               Value p = recordPick(cb, l, r, c, scan.getResult(0),
+                                    scan.getResult(1), weightOf);
                scf::YieldOp::create(cb, l,
                                     arith::AddFOp::create(cb, l, accW[0], p).getResult());
              })
@@ -246,205 +226,15 @@ void emitRescale(OpBuilder &b, Location loc, const RouteOne &r, Value total) {
       });
 }
 
-//===-- The vector form of the selection (CPU) ---------------------------===//
-
-Value splatConstant(OpBuilder &b, Location loc, VectorType type,
-                    Attribute value) {
-  return arith::ConstantOp::create(
-      b, loc, cast<TypedAttr>(DenseElementsAttr::get(type, value)));
-}
-
-/// One step over a chunk of L experts starting at `first`: `inRange` is the
-/// constant mask of the E % L tail, null for a full chunk.
-using ChunkStep = function_ref<SmallVector<Value>(
-    OpBuilder &, Location, Value first, Value inRange, ValueRange acc)>;
-
-/// Folds `step` over the experts in chunks of selectLanes: the full chunks
-/// in a loop, then the masked tail.
-SmallVector<Value> foldExpertChunks(OpBuilder &b, Location loc,
-                                    const RouteOne &r, ValueRange init,
-                                    ChunkStep step) {
-  int64_t lanes = r.selectLanes, full = r.e / lanes * lanes;
-  SmallVector<Value> acc(init);
-  if (full > 0)
-    acc = scf::ForOp::create(
-              b, loc, cIndex(b, loc, 0), cIndex(b, loc, full),
-              cIndex(b, loc, lanes), init,
-              [&](OpBuilder &lb, Location l, Value first, ValueRange a) {
-                scf::YieldOp::create(lb, l, step(lb, l, first, Value(), a));
-              })
-              .getResults();
-  if (int64_t tail = r.e - full) {
-    SmallVector<bool> bits(lanes, false);
-    std::fill_n(bits.begin(), tail, true);
-    auto maskType = VectorType::get({lanes}, b.getI1Type());
-    Value inRange = arith::ConstantOp::create(
-        b, loc, cast<TypedAttr>(DenseElementsAttr::get(maskType, ArrayRef<bool>(bits))));
-    acc = step(b, loc, cIndex(b, loc, full), inRange, acc);
-  }
-  return acc;
-}
-
-VectorType f32Chunk(OpBuilder &b, const RouteOne &r) {
-  return VectorType::get({r.selectLanes}, b.getF32Type());
-}
-
-/// A chunk of logits, lanes off `inRange` replaced by `fill`.
-Value loadLogitChunk(OpBuilder &b, Location loc, const RouteOne &r, Value mem,
-                     Value first, Value inRange, float fill) {
-  VectorType vt = f32Chunk(b, r);
-  Value v = vector::LoadOp::create(b, loc, vt, mem, first);
-  if (!inRange)
-    return v;
-  return arith::SelectOp::create(b, loc, inRange, v,
-                                 splatConstant(b, loc, vt, b.getF32FloatAttr(fill)));
-}
-
-std::pair<Value, Value> emitSoftmaxStatisticsVector(OpBuilder &b, Location loc,
-                                                    const RouteOne &r) {
-  VectorType vt = f32Chunk(b, r);
-  const float negInf = -std::numeric_limits<float>::infinity();
-  Value maxVec =
-      foldExpertChunks(
-          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(negInf)),
-          [&](OpBuilder &cb, Location l, Value first, Value inRange,
-              ValueRange acc) -> SmallVector<Value> {
-            Value v = loadLogitChunk(cb, l, r, r.logits, first, inRange, negInf);
-            return {arith::MaxNumFOp::create(cb, l, acc[0], v)};
-          })
-          .front();
-  Value maxV =
-      vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXNUMF, maxVec);
-  Value maxSplat = vector::BroadcastOp::create(b, loc, vt, maxV);
-  Value sumVec =
-      foldExpertChunks(
-          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(0)),
-          [&](OpBuilder &cb, Location l, Value first, Value inRange,
-              ValueRange acc) -> SmallVector<Value> {
-            Value v = vector::LoadOp::create(cb, l, vt, r.logits, first);
-            Value ex = math::ExpOp::create(cb, l, arith::SubFOp::create(cb, l, v, maxSplat));
-            if (inRange)
-              ex = arith::SelectOp::create(
-                  cb, l, inRange, ex, splatConstant(cb, l, vt, cb.getF32FloatAttr(0)));
-            return {arith::AddFOp::create(cb, l, acc[0], ex)};
-          })
-          .front();
-  Value sum = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sumVec);
-  return {maxV, sum};
-}
-
-/// choices = sigmoid(logits) + router bias (the correction for the choice).
-void emitSigmoidChoicesVector(OpBuilder &b, Location loc, const RouteOne &r) {
-  VectorType vt = f32Chunk(b, r);
-  foldExpertChunks(
-      b, loc, r, ValueRange{},
-      [&](OpBuilder &cb, Location l, Value first, Value inRange,
-          ValueRange) -> SmallVector<Value> {
-        Value v = vector::LoadOp::create(cb, l, vt, r.logits, first);
-        Value one = splatConstant(cb, l, vt, cb.getF32FloatAttr(1));
-        Value score = arith::DivFOp::create(
-            cb, l, one,
-            arith::AddFOp::create(
-                cb, l, one,
-                math::ExpOp::create(cb, l, arith::NegFOp::create(cb, l, v))));
-        if (r.bias)
-          score = arith::AddFOp::create(
-              cb, l, score, loadAsF32Vector(cb, l, vt, r.bias, first, inRange));
-        vector::StoreOp::create(cb, l, score, r.choices, first);
-        return {};
-      });
-}
-
-/// Top-k over `choiceBuf` with vectors: each lane keeps the arg-max of its
-/// own experts (the first untaken one, then strictly greater, so ties go to
-/// the lower index); the pick is the lowest index among the lanes holding
-/// the largest value, or, when every value left is NaN, the lowest untaken
-/// index (as the scalar form).
-Value emitPickTopKVector(OpBuilder &b, Location loc, const RouteOne &r,
-                         Value choiceBuf,
-                         function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
-  int64_t lanes = r.selectLanes;
-  Type i8 = b.getI8Type(), i32 = b.getI32Type();
-  VectorType vt = f32Chunk(b, r), iVec = VectorType::get({lanes}, i32),
-             i8Vec = VectorType::get({lanes}, i8);
-  const int32_t none = std::numeric_limits<int32_t>::max();
-  Value noneVec = splatConstant(b, loc, iVec, b.getI32IntegerAttr(none));
-  Value negInfVec = splatConstant(
-      b, loc, vt, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-  Value zeroI8 = splatConstant(b, loc, i8Vec, b.getI8IntegerAttr(0));
-  SmallVector<int32_t> laneIds(lanes);
-  std::iota(laneIds.begin(), laneIds.end(), 0);
-  Value laneIndex = arith::ConstantOp::create(
-      b, loc, cast<TypedAttr>(DenseElementsAttr::get(iVec, ArrayRef<int32_t>(laneIds))));
-  auto scanChunk = [&](OpBuilder &cb, Location l, Value first, Value inRange,
-                       ValueRange best) -> SmallVector<Value> {
-    Value v = vector::LoadOp::create(cb, l, vt, choiceBuf, first);
-    Value free = arith::CmpIOp::create(
-        cb, l, arith::CmpIPredicate::eq,
-        vector::LoadOp::create(cb, l, i8Vec, r.taken, first), zeroI8);
-    if (inRange)
-      free = arith::AndIOp::create(cb, l, free, inRange);
-    Value idx = arith::AddIOp::create(
-        cb, l, laneIndex,
-        vector::BroadcastOp::create(cb, l, iVec,
-                                    arith::IndexCastOp::create(cb, l, i32, first)));
-    Value noneYet =
-        arith::CmpIOp::create(cb, l, arith::CmpIPredicate::eq, best[1], noneVec);
-    Value greater =
-        arith::CmpFOp::create(cb, l, arith::CmpFPredicate::OGT, v, best[0]);
-    Value better = arith::AndIOp::create(
-        cb, l, free, arith::OrIOp::create(cb, l, noneYet, greater));
-    return {arith::SelectOp::create(cb, l, better, v, best[0]),
-            arith::SelectOp::create(cb, l, better, idx, best[1])};
-  };
-  auto minIndex = [&](OpBuilder &cb, Location l, Value v) -> Value {
-    return vector::ReductionOp::create(cb, l, vector::CombiningKind::MINSI, v);
-  };
-  return scf::ForOp::create(
-             b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.k), cIndex(b, loc, 1),
-             ValueRange{cF32(b, loc, 0)},
-             [&](OpBuilder &cb, Location l, Value c, ValueRange accW) {
-               SmallVector<Value> best =
-                   foldExpertChunks(cb, l, r, {negInfVec, noneVec}, scanChunk);
-               Value top = vector::ReductionOp::create(
-                   cb, l, vector::CombiningKind::MAXNUMF, best[0]);
-               Value holdsTop = arith::CmpFOp::create(
-                   cb, l, arith::CmpFPredicate::OEQ, best[0],
-                   vector::BroadcastOp::create(cb, l, vt, top));
-               Value pick = minIndex(
-                   cb, l, arith::SelectOp::create(cb, l, holdsTop, best[1], noneVec));
-               Value noTop = arith::CmpIOp::create(
-                   cb, l, arith::CmpIPredicate::eq, pick,
-                   arith::ConstantIntOp::create(cb, l, i32, none));
-               pick = arith::SelectOp::create(cb, l, noTop, minIndex(cb, l, best[1]),
-                                              pick);
-               Value pickIdx = arith::IndexCastOp::create(cb, l, cb.getIndexType(), pick);
-               store(cb, l, arith::ConstantIntOp::create(cb, l, i8, 1), r.taken, pickIdx);
-               Value p = weightOf(cb, l, pickIdx, load(cb, l, choiceBuf, pickIdx));
-               store(cb, l, pick, r.idxBuf, ValueRange{r.s, c});
-               store(cb, l, p, r.wBuf, ValueRange{r.s, c});
-               scf::YieldOp::create(cb, l,
-                                    arith::AddFOp::create(cb, l, accW[0], p).getResult());
-             })
-      .getResult(0);
-}
-
-/// taken[e] = 0 for every expert (vectors of selectLanes over the padded
-/// length in the vector form).
+/// taken[e] = 0 for every expert.
 void emitClearTaken(OpBuilder &b, Location loc, const RouteOne &r) {
-  int64_t lanes = r.selectLanes;
-  int64_t padded = llvm::divideCeil(r.e, lanes) * lanes;
-  auto i8Vec = VectorType::get({lanes}, b.getI8Type());
-  Value zero = lanes > 1 ? splatConstant(b, loc, i8Vec, b.getI8IntegerAttr(0))
-                         : arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0)
-                               .getResult();
-  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, padded),
-                     cIndex(b, loc, lanes), ValueRange{},
+  if (r.selectLanes > 1)
+    return emitClearTakenVector(b, loc, r);
+  Value zero = arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0);
+  scf::ForOp::create(b, loc, cIndex(b, loc, 0), cIndex(b, loc, r.e),
+                     cIndex(b, loc, 1), ValueRange{},
                      [&](OpBuilder &lb, Location l, Value i, ValueRange) {
-                       if (lanes > 1)
-                         vector::StoreOp::create(lb, l, zero, r.taken, i);
-                       else
-                         store(lb, l, zero, r.taken, i);
+                       store(lb, l, zero, r.taken, i);
                        scf::YieldOp::create(lb, l);
                      });
 }
@@ -471,8 +261,7 @@ std::pair<Value, Value> emitSoftmaxStatistics(OpBuilder &b, Location loc,
 /// Top-k of `choiceValue` in the scalar or the vector form; the vector form
 /// reads the choice values from `choiceBuf`.
 Value emitTopK(OpBuilder &b, Location loc, const RouteOne &r,
-               ValueAt choiceValue, Value choiceBuf,
-               function_ref<Value(OpBuilder &, Location, Value, Value)> weightOf) {
+               ValueAt choiceValue, Value choiceBuf, PickWeight weightOf) {
   if (r.selectLanes > 1)
     return emitPickTopKVector(b, loc, r, choiceBuf, weightOf);
   return emitPickTopK(b, loc, r, choiceValue, weightOf);
@@ -530,6 +319,28 @@ void emitSelection(OpBuilder &b, Location loc, const RouteOne &r) {
 }
 
 } // namespace
+
+Value route_selection::sigmoid(OpBuilder &b, Location loc, Value v) {
+  Value one = cF32(b, loc, 1);
+  if (auto vt = dyn_cast<VectorType>(v.getType()))
+    one = splatConstant(b, loc, vt, b.getF32FloatAttr(1));
+  return arith::DivFOp::create(
+      b, loc, one,
+      arith::AddFOp::create(b, loc, one,
+                            math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, v))));
+}
+
+Value route_selection::recordPick(OpBuilder &b, Location loc, const RouteOne &r,
+                                  Value c, Value pick, Value value,
+                                  PickWeight weightOf) {
+  Value pickIdx = arith::IndexCastOp::create(b, loc, b.getIndexType(), pick);
+  store(b, loc, arith::ConstantIntOp::create(b, loc, b.getI8Type(), 1), r.taken,
+        pickIdx);
+  Value p = weightOf(b, loc, pickIdx, value);
+  store(b, loc, pick, r.idxBuf, ValueRange{r.s, c});
+  store(b, loc, p, r.wBuf, ValueRange{r.s, c});
+  return p;
+}
 
 bool mlir::mhmoe::routerBiasInLogits(RouteOp op) {
   return op.getRouter() != RouterKind::sigmoid_topk;
