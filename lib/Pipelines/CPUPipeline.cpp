@@ -76,8 +76,11 @@ void mhmoe::buildCPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createMHMoELowerProjectionGemm());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createMHMoEDeallocateBuffers());
-  if (opts.generatesEntryPoint())
-    pm.addPass(createMHMoEGenerateEntryPoint());
+  if (opts.generatesEntryPoint()) {
+    MHMoEGenerateEntryPointOptions entryOpts;
+    entryOpts.matmulPrecision = opts.matmulPrecision;
+    pm.addPass(createMHMoEGenerateEntryPoint(entryOpts));
+  }
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

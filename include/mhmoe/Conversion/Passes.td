@@ -254,7 +254,12 @@ def MHMoEGenerateEntryPoint : Pass<"mhmoe-generate-entry-point", "mlir::ModuleOp
            "The model function to expose">,
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "Where the library's buffers live, recorded in the manifest "
-           "(cpu or cuda: argv then holds device pointers)">
+           "(cpu or cuda: argv then holds device pointers)">,
+    Option<"matmulPrecision", "matmul-precision", "mlir::mhmoe::MatmulPrecision",
+           /*default=*/"mlir::mhmoe::MatmulPrecision::F32",
+           "The matmul precision the kernels were lowered with, recorded in a "
+           "CPU library's manifest",
+           [{mlir::mhmoe::matmulPrecisionValues()}]>
   ];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
                            "mlir::func::FuncDialect", "mlir::arith::ArithDialect"];

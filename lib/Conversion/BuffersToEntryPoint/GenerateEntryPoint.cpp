@@ -182,6 +182,8 @@ struct MHMoEGenerateEntryPointPass
         features.push_back(f);
       root["cpu"] = cpu.cpu;
       root["cpu_features"] = std::move(features);
+      root["matmul_precision"] =
+          mhmoe::stringifyMatmulPrecision(matmulPrecision).str();
     }
     os << llvm::json::Value(std::move(root));
     manifest.push_back('\0');

@@ -4,9 +4,10 @@
 // tensor: the block's gate logits (one packed GEMM, or a GEMV per sub-token
 // when the lanes do not divide E), then per sub-token, in vectors of the
 // target's lanes, softmax statistics, top-k by arg-max (ties to the lower
-// expert index) and renormalisation. Capacity, which depends on sub-token order, is a short
-// sequential pass over the [S, k] choices afterwards, which also counts the
-// drops per expert. mhmoe.expert_load (the routing histogram) lowers here too.
+// expert index) and renormalisation. Capacity, which depends on sub-token
+// order, is a short sequential pass over the [S, k] choices afterwards,
+// which also counts the drops per expert. mhmoe.expert_load (the routing
+// histogram) lowers here too.
 //
 //===----------------------------------------------------------------------===//
 #include "TensorBufferBridge.h"
