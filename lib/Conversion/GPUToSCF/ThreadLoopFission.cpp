@@ -118,7 +118,7 @@ private:
       return false;
     return llvm::all_of(def->getOperands(), [&](Value o) {
       return !isInKernel(o) || map.contains(o) || isConstant(o) ||
-             isa<BlockArgument>(o) && o.getParentRegion() == &launch.getBody() ||
+             (isa<BlockArgument>(o) && o.getParentRegion() == &launch.getBody()) ||
              isRecomputable(o, depth + 1);
     });
   }
