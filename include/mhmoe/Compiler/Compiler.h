@@ -57,9 +57,9 @@ struct CompileOptions {
   /// and the projections); the runtime converts the stored tensors to it at
   /// load. The CPU target only: the CUDA targets take f32.
   WeightPrecision weights = WeightPrecision::F32;
-  /// What the CPU target's expert and projection GEMMs multiply in: f32, or bf16 (bf16
-  /// weights times bf16-rounded activations, where the CPU has bf16 dot
-  /// products; f32 elsewhere).
+  /// What the CPU target's expert and projection GEMMs multiply in: f32, or
+  /// bf16 (bf16 weights times bf16-rounded activations, where the CPU has
+  /// bf16 dot products; f32 elsewhere).
   mlir::mhmoe::MatmulPrecision matmulPrecision =
       mlir::mhmoe::MatmulPrecision::F32;
   /// Expert parallelism (CPU target): the library for rank `rank` of

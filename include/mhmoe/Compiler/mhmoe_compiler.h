@@ -44,9 +44,10 @@ typedef struct mhmoe_compile_options {
    * docs/model-format.md). Added in 0.4.0; int8 and the CUDA targets in
    * 0.5.0. */
   const char *weights;
-  /* --matmul-precision: what the CPU target's expert and projection GEMMs multiply in:
-   * "f32" (default) or "bf16" (bf16 weights times activations rounded to
-   * bf16, f32 accumulation, where the CPU has AVX512-BF16). Added in 0.6.0. */
+  /* --matmul-precision: what the CPU target's expert and projection GEMMs
+   * multiply in: "f32" (default) or "bf16" (bf16 weights times activations
+   * rounded to bf16, f32 accumulation, where the CPU has AVX512-BF16). Added
+   * in 0.6.0. */
   const char *matmul_precision;
 } mhmoe_compile_options;
 

@@ -47,9 +47,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
   PassOptions::Option<MatmulPrecision> matmulPrecision{
       *this, "matmul-precision",
-      llvm::cl::desc("What the expert and projection GEMMs multiply in (bf16: bf16 weights "
-                     "times bf16-rounded activations where the CPU has bf16 "
-                     "dot products)"),
+      llvm::cl::desc("What the expert and projection GEMMs multiply in (bf16: "
+                     "bf16 weights times bf16-rounded activations where the "
+                     "CPU has bf16 dot products)"),
       llvm::cl::init(MatmulPrecision::F32), matmulPrecisionValues()};
 
   /// Whether the C ABI is generated: as asked, else only for stop-at=llvm.

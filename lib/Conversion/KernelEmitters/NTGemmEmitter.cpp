@@ -126,9 +126,7 @@ static void emitTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
         });
     SmallVector<Value> acc(loop.getResults());
     if (maskedTail) {
-      Value mask = vector::ConstantMaskOp::create(
-          b, loc, VectorType::get({vw}, b.getI1Type()),
-          ArrayRef<int64_t>{spec.k - kMain});
+      Value mask = firstLanesMask(b, loc, spec.k - kMain, vw);
       acc = emitFmaStep(b, loc, spec, aIdx, bIdx, cIndex(b, loc, kMain), mask,
                         mr, acc);
     }

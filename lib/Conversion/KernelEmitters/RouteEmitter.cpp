@@ -15,39 +15,6 @@ using namespace mlir::mhmoe::route_selection;
 
 namespace {
 
-
-/// The gate GEMV of one sub-token (NTGemm with one row).
-void emitGateGemv(OpBuilder &b, Location loc, RouteOp op, Value x, Value gate,
-                  Value bias, Value logits, Value s, int64_t lanes,
-                  bool maskedTails) {
-  const bool biasLogits = bias && routerBiasInLogits(op);
-  int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
-  NTGemmSpec gemv;
-  gemv.a = {x, [](OpBuilder &, Location, Value row) {
-              return SmallVector<Value>{row};
-            }};
-  gemv.bs = {{gate, [](OpBuilder &, Location, Value row) {
-                return SmallVector<Value>{row};
-              }}};
-  gemv.k = cast<RankedTensorType>(op.getGate().getType()).getDimSize(1);
-  gemv.rowBegin = s;
-  gemv.rowEnd = arith::AddIOp::create(b, loc, s, cIndex(b, loc, 1));
-  gemv.colBegin = cIndex(b, loc, 0);
-  gemv.numCols = e;
-  gemv.mr = 1;
-  gemv.nr = pickTileWidth(e, 4);
-  gemv.vectorWidth = lanes;
-  gemv.maskedTail = maskedTails;
-  gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
-                      ArrayRef<Value> dots) {
-    Value logit = dots[0];
-    if (biasLogits)
-      logit = arith::AddFOp::create(eb, l, logit, load(eb, l, bias, col));
-    store(eb, l, logit, logits, col);
-  };
-  emitNTGemm(b, loc, gemv);
-}
-
 /// Σ or max over the E logits of f(logit).
 Value reduceLogits(OpBuilder &b, Location loc, const RouteOne &r, Value init,
                    function_ref<Value(OpBuilder &, Location, Value, Value)> step) {
@@ -321,9 +288,7 @@ void emitSelection(OpBuilder &b, Location loc, const RouteOne &r) {
 } // namespace
 
 Value route_selection::sigmoid(OpBuilder &b, Location loc, Value v) {
-  Value one = cF32(b, loc, 1);
-  if (auto vt = dyn_cast<VectorType>(v.getType()))
-    one = splatConstant(b, loc, vt, b.getF32FloatAttr(1));
+  Value one = cF32Like(b, loc, v.getType(), 1);
   return arith::DivFOp::create(
       b, loc, one,
       arith::AddFOp::create(b, loc, one,
@@ -347,10 +312,35 @@ bool mlir::mhmoe::routerBiasInLogits(RouteOp op) {
 }
 
 void mlir::mhmoe::emitGateLogitsRow(OpBuilder &b, Location loc, RouteOp op,
-                                     Value x, Value gate, Value routerBias,
+                                     Value x, Value gate, Value bias,
                                      Value logits, Value s, int64_t lanes,
                                      bool maskedTails) {
-  emitGateGemv(b, loc, op, x, gate, routerBias, logits, s, lanes, maskedTails);
+  const bool biasLogits = bias && routerBiasInLogits(op);
+  int64_t e = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+  NTGemmSpec gemv;
+  gemv.a = {x, [](OpBuilder &, Location, Value row) {
+              return SmallVector<Value>{row};
+            }};
+  gemv.bs = {{gate, [](OpBuilder &, Location, Value row) {
+                return SmallVector<Value>{row};
+              }}};
+  gemv.k = cast<RankedTensorType>(op.getGate().getType()).getDimSize(1);
+  gemv.rowBegin = s;
+  gemv.rowEnd = arith::AddIOp::create(b, loc, s, cIndex(b, loc, 1));
+  gemv.colBegin = cIndex(b, loc, 0);
+  gemv.numCols = e;
+  gemv.mr = 1;
+  gemv.nr = pickTileWidth(e, 4);
+  gemv.vectorWidth = lanes;
+  gemv.maskedTail = maskedTails;
+  gemv.epilogue = [&](OpBuilder &eb, Location l, Value, Value col,
+                      ArrayRef<Value> dots) {
+    Value logit = dots[0];
+    if (biasLogits)
+      logit = arith::AddFOp::create(eb, l, logit, load(eb, l, bias, col));
+    store(eb, l, logit, logits, col);
+  };
+  emitNTGemm(b, loc, gemv);
 }
 
 void mlir::mhmoe::emitExpertSelection(OpBuilder &b, Location loc, RouteOp op,

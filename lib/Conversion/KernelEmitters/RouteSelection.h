@@ -28,10 +28,6 @@ using PickWeight = function_ref<Value(OpBuilder &, Location, Value, Value)>;
 /// 1 / (1 + exp(-v)) for an f32 or a vector of f32.
 Value sigmoid(OpBuilder &b, Location loc, Value v);
 
-/// A constant vector with every lane `value`.
-Value splatConstant(OpBuilder &b, Location loc, VectorType type,
-                    Attribute value);
-
 /// Choice c of sub-token r.s is expert `pick` (i32) with choice value
 /// `value`: marks it taken, stores it and weightOf(pick, value); returns the
 /// weight.

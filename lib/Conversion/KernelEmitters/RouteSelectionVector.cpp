@@ -21,12 +21,6 @@ using namespace mlir;
 using namespace mlir::mhmoe;
 using namespace mlir::mhmoe::route_selection;
 
-Value route_selection::splatConstant(OpBuilder &b, Location loc,
-                                     VectorType type, Attribute value) {
-  return arith::ConstantOp::create(
-      b, loc, cast<TypedAttr>(DenseElementsAttr::get(type, value)));
-}
-
 namespace {
 
 /// One step over a chunk of L experts starting at `first`: `inRange` is the
@@ -49,14 +43,9 @@ SmallVector<Value> foldExpertChunks(OpBuilder &b, Location loc,
                 scf::YieldOp::create(lb, l, step(lb, l, first, Value(), a));
               })
               .getResults();
-  if (int64_t tail = r.e - full) {
-    SmallVector<bool> bits(lanes, false);
-    std::fill_n(bits.begin(), tail, true);
-    auto maskType = VectorType::get({lanes}, b.getI1Type());
-    Value inRange = arith::ConstantOp::create(
-        b, loc, cast<TypedAttr>(DenseElementsAttr::get(maskType, ArrayRef<bool>(bits))));
-    acc = step(b, loc, cIndex(b, loc, full), inRange, acc);
-  }
+  if (int64_t tail = r.e - full)
+    acc = step(b, loc, cIndex(b, loc, full), firstLanesMask(b, loc, tail, lanes),
+               acc);
   return acc;
 }
 
@@ -72,7 +61,7 @@ Value loadLogitChunk(OpBuilder &b, Location loc, const RouteOne &r, Value mem,
   if (!inRange)
     return v;
   return arith::SelectOp::create(b, loc, inRange, v,
-                                 splatConstant(b, loc, vt, b.getF32FloatAttr(fill)));
+                                 cF32Like(b, loc, vt, fill));
 }
 
 } // namespace
@@ -98,7 +87,7 @@ route_selection::emitSoftmaxStatisticsVector(OpBuilder &b, Location loc,
   const float negInf = -std::numeric_limits<float>::infinity();
   Value maxVec =
       foldExpertChunks(
-          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(negInf)),
+          b, loc, r, cF32Like(b, loc, vt, negInf),
           [&](OpBuilder &cb, Location l, Value first, Value inRange,
               ValueRange acc) -> SmallVector<Value> {
             Value v = loadLogitChunk(cb, l, r, r.logits, first, inRange, negInf);
@@ -110,14 +99,14 @@ route_selection::emitSoftmaxStatisticsVector(OpBuilder &b, Location loc,
   Value maxSplat = vector::BroadcastOp::create(b, loc, vt, maxV);
   Value sumVec =
       foldExpertChunks(
-          b, loc, r, splatConstant(b, loc, vt, b.getF32FloatAttr(0)),
+          b, loc, r, cF32Like(b, loc, vt, 0),
           [&](OpBuilder &cb, Location l, Value first, Value inRange,
               ValueRange acc) -> SmallVector<Value> {
             Value v = vector::LoadOp::create(cb, l, vt, r.logits, first);
             Value ex = math::ExpOp::create(cb, l, arith::SubFOp::create(cb, l, v, maxSplat));
             if (inRange)
               ex = arith::SelectOp::create(
-                  cb, l, inRange, ex, splatConstant(cb, l, vt, cb.getF32FloatAttr(0)));
+                  cb, l, inRange, ex, cF32Like(cb, l, vt, 0));
             return {arith::AddFOp::create(cb, l, acc[0], ex)};
           })
           .front();
@@ -157,8 +146,7 @@ Value route_selection::emitPickTopKVector(OpBuilder &b, Location loc,
              i8Vec = VectorType::get({lanes}, i8);
   const int32_t none = std::numeric_limits<int32_t>::max();
   Value noneVec = splatConstant(b, loc, iVec, b.getI32IntegerAttr(none));
-  Value negInfVec = splatConstant(
-      b, loc, vt, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+  Value negInfVec = cF32Like(b, loc, vt, -std::numeric_limits<float>::infinity());
   Value zeroI8 = splatConstant(b, loc, i8Vec, b.getI8IntegerAttr(0));
   SmallVector<int32_t> laneIds(lanes);
   std::iota(laneIds.begin(), laneIds.end(), 0);

@@ -51,12 +51,6 @@ inline void storeVector(OpBuilder &b, Location loc, Value v, Value mem,
     vector::StoreOp::create(b, loc, v, mem, idx);
 }
 
-/// The mask of the first `n` of `lanes` lanes.
-inline Value firstLanesMask(OpBuilder &b, Location loc, int64_t n,
-                            int64_t lanes) {
-  return vector::ConstantMaskOp::create(
-      b, loc, VectorType::get({lanes}, b.getI1Type()), ArrayRef<int64_t>{n});
-}
 
 /// dst[dstRow, :] (op)= src[srcRow, :] over `len` f32, in vectors of kVec;
 /// the len % kVec tail as one masked vector step when `maskedTail` (targets

@@ -57,12 +57,12 @@ func.func @route(%s: tensor<?x32xf32>, %g: tensor<8x32xf32>) -> (tensor<?x2xi32>
 // sub-token on the gate as stored (horizontal sums), a block scratch of 16
 // columns, and the selection's last chunk masked to the 4 real experts.
 // CHECK-LABEL: func @route_masked_tail
-// CHECK-DAG: %[[TAIL:.*]] = arith.constant dense<[true, true, true, true, false, false, false, false]> : vector<8xi1>
 // CHECK-NOT: linalg.pack
 // CHECK: scf.parallel
 // CHECK:   memref.alloc() {alignment = 64 : i64} : memref<{{[0-9]+}}x16xf32>
 // CHECK:   memref.alloc() {alignment = 64 : i64} : memref<16xi8>
 // CHECK:   vector.reduction <add>
+// CHECK:   %[[TAIL:.*]] = vector.constant_mask [4] : vector<8xi1>
 // CHECK:   arith.select %[[TAIL]]
 // CHECK:   vector.reduction <minsi>
 func.func @route_masked_tail(%s: tensor<?x32xf32>, %g: tensor<12x32xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {

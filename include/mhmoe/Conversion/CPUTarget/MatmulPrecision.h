@@ -2,9 +2,10 @@
 //
 // One enum for every option that lets the CPU expert and projection GEMMs
 // multiply in bf16 (the passes' `matmul-precision`, the CPU pipeline's, the
-// tools' `--matmul-precision`), so a bad value is rejected where it is parsed,
-// with the same spellings everywhere. Like torch's float32_matmul_precision it is
-// a permission: bf16 is used only where the target has bf16 dot products.
+// tools' `--matmul-precision`), so a bad value is rejected where it is
+// parsed, with the same spellings everywhere. Like torch's
+// float32_matmul_precision it is a permission: bf16 is used only where the
+// target has bf16 dot products.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MHMOE_CONVERSION_CPUTARGET_MATMULPRECISION_H
@@ -19,8 +20,8 @@ namespace mlir::mhmoe {
 
 /// f32: every product exact in f32 (bf16/f16/int8 weights widened).
 /// bf16: with bf16 weights on a target with bf16 dot products (AVX512-BF16),
-/// the GEMM inputs (experts, projections) are rounded to bf16 (nearest even) and
-/// multiplied pairwise by `vdpbf16ps`, accumulating in f32.
+/// the GEMM inputs (experts, projections) are rounded to bf16 (nearest even)
+/// and multiplied pairwise by `vdpbf16ps`, accumulating in f32.
 enum class MatmulPrecision { F32, BF16 };
 
 inline std::optional<MatmulPrecision> parseMatmulPrecision(llvm::StringRef s) {
