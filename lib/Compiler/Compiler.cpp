@@ -392,7 +392,7 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
     return usage("--emit=ptx needs --target=cuda");
   if (!mlir::mhmoe::parseGPUMathMode(opts.gpuMath))
     return usage("unknown --gpu-math '" + opts.gpuMath +
-                 "' (available: simt, tf32, 3xtf32)");
+                 "' (available: simt, tf32, 3xtf32, 16bit)");
   if (opts.stopAt != StopAt::LLVM && opts.emit != EmitKind::Lowered)
     return usage("--stop-at=tensor|buffer needs --emit=lowered (the other "
                  "kinds are built from the LLVM dialect)");

@@ -89,6 +89,8 @@ void mhmoe::buildGPULowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createMHMoEGPUKernelModule());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createMHMoEAlignWorkgroupBuffers());
+  // bf16 tensor-core MMAs: the upstream nvgpu lowering has no bf16 rule.
+  pm.addPass(createMHMoELowerBF16MmaSyncToNVVM());
   // One stream per call, every transfer and launch ordered on it (the
   // synchronous gpu.memcpy/dealloc forms have no lowering).
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());

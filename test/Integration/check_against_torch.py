@@ -11,7 +11,7 @@ reference (test/Integration/lib/mhmoe_reference.py, float64).
         | --model-dir EXISTING_MODEL_DIR )
         ( --tokens N | --input-shape N,D | --input-shape B,S,D | --input X.npy )
         [--expect-drops | --expect-no-drops] [--rtol 1e-4] [--margin-threshold 1e-5]
-        [--matmul-precision f32|bf16] [--mhmoe-arg ARG]... [--timeout SECONDS] [--quiet]
+        [--matmul-precision f32|bf16] [--gpu-math MODE] [--mhmoe-arg ARG]... [--timeout SECONDS] [--quiet]
 
 The model is written to DIR/model (unless --model-dir), the input to DIR/input.npy (re-drawn, token by
 token, until every routing decision of every layer has a probability margin >= --margin-threshold, so
@@ -128,6 +128,10 @@ def main(argv=None):
                    help="run mhmoe-run --matmul-precision=P; with bf16 the reference rounds the experts' "
                         "GEMM inputs to bf16 as the bf16 dot-product kernels do (use with bf16 weights on "
                         "a CPU with AVX512-BF16)")
+    p.add_argument("--gpu-math", choices=["simt", "tf32", "3xtf32", "16bit"],
+                   help="run mhmoe-run --gpu-math=M; with 16bit and --weights bf16|f16 the reference rounds "
+                        "every GEMM input but the router's to that type, as the 16-bit tensor-core "
+                        "kernels do")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -150,6 +154,14 @@ def main(argv=None):
         a.mhmoe_arg = a.mhmoe_arg + ["--weights=" + a.weights]
     if a.matmul_precision:
         a.mhmoe_arg = a.mhmoe_arg + ["--matmul-precision=" + a.matmul_precision]
+    if a.gpu_math:
+        a.mhmoe_arg = a.mhmoe_arg + ["--gpu-math=" + a.gpu_math]
+    # Which GEMM inputs mhmoe rounds to 16 bits (None: all f32).
+    gemm_inputs = None
+    if a.matmul_precision == "bf16":
+        gemm_inputs = ref.CPU_BF16_PRODUCTS
+    elif a.gpu_math == "16bit":
+        gemm_inputs = ref.gpu_16bit_products(a.weights)
 
     # input
     in_path = os.path.join(a.workdir, "input.npy")
@@ -170,12 +182,12 @@ def main(argv=None):
         else:
             p.error("one of --tokens, --input-shape, --input is required")
         x, margin = ref.unambiguous_input(cfg, W, shape, [a.seed, 1], a.margin_threshold,
-                                          bf16_inputs=a.matmul_precision == "bf16")
+                                          bf16_inputs=gemm_inputs)
         ref.save_npy(in_path, x)
     N = int(np.prod(x.shape[:-1]))
 
     # reference
-    want, want_stats, _ = ref.reference_forward(cfg, W, x, a.matmul_precision == "bf16")
+    want, want_stats, _ = ref.reference_forward(cfg, W, x, gemm_inputs)
     ref.save_npy(os.path.join(a.workdir, "reference.npy"), want, np.float64)
     with open(os.path.join(a.workdir, "reference_stats.json"), "w") as f:
         json.dump(want_stats, f, indent=1)

@@ -62,7 +62,8 @@ def main():
     p.add_argument("--rtol", type=float, help="override the tolerance of every config")
     p.add_argument("--margin-threshold", type=float,
                    help="override the routing margin the inputs are drawn with")
-    p.add_argument("--gpu-math", help="pass --gpu-math to mhmoe-run (simt, tf32, 3xtf32)")
+    p.add_argument("--gpu-math", help="pass --gpu-math to check_against_torch.py (simt, tf32, 3xtf32, 16bit; "
+                   "16bit with --weights bf16|f16: the reference rounds the GEMM inputs to that type)")
     p.add_argument("--cpu", help="pass --cpu to mhmoe-run (host, x86-64-v3, x86-64-v4, ...)")
     p.add_argument("--weights", choices=["f32", "bf16", "f16", "int8"],
                    help="run mhmoe-run --weights=W against a reference whose matrix weights are rounded to W")
@@ -85,7 +86,7 @@ def main():
         if a.margin_threshold is not None:
             args += ["--margin-threshold", str(a.margin_threshold)]
         if a.gpu_math:
-            args += ["--mhmoe-arg=--gpu-math=" + a.gpu_math]
+            args += ["--gpu-math", a.gpu_math]
         if a.cpu:
             args += ["--mhmoe-arg=--cpu=" + a.cpu]
         if a.weights:

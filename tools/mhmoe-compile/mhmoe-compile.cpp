@@ -3,7 +3,7 @@
 //   mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT
 //                 [--target=cpu|cuda|cuda-emulator]
 //                 [--cpu=host|x86-64-v3|x86-64-v4|NAME] [--gpu-chip=sm_XY]
-//                 [--gpu-math=simt|tf32|3xtf32] [--matmul-precision=f32|bf16]
+//                 [--gpu-math=simt|tf32|3xtf32|16bit] [--matmul-precision=f32|bf16]
 //                 [--emit=mlir|lowered|llvm|obj|lib|ptx]
 //                 [--stop-at=tensor|buffer|llvm] [--no-parallel]
 //                 [--time-passes]
@@ -52,7 +52,7 @@ namespace {
 constexpr const char *kUsage =
     "mhmoe-compile MODEL_DIR|CONFIG.json|FILE.mlir -o OUT "
     "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
-    "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32] "
+    "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32|16bit] "
     "[--weights=auto|f32|bf16|f16|int8] [--matmul-precision=f32|bf16] "
     "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
     "[--no-parallel] [--time-passes]";
@@ -94,8 +94,9 @@ struct Options {
       "gpu-math", cl::init("3xtf32"),
       cl::desc("GEMM arithmetic for the CUDA targets: simt (FP32 thread "
                "tiles), tf32 or 3xtf32 (tensor cores; 3xtf32 keeps f32 "
-               "accuracy)"),
-      cl::value_desc("simt|tf32|3xtf32"), cl::cat(category)};
+               "accuracy), 16bit (tensor cores; GEMMs with bf16/f16 weights "
+               "multiply in that type, the others as 3xtf32)"),
+      cl::value_desc("simt|tf32|3xtf32|16bit"), cl::cat(category)};
   cl::opt<std::string> weights{
       "weights", cl::init("auto"),
       cl::desc("What the kernels keep the matrix weights (experts, "

@@ -73,7 +73,7 @@ constexpr const char *kUsage =
     "[--stats STATS.json] [--stats-png LOAD.png] [--bench K] [--compiled LIB] "
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
     "       [--weights auto|f32|bf16|f16|int8] [--gpu-chip sm_XY]"
-    " [--gpu-math simt|tf32|3xtf32] [--matmul-precision f32|bf16]\n"
+    " [--gpu-math simt|tf32|3xtf32|16bit] [--matmul-precision f32|bf16]\n"
     "       [--expert-parallel] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
@@ -147,9 +147,10 @@ struct Options {
       cl::value_desc("sm_XY"), cl::cat(category)};
   cl::opt<std::string> gpuMath{
       "gpu-math",
-      cl::desc("GEMM arithmetic with --device cuda|cuda-emulator: simt, tf32 "
-               "or 3xtf32 (default; tensor cores at f32 accuracy)"),
-      cl::value_desc("simt|tf32|3xtf32"), cl::init("3xtf32"),
+      cl::desc("GEMM arithmetic with --device cuda|cuda-emulator: simt, tf32, "
+               "3xtf32 (default; tensor cores at f32 accuracy) or 16bit "
+               "(GEMMs with bf16/f16 weights multiply in that type)"),
+      cl::value_desc("simt|tf32|3xtf32|16bit"), cl::init("3xtf32"),
       cl::cat(category)};
   cl::opt<bool> expertParallel{
       "expert-parallel",
@@ -224,9 +225,10 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
     return badInput("--gpu-chip needs --device cuda");
   if (O.gpuMath.getNumOccurrences() && opts.target == Target::CPU)
     return badInput("--gpu-math needs --device cuda or cuda-emulator");
-  if (O.gpuMath != "simt" && O.gpuMath != "tf32" && O.gpuMath != "3xtf32")
+  if (O.gpuMath != "simt" && O.gpuMath != "tf32" && O.gpuMath != "3xtf32" &&
+      O.gpuMath != "16bit")
     return badInput("unknown --gpu-math '" + O.gpuMath +
-                    "' (available: simt, tf32, 3xtf32)");
+                    "' (available: simt, tf32, 3xtf32, 16bit)");
   opts.gpuMath = O.gpuMath;
   if (O.cpu.getNumOccurrences() && opts.target != Target::CPU)
     return badInput("--cpu needs --device cpu");

@@ -33,7 +33,7 @@ typedef struct mhmoe_compile_options {
   const char *target;
   /* --cpu: "host" (default), "x86-64-v3", "x86-64-v4" or an LLVM CPU name. */
   const char *cpu;
-  /* --gpu-chip ("sm_90") and --gpu-math ("simt", "tf32", "3xtf32"). */
+  /* --gpu-chip ("sm_90") and --gpu-math ("simt", "tf32", "3xtf32", "16bit"). */
   const char *gpu_chip;
   const char *gpu_math;
   /* 1 (default): multi-threaded code (OpenMP); 0: one thread. */

@@ -392,7 +392,8 @@ def ConvertMHMoEExpertApplyToGPU : Pass<"convert-mhmoe-expert-apply-to-gpu"> {
     Option<"math", "math", "mlir::mhmoe::GPUMathMode",
            /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy), 16bit "
+           "(GEMMs with bf16/f16 weights multiply in that type)",
            [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
@@ -419,7 +420,8 @@ def MHMoELowerProjectionGemmToGPU : Pass<"mhmoe-lower-projection-gemm-to-gpu"> {
     Option<"math", "math", "mlir::mhmoe::GPUMathMode",
            /*default=*/"mlir::mhmoe::GPUMathMode::TF32x3",
            "GEMM arithmetic: simt (FP32 thread tiles), tf32 or 3xtf32 "
-           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy)",
+           "(tensor-core mma.sync; 3xtf32 keeps f32 accuracy), 16bit "
+           "(GEMMs with bf16/f16 weights multiply in that type)",
            [{mlir::mhmoe::gpuMathModeValues()}]>
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
@@ -486,6 +488,35 @@ def MHMoEAlignWorkgroupBuffers : Pass<"mhmoe-align-workgroup-buffers"> {
   }];
 }
 
+def MHMoELowerBF16MmaSyncToNVVM : Pass<"mhmoe-lower-bf16-mma-sync-to-nvvm"> {
+  let summary = "Lower bf16 nvgpu.mma.sync (m16n8k16) to nvvm.mma.sync";
+  let description = [{
+    MLIR's `convert-nvgpu-to-nvvm` cannot deduce PTX types for bf16 operands
+    ("failed to deduce operand PTX types"). This pass rewrites each
+    `nvgpu.mma.sync` m16n8k16 with `vector<4x2xbf16>` / `vector<2x2xbf16>`
+    operands and f32 accumulators into `nvvm.mma.sync` with the operands as
+    32-bit registers (two bf16 each, bitcast), explicit bf16 PTX types and
+    row/col layouts, and rebuilds the `vector<2x2xf32>` result. Other
+    `nvgpu.mma.sync` ops are left to `convert-nvgpu-to-nvvm`. Run after
+    kernel outlining, before the NVVM lowering.
+
+    Example:
+    ```mlir
+    %d = nvgpu.mma.sync(%a, %b, %c) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    // becomes
+    %r = nvvm.mma.sync A[%a0, %a1, %a2, %a3] B[%b0, %b1] C[%c0, %c1, %c2, %c3]
+        {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>,
+         multiplicandAPtxType = #nvvm.mma_type<bf16>,
+         multiplicandBPtxType = #nvvm.mma_type<bf16>,
+         shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+        : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+    ```
+  }];
+  let dependentDialects = ["mlir::NVVM::NVVMDialect", "mlir::LLVM::LLVMDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def MHMoEEmulateGPULaunch : Pass<"mhmoe-emulate-gpu-launch"> {
   let summary = "Run gpu.launch kernels as CPU loops";
   let description = [{
@@ -496,8 +527,9 @@ def MHMoEEmulateGPULaunch : Pass<"mhmoe-emulate-gpu-launch"> {
     per-thread buffers and shared memory (workgroup attributions) becomes a
     per-block buffer. Barriers may sit in `scf.for` / `scf.if` with
     block-uniform bounds and conditions. Warp-level `nvgpu.mma.sync`
-    (m16n8k8 TF32) becomes per-thread code over a shared scratch, following
-    the PTX fragment layout and reading operands as TF32. Other gpu ops
+    (m16n8k8 TF32, m16n8k16 bf16 / f16) becomes per-thread code over a
+    shared scratch, following the PTX fragment layout and reading TF32
+    operands as TF32. Other gpu ops
     (shuffles, async copies) are rejected with an error. Used to test the
     GPU kernels' numerics on machines without a GPU.
   }];

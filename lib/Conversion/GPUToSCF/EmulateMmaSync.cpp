@@ -2,9 +2,10 @@
 //
 // nvgpu.mma.sync is a warp collective: each lane holds pieces of A, B and C.
 // For the CPU emulation it becomes shared-memory traffic between barriers,
-// written from the PTX ISA's fragment tables for m16n8k8 .tf32 — independent
-// of how the GEMM emitter chose to load its fragments, so a wrong fragment
-// mapping there shows up as wrong numbers here.
+// written from the PTX ISA's fragment tables for m16n8k8 .tf32 and m16n8k16
+// .bf16 / .f16 — independent of how the GEMM emitter chose to load its
+// fragments, so a wrong fragment mapping there shows up as wrong numbers
+// here.
 //
 //===----------------------------------------------------------------------===//
 #include "GPUEmulation.h"
@@ -20,17 +21,44 @@ using namespace mlir;
 
 namespace {
 
-bool isTF32m16n8k8(nvgpu::MmaSyncOp op) {
-  auto is = [](Value v, ArrayRef<int64_t> shape) {
-    auto t = dyn_cast<VectorType>(v.getType());
-    return t && t.getShape() == shape && t.getElementType().isF32();
+/// Where a warp's operands of one MMA kind sit. Registers are 32 bits and
+/// hold `perRegister` elements (1 for TF32, 2 for bf16 / f16); with
+/// q = (kk % (4 perRegister)) / perRegister, h = kk / (4 perRegister) and
+/// e = kk % perRegister, A(row, kk) is in lane 4 (row % 8) + q, register
+/// row / 8 + 2 h, element e, and B(kk, col) in lane 4 col + q, register h,
+/// element e (PTX ISA, "Matrix Fragments for mma.m16n8k8" / "m16n8k16").
+struct MmaKind {
+  int64_t k = 8, perRegister = 1;
+  bool tf32 = true;
+  bool operator==(const MmaKind &o) const {
+    return k == o.k && perRegister == o.perRegister && tf32 == o.tf32;
+  }
+};
+
+/// m16n8k8 with f32 (TF32) operands or m16n8k16 with bf16 / f16 operands,
+/// accumulating in f32; nothing else is emulated.
+std::optional<MmaKind> mmaKindOf(nvgpu::MmaSyncOp op) {
+  auto shapeOf = [](Value v) {
+    auto t = cast<VectorType>(v.getType());
+    return std::make_pair(SmallVector<int64_t>(t.getShape()),
+                          t.getElementType());
   };
   SmallVector<int64_t> mmaShape;
   for (Attribute a : op.getMmaShape())
     mmaShape.push_back(cast<IntegerAttr>(a).getInt());
-  return mmaShape == SmallVector<int64_t>{16, 8, 8} &&
-         is(op.getMatrixA(), {4, 1}) && is(op.getMatrixB(), {2, 1}) &&
-         is(op.getMatrixC(), {2, 2});
+  auto [aShape, aType] = shapeOf(op.getMatrixA());
+  auto [bShape, bType] = shapeOf(op.getMatrixB());
+  auto [cShape, cType] = shapeOf(op.getMatrixC());
+  if (cShape != SmallVector<int64_t>{2, 2} || !cType.isF32() || aType != bType)
+    return std::nullopt;
+  if (mmaShape == SmallVector<int64_t>{16, 8, 8} && aType.isF32() &&
+      aShape == SmallVector<int64_t>{4, 1} && bShape == SmallVector<int64_t>{2, 1})
+    return MmaKind{8, 1, true};
+  if (mmaShape == SmallVector<int64_t>{16, 8, 16} &&
+      (aType.isBF16() || aType.isF16()) &&
+      aShape == SmallVector<int64_t>{4, 2} && bShape == SmallVector<int64_t>{2, 2})
+    return MmaKind{16, 2, false};
+  return std::nullopt;
 }
 
 /// Whether `v` depends, within its block, on the result of a member.
@@ -87,11 +115,12 @@ FailureOr<Operation *> exchangePoint(ArrayRef<nvgpu::MmaSyncOp> members) {
 
 /// Lane `tid`'s C/D fragment of member `slot` after the exchange:
 /// d_e (row g + 8*(e/2), col 2*t + e%2) = c_e + sum_kk A(row, kk) B(kk, col),
-/// where A(row, kk) sits in lane 4*(row % 8) + kk % 4, register
-/// row/8 + 2*(kk/4), and B(kk, col) in lane 4*col + kk % 4, register kk/4.
-Value emitLaneMma(OpBuilder &b, Location loc, Value fragA, Value fragB,
-                  int64_t slot, Value warpBase, Value group, Value quad,
-                  Value c, VectorType resultType) {
+/// with A and B where MmaKind says; a member's registers occupy columns
+/// [slot * 4 * perRegister, ...) of fragA and [slot * 2 * perRegister, ...)
+/// of fragB.
+Value emitLaneMma(OpBuilder &b, Location loc, const MmaKind &kind,
+                  Value fragA, Value fragB, int64_t slot, Value warpBase,
+                  Value group, Value quad, Value c, VectorType resultType) {
   Type f32 = b.getF32Type();
   auto idx = [&](OpBuilder &ib, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(ib, l, v).getResult();
@@ -104,7 +133,7 @@ Value emitLaneMma(OpBuilder &b, Location loc, Value fragA, Value fragB,
     Value acc = vector::ExtractOp::create(b, loc, c,
                                           ArrayRef<int64_t>{e / 2, e % 2});
     auto loop = scf::ForOp::create(
-        b, loc, idx(b, loc, 0), idx(b, loc, 8), idx(b, loc, 1),
+        b, loc, idx(b, loc, 0), idx(b, loc, kind.k), idx(b, loc, 1),
         ValueRange{acc},
         [&](OpBuilder &lb, Location l, Value kk, ValueRange sum) {
           auto addL = [&](Value x, Value y) {
@@ -113,16 +142,27 @@ Value emitLaneMma(OpBuilder &b, Location loc, Value fragA, Value fragB,
           auto mulL = [&](Value x, int64_t y) {
             return arith::MulIOp::create(lb, l, x, idx(lb, l, y)).getResult();
           };
-          Value kq = arith::RemUIOp::create(lb, l, kk, idx(lb, l, 4));
-          Value kh = arith::DivUIOp::create(lb, l, kk, idx(lb, l, 4));
+          const int64_t per = kind.perRegister;
+          auto rem = [&](Value x, int64_t y) {
+            return arith::RemUIOp::create(lb, l, x, idx(lb, l, y)).getResult();
+          };
+          auto div = [&](Value x, int64_t y) {
+            return arith::DivUIOp::create(lb, l, x, idx(lb, l, y)).getResult();
+          };
+          Value kq = div(rem(kk, 4 * per), per), kh = div(kk, 4 * per),
+                ke = rem(kk, per);
           Value laneA = addL(warpBase, addL(mulL(group, 4), kq));
           Value laneB = addL(warpBase, addL(mulL(col, 4), kq));
-          Value regA = addL(idx(lb, l, slot * 4 + e / 2), mulL(kh, 2));
-          Value regB = addL(idx(lb, l, slot * 2), kh);
+          Value regA = addL(mulL(addL(idx(lb, l, e / 2), mulL(kh, 2)), per),
+                            addL(ke, idx(lb, l, slot * 4 * per)));
+          Value regB = addL(mulL(kh, per), addL(ke, idx(lb, l, slot * 2 * per)));
           Value a = memref::LoadOp::create(lb, l, fragA, ValueRange{laneA, regA});
           Value bv = memref::LoadOp::create(lb, l, fragB, ValueRange{laneB, regB});
-          // The tensor cores read only the TF32 bits of each operand.
+          // The tensor cores read only the TF32 bits of each operand; 16-bit
+          // operands are exact in the scratch's f32 and so is their product.
           auto tf32 = [&](Value v) {
+            if (!kind.tf32)
+              return v;
             Value bits = arith::BitcastOp::create(lb, l, lb.getI32Type(), v);
             bits = arith::AndIOp::create(
                 lb, l, bits,
@@ -143,13 +183,17 @@ Value emitLaneMma(OpBuilder &b, Location loc, Value fragA, Value fragB,
 
 LogicalResult mlir::mhmoe::expandMmaSyncForEmulation(gpu::LaunchOp launch) {
   SmallVector<nvgpu::MmaSyncOp> mmas;
+  DenseMap<Operation *, MmaKind> kinds;
   WalkResult r = launch.getBody().walk([&](Operation *op) {
     if (auto mma = dyn_cast<nvgpu::MmaSyncOp>(op)) {
-      if (!isTF32m16n8k8(mma)) {
+      std::optional<MmaKind> kind = mmaKindOf(mma);
+      if (!kind) {
         op->emitError("cannot emulate this nvgpu.mma.sync: only m16n8k8 with "
-                      "f32 (TF32) operands is supported");
+                      "f32 (TF32) operands and m16n8k16 with bf16 or f16 "
+                      "operands, f32 accumulators, are supported");
         return WalkResult::interrupt();
       }
+      kinds[op] = *kind;
       mmas.push_back(mma);
     } else if (op->getDialect() && op->getDialect()->getNamespace() == "nvgpu") {
       op->emitError() << "cannot emulate '" << op->getName() << "'";
@@ -174,12 +218,13 @@ LogicalResult mlir::mhmoe::expandMmaSyncForEmulation(gpu::LaunchOp launch) {
                               << threads << " threads per block (not whole warps)";
 
   // Groups of MMAs share one fragment exchange (two barriers): a group is a
-  // run of MMAs in one block whose A and B operands do not depend on any
-  // member's result (C may: it never leaves its lane). One k-step loop body
-  // is then one exchange instead of one per MMA.
+  // run of MMAs of one kind in one block whose A and B operands do not
+  // depend on any member's result (C may: it never leaves its lane). One
+  // k-step loop body is then one exchange instead of one per MMA.
   SmallVector<SmallVector<nvgpu::MmaSyncOp>> groups;
   for (nvgpu::MmaSyncOp mma : mmas) {
     if (!groups.empty() && groups.back().front()->getBlock() == mma->getBlock() &&
+        kinds[groups.back().front()] == kinds[mma] &&
         !dependsOnAny(mma.getMatrixA(), groups.back()) &&
         !dependsOnAny(mma.getMatrixB(), groups.back()))
       groups.back().push_back(mma);
@@ -197,20 +242,25 @@ LogicalResult mlir::mhmoe::expandMmaSyncForEmulation(gpu::LaunchOp launch) {
     for (nvgpu::MmaSyncOp mma : g)
       placed.push_back({{mma}, *exchangePoint({mma})});
   }
-  size_t maxGroup = 0;
-  for (auto &pg : placed)
-    maxGroup = std::max(maxGroup, pg.first.size());
+  // Scratch columns per lane: the widest group's registers, as elements.
+  int64_t aColumns = 0, bColumns = 0;
+  for (auto &pg : placed) {
+    int64_t per = kinds[pg.first.front()].perRegister,
+            size = int64_t(pg.first.size());
+    aColumns = std::max(aColumns, 4 * per * size);
+    bColumns = std::max(bColumns, 2 * per * size);
+  }
 
   MLIRContext *ctx = launch.getContext();
   auto space = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   Type f32 = Float32Type::get(ctx);
-  auto scratch = [&](int64_t regs) {
+  auto scratch = [&](int64_t columns) {
     return launch.addWorkgroupAttribution(
-        MemRefType::get({threads, regs * int64_t(maxGroup)}, f32,
-                        MemRefLayoutAttrInterface(), space),
+        MemRefType::get({threads, columns}, f32, MemRefLayoutAttrInterface(),
+                        space),
         launch.getLoc());
   };
-  Value fragA = scratch(4), fragB = scratch(2);
+  Value fragA = scratch(aColumns), fragB = scratch(bColumns);
 
   for (auto &[group, at] : placed) {
     // After `at` (or at the block start when it is null).
@@ -231,18 +281,25 @@ LogicalResult mlir::mhmoe::expandMmaSyncForEmulation(gpu::LaunchOp launch) {
     };
     gpu::KernelDim3 t = launch.getThreadIds(), bs = launch.getBlockSize();
     Value tid = add(t.x, mul(bs.x, add(t.y, mul(bs.y, t.z))));
+    const MmaKind kind = kinds[group.front()];
+    const int64_t per = kind.perRegister;
+    // Register r element e of member `slot` goes to column
+    // (slot * regs + r) * per + e, widened to f32 (exactly).
+    auto storeFragment = [&](Value frag, int64_t regs, int64_t slot,
+                             Value scratchBuf) {
+      for (int64_t r = 0; r < regs; ++r)
+        for (int64_t e = 0; e < per; ++e) {
+          Value v = vector::ExtractOp::create(b, loc, frag,
+                                              ArrayRef<int64_t>{r, e});
+          if (!v.getType().isF32())
+            v = arith::ExtFOp::create(b, loc, f32, v);
+          memref::StoreOp::create(b, loc, v, scratchBuf,
+                                  ValueRange{tid, idx((slot * regs + r) * per + e)});
+        }
+    };
     for (auto [gi, mma] : llvm::enumerate(group)) {
-      int64_t slot = int64_t(gi);
-      for (int64_t i = 0; i < 4; ++i)
-        memref::StoreOp::create(
-            b, loc, vector::ExtractOp::create(b, loc, mma.getMatrixA(),
-                                              ArrayRef<int64_t>{i, 0}),
-            fragA, ValueRange{tid, idx(slot * 4 + i)});
-      for (int64_t i = 0; i < 2; ++i)
-        memref::StoreOp::create(
-            b, loc, vector::ExtractOp::create(b, loc, mma.getMatrixB(),
-                                              ArrayRef<int64_t>{i, 0}),
-            fragB, ValueRange{tid, idx(slot * 2 + i)});
+      storeFragment(mma.getMatrixA(), 4, int64_t(gi), fragA);
+      storeFragment(mma.getMatrixB(), 2, int64_t(gi), fragB);
     }
     gpu::BarrierOp::create(b, loc);
 
@@ -254,7 +311,7 @@ LogicalResult mlir::mhmoe::expandMmaSyncForEmulation(gpu::LaunchOp launch) {
     SmallVector<Value> computed;
     for (auto [gi, mma] : llvm::enumerate(group)) {
       Value cIn = results.lookupOrDefault(mma.getMatrixC());
-      computed.push_back(emitLaneMma(b, loc, fragA, fragB, int64_t(gi),
+      computed.push_back(emitLaneMma(b, loc, kind, fragA, fragB, int64_t(gi),
                                      warpBase, quadGroup, quad, cIn,
                                      cast<VectorType>(mma.getType())));
       results.map(mma.getResult(), computed.back());

@@ -6,11 +6,12 @@
 
 namespace mlir::mhmoe {
 
-/// Rewrites each warp-level `nvgpu.mma.sync` (m16n8k8, TF32) of `launch`
-/// into per-thread code: every lane stores its A and B fragments to a
-/// shared scratch, a barrier, each lane computes its own C/D elements from
-/// its warp's fragments (the PTX fragment layout, operands truncated to TF32
-/// as the tensor cores read them), a barrier. Needs a static block size.
+/// Rewrites each warp-level `nvgpu.mma.sync` (m16n8k8 TF32, m16n8k16 bf16 /
+/// f16) of `launch` into per-thread code: every lane stores its A and B
+/// fragments to a shared scratch, a barrier, each lane computes its own C/D
+/// elements from its warp's fragments (the PTX fragment layout, TF32
+/// operands truncated as the tensor cores read them), a barrier. Needs a
+/// static block size.
 LogicalResult expandMmaSyncForEmulation(gpu::LaunchOp launch);
 
 /// Replaces `launch` with an scf.parallel over its blocks; inside, the

@@ -15,8 +15,9 @@ GPUGemmTarget GPUGemmTarget::fromOptions(StringRef chip,
 }
 
 namespace {
-// m16n8k8 fragments per thread: A 4 floats, B 2, C/D 4 (PTX ISA, "Matrix
-// Fragments for mma.m16n8k8", .tf32).
+// Fragments per thread, in 32-bit registers: A 4, B 2, C/D 4 (PTX ISA,
+// "Matrix Fragments for mma.m16n8k8" .tf32 and "for mma.m16n8k16" with
+// floating point types, where a register holds two 16-bit elements).
 constexpr int64_t kAccRegs = 4, kARegs = 4, kBRegs = 2;
 // Registers the estimate below may use, of the 255 a thread can have; the
 // rest hold addresses and indices. Checked with ptxas -v (sm_90) on the
@@ -24,27 +25,64 @@ constexpr int64_t kAccRegs = 4, kARegs = 4, kBRegs = 2;
 constexpr int64_t kRegisterBudget = 192;
 
 int64_t smemBytes(const GPUMmaTiling &t, int64_t numB) {
-  return (t.blockRows + t.blockCols * numB) * t.smemStride() * 4;
+  return (t.blockRows + t.blockCols * numB) * t.smemStride() * t.elementBytes();
 }
 } // namespace
 
+GPUMmaOperands mlir::mhmoe::pickGPUMmaOperands(GPUMathMode math,
+                                               ArrayRef<Type> weightTypes) {
+  if (math != GPUMathMode::Narrow16 || weightTypes.empty())
+    return GPUMmaOperands::TF32;
+  auto all = [&](auto pred) { return llvm::all_of(weightTypes, pred); };
+  if (all([](Type t) { return t.isBF16(); }))
+    return GPUMmaOperands::BF16;
+  if (all([](Type t) { return t.isF16(); }))
+    return GPUMmaOperands::F16;
+  return GPUMmaOperands::TF32;
+}
+
+Type GPUMmaTiling::elementType(MLIRContext *ctx) const {
+  switch (operands) {
+  case GPUMmaOperands::BF16:
+    return BFloat16Type::get(ctx);
+  case GPUMmaOperands::F16:
+    return Float16Type::get(ctx);
+  case GPUMmaOperands::TF32:
+    break;
+  }
+  return Float32Type::get(ctx);
+}
+
 GPUMmaTiling mlir::mhmoe::pickGPUMmaTiling(const GPUGemmShape &shape,
                                            const GPUMachine &machine,
+                                           GPUMmaOperands operands,
                                            int64_t blockRows) {
   auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   // Per SM and clock: about 1024 dense TF32 multiply-adds on the tensor
-  // cores (H100: 495 TFLOP/s over 132 SMs at 1.83 GHz) and 16 floats
-  // staged from L2 through shared memory. Estimates, not calibrated.
-  const double mmaPerClock = 1024, stagedPerClock = 16;
-  GPUMmaTiling best;
+  // cores (H100: 495 TFLOP/s over 132 SMs at 1.83 GHz), twice that in
+  // 16 bits, and 64 bytes staged from L2 through shared memory. Estimates,
+  // not calibrated. TF32 counts 3 MMAs per product whatever the mode (the
+  // tiles were chosen that way for both TF32 modes).
+  const double mmaPerClock = 1024, stagedBytesPerClock = 64;
+  GPUMmaTiling proto;
+  proto.operands = operands;
+  const double mmaPasses = proto.narrow() ? 0.5 : 3;
+  // Short reductions (small head widths) take one short k-step.
+  const int64_t mk = proto.mmaK();
+  const int64_t kStep =
+      std::min<int64_t>(32, std::max<int64_t>(mk, (shape.k + mk - 1) / mk * mk));
+  // 32-bit registers per staged element, and fragment copies (TF32 hi/lo).
+  const int64_t perRegister = proto.narrow() ? 2 : 1;
+  const int64_t fragCopies = proto.narrow() ? 1 : 2;
+  GPUMmaTiling best = proto;
+  best.kStep = kStep;
   double bestCost = -1;
   for (int64_t bm : {32, 64, 128})
     for (int64_t bn : {32, 64, 128}) {
-      GPUMmaTiling t;
+      GPUMmaTiling t = proto;
       t.blockRows = bm;
       t.blockCols = bn;
-      // Short reductions (small head widths) take one short k-step.
-      t.kStep = std::min<int64_t>(32, std::max<int64_t>(8, (shape.k + 7) / 8 * 8));
+      t.kStep = kStep;
       if (blockRows > 0 && bm != blockRows)
         continue;
       // Accumulators, one k-step's A and B fragments (hi and lo parts under
@@ -53,15 +91,16 @@ GPUMmaTiling mlir::mhmoe::pickGPUMmaTiling(const GPUGemmShape &shape,
       // The k-steps of a staged tile are unrolled and their fragment loads
       // get scheduled ahead of the MMAs: count them all.
       int64_t frags = (t.fragsM() * kARegs + t.fragsN() * kBRegs * shape.numB) *
-                      2 * (t.kStep / 8);
-      int64_t prefetch =
-          ceilDiv((bm + bn * shape.numB) * t.kStep, GPUMmaTiling::threads());
+                      fragCopies * (t.kStep / mk);
+      int64_t prefetch = ceilDiv((bm + bn * shape.numB) * t.kStep,
+                                 GPUMmaTiling::threads() * perRegister);
       if (acc + frags + prefetch > kRegisterBudget ||
           smemBytes(t, shape.numB) > 48 * 1024)
         continue;
       int64_t blocks = ceilDiv(shape.rows, bm) * ceilDiv(shape.n, bn);
-      double perK = double(bm * bn * shape.numB) * 3 / mmaPerClock +
-                    double(bm + bn * shape.numB) / stagedPerClock;
+      double perK = double(bm * bn * shape.numB) * mmaPasses / mmaPerClock +
+                    double((bm + bn * shape.numB) * t.elementBytes()) /
+                        stagedBytesPerClock;
       double cost = double(ceilDiv(blocks, machine.numSMs)) * perK;
       if (bestCost < 0 || cost < bestCost) {
         bestCost = cost;
@@ -72,7 +111,6 @@ GPUMmaTiling mlir::mhmoe::pickGPUMmaTiling(const GPUGemmShape &shape,
     // A fixed height no candidate meets (not produced by this model).
     best.blockRows = blockRows;
     best.blockCols = 32;
-    best.kStep = std::min<int64_t>(32, std::max<int64_t>(8, (shape.k + 7) / 8 * 8));
   }
   return best;
 }
@@ -81,9 +119,9 @@ SmallVector<Type> mlir::mhmoe::gpuMmaWorkgroupTypes(MLIRContext *ctx,
                                                     const GPUMmaTiling &tiling,
                                                     int64_t numB) {
   auto space = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  Type f32 = Float32Type::get(ctx);
+  Type element = tiling.elementType(ctx);
   auto tile = [&](int64_t rows) {
-    return MemRefType::get({rows, tiling.smemStride()}, f32,
+    return MemRefType::get({rows, tiling.smemStride()}, element,
                            MemRefLayoutAttrInterface(), space);
   };
   SmallVector<Type> types{tile(tiling.blockRows)};
@@ -135,8 +173,11 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
                                       int64_t n) {
   MmaBuilder m{b, loc};
   Type f32 = b.getF32Type();
+  Type element = tiling.elementType(b.getContext());
+  const bool narrow = tiling.narrow();
   const int64_t bm = tiling.blockRows, bn = tiling.blockCols,
-                bk = tiling.kStep, k = spec.k, numB = spec.bs.size();
+                bk = tiling.kStep, k = spec.k, numB = spec.bs.size(),
+                mk = tiling.mmaK();
   const int64_t fm = tiling.fragsM(), fn = tiling.fragsN();
   const int64_t threads = GPUMmaTiling::threads();
   Value sA = smem[0];
@@ -151,6 +192,12 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
   auto b2 = VectorType::get({kBRegs, 1}, f32);
   auto c22 = VectorType::get({2, 2}, f32);
   auto v4 = VectorType::get({4}, f32);
+  // A staged piece: 4 consecutive elements of a row, in the staged type.
+  auto piece4 = VectorType::get({4}, element);
+  auto zeroPiece = [&](OpBuilder &zb, Location l) {
+    return arith::ConstantOp::create(
+        zb, l, DenseElementsAttr::get(piece4, zb.getZeroAttr(element)));
+  };
 
   Value lane = arith::RemUIOp::create(b, loc, tid, m.idx(32));
   Value warp = arith::DivUIOp::create(b, loc, tid, m.idx(32));
@@ -200,6 +247,7 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
           s.ult(kg, k));
       Value zero = arith::ConstantOp::create(
           sb, l, DenseElementsAttr::get(v4, sb.getF32FloatAttr(0)));
+      Value zeroStaged = zeroPiece(sb, l);
       auto ifOp = scf::IfOp::create(
           sb, l, valid,
           [&](OpBuilder &tb, Location l2) {
@@ -224,9 +272,15 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
                 v = vector::InsertOp::create(tb, l2, x, v, e);
               }
             }
+            // 16-bit MMAs: activations rounded to nearest even here; the
+            // weights' widen-and-round folds away.
+            if (narrow)
+              v = arith::TruncFOp::create(tb, l2, piece4, v);
             scf::YieldOp::create(tb, l2, v);
           },
-          [&](OpBuilder &eb, Location l2) { scf::YieldOp::create(eb, l2, zero); });
+          [&](OpBuilder &eb, Location l2) {
+            scf::YieldOp::create(eb, l2, zeroStaged);
+          });
       out.push_back(ifOp.getResult(0));
     }
   };
@@ -238,7 +292,8 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
       // A clamped duplicate piece would overwrite a real one: skip it.
       scf::IfOp::create(sb, l, p.valid, [&](OpBuilder &tb, Location l2) {
         vector::StoreOp::create(tb, l2, v, tile, ValueRange{p.row, p.q4},
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+                                /*nontemporal=*/false,
+                                llvm::MaybeAlign(4 * tiling.elementBytes()));
         scf::YieldOp::create(tb, l2);
       });
     }
@@ -275,6 +330,46 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
   storeStep(b, loc, loadStep(b, loc, m.idx(0)));
   gpu::BarrierOp::create(b, loc);
 
+  // One m16n8k16 step of 16-bit operands at column `ks` of the staged tiles.
+  // A register holds two consecutive k: A reg r (row g + 8 (r % 2), k 2t +
+  // 8 (r / 2)), B reg r (k 2t + 8 r, n g); the tiles hold B as [n][k].
+  auto emitNarrowMmaStep = [&](OpBuilder &lb, Location l, int64_t ks,
+                               SmallVectorImpl<Value> &accs) {
+    MmaBuilder s{lb, l};
+    auto pair = VectorType::get({2}, element);
+    auto fragment = [&](ArrayRef<Value> regs) {
+      auto t = VectorType::get({int64_t(regs.size()), 2}, element);
+      Value f = arith::ConstantOp::create(
+          lb, l, DenseElementsAttr::get(t, lb.getZeroAttr(element)));
+      for (auto [r, v] : llvm::enumerate(regs))
+        f = vector::InsertOp::create(lb, l, v, f, int64_t(r));
+      return f;
+    };
+    auto ld2 = [&](Value tile, Value r, Value c) {
+      return vector::LoadOp::create(lb, l, pair, tile, ValueRange{r, c})
+          .getResult();
+    };
+    Value c0 = s.add(s.mul(quad, 2), ks), c8 = s.add(c0, 8);
+    SmallVector<Value> aFrag;
+    for (int64_t i = 0; i < fm; ++i) {
+      Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
+      aFrag.push_back(fragment({ld2(sA, r0, c0), ld2(sA, r8, c0),
+                                ld2(sA, r0, c8), ld2(sA, r8, c8)}));
+    }
+    for (int64_t bi = 0; bi < numB; ++bi)
+      for (int64_t j = 0; j < fn; ++j) {
+        Value nr = s.add(s.add(warpCol, group), j * 8);
+        Value bFrag = fragment(
+            {ld2(smem[1 + bi], nr, c0), ld2(smem[1 + bi], nr, c8)});
+        for (int64_t i = 0; i < fm; ++i) {
+          Value &c = accs[(bi * fm + i) * fn + j];
+          c = nvgpu::MmaSyncOp::create(lb, l, aFrag[i], bFrag, c,
+                                       ArrayRef<int64_t>{16, 8, 16},
+                                       /*tf32Enabled=*/false);
+        }
+      }
+  };
+
   // Accumulators [b][fm][fn], vector<2x2xf32> each (c0 c1 / c2 c3).
   SmallVector<Value> init(
       numB * fm * fn,
@@ -293,10 +388,8 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
               scf::YieldOp::create(tb, l2, loadStep(tb, l2, next));
             },
             [&](OpBuilder &eb, Location l2) {
-              Value zero = arith::ConstantOp::create(
-                  eb, l2, DenseElementsAttr::get(v4, eb.getF32FloatAttr(0)));
               scf::YieldOp::create(
-                  eb, l2, SmallVector<Value>(numPieces, zero));
+                  eb, l2, SmallVector<Value>(numPieces, zeroPiece(eb, l2)));
             });
 
         SmallVector<Value> accs(acc.begin(), acc.end());
@@ -304,47 +397,52 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
           return memref::LoadOp::create(lb, l, tile, ValueRange{r, c})
               .getResult();
         };
-        for (int64_t ks = 0; ks < bk; ks += 8) {
-          Value c0 = s.add(quad, ks), c4 = s.add(quad, ks + 4);
-          // A fragment: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4).
-          SmallVector<Value> aFrag;
-          for (int64_t i = 0; i < fm; ++i) {
-            Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
-            aFrag.push_back(vector::FromElementsOp::create(
-                lb, l, a4,
-                ValueRange{ld(sA, r0, c0), ld(sA, r8, c0), ld(sA, r0, c4),
-                           ld(sA, r8, c4)}));
-          }
-          for (int64_t bi = 0; bi < numB; ++bi)
-            for (int64_t j = 0; j < fn; ++j) {
-              // B fragment (k x n): b0 (k = t, n = g), b1 (k = t+4, n = g);
-              // the tile holds B rows, i.e. [n][k].
-              Value nr = s.add(s.add(warpCol, group), j * 8);
-              Value bFrag = vector::FromElementsOp::create(
-                  lb, l, b2,
-                  ValueRange{ld(smem[1 + bi], nr, c0),
-                             ld(smem[1 + bi], nr, c4)});
-              Value bHi = s.roundToTF32(bFrag), bLo;
-              if (mode == GPUMathMode::TF32x3 && !exactInTF32[bi])
-                bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
-              for (int64_t i = 0; i < fm; ++i) {
-                Value aHi = s.roundToTF32(aFrag[i]);
-                Value &c = accs[(bi * fm + i) * fn + j];
-                auto mma = [&](Value x, Value y) {
-                  c = nvgpu::MmaSyncOp::create(lb, l, x, y, c,
-                                               ArrayRef<int64_t>{16, 8, 8},
-                                               /*tf32Enabled=*/true);
-                };
-                if (mode == GPUMathMode::TF32x3) {
-                  // Small terms first, as in CUTLASS's 3xTF32.
-                  Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
-                  mma(aLo, bHi);
-                  if (bLo)
-                    mma(aHi, bLo);
-                }
-                mma(aHi, bHi);
-              }
+        if (narrow) {
+          for (int64_t ks = 0; ks < bk; ks += mk)
+            emitNarrowMmaStep(lb, l, ks, accs);
+        } else {
+          for (int64_t ks = 0; ks < bk; ks += mk) {
+            Value c0 = s.add(quad, ks), c4 = s.add(quad, ks + 4);
+            // A fragment: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4).
+            SmallVector<Value> aFrag;
+            for (int64_t i = 0; i < fm; ++i) {
+              Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
+              aFrag.push_back(vector::FromElementsOp::create(
+                  lb, l, a4,
+                  ValueRange{ld(sA, r0, c0), ld(sA, r8, c0), ld(sA, r0, c4),
+                             ld(sA, r8, c4)}));
             }
+            for (int64_t bi = 0; bi < numB; ++bi)
+              for (int64_t j = 0; j < fn; ++j) {
+                // B fragment (k x n): b0 (k = t, n = g), b1 (k = t+4, n = g);
+                // the tile holds B rows, i.e. [n][k].
+                Value nr = s.add(s.add(warpCol, group), j * 8);
+                Value bFrag = vector::FromElementsOp::create(
+                    lb, l, b2,
+                    ValueRange{ld(smem[1 + bi], nr, c0),
+                               ld(smem[1 + bi], nr, c4)});
+                Value bHi = s.roundToTF32(bFrag), bLo;
+                if (mode == GPUMathMode::TF32x3 && !exactInTF32[bi])
+                  bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
+                for (int64_t i = 0; i < fm; ++i) {
+                  Value aHi = s.roundToTF32(aFrag[i]);
+                  Value &c = accs[(bi * fm + i) * fn + j];
+                  auto mma = [&](Value x, Value y) {
+                    c = nvgpu::MmaSyncOp::create(lb, l, x, y, c,
+                                                 ArrayRef<int64_t>{16, 8, 8},
+                                                 /*tf32Enabled=*/true);
+                  };
+                  if (mode == GPUMathMode::TF32x3) {
+                    // Small terms first, as in CUTLASS's 3xTF32.
+                    Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
+                    mma(aLo, bHi);
+                    if (bLo)
+                      mma(aHi, bLo);
+                  }
+                  mma(aHi, bHi);
+                }
+              }
+          }
         }
         // All warps are done with this k-step's tiles before the next one
         // replaces them, and it is complete before anyone reads it.

@@ -4,7 +4,7 @@
 // `linalg.matmul`s accumulating into the bias-initialised output. Each
 // becomes one kernel over (column strip, row block) blocks on the PyTorch
 // [out, in] weight, adding into the output in the epilogue: tensor-core
-// block tiles (TF32 / 3xTF32), or SIMT threads running register tiles of the
+// block tiles (TF32 / 3xTF32, or bf16 / f16 under `16bit`), or SIMT threads running register tiles of the
 // NT dot-product code.
 //
 //===----------------------------------------------------------------------===//
@@ -94,7 +94,9 @@ struct MatmulTransposeBToGemmKernel
                    emitGPUThreadTile(kb, l, spec, tiling, ids, r0, rEnd, n);
                  });
     } else {
-      GPUMmaTiling tiling = pickGPUMmaTiling(shape, target.machine);
+      GPUMmaTiling tiling = pickGPUMmaTiling(
+          shape, target.machine,
+          pickGPUMmaOperands(target.math, {bT.getElementType()}));
       int64_t bm = tiling.blockRows, bn = tiling.blockCols;
       emitLaunch(
           b, loc, idx((n + bn - 1) / bn),

@@ -130,8 +130,17 @@ struct ExpertApplyToGroupedGemmKernels : OpRewritePattern<ExpertApplyOp> {
       t1 = pickGPUGemmTiling(s1, target.machine);
       t2 = pickGPUGemmTiling(s2, target.machine, t1.blockRows());
     } else {
-      m1 = pickGPUMmaTiling(s1, target.machine);
-      m2 = pickGPUMmaTiling(s2, target.machine, m1.blockRows);
+      auto elementOf = [](Value v) {
+        return cast<MemRefType>(v.getType()).getElementType();
+      };
+      SmallVector<Type> gemm1Weights{elementOf(fc1)};
+      if (fc3)
+        gemm1Weights.push_back(elementOf(fc3));
+      m1 = pickGPUMmaTiling(s1, target.machine,
+                            pickGPUMmaOperands(target.math, gemm1Weights));
+      m2 = pickGPUMmaTiling(
+          s2, target.machine,
+          pickGPUMmaOperands(target.math, {elementOf(fc2)}), m1.blockRows);
     }
     int64_t blockRows = simt ? t1.blockRows() : m1.blockRows;
     Value cBM = cIndex(b, loc, blockRows);

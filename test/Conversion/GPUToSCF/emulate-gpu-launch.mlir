@@ -143,6 +143,62 @@ func.func @mma(%out: memref<32x4xf32>) {
 
 // -----
 
+// m16n8k16 with bf16 operands: each lane's 4 A and 2 B registers hold two
+// elements; the scratch keeps them widened to f32 (8 and 4 columns), and each
+// C/D element sums k = 16 products of the exact values (no TF32 masking).
+// CHECK-LABEL: func @mma_bf16
+// CHECK: scf.parallel
+// CHECK:   %[[FA:.*]] = memref.alloc() : memref<32x8xf32>
+// CHECK:   %[[FB:.*]] = memref.alloc() : memref<32x4xf32>
+// CHECK-COUNT-8: arith.extf %{{.*}} : bf16 to f32
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step
+// CHECK:           memref.load %[[FA]]
+// CHECK:           memref.load %[[FB]]
+// CHECK-NOT:       arith.andi
+// CHECK:           arith.mulf
+// CHECK:           arith.addf
+// CHECK-NOT: nvgpu.mma.sync
+func.func @mma_bf16(%out: memref<32x4xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c32, %sy = %c1, %sz = %c1) {
+    %one = arith.constant 1.0 : bf16
+    %a = vector.broadcast %one : bf16 to vector<4x2xbf16>
+    %b = vector.broadcast %one : bf16 to vector<2x2xbf16>
+    %c = arith.constant dense<0.0> : vector<2x2xf32>
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    %e = vector.extract %d[0, 0] : f32 from vector<2x2xf32>
+    %c0 = arith.constant 0 : index
+    memref.store %e, %out[%tx, %c0] : memref<32x4xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @mma_f16_k8(%out: memref<32x4xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c32, %sy = %c1, %sz = %c1) {
+    %one = arith.constant 1.0 : f16
+    %a = vector.broadcast %one : f16 to vector<2x2xf16>
+    %b = vector.broadcast %one : f16 to vector<1x2xf16>
+    %c = arith.constant dense<0.0> : vector<2x2xf32>
+    // expected-error @below {{cannot emulate this nvgpu.mma.sync: only m16n8k8 with f32 (TF32) operands and m16n8k16 with bf16 or f16 operands, f32 accumulators, are supported}}
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 8]} : (vector<2x2xf16>, vector<1x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    %e = vector.extract %d[0, 0] : f32 from vector<2x2xf32>
+    %c0 = arith.constant 0 : index
+    memref.store %e, %out[%tx, %c0] : memref<32x4xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
 // Control flow with a barrier must be scf.for / scf.if without results.
 func.func @barrier_in_while(%a: memref<?xf32>) {
   %c1 = arith.constant 1 : index

@@ -1,6 +1,7 @@
 // RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=4096 math=simt" --canonicalize --cse | FileCheck %s
 // RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="expected-tokens=16 math=simt" --canonicalize --cse | FileCheck %s --check-prefix=FEW
 // RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu --canonicalize --cse | FileCheck %s --check-prefix=MMA
+// RUN: mhmoe-opt %s --mhmoe-lower-projection-gemm-to-gpu="math=16bit" --canonicalize --cse | FileCheck %s --check-prefix=N16
 
 // A projection (transposed-B matmul into the bias-initialised output) as one
 // kernel over (column strip, row block) blocks of 16 x 16 threads, each thread
@@ -60,6 +61,24 @@
 // MMA:   memref.store
 // MMA-NOT: linalg.matmul
 func.func @proj(%x: memref<?x64xf32>, %w: memref<96x64xf32>, %out: memref<?x96xf32>) {
+  linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : memref<?x64xf32>, memref<96x64xf32>) outs(%out : memref<?x96xf32>)
+  return
+}
+
+// Under math=16bit a bf16 projection weight multiplies in bf16 (m16n8k16,
+// the activations rounded as staged); an f32 one keeps the 3xTF32 tiles.
+// N16-LABEL: func @proj_bf16
+// N16: gpu.launch {{.*}} workgroup(%{{.*}} : memref<{{[0-9]+}}x40xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<{{[0-9]+}}x40xbf16, #gpu.address_space<workgroup>>)
+// N16: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+// N16: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>)
+// N16-LABEL: func @proj_f32
+// N16: workgroup(%{{.*}} : memref<{{[0-9]+}}x36xf32
+// N16: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 8], tf32Enabled}
+func.func @proj_bf16(%x: memref<?x64xf32>, %w: memref<96x64xbf16>, %out: memref<?x96xf32>) {
+  linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : memref<?x64xf32>, memref<96x64xbf16>) outs(%out : memref<?x96xf32>)
+  return
+}
+func.func @proj_f32(%x: memref<?x64xf32>, %w: memref<96x64xf32>, %out: memref<?x96xf32>) {
   linalg.matmul indexing_maps = [#a, #b, #c] ins(%x, %w : memref<?x64xf32>, memref<96x64xf32>) outs(%out : memref<?x96xf32>)
   return
 }

@@ -149,28 +149,54 @@ def routing_margin_from_probs(p, cfg):
     return gaps.min(-1).values
 
 
-BF16_DOT_LANES = 16
+class GemmInputs:
+    """Which GEMM inputs (activations) mhmoe rounds to a 16-bit type before multiplying: to `dtype`,
+    in the GEMMs whose widths are all multiples of `lanes`."""
+
+    def __init__(self, dtype, lanes):
+        self.dtype, self.lanes = dtype, lanes
 
 
-class BF16Rounding:
-    """mhmoe-run --matmul-precision=bf16 (bf16 weights, AVX512-BF16): the GEMM inputs rounded to
-    nearest-even bf16 from their f32 value.  Also records, per token, how close any of its rounded
-    values came to a bf16 rounding midpoint (relative distance): mhmoe's f32 value and this f64 one
-    may round differently there, so unambiguous_input re-draws such tokens as it does near-tied
-    routing decisions."""
+# mhmoe-run --matmul-precision=bf16 (bf16 weights, AVX512-BF16): the packed kernels (widths multiples
+# of AVX-512's 16 lanes) multiply by vdpbf16ps.
+CPU_BF16_PRODUCTS = GemmInputs(torch.bfloat16, 16)
 
-    def __init__(self, num_tokens, heads):
-        self.heads = heads
+
+def gpu_16bit_products(weights):
+    """--gpu-math=16bit: every GEMM whose weights are stored in bf16 / f16 (with --weights=W, all
+    matrix weights) multiplies activations rounded to that type; None for other weights."""
+    dtype = {"bf16": torch.bfloat16, "f16": torch.float16}.get(weights)
+    return GemmInputs(dtype, 1) if dtype is not None else None
+
+
+def _gemm_inputs(spec):
+    """bf16_inputs=True is the CPU's bf16 products (the older spelling)."""
+    return CPU_BF16_PRODUCTS if spec is True else (spec or None)
+
+
+class InputRounding:
+    """The GEMM inputs rounded to nearest even in a 16-bit type from their f32 value.  Also records,
+    per token, how close any of its rounded values came to a rounding midpoint (relative distance):
+    mhmoe's f32 value and this f64 one may round differently there, so unambiguous_input re-draws
+    such tokens as it does near-tied routing decisions."""
+
+    # f32 mantissa bits dropped (normal range): bf16 keeps 7 of 23, f16 10.
+    DROPPED_BITS = {torch.bfloat16: 16, torch.float16: 13}
+
+    def __init__(self, num_tokens, heads, dtype=torch.bfloat16):
+        self.heads, self.dtype = heads, dtype
         self.margin = torch.full((num_tokens,), math.inf, dtype=torch.float64)
 
     def __call__(self, t, tokens):
-        """t [rows, n] float64 whose row i belongs to token tokens[i] -> t rounded to bf16."""
+        """t [rows, n] float64 whose row i belongs to token tokens[i] -> t rounded to the type."""
         f32 = t.to(torch.float32).contiguous()
-        low = (f32.view(torch.int32) & 0xFFFF).to(torch.float64)
-        dist = ((low - 0x8000).abs() / 2.0 ** 23).amin(-1) if t.shape[-1] else None
+        dropped = self.DROPPED_BITS[self.dtype]
+        low = (f32.view(torch.int32) & ((1 << dropped) - 1)).to(torch.float64)
+        dist = ((low - (1 << (dropped - 1))).abs() / 2.0 ** 23).amin(-1) if t.shape[-1] else None
         if dist is not None and t.shape[0]:
+            dist = dist * (ROUNDING_MARGIN / ROUNDING_MARGIN_OF[self.dtype])
             self.margin.scatter_reduce_(0, tokens, dist, reduce="amin")
-        return f32.to(torch.bfloat16).to(t.dtype)
+        return f32.to(self.dtype).to(t.dtype)
 
     def sub_tokens(self, t, rows):
         """Rows of sub-tokens `rows` (indices into [N*h])."""
@@ -178,8 +204,8 @@ class BF16Rounding:
 
 
 def expert_ffn(x, cfg, lw, e, rounding=None, rows=None):
-    """With `rounding` (a BF16Rounding; x holds sub-tokens `rows`), each GEMM's input rows are
-    rounded to bf16 first, as the bf16 dot-product kernels do."""
+    """With `rounding` (an InputRounding; x holds sub-tokens `rows`), each GEMM's input rows are
+    rounded first, as the 16-bit product kernels do."""
     def fc(n, inp):
         if rounding is not None:
             inp = rounding.sub_tokens(inp, rows)
@@ -233,17 +259,18 @@ def shared_expert(s, cfg, lw, rounding=None):
 
 def mhmoe_layer(x, cfg, lw, bf16_inputs=False):
     """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info).
-    bf16_inputs: every GEMM input but the router's rounded to bf16 (the experts' and both projections');
-    info["round_margin"] [N] then says how near each token came to a rounding midpoint."""
+    bf16_inputs: a GemmInputs (True: CPU_BF16_PRODUCTS): the GEMM inputs but the router's (the
+    experts' and both projections') rounded as it says; info["round_margin"] [N] then says how near
+    each token came to a rounding midpoint."""
     N, D = x.shape
     h, E = cfg["mhmoe_heads"], cfg["num_experts"]
     d = D // h
-    # The bf16 kernels take the GEMMs whose widths are multiples of AVX-512's 16 lanes (the packed
-    # kernels); the others stay exact.
-    lanes_ok = lambda *ws: all(w % BF16_DOT_LANES == 0 for w in ws)  # noqa: E731
-    rounding = BF16Rounding(N, h) if bf16_inputs else None
+    gemm_inputs = _gemm_inputs(bf16_inputs)
+    # Only the GEMMs whose widths are multiples of the kernels' lanes round; the others stay exact.
+    lanes_ok = lambda *ws: gemm_inputs is not None and all(w % gemm_inputs.lanes == 0 for w in ws)  # noqa: E731
+    rounding = InputRounding(N, h, gemm_inputs.dtype) if gemm_inputs else None
     tokens = torch.arange(N)
-    rnd = (lambda t: rounding(t, tokens)) if bf16_inputs and lanes_ok(D) else (lambda t: t)
+    rnd = (lambda t: rounding(t, tokens)) if rounding and lanes_ok(D) else (lambda t: t)
     expert_rounding = rounding if lanes_ok(d, cfg["expert_ffn_dim"]) else None
     shared_rounding = rounding if lanes_ok(d, cfg["shared_expert_ffn_dim"]) else None
     y = rnd(x) @ lw["multi_heads.weight"].T + lw["multi_heads.bias"] if cfg["head_projections"] else x
@@ -347,6 +374,10 @@ def token_margins(cfg, infos, num_tokens):
 # terms) can be further off than that: such rare flips move one token by about 1e-3, which is why the
 # whole reference matrix runs at rtol 1e-3 with bf16 products and the focused tests at 1e-4.
 ROUNDING_MARGIN = 1e-6
+# f16's rounding midpoints are 8x denser than bf16's: at 1e-6 nearly every token of a large config would
+# have one. 2e-7 (about 2 f32 ulps) still covers the f32-vs-f64 difference of a plain dot product; an f16
+# value rounded the other way moves its token by about 1e-4 (measured: at most 1e-3 over the matrix).
+ROUNDING_MARGIN_OF = {torch.bfloat16: ROUNDING_MARGIN, torch.float16: 2e-7}
 
 
 def token_round_margins(infos, num_tokens):

@@ -17,14 +17,19 @@
 namespace mlir::mhmoe {
 
 /// How the GEMM kernels use the GPU: plain FP32 thread tiles (`simt`), or
-/// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`).
-enum class GPUMathMode { SIMT, TF32, TF32x3 };
+/// tensor cores in TF32 (`tf32`) or error-compensated TF32 (`3xtf32`), or
+/// (`16bit`) GEMMs whose weights are stored in bf16 or f16 multiplying in
+/// that type (m16n8k16 MMAs, activations rounded to it, f32 accumulation)
+/// and the others as `3xtf32`. Like the CPU's --matmul-precision=bf16 it is
+/// a permission, taken only where the weights are already 16-bit.
+enum class GPUMathMode { SIMT, TF32, TF32x3, Narrow16 };
 
 inline std::optional<GPUMathMode> parseGPUMathMode(llvm::StringRef name) {
   return llvm::StringSwitch<std::optional<GPUMathMode>>(name)
       .Case("simt", GPUMathMode::SIMT)
       .Case("tf32", GPUMathMode::TF32)
       .Case("3xtf32", GPUMathMode::TF32x3)
+      .Case("16bit", GPUMathMode::Narrow16)
       .Default(std::nullopt);
 }
 
@@ -36,6 +41,8 @@ inline llvm::StringRef stringifyGPUMathMode(GPUMathMode mode) {
     return "tf32";
   case GPUMathMode::TF32x3:
     return "3xtf32";
+  case GPUMathMode::Narrow16:
+    return "16bit";
   }
   return "3xtf32";
 }
@@ -47,7 +54,10 @@ inline llvm::cl::ValuesClass gpuMathModeValues() {
       clEnumValN(GPUMathMode::TF32, "tf32",
                  "tensor cores, operands rounded to TF32"),
       clEnumValN(GPUMathMode::TF32x3, "3xtf32",
-                 "tensor cores, 3 TF32 MMAs per product (f32 accuracy)"));
+                 "tensor cores, 3 TF32 MMAs per product (f32 accuracy)"),
+      clEnumValN(GPUMathMode::Narrow16, "16bit",
+                 "tensor cores; GEMMs with bf16/f16 weights multiply in that "
+                 "type (activations rounded to it), the others as 3xtf32"));
 }
 
 } // namespace mlir::mhmoe
