@@ -162,220 +162,318 @@ struct MmaBuilder {
   }
 };
 
-} // namespace
+/// One block tile's code, in named steps: staging k-steps of A and B into
+/// shared memory (global loads of the next k-step ahead of the MMAs), the
+/// warp's MMAs per k-step (TF32 / 3xTF32 or 16-bit), the epilogue.
+class MmaBlockTile {
+public:
+  MmaBlockTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
+               const GPUMmaTiling &tiling, GPUMathMode mode, Value tid,
+               ValueRange smem, Value blockRowBegin, Value blockRowEnd,
+               Value colBegin, int64_t n);
 
-void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
-                                      const NTGemmSpec &spec,
-                                      const GPUMmaTiling &tiling,
-                                      GPUMathMode mode, Value tid,
-                                      ValueRange smem, Value blockRowBegin,
-                                      Value blockRowEnd, Value colBegin,
-                                      int64_t n) {
-  MmaBuilder m{b, loc};
-  Type f32 = b.getF32Type();
-  Type element = tiling.elementType(b.getContext());
-  const bool narrow = tiling.narrow();
-  const int64_t bm = tiling.blockRows, bn = tiling.blockCols,
-                bk = tiling.kStep, k = spec.k, numB = spec.bs.size(),
-                mk = tiling.mmaK();
-  const int64_t fm = tiling.fragsM(), fn = tiling.fragsN();
-  const int64_t threads = GPUMmaTiling::threads();
-  Value sA = smem[0];
-  // bf16, f16 and int8 weights are exact in TF32: their low part is zero,
-  // so 3xTF32 needs only two MMAs per product for them (same result).
+  /// The first k-step staged, the k loop, the epilogue.
+  void emit();
+
+private:
+  /// Piece `slot` of a k-step of `rows` rows: (row slot / (BK/4), elements
+  /// 4 * (slot % (BK/4)) ...); consecutive threads take consecutive pieces
+  /// of a row. `valid` is false for a clamped duplicate (short k-steps).
+  struct Piece {
+    Value valid, row, q4;
+  };
+  Piece pieceOf(MmaBuilder &s, int64_t i, int64_t rows) const;
+  int64_t piecesPerThread(int64_t rows) const {
+    return (rows * quadsPerRow + threads - 1) / threads;
+  }
+  Value zeroPiece(OpBuilder &b, Location l) const;
+  /// The thread's pieces of k-step `kt` of one operand, zero past its rows
+  /// (`rowOf` gives the operand row and whether it exists) or past k.
+  void loadPieces(OpBuilder &b, Location l, Value kt, const NTOperand &op,
+                  int64_t rows,
+                  function_ref<std::pair<Value, Value>(Value)> rowOf,
+                  SmallVectorImpl<Value> &out) const;
+  Value loadPiece(OpBuilder &b, Location l, const NTOperand &op,
+                  Value globalRow, Value kg) const;
+  void storePieces(OpBuilder &b, Location l, ArrayRef<Value> pieces,
+                   Value tile, int64_t rows) const;
+  /// All operands' pieces of k-step `kt`: A, then each B.
+  SmallVector<Value> loadStep(OpBuilder &b, Location l, Value kt) const;
+  void storeStep(OpBuilder &b, Location l, ArrayRef<Value> pieces) const;
+  void tf32MmaStep(OpBuilder &b, Location l, int64_t ks,
+                   SmallVectorImpl<Value> &accs) const;
+  void narrowMmaStep(OpBuilder &b, Location l, int64_t ks,
+                     SmallVectorImpl<Value> &accs) const;
+  scf::ForOp emitKLoop();
+  void emitEpilogue(scf::ForOp kLoop);
+
+  OpBuilder &b;
+  Location loc;
+  const NTGemmSpec &spec;
+  const GPUMmaTiling &tiling;
+  const GPUMathMode mode;
+  Value tid;
+  ValueRange smem;
+  Value blockRowBegin, blockRowEnd, colBegin;
+  const int64_t n;
+  Type f32, element;
+  const bool narrow;
+  const int64_t bm, bn, bk, k, numB, mk, fm, fn, threads, quadsPerRow;
+  /// bf16, f16 and int8 weights are exact in TF32: their low part is zero,
+  /// so 3xTF32 needs only two MMAs per product for them (same result).
   SmallVector<bool, 2> exactInTF32;
+  /// The thread's place: warp tile origin, lane group g and thread t.
+  Value warpRow, warpCol, group, quad;
+};
+
+MmaBlockTile::MmaBlockTile(OpBuilder &b, Location loc, const NTGemmSpec &spec,
+                           const GPUMmaTiling &tiling, GPUMathMode mode,
+                           Value tid, ValueRange smem, Value blockRowBegin,
+                           Value blockRowEnd, Value colBegin, int64_t n)
+    : b(b), loc(loc), spec(spec), tiling(tiling), mode(mode), tid(tid),
+      smem(smem), blockRowBegin(blockRowBegin), blockRowEnd(blockRowEnd),
+      colBegin(colBegin), n(n), f32(b.getF32Type()),
+      element(tiling.elementType(b.getContext())), narrow(tiling.narrow()),
+      bm(tiling.blockRows), bn(tiling.blockCols), bk(tiling.kStep),
+      k(spec.k), numB(spec.bs.size()), mk(tiling.mmaK()),
+      fm(tiling.fragsM()), fn(tiling.fragsN()),
+      threads(GPUMmaTiling::threads()), quadsPerRow(tiling.kStep / 4) {
   for (const NTOperand &op : spec.bs) {
     Type t = cast<MemRefType>(op.mem.getType()).getElementType();
     exactInTF32.push_back(t.isBF16() || t.isF16() || t.isInteger(8));
   }
-  auto a4 = VectorType::get({kARegs, 1}, f32);
-  auto b2 = VectorType::get({kBRegs, 1}, f32);
-  auto c22 = VectorType::get({2, 2}, f32);
-  auto v4 = VectorType::get({4}, f32);
-  // A staged piece: 4 consecutive elements of a row, in the staged type.
-  auto piece4 = VectorType::get({4}, element);
-  auto zeroPiece = [&](OpBuilder &zb, Location l) {
-    return arith::ConstantOp::create(
-        zb, l, DenseElementsAttr::get(piece4, zb.getZeroAttr(element)));
-  };
-
+  MmaBuilder m{b, loc};
   Value lane = arith::RemUIOp::create(b, loc, tid, m.idx(32));
   Value warp = arith::DivUIOp::create(b, loc, tid, m.idx(32));
-  Value warpRow = m.mul(arith::DivUIOp::create(b, loc, warp,
-                                               m.idx(GPUMmaTiling::warpsN)),
-                        bm / GPUMmaTiling::warpsM);
-  Value warpCol = m.mul(arith::RemUIOp::create(b, loc, warp,
-                                               m.idx(GPUMmaTiling::warpsN)),
-                        bn / GPUMmaTiling::warpsN);
-  Value group = arith::DivUIOp::create(b, loc, lane, m.idx(4));
-  Value quad = arith::RemUIOp::create(b, loc, lane, m.idx(4));
+  warpRow = m.mul(arith::DivUIOp::create(b, loc, warp,
+                                         m.idx(GPUMmaTiling::warpsN)),
+                  bm / GPUMmaTiling::warpsM);
+  warpCol = m.mul(arith::RemUIOp::create(b, loc, warp,
+                                         m.idx(GPUMmaTiling::warpsN)),
+                  bn / GPUMmaTiling::warpsN);
+  group = arith::DivUIOp::create(b, loc, lane, m.idx(4));
+  quad = arith::RemUIOp::create(b, loc, lane, m.idx(4));
+}
 
-  // One k-step of an operand is `rows` x BK floats in 16-byte pieces;
-  // piece `slot` is (row slot / (BK/4), floats 4 * (slot % (BK/4)) ...).
-  // Consecutive threads take consecutive pieces of a row.
-  const int64_t quadsPerRow = bk / 4;
-  struct Piece {
-    Value valid, row, q4;
-  };
-  auto pieceOf = [&](MmaBuilder &s, int64_t i, int64_t rows) {
-    int64_t slots = rows * quadsPerRow;
-    Value slot = s.add(tid, i * threads);
-    // Short k-steps: fewer pieces than threads in the last round.
-    Value valid = s.ult(slot, slots);
-    slot = arith::MinUIOp::create(s.b, s.loc, slot, s.idx(slots - 1));
-    Value r = arith::DivUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow));
-    Value q4 = s.mul(
-        arith::RemUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow)), 4);
-    return Piece{valid, r, q4};
-  };
-  auto piecesPerThread = [&](int64_t rows) {
-    return (rows * quadsPerRow + threads - 1) / threads;
-  };
-  // The thread's pieces of k-step `kt` of one operand, zero past its rows
-  // or past k.
-  auto loadPieces = [&](OpBuilder &sb, Location l, Value kt,
-                        const NTOperand &op, int64_t rows,
-                        function_ref<std::pair<Value, Value>(Value)> rowOf,
-                        SmallVectorImpl<Value> &out) {
-    MmaBuilder s{sb, l};
-    for (int64_t i = 0; i < piecesPerThread(rows); ++i) {
-      Piece p = pieceOf(s, i, rows);
-      Value kg = s.add(kt, p.q4);
-      auto [globalRow, rowValid] = rowOf(p.row);
-      Value valid = arith::AndIOp::create(
-          sb, l, arith::AndIOp::create(sb, l, rowValid, p.valid),
-          s.ult(kg, k));
-      Value zero = arith::ConstantOp::create(
-          sb, l, DenseElementsAttr::get(v4, sb.getF32FloatAttr(0)));
-      Value zeroStaged = zeroPiece(sb, l);
-      auto ifOp = scf::IfOp::create(
-          sb, l, valid,
-          [&](OpBuilder &tb, Location l2) {
-            MmaBuilder t{tb, l2};
-            SmallVector<Value> ix = op.rowIndices(tb, l2, globalRow);
-            Value v;
-            if (k % 4 == 0) {
-              ix.push_back(kg);
-              // bf16/f16/int8 weights are widened as they are staged.
-              v = loadAsF32Vector(tb, l2, v4, op.mem, ix);
-            } else {
-              // Rows not 16-byte multiples: element loads, zero past k.
-              v = zero;
-              for (int64_t e = 0; e < 4; ++e) {
-                Value ke = t.add(kg, e);
-                SmallVector<Value> ixe = ix;
-                ixe.push_back(arith::MinUIOp::create(tb, l2, ke, t.idx(k - 1)));
-                Value x = loadAsF32(tb, l2, op.mem, ixe);
-                x = arith::SelectOp::create(
-                    tb, l2, t.ult(ke, k), x,
-                    arith::ConstantOp::create(tb, l2, tb.getF32FloatAttr(0)));
-                v = vector::InsertOp::create(tb, l2, x, v, e);
-              }
-            }
-            // 16-bit MMAs: activations rounded to nearest even here; the
-            // weights' widen-and-round folds away.
-            if (narrow)
-              v = arith::TruncFOp::create(tb, l2, piece4, v);
-            scf::YieldOp::create(tb, l2, v);
-          },
-          [&](OpBuilder &eb, Location l2) {
-            scf::YieldOp::create(eb, l2, zeroStaged);
-          });
-      out.push_back(ifOp.getResult(0));
+MmaBlockTile::Piece MmaBlockTile::pieceOf(MmaBuilder &s, int64_t i,
+                                          int64_t rows) const {
+  int64_t slots = rows * quadsPerRow;
+  Value slot = s.add(tid, i * threads);
+  // Short k-steps: fewer pieces than threads in the last round.
+  Value valid = s.ult(slot, slots);
+  slot = arith::MinUIOp::create(s.b, s.loc, slot, s.idx(slots - 1));
+  Value r = arith::DivUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow));
+  Value q4 =
+      s.mul(arith::RemUIOp::create(s.b, s.loc, slot, s.idx(quadsPerRow)), 4);
+  return Piece{valid, r, q4};
+}
+
+Value MmaBlockTile::zeroPiece(OpBuilder &zb, Location l) const {
+  auto piece = VectorType::get({4}, element);
+  return arith::ConstantOp::create(
+      zb, l, DenseElementsAttr::get(piece, zb.getZeroAttr(element)));
+}
+
+Value MmaBlockTile::loadPiece(OpBuilder &tb, Location l, const NTOperand &op,
+                              Value globalRow, Value kg) const {
+  MmaBuilder t{tb, l};
+  auto v4 = VectorType::get({4}, f32);
+  SmallVector<Value> ix = op.rowIndices(tb, l, globalRow);
+  Value v;
+  if (k % 4 == 0) {
+    ix.push_back(kg);
+    // bf16/f16/int8 weights are widened as they are staged.
+    v = loadAsF32Vector(tb, l, v4, op.mem, ix);
+  } else {
+    // Rows not 16-byte multiples: element loads, zero past k.
+    v = arith::ConstantOp::create(
+        tb, l, DenseElementsAttr::get(v4, tb.getF32FloatAttr(0)));
+    for (int64_t e = 0; e < 4; ++e) {
+      Value ke = t.add(kg, e);
+      SmallVector<Value> ixe = ix;
+      ixe.push_back(arith::MinUIOp::create(tb, l, ke, t.idx(k - 1)));
+      Value x = loadAsF32(tb, l, op.mem, ixe);
+      x = arith::SelectOp::create(
+          tb, l, t.ult(ke, k), x,
+          arith::ConstantOp::create(tb, l, tb.getF32FloatAttr(0)));
+      v = vector::InsertOp::create(tb, l, x, v, e);
     }
-  };
-  auto storePieces = [&](OpBuilder &sb, Location l, ArrayRef<Value> pieces,
-                         Value tile, int64_t rows) {
-    MmaBuilder s{sb, l};
-    for (auto [i, v] : llvm::enumerate(pieces)) {
-      Piece p = pieceOf(s, int64_t(i), rows);
-      // A clamped duplicate piece would overwrite a real one: skip it.
-      scf::IfOp::create(sb, l, p.valid, [&](OpBuilder &tb, Location l2) {
-        vector::StoreOp::create(tb, l2, v, tile, ValueRange{p.row, p.q4},
-                                /*nontemporal=*/false,
-                                llvm::MaybeAlign(4 * tiling.elementBytes()));
-        scf::YieldOp::create(tb, l2);
-      });
-    }
-  };
-  // All operands' pieces of k-step `kt`: A, then each B.
-  auto loadStep = [&](OpBuilder &sb, Location l, Value kt) {
-    MmaBuilder s{sb, l};
-    SmallVector<Value> pieces;
-    loadPieces(sb, l, kt, spec.a, bm,
+  }
+  // 16-bit MMAs: activations rounded to nearest even here; the weights'
+  // widen-and-round folds away.
+  if (narrow)
+    v = arith::TruncFOp::create(tb, l, VectorType::get({4}, element), v);
+  return v;
+}
+
+void MmaBlockTile::loadPieces(
+    OpBuilder &sb, Location l, Value kt, const NTOperand &op, int64_t rows,
+    function_ref<std::pair<Value, Value>(Value)> rowOf,
+    SmallVectorImpl<Value> &out) const {
+  MmaBuilder s{sb, l};
+  for (int64_t i = 0; i < piecesPerThread(rows); ++i) {
+    Piece p = pieceOf(s, i, rows);
+    Value kg = s.add(kt, p.q4);
+    auto [globalRow, rowValid] = rowOf(p.row);
+    Value valid = arith::AndIOp::create(
+        sb, l, arith::AndIOp::create(sb, l, rowValid, p.valid), s.ult(kg, k));
+    Value zero = zeroPiece(sb, l);
+    auto ifOp = scf::IfOp::create(
+        sb, l, valid,
+        [&](OpBuilder &tb, Location l2) {
+          scf::YieldOp::create(tb, l2, loadPiece(tb, l2, op, globalRow, kg));
+        },
+        [&](OpBuilder &eb, Location l2) { scf::YieldOp::create(eb, l2, zero); });
+    out.push_back(ifOp.getResult(0));
+  }
+}
+
+void MmaBlockTile::storePieces(OpBuilder &sb, Location l,
+                               ArrayRef<Value> pieces, Value tile,
+                               int64_t rows) const {
+  MmaBuilder s{sb, l};
+  for (auto [i, v] : llvm::enumerate(pieces)) {
+    Piece p = pieceOf(s, int64_t(i), rows);
+    // A clamped duplicate piece would overwrite a real one: skip it.
+    scf::IfOp::create(sb, l, p.valid, [&](OpBuilder &tb, Location l2) {
+      vector::StoreOp::create(tb, l2, v, tile, ValueRange{p.row, p.q4},
+                              /*nontemporal=*/false,
+                              llvm::MaybeAlign(4 * tiling.elementBytes()));
+      scf::YieldOp::create(tb, l2);
+    });
+  }
+}
+
+SmallVector<Value> MmaBlockTile::loadStep(OpBuilder &sb, Location l,
+                                          Value kt) const {
+  MmaBuilder s{sb, l};
+  SmallVector<Value> pieces;
+  loadPieces(sb, l, kt, spec.a, bm,
+             [&](Value r) {
+               Value row = s.add(blockRowBegin, r);
+               return std::make_pair(row, s.ult(row, blockRowEnd));
+             },
+             pieces);
+  for (int64_t i = 0; i < numB; ++i)
+    loadPieces(sb, l, kt, spec.bs[i], bn,
                [&](Value r) {
-                 Value row = s.add(blockRowBegin, r);
-                 return std::make_pair(row, s.ult(row, blockRowEnd));
+                 Value col = s.add(colBegin, r);
+                 return std::make_pair(col, s.ult(col, n));
                },
                pieces);
-    for (int64_t i = 0; i < numB; ++i)
-      loadPieces(sb, l, kt, spec.bs[i], bn,
-                 [&](Value r) {
-                   Value col = s.add(colBegin, r);
-                   return std::make_pair(col, s.ult(col, n));
-                 },
-                 pieces);
-    return pieces;
-  };
-  auto storeStep = [&](OpBuilder &sb, Location l, ArrayRef<Value> pieces) {
-    int64_t na = piecesPerThread(bm), nb = piecesPerThread(bn);
-    storePieces(sb, l, pieces.take_front(na), sA, bm);
-    for (int64_t i = 0; i < numB; ++i)
-      storePieces(sb, l, pieces.slice(na + i * nb, nb), smem[1 + i], bn);
-  };
+  return pieces;
+}
 
-  // The first k-step is staged before the loop; each iteration loads the
-  // next one into registers before its MMAs (the loads' latency overlaps
-  // them) and stores it to shared memory after all warps are done reading.
-  storeStep(b, loc, loadStep(b, loc, m.idx(0)));
-  gpu::BarrierOp::create(b, loc);
+void MmaBlockTile::storeStep(OpBuilder &sb, Location l,
+                             ArrayRef<Value> pieces) const {
+  int64_t na = piecesPerThread(bm), nb = piecesPerThread(bn);
+  storePieces(sb, l, pieces.take_front(na), smem[0], bm);
+  for (int64_t i = 0; i < numB; ++i)
+    storePieces(sb, l, pieces.slice(na + i * nb, nb), smem[1 + i], bn);
+}
 
-  // One m16n8k16 step of 16-bit operands at column `ks` of the staged tiles.
-  // A register holds two consecutive k: A reg r (row g + 8 (r % 2), k 2t +
-  // 8 (r / 2)), B reg r (k 2t + 8 r, n g); the tiles hold B as [n][k].
-  auto emitNarrowMmaStep = [&](OpBuilder &lb, Location l, int64_t ks,
-                               SmallVectorImpl<Value> &accs) {
-    MmaBuilder s{lb, l};
-    auto pair = VectorType::get({2}, element);
-    auto fragment = [&](ArrayRef<Value> regs) {
-      auto t = VectorType::get({int64_t(regs.size()), 2}, element);
-      Value f = arith::ConstantOp::create(
-          lb, l, DenseElementsAttr::get(t, lb.getZeroAttr(element)));
-      for (auto [r, v] : llvm::enumerate(regs))
-        f = vector::InsertOp::create(lb, l, v, f, int64_t(r));
-      return f;
-    };
-    auto ld2 = [&](Value tile, Value r, Value c) {
-      return vector::LoadOp::create(lb, l, pair, tile, ValueRange{r, c})
-          .getResult();
-    };
-    Value c0 = s.add(s.mul(quad, 2), ks), c8 = s.add(c0, 8);
-    SmallVector<Value> aFrag;
-    for (int64_t i = 0; i < fm; ++i) {
-      Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
-      aFrag.push_back(fragment({ld2(sA, r0, c0), ld2(sA, r8, c0),
-                                ld2(sA, r0, c8), ld2(sA, r8, c8)}));
-    }
-    for (int64_t bi = 0; bi < numB; ++bi)
-      for (int64_t j = 0; j < fn; ++j) {
-        Value nr = s.add(s.add(warpCol, group), j * 8);
-        Value bFrag = fragment(
-            {ld2(smem[1 + bi], nr, c0), ld2(smem[1 + bi], nr, c8)});
-        for (int64_t i = 0; i < fm; ++i) {
-          Value &c = accs[(bi * fm + i) * fn + j];
-          c = nvgpu::MmaSyncOp::create(lb, l, aFrag[i], bFrag, c,
-                                       ArrayRef<int64_t>{16, 8, 16},
-                                       /*tf32Enabled=*/false);
+void MmaBlockTile::tf32MmaStep(OpBuilder &lb, Location l, int64_t ks,
+                               SmallVectorImpl<Value> &accs) const {
+  MmaBuilder s{lb, l};
+  auto a4 = VectorType::get({kARegs, 1}, f32);
+  auto b2 = VectorType::get({kBRegs, 1}, f32);
+  auto ld = [&](Value tile, Value r, Value c) {
+    return memref::LoadOp::create(lb, l, tile, ValueRange{r, c}).getResult();
+  };
+  Value c0 = s.add(quad, ks), c4 = s.add(quad, ks + 4);
+  // A fragment: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4).
+  SmallVector<Value> aFrag;
+  for (int64_t i = 0; i < fm; ++i) {
+    Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
+    aFrag.push_back(vector::FromElementsOp::create(
+        lb, l, a4,
+        ValueRange{ld(smem[0], r0, c0), ld(smem[0], r8, c0),
+                   ld(smem[0], r0, c4), ld(smem[0], r8, c4)}));
+  }
+  for (int64_t bi = 0; bi < numB; ++bi)
+    for (int64_t j = 0; j < fn; ++j) {
+      // B fragment (k x n): b0 (k = t, n = g), b1 (k = t+4, n = g); the
+      // tile holds B rows, i.e. [n][k].
+      Value nr = s.add(s.add(warpCol, group), j * 8);
+      Value bFrag = vector::FromElementsOp::create(
+          lb, l, b2,
+          ValueRange{ld(smem[1 + bi], nr, c0), ld(smem[1 + bi], nr, c4)});
+      Value bHi = s.roundToTF32(bFrag), bLo;
+      if (mode == GPUMathMode::TF32x3 && !exactInTF32[bi])
+        bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
+      for (int64_t i = 0; i < fm; ++i) {
+        Value aHi = s.roundToTF32(aFrag[i]);
+        Value &c = accs[(bi * fm + i) * fn + j];
+        auto mma = [&](Value x, Value y) {
+          c = nvgpu::MmaSyncOp::create(lb, l, x, y, c,
+                                       ArrayRef<int64_t>{16, 8, 8},
+                                       /*tf32Enabled=*/true);
+        };
+        if (mode == GPUMathMode::TF32x3) {
+          // Small terms first, as in CUTLASS's 3xTF32.
+          Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
+          mma(aLo, bHi);
+          if (bLo)
+            mma(aHi, bLo);
         }
+        mma(aHi, bHi);
       }
-  };
+    }
+}
 
+// One m16n8k16 step of 16-bit operands at column `ks` of the staged tiles.
+// A register holds two consecutive k: A reg r (row g + 8 (r % 2), k 2t +
+// 8 (r / 2)), B reg r (k 2t + 8 r, n g); the tiles hold B as [n][k].
+void MmaBlockTile::narrowMmaStep(OpBuilder &lb, Location l, int64_t ks,
+                                 SmallVectorImpl<Value> &accs) const {
+  MmaBuilder s{lb, l};
+  auto pair = VectorType::get({2}, element);
+  auto fragment = [&](ArrayRef<Value> regs) {
+    auto t = VectorType::get({int64_t(regs.size()), 2}, element);
+    Value f = arith::ConstantOp::create(
+        lb, l, DenseElementsAttr::get(t, lb.getZeroAttr(element)));
+    for (auto [r, v] : llvm::enumerate(regs))
+      f = vector::InsertOp::create(lb, l, v, f, int64_t(r));
+    return f;
+  };
+  auto ld2 = [&](Value tile, Value r, Value c) {
+    return vector::LoadOp::create(lb, l, pair, tile, ValueRange{r, c})
+        .getResult();
+  };
+  Value c0 = s.add(s.mul(quad, 2), ks), c8 = s.add(c0, 8);
+  SmallVector<Value> aFrag;
+  for (int64_t i = 0; i < fm; ++i) {
+    Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
+    aFrag.push_back(fragment({ld2(smem[0], r0, c0), ld2(smem[0], r8, c0),
+                              ld2(smem[0], r0, c8), ld2(smem[0], r8, c8)}));
+  }
+  for (int64_t bi = 0; bi < numB; ++bi)
+    for (int64_t j = 0; j < fn; ++j) {
+      Value nr = s.add(s.add(warpCol, group), j * 8);
+      Value bFrag =
+          fragment({ld2(smem[1 + bi], nr, c0), ld2(smem[1 + bi], nr, c8)});
+      for (int64_t i = 0; i < fm; ++i) {
+        Value &c = accs[(bi * fm + i) * fn + j];
+        c = nvgpu::MmaSyncOp::create(lb, l, aFrag[i], bFrag, c,
+                                     ArrayRef<int64_t>{16, 8, 16},
+                                     /*tf32Enabled=*/false);
+      }
+    }
+}
+
+// Each iteration loads the next k-step into registers before its MMAs (the
+// loads' latency overlaps them) and stores it to shared memory after all
+// warps are done reading the current one.
+scf::ForOp MmaBlockTile::emitKLoop() {
+  MmaBuilder m{b, loc};
   // Accumulators [b][fm][fn], vector<2x2xf32> each (c0 c1 / c2 c3).
   SmallVector<Value> init(
       numB * fm * fn,
       arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(c22, b.getF32FloatAttr(0))));
-  auto kLoop = scf::ForOp::create(
+          b, loc,
+          DenseElementsAttr::get(VectorType::get({2, 2}, f32),
+                                 b.getF32FloatAttr(0))));
+  return scf::ForOp::create(
       b, loc, m.idx(0), m.idx(k), m.idx(bk), init,
       [&](OpBuilder &lb, Location l, Value kt, ValueRange acc) {
         MmaBuilder s{lb, l};
@@ -391,58 +489,12 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
               scf::YieldOp::create(
                   eb, l2, SmallVector<Value>(numPieces, zeroPiece(eb, l2)));
             });
-
         SmallVector<Value> accs(acc.begin(), acc.end());
-        auto ld = [&](Value tile, Value r, Value c) {
-          return memref::LoadOp::create(lb, l, tile, ValueRange{r, c})
-              .getResult();
-        };
-        if (narrow) {
-          for (int64_t ks = 0; ks < bk; ks += mk)
-            emitNarrowMmaStep(lb, l, ks, accs);
-        } else {
-          for (int64_t ks = 0; ks < bk; ks += mk) {
-            Value c0 = s.add(quad, ks), c4 = s.add(quad, ks + 4);
-            // A fragment: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4).
-            SmallVector<Value> aFrag;
-            for (int64_t i = 0; i < fm; ++i) {
-              Value r0 = s.add(s.add(warpRow, group), i * 16), r8 = s.add(r0, 8);
-              aFrag.push_back(vector::FromElementsOp::create(
-                  lb, l, a4,
-                  ValueRange{ld(sA, r0, c0), ld(sA, r8, c0), ld(sA, r0, c4),
-                             ld(sA, r8, c4)}));
-            }
-            for (int64_t bi = 0; bi < numB; ++bi)
-              for (int64_t j = 0; j < fn; ++j) {
-                // B fragment (k x n): b0 (k = t, n = g), b1 (k = t+4, n = g);
-                // the tile holds B rows, i.e. [n][k].
-                Value nr = s.add(s.add(warpCol, group), j * 8);
-                Value bFrag = vector::FromElementsOp::create(
-                    lb, l, b2,
-                    ValueRange{ld(smem[1 + bi], nr, c0),
-                               ld(smem[1 + bi], nr, c4)});
-                Value bHi = s.roundToTF32(bFrag), bLo;
-                if (mode == GPUMathMode::TF32x3 && !exactInTF32[bi])
-                  bLo = arith::SubFOp::create(lb, l, bFrag, bHi);
-                for (int64_t i = 0; i < fm; ++i) {
-                  Value aHi = s.roundToTF32(aFrag[i]);
-                  Value &c = accs[(bi * fm + i) * fn + j];
-                  auto mma = [&](Value x, Value y) {
-                    c = nvgpu::MmaSyncOp::create(lb, l, x, y, c,
-                                                 ArrayRef<int64_t>{16, 8, 8},
-                                                 /*tf32Enabled=*/true);
-                  };
-                  if (mode == GPUMathMode::TF32x3) {
-                    // Small terms first, as in CUTLASS's 3xTF32.
-                    Value aLo = arith::SubFOp::create(lb, l, aFrag[i], aHi);
-                    mma(aLo, bHi);
-                    if (bLo)
-                      mma(aHi, bLo);
-                  }
-                  mma(aHi, bHi);
-                }
-              }
-          }
+        for (int64_t ks = 0; ks < bk; ks += mk) {
+          if (narrow)
+            narrowMmaStep(lb, l, ks, accs);
+          else
+            tf32MmaStep(lb, l, ks, accs);
         }
         // All warps are done with this k-step's tiles before the next one
         // replaces them, and it is complete before anyone reads it.
@@ -455,8 +507,12 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
         gpu::BarrierOp::create(lb, l);
         scf::YieldOp::create(lb, l, accs);
       });
+}
 
-  // Epilogue: c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1).
+// c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1) of each fragment,
+// inside the block's rows and the n columns, to the spec's epilogue.
+void MmaBlockTile::emitEpilogue(scf::ForOp kLoop) {
+  MmaBuilder m{b, loc};
   for (int64_t i = 0; i < fm; ++i)
     for (int64_t j = 0; j < fn; ++j)
       for (int64_t e = 0; e < kAccRegs; ++e) {
@@ -476,4 +532,26 @@ void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
           scf::YieldOp::create(tb, l);
         });
       }
+}
+
+void MmaBlockTile::emit() {
+  // The first k-step is staged before the loop.
+  MmaBuilder m{b, loc};
+  storeStep(b, loc, loadStep(b, loc, m.idx(0)));
+  gpu::BarrierOp::create(b, loc);
+  emitEpilogue(emitKLoop());
+}
+
+} // namespace
+
+void mlir::mhmoe::emitGPUMmaBlockTile(OpBuilder &b, Location loc,
+                                      const NTGemmSpec &spec,
+                                      const GPUMmaTiling &tiling,
+                                      GPUMathMode mode, Value tid,
+                                      ValueRange smem, Value blockRowBegin,
+                                      Value blockRowEnd, Value colBegin,
+                                      int64_t n) {
+  MmaBlockTile(b, loc, spec, tiling, mode, tid, smem, blockRowBegin,
+               blockRowEnd, colBegin, n)
+      .emit();
 }
