@@ -182,7 +182,7 @@ def main(argv=None):
         else:
             p.error("one of --tokens, --input-shape, --input is required")
         x, margin = ref.unambiguous_input(cfg, W, shape, [a.seed, 1], a.margin_threshold,
-                                          bf16_inputs=gemm_inputs)
+                                          gemm_inputs=gemm_inputs)
         ref.save_npy(in_path, x)
     N = int(np.prod(x.shape[:-1]))
 

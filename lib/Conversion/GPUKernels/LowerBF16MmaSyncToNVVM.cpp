@@ -26,10 +26,7 @@ bool isBF16m16n8k16(nvgpu::MmaSyncOp op) {
     return t.getShape() == shape &&
            (bf16 ? t.getElementType().isBF16() : t.getElementType().isF32());
   };
-  SmallVector<int64_t> mmaShape;
-  for (Attribute a : op.getMmaShape())
-    mmaShape.push_back(cast<IntegerAttr>(a).getInt());
-  return mmaShape == SmallVector<int64_t>{16, 8, 16} &&
+  return op.getMmaShapeAsArray() == std::array<int64_t, 3>{16, 8, 16} &&
          shapeIs(op.getMatrixA(), {4, 2}, true) &&
          shapeIs(op.getMatrixB(), {2, 2}, true) &&
          shapeIs(op.getMatrixC(), {2, 2}, false);

@@ -27,11 +27,14 @@ namespace {
 /// e = kk % perRegister, A(row, kk) is in lane 4 (row % 8) + q, register
 /// row / 8 + 2 h, element e, and B(kk, col) in lane 4 col + q, register h,
 /// element e (PTX ISA, "Matrix Fragments for mma.m16n8k8" / "m16n8k16").
+/// The two kinds differ only in perRegister: TF32 is m16n8k8 with one
+/// element per register, bf16 / f16 m16n8k16 with two.
 struct MmaKind {
-  int64_t k = 8, perRegister = 1;
-  bool tf32 = true;
+  int64_t perRegister = 1;
+  int64_t k() const { return 8 * perRegister; }
+  bool tf32() const { return perRegister == 1; }
   bool operator==(const MmaKind &o) const {
-    return k == o.k && perRegister == o.perRegister && tf32 == o.tf32;
+    return perRegister == o.perRegister;
   }
 };
 
@@ -43,21 +46,19 @@ std::optional<MmaKind> mmaKindOf(nvgpu::MmaSyncOp op) {
     return std::make_pair(SmallVector<int64_t>(t.getShape()),
                           t.getElementType());
   };
-  SmallVector<int64_t> mmaShape;
-  for (Attribute a : op.getMmaShape())
-    mmaShape.push_back(cast<IntegerAttr>(a).getInt());
+  std::array<int64_t, 3> mmaShape = op.getMmaShapeAsArray();
   auto [aShape, aType] = shapeOf(op.getMatrixA());
   auto [bShape, bType] = shapeOf(op.getMatrixB());
   auto [cShape, cType] = shapeOf(op.getMatrixC());
   if (cShape != SmallVector<int64_t>{2, 2} || !cType.isF32() || aType != bType)
     return std::nullopt;
-  if (mmaShape == SmallVector<int64_t>{16, 8, 8} && aType.isF32() &&
+  if (mmaShape == std::array<int64_t, 3>{16, 8, 8} && aType.isF32() &&
       aShape == SmallVector<int64_t>{4, 1} && bShape == SmallVector<int64_t>{2, 1})
-    return MmaKind{8, 1, true};
-  if (mmaShape == SmallVector<int64_t>{16, 8, 16} &&
+    return MmaKind{1};
+  if (mmaShape == std::array<int64_t, 3>{16, 8, 16} &&
       (aType.isBF16() || aType.isF16()) &&
       aShape == SmallVector<int64_t>{4, 2} && bShape == SmallVector<int64_t>{2, 2})
-    return MmaKind{16, 2, false};
+    return MmaKind{2};
   return std::nullopt;
 }
 
@@ -133,7 +134,7 @@ Value emitLaneMma(OpBuilder &b, Location loc, const MmaKind &kind,
     Value acc = vector::ExtractOp::create(b, loc, c,
                                           ArrayRef<int64_t>{e / 2, e % 2});
     auto loop = scf::ForOp::create(
-        b, loc, idx(b, loc, 0), idx(b, loc, kind.k), idx(b, loc, 1),
+        b, loc, idx(b, loc, 0), idx(b, loc, kind.k()), idx(b, loc, 1),
         ValueRange{acc},
         [&](OpBuilder &lb, Location l, Value kk, ValueRange sum) {
           auto addL = [&](Value x, Value y) {
@@ -161,7 +162,7 @@ Value emitLaneMma(OpBuilder &b, Location loc, const MmaKind &kind,
           // The tensor cores read only the TF32 bits of each operand; 16-bit
           // operands are exact in the scratch's f32 and so is their product.
           auto tf32 = [&](Value v) {
-            if (!kind.tf32)
+            if (!kind.tf32())
               return v;
             Value bits = arith::BitcastOp::create(lb, l, lb.getI32Type(), v);
             bits = arith::AndIOp::create(

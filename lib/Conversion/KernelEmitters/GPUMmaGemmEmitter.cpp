@@ -1,5 +1,6 @@
 //===- GPUMmaGemmEmitter.cpp - tensor-core A·Bᵀ GEMM block tiles ----------===//
 #include "mhmoe/Conversion/KernelEmitters/GPUMmaGemmEmitter.h"
+#include "mhmoe/Conversion/Common/BuilderHelpers.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -152,8 +153,7 @@ struct MmaBuilder {
     auto vt = cast<VectorType>(v.getType());
     auto it = VectorType::get(vt.getShape(), b.getI32Type());
     auto splat = [&](int64_t c) {
-      return arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(it, b.getI32IntegerAttr(c)));
+      return splatConstant(b, loc, it, b.getI32IntegerAttr(c));
     };
     Value bits = arith::BitcastOp::create(b, loc, it, v);
     bits = arith::AddIOp::create(b, loc, bits, splat(0x1000));
@@ -269,9 +269,8 @@ MmaBlockTile::Piece MmaBlockTile::pieceOf(MmaBuilder &s, int64_t i,
 }
 
 Value MmaBlockTile::zeroPiece(OpBuilder &zb, Location l) const {
-  auto piece = VectorType::get({4}, element);
-  return arith::ConstantOp::create(
-      zb, l, DenseElementsAttr::get(piece, zb.getZeroAttr(element)));
+  return splatConstant(zb, l, VectorType::get({4}, element),
+                       zb.getZeroAttr(element));
 }
 
 Value MmaBlockTile::loadPiece(OpBuilder &tb, Location l, const NTOperand &op,
@@ -286,16 +285,13 @@ Value MmaBlockTile::loadPiece(OpBuilder &tb, Location l, const NTOperand &op,
     v = loadAsF32Vector(tb, l, v4, op.mem, ix);
   } else {
     // Rows not 16-byte multiples: element loads, zero past k.
-    v = arith::ConstantOp::create(
-        tb, l, DenseElementsAttr::get(v4, tb.getF32FloatAttr(0)));
+    v = cF32Like(tb, l, v4, 0);
     for (int64_t e = 0; e < 4; ++e) {
       Value ke = t.add(kg, e);
       SmallVector<Value> ixe = ix;
       ixe.push_back(arith::MinUIOp::create(tb, l, ke, t.idx(k - 1)));
       Value x = loadAsF32(tb, l, op.mem, ixe);
-      x = arith::SelectOp::create(
-          tb, l, t.ult(ke, k), x,
-          arith::ConstantOp::create(tb, l, tb.getF32FloatAttr(0)));
+      x = arith::SelectOp::create(tb, l, t.ult(ke, k), x, cF32(tb, l, 0));
       v = vector::InsertOp::create(tb, l, x, v, e);
     }
   }
@@ -430,8 +426,7 @@ void MmaBlockTile::narrowMmaStep(OpBuilder &lb, Location l, int64_t ks,
   auto pair = VectorType::get({2}, element);
   auto fragment = [&](ArrayRef<Value> regs) {
     auto t = VectorType::get({int64_t(regs.size()), 2}, element);
-    Value f = arith::ConstantOp::create(
-        lb, l, DenseElementsAttr::get(t, lb.getZeroAttr(element)));
+    Value f = splatConstant(lb, l, t, lb.getZeroAttr(element));
     for (auto [r, v] : llvm::enumerate(regs))
       f = vector::InsertOp::create(lb, l, v, f, int64_t(r));
     return f;
@@ -467,12 +462,8 @@ void MmaBlockTile::narrowMmaStep(OpBuilder &lb, Location l, int64_t ks,
 scf::ForOp MmaBlockTile::emitKLoop() {
   MmaBuilder m{b, loc};
   // Accumulators [b][fm][fn], vector<2x2xf32> each (c0 c1 / c2 c3).
-  SmallVector<Value> init(
-      numB * fm * fn,
-      arith::ConstantOp::create(
-          b, loc,
-          DenseElementsAttr::get(VectorType::get({2, 2}, f32),
-                                 b.getF32FloatAttr(0))));
+  SmallVector<Value> init(numB * fm * fn,
+                          cF32Like(b, loc, VectorType::get({2, 2}, f32), 0));
   return scf::ForOp::create(
       b, loc, m.idx(0), m.idx(k), m.idx(bk), init,
       [&](OpBuilder &lb, Location l, Value kt, ValueRange acc) {

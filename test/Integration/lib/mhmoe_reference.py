@@ -169,21 +169,16 @@ def gpu_16bit_products(weights):
     return GemmInputs(dtype, 1) if dtype is not None else None
 
 
-def _gemm_inputs(spec):
-    """bf16_inputs=True is the CPU's bf16 products (the older spelling)."""
-    return CPU_BF16_PRODUCTS if spec is True else (spec or None)
-
-
 class InputRounding:
     """The GEMM inputs rounded to nearest even in a 16-bit type from their f32 value.  Also records,
-    per token, how close any of its rounded values came to a rounding midpoint (relative distance):
-    mhmoe's f32 value and this f64 one may round differently there, so unambiguous_input re-draws
-    such tokens as it does near-tied routing decisions."""
+    per token, how close any of its rounded values came to a rounding midpoint (relative distance, in
+    units of the type's ROUNDING_MARGIN_OF): mhmoe's f32 value and this f64 one may round differently
+    below 1, so unambiguous_input re-draws such tokens as it does near-tied routing decisions."""
 
     # f32 mantissa bits dropped (normal range): bf16 keeps 7 of 23, f16 10.
     DROPPED_BITS = {torch.bfloat16: 16, torch.float16: 13}
 
-    def __init__(self, num_tokens, heads, dtype=torch.bfloat16):
+    def __init__(self, num_tokens, heads, dtype):
         self.heads, self.dtype = heads, dtype
         self.margin = torch.full((num_tokens,), math.inf, dtype=torch.float64)
 
@@ -194,7 +189,7 @@ class InputRounding:
         low = (f32.view(torch.int32) & ((1 << dropped) - 1)).to(torch.float64)
         dist = ((low - (1 << (dropped - 1))).abs() / 2.0 ** 23).amin(-1) if t.shape[-1] else None
         if dist is not None and t.shape[0]:
-            dist = dist * (ROUNDING_MARGIN / ROUNDING_MARGIN_OF[self.dtype])
+            dist = dist / ROUNDING_MARGIN_OF[self.dtype]
             self.margin.scatter_reduce_(0, tokens, dist, reduce="amin")
         return f32.to(self.dtype).to(t.dtype)
 
@@ -257,15 +252,14 @@ def shared_expert(s, cfg, lw, rounding=None):
     return out
 
 
-def mhmoe_layer(x, cfg, lw, bf16_inputs=False):
+def mhmoe_layer(x, cfg, lw, gemm_inputs=None):
     """x [N, D] float64, lw: dict short-name -> float64 tensor.  Returns (out [N, D], info).
-    bf16_inputs: a GemmInputs (True: CPU_BF16_PRODUCTS): the GEMM inputs but the router's (the
+    gemm_inputs: a GemmInputs (or None: all f32): the GEMM inputs but the router's (the
     experts' and both projections') rounded as it says; info["round_margin"] [N] then says how near
     each token came to a rounding midpoint."""
     N, D = x.shape
     h, E = cfg["mhmoe_heads"], cfg["num_experts"]
     d = D // h
-    gemm_inputs = _gemm_inputs(bf16_inputs)
     # Only the GEMMs whose widths are multiples of the kernels' lanes round; the others stay exact.
     lanes_ok = lambda *ws: gemm_inputs is not None and all(w % gemm_inputs.lanes == 0 for w in ws)  # noqa: E731
     rounding = InputRounding(N, h, gemm_inputs.dtype) if gemm_inputs else None
@@ -296,9 +290,9 @@ def mhmoe_layer(x, cfg, lw, bf16_inputs=False):
 class MHMoEModel(torch.nn.Module):
     """Reference model.  forward(x) accepts [..., D] and returns (out [..., D], per-layer route info)."""
 
-    def __init__(self, cfg, weights, bf16_inputs=False):
+    def __init__(self, cfg, weights, gemm_inputs=None):
         super().__init__()
-        self.bf16_inputs = bf16_inputs
+        self.gemm_inputs = gemm_inputs
         self.cfg = canonical_config(cfg)
         exp = expected_tensor_shapes(self.cfg)
         self.layers = []
@@ -316,15 +310,15 @@ class MHMoEModel(torch.nn.Module):
         infos = []
         for lw in self.layers:
             hn = apply_norm(x, cfg, lw.get("norm.weight"), lw.get("norm.bias"))
-            o, info = mhmoe_layer(hn, cfg, lw, self.bf16_inputs)
+            o, info = mhmoe_layer(hn, cfg, lw, self.gemm_inputs)
             x = x + o if cfg["residual"] else o
             infos.append(info)
         return x.reshape(shape), infos
 
 
-def reference_forward(cfg, weights, x, bf16_inputs=False):
+def reference_forward(cfg, weights, x, gemm_inputs=None):
     """-> (out as float64 numpy array of x's shape, stats dict, per-layer infos)."""
-    m = MHMoEModel(cfg, weights, bf16_inputs)
+    m = MHMoEModel(cfg, weights, gemm_inputs)
     with torch.no_grad():
         out, infos = m(x)
     return out.numpy(), compute_stats(m.cfg, infos), infos
@@ -369,19 +363,19 @@ def token_margins(cfg, infos, num_tokens):
     return out
 
 
-# A value whose f32 form lies within this relative distance (8 f32 ulps) of a bf16 rounding midpoint may
-# round the other way in mhmoe's f32 arithmetic. A value that cancels (a dot product much smaller than its
-# terms) can be further off than that: such rare flips move one token by about 1e-3, which is why the
-# whole reference matrix runs at rtol 1e-3 with bf16 products and the focused tests at 1e-4.
-ROUNDING_MARGIN = 1e-6
-# f16's rounding midpoints are 8x denser than bf16's: at 1e-6 nearly every token of a large config would
-# have one. 2e-7 (about 2 f32 ulps) still covers the f32-vs-f64 difference of a plain dot product; an f16
-# value rounded the other way moves its token by about 1e-4 (measured: at most 1e-3 over the matrix).
-ROUNDING_MARGIN_OF = {torch.bfloat16: ROUNDING_MARGIN, torch.float16: 2e-7}
+# A value whose f32 form lies within this relative distance of a rounding midpoint may round the other way
+# in mhmoe's f32 arithmetic. bf16: 1e-6 (8 f32 ulps). A value that cancels (a dot product much smaller
+# than its terms) can be further off than that: such rare flips move one token by about 1e-3, which is why
+# the whole reference matrix runs at rtol 1e-3 with bf16 products and the focused tests at 1e-4.
+# f16's midpoints are 8x denser: at 1e-6 nearly every token of a large config would have one. 2e-7 (about
+# 2 f32 ulps) still covers the f32-vs-f64 difference of a plain dot product; an f16 value rounded the other
+# way moves its token by about 1e-4 (measured: at most 1e-3 over the matrix).
+ROUNDING_MARGIN_OF = {torch.bfloat16: 1e-6, torch.float16: 2e-7}
 
 
 def token_round_margins(infos, num_tokens):
-    """Per-token minimum distance of a bf16-rounded GEMM input to a rounding midpoint -> numpy [N]."""
+    """Per-token minimum distance of a rounded GEMM input to a rounding midpoint, in units of its type's
+    margin (below 1: may round the other way) -> numpy [N]."""
     out = np.full(num_tokens, np.inf)
     for info in infos:
         if "round_margin" in info:
@@ -389,7 +383,7 @@ def token_round_margins(infos, num_tokens):
     return out
 
 
-def unambiguous_input(cfg, weights, shape, seed, threshold=1e-5, max_iters=200, bf16_inputs=False):
+def unambiguous_input(cfg, weights, shape, seed, threshold=1e-5, max_iters=200, gemm_inputs=None):
     """Draw an input of `shape` (deterministic from seed) whose routing margin is >= threshold at
     every sub-token of every layer: tokens whose routing is ambiguous are re-drawn (re-checking the
     whole batch, because capacity drops couple tokens) until none is.  Returns (x float32, margin)."""
@@ -399,9 +393,9 @@ def unambiguous_input(cfg, weights, shape, seed, threshold=1e-5, max_iters=200, 
     flat = x.reshape(-1, D)
     N = flat.shape[0]
     for _ in range(max_iters):
-        _, _, infos = reference_forward(cfg, weights, flat, bf16_inputs)
+        _, _, infos = reference_forward(cfg, weights, flat, gemm_inputs)
         tm = token_margins(cfg, infos, N)
-        bad = np.nonzero((tm < threshold) | (token_round_margins(infos, N) < ROUNDING_MARGIN))[0]
+        bad = np.nonzero((tm < threshold) | (token_round_margins(infos, N) < 1))[0]
         if bad.size == 0:
             return flat.reshape(shape), float(tm.min()) if N else math.inf
         flat[bad] = rng.standard_normal((bad.size, D)).astype(np.float32)
