@@ -8,7 +8,7 @@ bandwidth bound of a decode call (the bytes of the k routed experts' weights ove
 measured in the same run) and the end-to-end forward time of a tiny 2-layer model of each family (the
 block's shape, 8 attention heads, vocabulary 128, random init; the logits of one forward over the tokens,
 no cache) before and after mhmoe.torch.patch, with transformers' fastest experts implementation of the
-block runs.
+block runs; patched twice, on torch's OpenMP team (the default) and with libomp beside it.
 
 Run with the venv of scripts/torch-venv.sh and PYTHONPATH pointing at an installed mhmoe package
 (bench/run-transformers.sh does both).
@@ -79,18 +79,27 @@ def model_of(config_cls, kw, impl, dtype):
     return init_(model, 2).to(dtype).eval()
 
 
-def end_to_end(name, config_cls, kw, impl, dtype, tokens, threads, iters):
-    """Forward time of the tiny model, unpatched and patched, at each token count."""
+def end_to_end(name, config_cls, kw, impl, dtype, tokens, threads, iters, rounds=5):
+    """Forward time of the tiny model: unpatched, patched on torch's OpenMP team (mhmoe.torch's default)
+    and patched for LLVM's libomp (two thread teams in the process), at each token count; the three are
+    timed in turns, `rounds` times, and the median of the rounds' medians is printed."""
     model = model_of(config_cls, kw, impl, dtype)
-    patched = copy.deepcopy(model)
-    replaced = mhmoe.torch.patch(patched, threads=threads)
+    variants = [("transformers", model)]
+    for runtime in ("libgomp", "libomp"):
+        patched = copy.deepcopy(model)
+        replaced = mhmoe.torch.patch(patched, threads=threads, openmp_runtime=runtime)
+        variants.append((runtime, patched))
     for n in tokens:
         ids = torch.randint(0, 128, (1, n), generator=torch.Generator().manual_seed(n))
+        times = {key: [] for key, _ in variants}
         with torch.no_grad():
-            ours = median_ms(lambda: patched(ids, use_cache=False).logits, iters)
-            theirs = median_ms(lambda: model(ids, use_cache=False).logits, iters)
-        print("| %s tiny 2-layer model (%s experts, %d blocks patched) | %d | %.2f | %.2f | %.2fx | | |"
-              % (name, impl, replaced, n, theirs, ours, theirs / ours))
+            for _ in range(rounds):
+                for key, m in variants:
+                    times[key].append(median_ms(lambda: m(ids, use_cache=False).logits, iters))
+        t = {key: statistics.median(v) for key, v in times.items()}
+        print("| %s tiny 2-layer model (%s experts, %d blocks patched) | %d | %.2f | %.2f (%.2fx) | %.2f (%.2fx) |"
+              % (name, impl, replaced, n, t["transformers"], t["libgomp"], t["transformers"] / t["libgomp"],
+                 t["libomp"], t["transformers"] / t["libomp"]))
 
 
 def main():
@@ -146,8 +155,9 @@ def main():
         print("  (%s: write + compile + load of the mhmoe block %.1f s, once; cached afterwards)"
               % (name, setup_s))
         fastest[name] = min((v, impl) for impl, v in total.items() if v == v)[1]
-    print("| model | tokens | transformers ms | patched ms | transformers / patched | | |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | tokens | transformers ms | patched ms (transformers / patched), one OpenMP team "
+          "(libgomp) | patched ms, two teams (libomp beside torch's libgomp) |")
+    print("|---|---|---|---|---|")
     for name, (config_cls, family, kw) in SHAPES.items():
         end_to_end(name, config_cls, kw, fastest[name], dtype, tokens, a.threads, a.iters)
 

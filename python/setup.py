@@ -1,9 +1,10 @@
 """Copies the project's shared libraries into the package at build time.
 
-`pip install ./python` (after scripts/build.sh) bundles libMHMoERuntime.so, libMHMoECompilerCAPI.so and
-libMHMoECudaRuntime.so from $MHMOE_LIBRARY_DIR, else ../build/lib, into mhmoe/lib/. Compiled model
-libraries need libomp.so.5 (Debian: libomp5) and the compiler libMLIR/libLLVM 22 at run time; both
-come from the system, as for the C API (docs/embedding.md, docs/python.md).
+`pip install ./python` (after scripts/build.sh) bundles libMHMoERuntime.so, libMHMoECompilerCAPI.so,
+libMHMoECudaRuntime.so and libMHMoEGnuOpenMP.so from $MHMOE_LIBRARY_DIR, else ../build/lib, into
+mhmoe/lib/. Compiled model libraries need libomp.so.5 (Debian: libomp5) or libgomp.so.1 (GCC's; in a
+torch process, torch's own), and the compiler libMLIR/libLLVM 22 at run time; they come from the system,
+as for the C API (docs/embedding.md, docs/python.md).
 """
 import os
 import shutil
@@ -12,7 +13,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBRARIES = ["libMHMoERuntime.so", "libMHMoECompilerCAPI.so", "libMHMoECudaRuntime.so"]
+LIBRARIES = ["libMHMoERuntime.so", "libMHMoECompilerCAPI.so", "libMHMoECudaRuntime.so",
+             "libMHMoEGnuOpenMP.so"]
 
 
 class BuildWithLibraries(build_py):

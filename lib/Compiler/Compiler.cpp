@@ -288,7 +288,7 @@ llvm::Error emitObject(llvm::TargetMachine &tm, llvm::Module &llvmModule,
 /// Shared library: the object beside the output's temporary, linked into it.
 llvm::Error finishSharedLibrary(ArtifactOutput &output, llvm::TargetMachine &tm,
                                 llvm::Module &llvmModule,
-                                ::mhmoe::Target target) {
+                                const ::mhmoe::CompileOptions &opts) {
   return output.finishProduced([&](llvm::StringRef tmpLib) -> llvm::Error {
     std::string objPath = (tmpLib + ".o").str();
     {
@@ -302,7 +302,8 @@ llvm::Error finishSharedLibrary(ArtifactOutput &output, llvm::TargetMachine &tm,
         return e;
       }
     }
-    llvm::Error linked = ::mhmoe::linkSharedLibrary(objPath, tmpLib, target);
+    llvm::Error linked = ::mhmoe::linkSharedLibrary(objPath, tmpLib, opts.target,
+                                                     opts.openMPRuntime);
     llvm::sys::fs::remove(objPath);
     return linked;
   });
@@ -336,7 +337,7 @@ llvm::Error emitMachineArtifact(MLIRContext &ctx, ModuleOp module,
       return llvm::Error::success();
     });
   default:
-    return finishSharedLibrary(output, **tm, m, opts.target);
+    return finishSharedLibrary(output, **tm, m, opts);
   }
 }
 
@@ -383,6 +384,18 @@ llvm::StringRef targetName(Target t) {
   return "unknown";
 }
 
+llvm::StringRef openMPRuntimeName(OpenMPRuntime r) {
+  return r == OpenMPRuntime::LibGomp ? "libgomp" : "libomp";
+}
+
+std::optional<OpenMPRuntime> parseOpenMPRuntime(llvm::StringRef name) {
+  if (name == "libomp")
+    return OpenMPRuntime::LibOmp;
+  if (name == "libgomp")
+    return OpenMPRuntime::LibGomp;
+  return std::nullopt;
+}
+
 llvm::Error checkCompileOptions(const CompileOptions &opts) {
   auto usage = [](const llvm::Twine &msg) {
     return llvm::createStringError(std::errc::invalid_argument, "%s",
@@ -407,6 +420,9 @@ llvm::Error checkCompileOptions(const CompileOptions &opts) {
       opts.target != Target::CPU)
     return usage("--matmul-precision=bf16 needs --target=cpu (the CUDA "
                  "targets' arithmetic is --gpu-math)");
+  if (opts.openMPRuntime != OpenMPRuntime::LibOmp && opts.target != Target::CPU)
+    return usage("--openmp-runtime=" + openMPRuntimeName(opts.openMPRuntime) +
+                 " needs --target=cpu");
   if (opts.stopAt != StopAt::LLVM && !opts.parallel)
     return usage("--no-parallel needs --stop-at=llvm (before that, the "
                  "scf.parallel loops are left to the pipeline that takes "

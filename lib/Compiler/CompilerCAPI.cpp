@@ -53,6 +53,15 @@ bool translateOptions(const mhmoe_compile_options &in,
     }
     opts.matmulPrecision = *p;
   }
+  if (in.openmp_runtime) {
+    auto r = mhmoe::parseOpenMPRuntime(in.openmp_runtime);
+    if (!r) {
+      lastError = std::string("mhmoe_compile: unknown openmp_runtime '") +
+                  in.openmp_runtime + "' (expected \"libomp\" or \"libgomp\")";
+      return false;
+    }
+    opts.openMPRuntime = *r;
+  }
   if (llvm::Error e = mhmoe::checkCompileOptions(opts)) {
     lastError = "mhmoe_compile: " + llvm::toString(std::move(e));
     return false;

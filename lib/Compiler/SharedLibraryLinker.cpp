@@ -35,21 +35,23 @@ std::optional<std::string> openMPRunpath() {
   return std::string(MHMOE_OPENMP_LIBRARY_DIR);
 }
 
-/// Directory of libMHMoECudaRuntime.so, which CUDA models link against:
-/// $MHMOE_CUDA_RUNTIME_DIR, else <dir of this executable>/../lib (the build
-/// and install trees), else the install prefix this compiler was configured
-/// with. No build-tree path is compiled in.
-llvm::Expected<std::string> cudaRuntimeDir() {
-  auto has = [](llvm::StringRef dir) {
+/// Directory of `library` (a runtime library of this project that models
+/// link against: libMHMoECudaRuntime.so, libMHMoEGnuOpenMP.so): $`envVar`,
+/// else <dir of this executable>/../lib (the build and install trees), else
+/// the install prefix this compiler was configured with. No build-tree path
+/// is compiled in.
+llvm::Expected<std::string> projectLibraryDir(llvm::StringRef library,
+                                              const char *envVar) {
+  auto has = [&](llvm::StringRef dir) {
     llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, "libMHMoECudaRuntime.so");
+    llvm::sys::path::append(p, library);
     return llvm::sys::fs::exists(p);
   };
-  if (const char *env = std::getenv("MHMOE_CUDA_RUNTIME_DIR")) {
+  if (const char *env = std::getenv(envVar)) {
     if (has(env))
       return std::string(env);
-    return err(llvm::Twine("MHMOE_CUDA_RUNTIME_DIR=") + env +
-               " does not contain libMHMoECudaRuntime.so");
+    return err(llvm::Twine(envVar) + "=" + env + " does not contain " +
+               library);
   }
   llvm::SmallString<256> exe;
   if (!llvm::sys::fs::real_path("/proc/self/exe", exe)) {
@@ -61,9 +63,27 @@ llvm::Expected<std::string> cudaRuntimeDir() {
   }
   if (has(MHMOE_INSTALL_LIBRARY_DIR))
     return std::string(MHMOE_INSTALL_LIBRARY_DIR);
-  return err("cannot find libMHMoECudaRuntime.so (looked in ../lib beside "
-             "this executable and in " MHMOE_INSTALL_LIBRARY_DIR
-             "; set MHMOE_CUDA_RUNTIME_DIR)");
+  return err("cannot find " + library +
+             " (looked in ../lib beside this executable and in "
+             MHMOE_INSTALL_LIBRARY_DIR "; set " + envVar + ")");
+}
+
+/// The linker arguments of a CPU library's OpenMP runtime.
+llvm::Error appendOpenMPRuntime(OpenMPRuntime openMP,
+                                llvm::SmallVectorImpl<std::string> &argv) {
+  if (openMP == OpenMPRuntime::LibGomp) {
+    // The model's __kmpc_* calls bind to libMHMoEGnuOpenMP's versioned
+    // definitions, which run them on libgomp's team.
+    auto dir = projectLibraryDir("libMHMoEGnuOpenMP.so", "MHMOE_GNU_OPENMP_DIR");
+    if (!dir)
+      return dir.takeError();
+    argv.append({"-L" + *dir, "-lMHMoEGnuOpenMP"});
+    return llvm::Error::success();
+  }
+  argv.append({"-L" MHMOE_OPENMP_LIBRARY_DIR, "-lomp"});
+  if (std::optional<std::string> runpath = openMPRunpath())
+    argv.push_back("-Wl,-rpath," + *runpath);
+  return llvm::Error::success();
 }
 
 /// The CUDA toolkit (ptxas, nvvm/libdevice): $CUDA_ROOT / $CUDA_HOME /
@@ -105,7 +125,7 @@ llvm::Error prepareCudaToolkit() {
 }
 
 llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
-                              Target target) {
+                              Target target, OpenMPRuntime openMP) {
   llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
   if (!cc)
     cc = llvm::sys::findProgramByName("gcc");
@@ -121,14 +141,13 @@ llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
   if (target == Target::CUDA) {
     // Kernel launches go through the project's CUDA runtime (the driver
     // itself is dlopen'd by it at run time).
-    auto dir = cudaRuntimeDir();
+    auto dir = projectLibraryDir("libMHMoECudaRuntime.so",
+                                 "MHMOE_CUDA_RUNTIME_DIR");
     if (!dir)
       return dir.takeError();
     argv.append({"-L" + *dir, "-lMHMoECudaRuntime"});
-  } else {
-    argv.append({"-L" MHMOE_OPENMP_LIBRARY_DIR, "-lomp"});
-    if (std::optional<std::string> runpath = openMPRunpath())
-      argv.push_back("-Wl,-rpath," + *runpath);
+  } else if (llvm::Error e = appendOpenMPRuntime(openMP, argv)) {
+    return e;
   }
   argv.append({"-lm", "-Wl,-z,defs", "-Wl,--gc-sections"});
   llvm::SmallVector<llvm::StringRef> args(argv.begin(), argv.end());

@@ -6,6 +6,8 @@
 // gone, so it records no absolute build path (docs/embedding.md):
 //  * CPU: DT_NEEDED libomp.so.5; RUNPATH $ORIGIN, plus libomp's directory
 //    only when the dynamic loader's default directories do not hold it.
+//    With --openmp-runtime=libgomp: DT_NEEDED libMHMoEGnuOpenMP.so (which
+//    needs libgomp.so.1); RUNPATH $ORIGIN, found like the CUDA runtime.
 //  * CUDA: DT_NEEDED libMHMoECudaRuntime.so; RUNPATH $ORIGIN. The mhmoe
 //    runtime loads its own libMHMoECudaRuntime.so before the model, so the
 //    loader finds the dependency by its soname.
@@ -25,9 +27,10 @@ namespace mhmoe {
 /// fails with a message saying how to provide one.
 llvm::Error prepareCudaToolkit();
 
-/// Links `objPath` into the shared library `outPath` for `target`.
+/// Links `objPath` into the shared library `outPath` for `target`, a CPU
+/// library against `openMP`.
 llvm::Error linkSharedLibrary(llvm::StringRef objPath, llvm::StringRef outPath,
-                              Target target);
+                              Target target, OpenMPRuntime openMP);
 
 } // namespace mhmoe
 

@@ -58,21 +58,30 @@ std::string runtimeDirectory() {
   return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
-/// dlopen of a compiled model library. CUDA models name
-/// libMHMoECudaRuntime.so without recording where it is (no absolute build
-/// path in a model): when the loader cannot find it, this runtime loads the
-/// copy beside itself, which the model's DT_NEEDED entry then matches by
-/// soname, and tries once more. On failure `error` holds dlopen's message
-/// for the model library.
+/// The libraries of this project that model libraries name without
+/// recording where they are (no absolute build path in a model): CUDA
+/// models need libMHMoECudaRuntime.so, models compiled with
+/// --openmp-runtime=libgomp libMHMoEGnuOpenMP.so.
+constexpr const char *kCompanionLibraries[] = {"libMHMoECudaRuntime.so",
+                                               "libMHMoEGnuOpenMP.so"};
+
+/// dlopen of a compiled model library. When the loader cannot find a
+/// companion library the model needs, this runtime loads the copy beside
+/// itself, which the model's DT_NEEDED entry then matches by soname, and
+/// tries once more. On failure `error` holds dlopen's message for the model
+/// library.
 void *openModelLibrary(const std::string &lib, std::string &error) {
   if (void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL))
     return handle;
   const char *msg = dlerror();
   error = msg ? msg : "unknown dlopen error";
-  std::string cudaRuntime = runtimeDirectory() + "libMHMoECudaRuntime.so";
+  const char *missing = nullptr;
+  for (const char *companion : kCompanionLibraries)
+    if (error.find(companion) != std::string::npos)
+      missing = companion;
   // Kept loaded for the life of the process, as the model will need it.
-  if (error.find("libMHMoECudaRuntime.so") == std::string::npos ||
-      !dlopen(cudaRuntime.c_str(), RTLD_NOW | RTLD_LOCAL))
+  if (!missing ||
+      !dlopen((runtimeDirectory() + missing).c_str(), RTLD_NOW | RTLD_LOCAL))
     return nullptr;
   if (void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL))
     return handle;
@@ -247,10 +256,16 @@ mhmoe_status loadImpl(const char *libPath, const char *modelDir,
     return fail(MHMOE_ERROR_RUNTIME,
                 "compiled library '" + std::string(libPath) +
                     "' does not export 'mhmoe_forward'");
-  m->ompSetNumThreads = reinterpret_cast<OmpSetNumThreadsFn>(
-      dlsym(m->handle, "omp_set_num_threads"));
-  m->ompGetMaxThreads = reinterpret_cast<OmpGetMaxThreadsFn>(
-      dlsym(m->handle, "omp_get_max_threads"));
+  // A libgomp model's thread count is mhmoe's own (mhmoe_gnu_openmp.h): the
+  // host's libgomp code reads omp_set_num_threads' value too.
+  void *setThreads = dlsym(m->handle, "mhmoe_openmp_set_num_threads");
+  void *getThreads = dlsym(m->handle, "mhmoe_openmp_get_max_threads");
+  if (!setThreads || !getThreads) {
+    setThreads = dlsym(m->handle, "omp_set_num_threads");
+    getThreads = dlsym(m->handle, "omp_get_max_threads");
+  }
+  m->ompSetNumThreads = reinterpret_cast<OmpSetNumThreadsFn>(setThreads);
+  m->ompGetMaxThreads = reinterpret_cast<OmpGetMaxThreadsFn>(getThreads);
 
   const char *manifestText = manifestFn();
   if (!manifestText)

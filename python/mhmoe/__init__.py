@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _native
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _OK, _ERROR_RUNTIME, _ERROR_INVALID_INPUT = 0, 1, 2
 
@@ -38,7 +38,7 @@ def _raise(status, message):
 
 
 def version():
-    """The runtime's version string, e.g. 'mhmoe 0.6.0 (compiled-library ABI 2)'."""
+    """The runtime's version string, e.g. 'mhmoe 0.7.0 (compiled-library ABI 2)'."""
     return _native.runtime().mhmoe_version().decode()
 
 
@@ -175,7 +175,8 @@ def _stored_dtypes(model_dir):
 
 
 def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, parallel=True,
-            threads=None, library=None, layers=None, weights=None, matmul_precision=None):
+            threads=None, library=None, layers=None, weights=None, matmul_precision=None,
+            openmp_runtime=None):
     """Compiles the model in `model_dir` (cached by config and options) and loads it.
 
     `weights`: what the kernels keep the matrix weights (experts, projections) in: None or "auto" (the
@@ -184,6 +185,9 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     `matmul_precision`: None or "f32" (exact f32 products), or "bf16": with bf16 weights on a CPU with
     AVX512-BF16, the expert and projection GEMMs multiply bf16-rounded activations by the bf16 weights, accumulating in f32
     (as torch computes a bf16 model; twice the multiply-adds per instruction); f32 elsewhere.
+    `openmp_runtime`: the OpenMP runtime the CPU code runs its threads on: None (host_openmp_runtime():
+    "libgomp" in a process that already runs GNU OpenMP, such as one that imported torch, else "libomp"),
+    "libomp" or "libgomp" (docs/embedding.md#openmp).
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
     None for all, as import_checkpoint takes them) are imported first, into the cache.
@@ -210,12 +214,15 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     elif layers is not None:
         raise InvalidInput("mhmoe.compile: layers= applies to transformers checkpoints; %s is an mhmoe model "
                            "directory" % model_dir)
+    if openmp_runtime is None and target == "cpu":
+        openmp_runtime = _native.host_openmp_runtime()
     if library is None:
         key = hashlib.sha256(json.dumps([cfg_bytes.decode("utf-8", "replace"), target, cpu, gpu_chip,
                                          gpu_math, bool(parallel), version(),
                                          _native.compiler_digest(),
                                          _host_cpu() if cpu == "host" else "",
                                          weights or "auto", matmul_precision or "f32",
+                                         openmp_runtime or "libomp",
                                          _stored_dtypes(model_dir) if weights in (None, "auto") else []
                                          ]).encode()).hexdigest()[:32]
         library = os.path.join(_cache_dir(), key + ".so")
@@ -226,8 +233,10 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     if not os.path.isfile(library):
         if target == "cuda":
             os.environ.setdefault("MHMOE_CUDA_RUNTIME_DIR", _native.library_dir())
+        if openmp_runtime == "libgomp":
+            os.environ.setdefault("MHMOE_GNU_OPENMP_DIR", _native.library_dir())
         opts = _native.compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights,
-                                       matmul_precision)
+                                       matmul_precision, openmp_runtime)
         cc = _native.compiler()
         status = cc.mhmoe_compile(model_dir.encode(), ctypes.byref(opts), library.encode())
         if status != _OK:

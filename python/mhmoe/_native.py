@@ -5,6 +5,23 @@ import os
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def process_openmp_runtime():
+    """The OpenMP runtime already in this process's global symbol scope: "libgomp" (GNU's, as PyTorch
+    from PyPI loads it), "libomp" (LLVM's or Intel's, which also define GNU's entry points), or None."""
+    scope = ctypes.CDLL(None)
+    if hasattr(scope, "__kmpc_fork_call"):
+        return "libomp"
+    if hasattr(scope, "GOMP_parallel"):
+        return "libgomp"
+    return None
+
+
+def host_openmp_runtime():
+    """The runtime compiled CPU code should use to share the process's thread team: "libgomp" in a process
+    that runs GNU OpenMP, else "libomp"."""
+    return process_openmp_runtime() or "libomp"
+
+
 def library_dir():
     """Where the shared libraries are: $MHMOE_LIBRARY_DIR (a build tree's lib/), else the copies
     bundled in the package at install time."""
@@ -19,7 +36,8 @@ class _CompileOptions(ctypes.Structure):
                 ("gpu_math", ctypes.c_char_p),
                 ("parallel", ctypes.c_int32),
                 ("weights", ctypes.c_char_p),
-                ("matmul_precision", ctypes.c_char_p)]
+                ("matmul_precision", ctypes.c_char_p),
+                ("openmp_runtime", ctypes.c_char_p)]
 
 
 def _load(name):
@@ -93,12 +111,14 @@ def compiler():
     return _compiler
 
 
-def compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights=None, matmul_precision=None):
+def compile_options(target, cpu, gpu_chip, gpu_math, parallel, weights=None, matmul_precision=None,
+                    openmp_runtime=None):
     o = _CompileOptions()
     compiler().mhmoe_compile_options_init(ctypes.byref(o))
     # Keep the encoded strings alive as long as the struct (ctypes does not).
     o._keep = [s.encode() if s is not None else None
-               for s in (target, cpu, gpu_chip, gpu_math, weights, matmul_precision)]
-    o.target, o.cpu, o.gpu_chip, o.gpu_math, o.weights, o.matmul_precision = o._keep
+               for s in (target, cpu, gpu_chip, gpu_math, weights, matmul_precision, openmp_runtime)]
+    (o.target, o.cpu, o.gpu_chip, o.gpu_math, o.weights, o.matmul_precision,
+     o.openmp_runtime) = o._keep
     o.parallel = 1 if parallel else 0
     return o

@@ -22,13 +22,16 @@ import warnings
 import numpy as np
 import torch
 
-# mhmoe's compiled code and torch run separate OpenMP runtimes (LLVM's libomp, torch's libgomp) on the
-# same cores. libomp's threads otherwise spin for 200 ms after each parallel region, slowing the torch ops
-# between two patched blocks (measured: a torch block + a patched block at 1 token, 8.1 ms by default,
-# 3.0 ms with 0). Set before mhmoe's first parallel region reads it; an explicit setting is kept.
-os.environ.setdefault("KMP_BLOCKTIME", "0")
-
 import mhmoe  # noqa: E402
+
+# Blocks are compiled for the process's OpenMP runtime (mhmoe.compile's default): with torch's libgomp,
+# mhmoe's parallel regions run on torch's own thread team (docs/embedding.md#openmp), as they do on a
+# torch built with libomp. A torch without OpenMP keeps a thread pool of its own beside mhmoe's libomp:
+# then set KMP_BLOCKTIME=0 unless set, or libomp's threads spin for 200 ms after each parallel region and
+# slow the torch ops between two patched blocks (measured with two runtimes: a torch block + a patched
+# block at 1 token, 8.1 ms by default, 3.0 ms with 0).
+if mhmoe._native.process_openmp_runtime() is None:
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
 
 
 class UnsupportedBlock(mhmoe.InvalidInput):
@@ -378,16 +381,19 @@ class MoEBlock(torch.nn.Module):
         self._torchscale_pad = replaced.out_proj.bias.detach() if _is_torchscale_mhmoe(replaced) else None
 
     @classmethod
-    def from_block(cls, block, threads=None, weights=None, matmul_precision=None):
+    def from_block(cls, block, threads=None, weights=None, matmul_precision=None, openmp_runtime=None):
         """`weights`: as mhmoe.compile's (None: the block's own precision; "int8": per-row int8 experts).
         `matmul_precision`: as mhmoe.compile's; None: "bf16" for a bf16 block (torch multiplies its bf16
-        activations by its bf16 weights too; mhmoe does so where the CPU has AVX512-BF16), else "f32"."""
+        activations by its bf16 weights too; mhmoe does so where the CPU has AVX512-BF16), else "f32".
+        `openmp_runtime`: as mhmoe.compile's; None: torch's own ("libgomp" for torch from PyPI), so that
+        the block runs on torch's thread team."""
         config, tensors = _block_config(block)
         dtype = _stored_dtype(block)
         if matmul_precision is None:
             matmul_precision = "bf16" if dtype == "BF16" and weights in (None, "auto", "bf16") else "f32"
         return cls(mhmoe.compile(_model_dir(config, tensors, dtype), threads=threads,
-                                 weights=weights, matmul_precision=matmul_precision), block)
+                                 weights=weights, matmul_precision=matmul_precision,
+                                 openmp_runtime=openmp_runtime), block)
 
     def forward(self, hidden_states, *args, input_padding_mask=None, **kwargs):
         if hidden_states.device.type != "cpu":
@@ -437,14 +443,15 @@ def _is_moe_block(module):
             and isinstance(_router_of(module), torch.nn.Module))
 
 
-def patch(model, threads=None, weights=None, matmul_precision=None):
+def patch(model, threads=None, weights=None, matmul_precision=None, openmp_runtime=None):
     """Replaces, in place, every supported MoE block of `model` (a torch.nn.Module, e.g. a
     transformers model) by a MoEBlock; returns how many it replaced. All blocks are compiled before
     any is swapped, so on an error the model is left exactly as it was. Unsupported MoE blocks are
     left alone and named in one warning. `weights`: what the compiled blocks keep their expert
     weights in, as mhmoe.compile's (None: each block's own precision; "int8" quantizes them per row,
     docs/model-format.md#int8-weights, so the outputs move by that quantization). `matmul_precision`: as
-    MoEBlock.from_block's (None: bf16 products for bf16 blocks, as torch computes them)."""
+    MoEBlock.from_block's (None: bf16 products for bf16 blocks, as torch computes them). `openmp_runtime`:
+    as MoEBlock.from_block's (None: torch's, one thread team for the process)."""
     if not isinstance(model, torch.nn.Module):
         raise mhmoe.InvalidInput("mhmoe.torch.patch: expected a torch.nn.Module, got %s"
                                  % type(model).__name__)
@@ -459,7 +466,8 @@ def patch(model, threads=None, weights=None, matmul_precision=None):
             continue
         try:
             replacements.append((name, MoEBlock.from_block(module, threads=threads, weights=weights,
-                                                           matmul_precision=matmul_precision)))
+                                                           matmul_precision=matmul_precision,
+                                                           openmp_runtime=openmp_runtime)))
         except UnsupportedBlock as e:
             skipped.append("%s (%s: %s)" % (name, type(module).__name__, e))
     for name, new in replacements:

@@ -54,6 +54,7 @@ constexpr const char *kUsage =
     "[--target=cpu|cuda|cuda-emulator] [--cpu=host|x86-64-v3|x86-64-v4|NAME] "
     "[--gpu-chip=sm_XY] [--gpu-math=simt|tf32|3xtf32|16bit] "
     "[--weights=auto|f32|bf16|f16|int8] [--matmul-precision=f32|bf16] "
+    "[--openmp-runtime=libomp|libgomp] [--expert-shard=R/N] "
     "[--emit=mlir|lowered|llvm|obj|lib|ptx] [--stop-at=tensor|buffer|llvm] "
     "[--no-parallel] [--time-passes]";
 
@@ -113,6 +114,18 @@ struct Options {
                "multiplied pairwise, accumulating in f32 (twice the "
                "multiply-adds per instruction); f32 elsewhere"),
       mlir::mhmoe::matmulPrecisionValues(), cl::cat(category)};
+  cl::opt<OpenMPRuntime> openMPRuntime{
+      "openmp-runtime", cl::init(OpenMPRuntime::LibOmp),
+      cl::desc("OpenMP runtime the cpu target's library runs its threads on "
+               "(docs/embedding.md)"),
+      cl::values(
+          clEnumValN(OpenMPRuntime::LibOmp, "libomp",
+                     "LLVM's libomp (default; libomp.so.5)"),
+          clEnumValN(OpenMPRuntime::LibGomp, "libgomp",
+                     "GNU's libgomp, through libMHMoEGnuOpenMP.so: for hosts "
+                     "whose own threads are libgomp's (PyTorch from PyPI), "
+                     "so that the process keeps one team")),
+      cl::cat(category)};
   cl::opt<std::string> expertShard{
       "expert-shard", cl::init(""),
       cl::desc("Compile rank R of N of an expert-parallel run (any target): "
@@ -237,6 +250,8 @@ Error checkTargetFlags(const Options &o, Target tgt) {
                  " target's host code is built for this machine)");
   if (o.noParallel.getNumOccurrences() && tgt != Target::CPU)
     return usage("--no-parallel needs --target=cpu");
+  if (o.openMPRuntime.getNumOccurrences() && tgt != Target::CPU)
+    return usage("--openmp-runtime needs --target=cpu");
   if (o.weights != "auto" && !parseWeightPrecision(o.weights.getValue()))
     return usage("unknown --weights '" + o.weights +
                  "' (available: auto, f32, bf16, f16, int8)");
@@ -298,6 +313,7 @@ Expected<CompileOptions> compileOptionsOf(const Options &options) {
   opts.stopAt = options.stopAt;
   opts.timing = options.timePasses;
   opts.matmulPrecision = options.matmulPrecision;
+  opts.openMPRuntime = options.openMPRuntime;
   if (!options.expertShard.empty()) {
     Expected<ExpertShard> shard = parseExpertShard(options.expertShard);
     if (!shard)

@@ -13,6 +13,7 @@
 #include "mhmoe/Support/ModelConfig.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,23 @@ enum class StopAt {
   /// The LLVM dialect (the whole pipeline; the only stop a library has).
   LLVM,
 };
+
+/// The OpenMP runtime a CPU library's parallel regions run on. Both take
+/// the code MLIR emits (libomp's __kmpc_* entry points); libgomp through
+/// libMHMoEGnuOpenMP, for hosts that already run GNU OpenMP's team (PyTorch
+/// from PyPI), so that the process keeps one team of threads.
+enum class OpenMPRuntime {
+  /// LLVM's libomp (libomp.so.5).
+  LibOmp,
+  /// GNU's libgomp (libgomp.so.1), through libMHMoEGnuOpenMP.so.
+  LibGomp,
+};
+
+/// "libomp" or "libgomp".
+llvm::StringRef openMPRuntimeName(OpenMPRuntime r);
+
+/// The runtime named `name` ("libomp", "libgomp"), or std::nullopt.
+std::optional<OpenMPRuntime> parseOpenMPRuntime(llvm::StringRef name);
 
 struct CompileOptions {
   EmitKind emit = EmitKind::Lib;
@@ -69,6 +87,8 @@ struct CompileOptions {
   ExpertShard expertShard;
   /// Multi-threaded code (scf.parallel -> OpenMP).
   bool parallel = true;
+  /// Which OpenMP runtime the CPU target's library links (CPU only).
+  OpenMPRuntime openMPRuntime = OpenMPRuntime::LibOmp;
   /// Print per-pass timing to stderr.
   bool timing = false;
   /// Files the output must never replace (the tool's own inputs).

@@ -49,6 +49,10 @@ typedef struct mhmoe_compile_options {
    * rounded to bf16, f32 accumulation, where the CPU has AVX512-BF16). Added
    * in 0.6.0. */
   const char *matmul_precision;
+  /* --openmp-runtime: the OpenMP runtime a CPU library runs its threads on:
+   * "libomp" (default) or "libgomp" (through libMHMoEGnuOpenMP.so, for hosts
+   * that already run GNU OpenMP, such as PyTorch from PyPI). Added in 0.7.0. */
+  const char *openmp_runtime;
 } mhmoe_compile_options;
 
 MHMOE_API void mhmoe_compile_options_init(mhmoe_compile_options *options);

@@ -27,7 +27,7 @@ typedef struct mhmoe_model mhmoe_model;
 
 /* The mhmoe release this header belongs to, and the compiled-library ABI
  * (docs/compiled-library-abi.md) its runtime loads. */
-#define MHMOE_VERSION_STRING "0.6.0"
+#define MHMOE_VERSION_STRING "0.7.0"
 #define MHMOE_LIBRARY_ABI_VERSION 2
 
 /* "mhmoe X.Y.Z (compiled-library ABI N)" of the runtime library actually

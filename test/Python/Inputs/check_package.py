@@ -51,8 +51,16 @@ with mhmoe.compile(model_dir, threads=2, weights="bf16", matmul_precision="bf16"
     yp = mp.run(x)
     print("matmul_precision=bf16: its own library %s, median |y - bf16 weights| < 1e-2 %s"
           % (mp.library not in (m.library, mb.library), bool(np.median(np.abs(yp - yb)) < 1e-2)))
+# Both OpenMP runtimes, each its own library, the same numbers.
+runs = {}
+for runtime in ("libomp", "libgomp"):
+    with mhmoe.compile(model_dir, threads=2, openmp_runtime=runtime) as mo:
+        runs[runtime] = (mo.library, mo.run(x))
+print("openmp_runtime: two libraries %s, libgomp max |y - expected| <= 1e-4 %s, same as libomp %s"
+      % (runs["libomp"][0] != runs["libgomp"][0], bool(np.abs(runs["libgomp"][1] - ref).max() <= 1e-4),
+         bool((runs["libgomp"][1] == runs["libomp"][1]).all())))
 for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), (None, "weights"),
-                  (None, "matmul_precision")]:
+                  (None, "matmul_precision"), (None, "openmp_runtime")]:
     try:
         if what == "shape":
             m.run(bad)
@@ -60,6 +68,8 @@ for bad, what in [(np.zeros((3, 5), np.float32), "shape"), (None, "model dir"), 
             mhmoe.compile(model_dir, weights="int4")
         elif what == "matmul_precision":
             mhmoe.compile(model_dir, matmul_precision="fp8")
+        elif what == "openmp_runtime":
+            mhmoe.compile(model_dir, openmp_runtime="libiomp5")
         else:
             mhmoe.compile(os.path.join(model_dir, "no-such-dir"))
         print("error %s: not raised" % what)

@@ -219,3 +219,11 @@ try:
     mhmoe.torch.export_block(layer, exported)
 except mhmoe.InvalidInput as e:
     print("export over an existing directory:", str(e).replace(sys.argv[2], "WORK"))
+
+# Every block ran on torch's own OpenMP team: the patched blocks' libraries are linked for libgomp
+# (through libMHMoEGnuOpenMP), and LLVM's libomp was never loaded into the process.
+loaded = {line.split()[-1].rsplit("/", 1)[-1] for line in open("/proc/self/maps") if line.count("/")}
+print("openmp: torch's %s; mhmoe's %s; libomp loaded %s"
+      % (mhmoe._native.process_openmp_runtime(), mhmoe._native.host_openmp_runtime(),
+         any(n.startswith("libomp.so") for n in loaded)))
+print("bridge loaded:", "libMHMoEGnuOpenMP.so" in loaded)
