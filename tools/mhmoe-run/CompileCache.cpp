@@ -132,6 +132,8 @@ std::string compileCacheKey(const ModelConfig &config,
   key += '\0';
   key += mlir::mhmoe::stringifyMatmulPrecision(opts.matmulPrecision);
   key += '\0';
+  key += openMPRuntimeName(opts.openMPRuntime);
+  key += '\0';
   key += std::to_string(opts.expertShard.rank) + "/" +
          std::to_string(opts.expertShard.ranks);
   key += '\0';

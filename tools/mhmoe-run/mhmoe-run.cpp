@@ -74,7 +74,7 @@ constexpr const char *kUsage =
     "[--device cpu|cuda|cuda-emulator] [--cpu host|x86-64-v3|x86-64-v4|NAME]\n"
     "       [--weights auto|f32|bf16|f16|int8] [--gpu-chip sm_XY]"
     " [--gpu-math simt|tf32|3xtf32|16bit] [--matmul-precision f32|bf16]\n"
-    "       [--expert-parallel] [--verbose]\n";
+    "       [--openmp-runtime libomp|libgomp] [--expert-parallel] [--verbose]\n";
 
 cl::OptionCategory category("mhmoe-run options");
 
@@ -140,6 +140,12 @@ struct Options {
                "CPU with bf16 dot products, AVX512-BF16: activations rounded "
                "to bf16, f32 accumulation; f32 elsewhere)"),
       cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category)};
+  cl::opt<std::string> openMPRuntime{
+      "openmp-runtime",
+      cl::desc("OpenMP runtime the compiled code runs its threads on with "
+               "--device cpu: libomp (default, LLVM's) or libgomp (GNU's, "
+               "through libMHMoEGnuOpenMP.so; docs/embedding.md#openmp)"),
+      cl::value_desc("libomp|libgomp"), cl::init("libomp"), cl::cat(category)};
   cl::opt<std::string> gpuChip{
       "gpu-chip",
       cl::desc("NVIDIA chip to compile for with --device cuda (default: the "
@@ -240,6 +246,13 @@ std::optional<Failure> checkUsage(const Options &O, CompileOptions &opts) {
   if (O.matmulPrecision.getNumOccurrences() && opts.target != Target::CPU)
     return badInput("--matmul-precision needs --device cpu");
   opts.matmulPrecision = *matmul;
+  std::optional<OpenMPRuntime> openMP = parseOpenMPRuntime(O.openMPRuntime);
+  if (!openMP)
+    return badInput("unknown --openmp-runtime '" + O.openMPRuntime +
+                    "' (available: libomp, libgomp)");
+  if (O.openMPRuntime.getNumOccurrences() && opts.target != Target::CPU)
+    return badInput("--openmp-runtime needs --device cpu");
+  opts.openMPRuntime = *openMP;
   if (O.weights != "auto" && !parseWeightPrecision(O.weights.getValue()))
     return badInput("unknown --weights '" + O.weights +
                     "' (available: auto, f32, bf16, f16, int8)");
