@@ -101,19 +101,22 @@ DynamicLoop &loopOfThisLevel() {
   return loops[level];
 }
 
-/// kmpc bounds are inclusive, GOMP's end is exclusive.
+/// kmpc bounds are inclusive, GOMP's end is exclusive. Signed bounds are
+/// kept sign-extended (GOMP's long loops), unsigned ones as they are (its
+/// unsigned long long loops); the stride in two's complement either way.
 template <typename T, typename ST>
 void beginDynamicLoop(T lb, T ub, ST st, ST chunk, bool isSigned) {
   DynamicLoop &l = loopOfThisLevel();
   l.started = false;
   l.isSigned = isSigned;
   l.up = st > 0;
-  l.lower = static_cast<unsigned long long>(lb);
-  l.end = static_cast<unsigned long long>(l.up ? ub + 1 : ub - 1);
-  if (isSigned) { // sign-extend through long long
+  if (isSigned) {
     l.lower = static_cast<unsigned long long>(static_cast<long long>(lb));
-    l.end = static_cast<unsigned long long>(
-        static_cast<long long>(ub) + (l.up ? 1 : -1));
+    l.end = static_cast<unsigned long long>(static_cast<long long>(ub) +
+                                            (l.up ? 1 : -1));
+  } else {
+    l.lower = static_cast<unsigned long long>(lb);
+    l.end = static_cast<unsigned long long>(ub) + (l.up ? 1 : -1);
   }
   l.stride = static_cast<unsigned long long>(static_cast<long long>(st));
   l.chunk = chunk > 0 ? static_cast<unsigned long long>(chunk) : 1;
