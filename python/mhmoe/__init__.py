@@ -185,9 +185,9 @@ def compile(model_dir, target="cpu", cpu="host", gpu_chip=None, gpu_math=None, p
     `matmul_precision`: None or "f32" (exact f32 products), or "bf16": with bf16 weights on a CPU with
     AVX512-BF16, the expert and projection GEMMs multiply bf16-rounded activations by the bf16 weights, accumulating in f32
     (as torch computes a bf16 model; twice the multiply-adds per instruction); f32 elsewhere.
-    `openmp_runtime`: the OpenMP runtime the CPU code runs its threads on: None (host_openmp_runtime():
-    "libgomp" in a process that already runs GNU OpenMP, such as one that imported torch, else "libomp"),
-    "libomp" or "libgomp" (docs/embedding.md#openmp).
+    `openmp_runtime`: the OpenMP runtime the CPU code runs its threads on: None (the process's: "libgomp"
+    where GNU OpenMP is already loaded, as in a process that imported torch, else "libomp"), "libomp" or
+    "libgomp" (docs/embedding.md#openmp).
 
     `model_dir` is an mhmoe model directory, or a transformers checkpoint directory whose MoE layers (`layers`:
     None for all, as import_checkpoint takes them) are imported first, into the cache.

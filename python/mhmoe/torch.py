@@ -22,15 +22,16 @@ import warnings
 import numpy as np
 import torch
 
-import mhmoe  # noqa: E402
+import mhmoe
 
 # Blocks are compiled for the process's OpenMP runtime (mhmoe.compile's default): with torch's libgomp,
 # mhmoe's parallel regions run on torch's own thread team (docs/embedding.md#openmp), as they do on a
-# torch built with libomp. A torch without OpenMP keeps a thread pool of its own beside mhmoe's libomp:
-# then set KMP_BLOCKTIME=0 unless set, or libomp's threads spin for 200 ms after each parallel region and
-# slow the torch ops between two patched blocks (measured with two runtimes: a torch block + a patched
-# block at 1 token, 8.1 ms by default, 3.0 ms with 0).
-if mhmoe._native.process_openmp_runtime() is None:
+# torch built with libomp. A block compiled for libomp where torch does not run libomp (openmp_runtime=
+# "libomp" beside torch's libgomp, or a torch without OpenMP) has a second team on the same cores: unless
+# KMP_BLOCKTIME is set, it is set to 0 here, or libomp's threads spin for 200 ms after each parallel region
+# and slow the torch ops between two patched blocks (measured with two teams: a torch block + a patched
+# block at 1 token, 8.1 ms by default, 3.0 ms with 0). It affects libomp's threads only.
+if mhmoe._native.process_openmp_runtime() != "libomp":
     os.environ.setdefault("KMP_BLOCKTIME", "0")
 
 
