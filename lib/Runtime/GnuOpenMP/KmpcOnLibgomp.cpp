@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 // libgomp's ABI (GCC's libgomp/libgomp_g.h and omp.h).
@@ -105,12 +106,12 @@ DynamicLoop &loopOfThisLevel() {
 /// kept sign-extended (GOMP's long loops), unsigned ones as they are (its
 /// unsigned long long loops); the stride in two's complement either way.
 template <typename T, typename ST>
-void beginDynamicLoop(T lb, T ub, ST st, ST chunk, bool isSigned) {
+void beginDynamicLoop(T lb, T ub, ST st, ST chunk) {
   DynamicLoop &l = loopOfThisLevel();
   l.started = false;
-  l.isSigned = isSigned;
+  l.isSigned = std::is_signed_v<T>;
   l.up = st > 0;
-  if (isSigned) {
+  if constexpr (std::is_signed_v<T>) {
     l.lower = static_cast<unsigned long long>(static_cast<long long>(lb));
     l.end = static_cast<unsigned long long>(static_cast<long long>(ub) +
                                             (l.up ? 1 : -1));
@@ -125,8 +126,8 @@ void beginDynamicLoop(T lb, T ub, ST st, ST chunk, bool isSigned) {
 /// The next chunk [first, endExclusive) of the calling thread, or false when
 /// the loop is exhausted (the work share is then released; the code's own
 /// __kmpc_barrier follows unless the loop was nowait).
-bool nextChunk(unsigned long long &first, unsigned long long &endExclusive) {
-  DynamicLoop &l = loopOfThisLevel();
+bool nextChunk(DynamicLoop &l, unsigned long long &first,
+               unsigned long long &endExclusive) {
   bool more;
   if (l.isSigned) {
     long s = 0, e = 0;
@@ -151,10 +152,10 @@ bool nextChunk(unsigned long long &first, unsigned long long &endExclusive) {
 
 template <typename T, typename ST>
 int32_t dispatchNext(int32_t *pLast, T *pLower, T *pUpper, ST *pStride) {
+  DynamicLoop &l = loopOfThisLevel();
   unsigned long long first, endExclusive;
-  if (!nextChunk(first, endExclusive))
+  if (!nextChunk(l, first, endExclusive))
     return 0;
-  const DynamicLoop &l = loopOfThisLevel();
   // The chunk's last iteration: first + (count - 1) * stride.
   long long stride = static_cast<long long>(l.stride);
   unsigned long long span = l.up ? endExclusive - first : first - endExclusive;
@@ -240,10 +241,10 @@ void __kmpc_fork_call(void *, int32_t argc, Microtask fn, ...) {
 
 void __kmpc_barrier(void *, int32_t) { GOMP_barrier(); }
 
-#define MHMOE_KMPC_LOOP(SUFFIX, T, ST, SIGNED)                                 \
+#define MHMOE_KMPC_LOOP(SUFFIX, T, ST)                                         \
   void __kmpc_dispatch_init_##SUFFIX(void *, int32_t, int32_t, T lb, T ub,     \
                                      ST st, ST chunk) {                        \
-    beginDynamicLoop<T, ST>(lb, ub, st, chunk, SIGNED);                        \
+    beginDynamicLoop<T, ST>(lb, ub, st, chunk);                                \
   }                                                                            \
   int32_t __kmpc_dispatch_next_##SUFFIX(void *, int32_t, int32_t *pLast,       \
                                         T *pLower, T *pUpper, ST *pStride) {   \
@@ -256,10 +257,10 @@ void __kmpc_barrier(void *, int32_t) { GOMP_barrier(); }
     staticInit<T, ST>(schedule, pLast, pLower, pUpper, pStride, incr, chunk);  \
   }
 
-MHMOE_KMPC_LOOP(4, int32_t, int32_t, true)
-MHMOE_KMPC_LOOP(4u, uint32_t, int32_t, false)
-MHMOE_KMPC_LOOP(8, int64_t, int64_t, true)
-MHMOE_KMPC_LOOP(8u, uint64_t, int64_t, false)
+MHMOE_KMPC_LOOP(4, int32_t, int32_t)
+MHMOE_KMPC_LOOP(4u, uint32_t, int32_t)
+MHMOE_KMPC_LOOP(8, int64_t, int64_t)
+MHMOE_KMPC_LOOP(8u, uint64_t, int64_t)
 #undef MHMOE_KMPC_LOOP
 
 void __kmpc_for_static_fini(void *, int32_t) {}
